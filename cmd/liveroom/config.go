@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"liveroom/media"
+	"liveroom/room"
+	"liveroom/web"
+)
+
+// Config is the whole configuration file; each package owns its section.
+type Config struct {
+	HTTP    web.Config      `yaml:"http"`
+	WebRTC  media.Config    `yaml:"webrtc"`
+	RTSP    RTSPConfig      `yaml:"rtsp"`
+	Auth    room.AuthConfig `yaml:"auth"`
+	Redis   RedisConfig     `yaml:"redis"`
+	Node    NodeConfig      `yaml:"node"`
+	DataDir string          `yaml:"data_dir"`
+	Log     LogConfig       `yaml:"log"`
+	// Dev seeds a demo room and prints URLs with tokens.
+	Dev bool `yaml:"dev"`
+
+	maxConnsPerIP *int // from LIVEROOM_MAX_CONNS_PER_IP
+}
+
+// RTSPConfig is the `rtsp:` section (RTSP ingest; see README for status).
+type RTSPConfig struct {
+	Listen  string `yaml:"listen"`   // default ":8554"
+	UDPPort *int   `yaml:"udp_port"` // RTP port, RTCP = +1; 0 = TCP only; default 8000
+}
+
+// RedisConfig is the `redis:` section; a URL turns on cluster mode.
+type RedisConfig struct {
+	URL string `yaml:"url"`
+}
+
+// NodeConfig is the `node:` section.
+type NodeConfig struct {
+	ID string `yaml:"id"` // default: host name
+}
+
+// LogConfig is the `log:` section.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error; default info
+	Format string `yaml:"format"` // text or json; default text
+}
+
+// loadConfig decodes YAML strictly: an unknown key is an error naming it.
+func loadConfig(r io.Reader) (Config, error) {
+	var c Config
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return c, err
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return c, nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
+}
+
+func loadConfigFile(path string) (Config, error) {
+	if path == "" {
+		return Config{}, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	c, err := loadConfig(f)
+	if err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// applyEnv lets LIVEROOM_* variables override the file.
+func (c *Config) applyEnv(getenv func(string) string) error {
+	set := func(key string, dst *string) {
+		if v := getenv(key); v != "" {
+			*dst = v
+		}
+	}
+	set("LIVEROOM_JWT_SECRET", &c.Auth.JWTSecret)
+	set("LIVEROOM_ADMIN_KEY", &c.Auth.AdminKey)
+	set("LIVEROOM_REDIS_URL", &c.Redis.URL)
+	set("LIVEROOM_HTTP", &c.HTTP.Listen)
+	set("LIVEROOM_PUBLIC_URL", &c.HTTP.PublicURL)
+	set("LIVEROOM_DATA_DIR", &c.DataDir)
+	set("LIVEROOM_NODE_ID", &c.Node.ID)
+	if v := getenv("LIVEROOM_MAX_CONNS_PER_IP"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return errors.New("LIVEROOM_MAX_CONNS_PER_IP: must be a whole number >= 0")
+		}
+		c.maxConnsPerIP = &n
+	}
+	return nil
+}
+
+// setDefaults fills in what neither file, env nor flags set.
+func (c *Config) setDefaults() {
+	c.HTTP.SetDefaults()
+	c.WebRTC.SetDefaults()
+	if c.RTSP.Listen == "" {
+		c.RTSP.Listen = ":8554"
+	}
+	if c.RTSP.UDPPort == nil {
+		p := 8000
+		c.RTSP.UDPPort = &p
+	}
+	if c.DataDir == "" {
+		c.DataDir = "data"
+	}
+	if c.Node.ID == "" {
+		c.Node.ID, _ = os.Hostname()
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+}
+
+// validate checks every section; secrets are checked after they are
+// loaded or generated (see secrets.go).
+func (c *Config) validate() error {
+	if err := c.HTTP.Validate(); err != nil {
+		return err
+	}
+	if err := c.WebRTC.Validate(); err != nil {
+		return err
+	}
+	if p := *c.RTSP.UDPPort; p < 0 || p > 65534 || p%2 != 0 {
+		return errors.New("rtsp.udp_port: must be an even port 0-65534 (RTCP uses the next one; 0 = TCP only)")
+	}
+	if c.Redis.URL != "" && !strings.HasPrefix(c.Redis.URL, "redis://") && !strings.HasPrefix(c.Redis.URL, "rediss://") {
+		return errors.New("redis.url: must start with redis:// or rediss://")
+	}
+	if c.DataDir == "" {
+		return errors.New("data_dir: must not be empty")
+	}
+	if _, err := c.Log.level(); err != nil {
+		return err
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		return errors.New("log.format: must be text or json")
+	}
+	return nil
+}
+
+func (l LogConfig) level() (slog.Level, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(l.Level)); err != nil {
+		return lv, errors.New("log.level: must be debug, info, warn or error")
+	}
+	return lv, nil
+}
+
+func (l LogConfig) logger(w io.Writer) *slog.Logger {
+	lv, _ := l.level()
+	opts := &slog.HandlerOptions{Level: lv}
+	if l.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,54 @@
+// Command liveroom runs the liveroom server (`liveroom serve`, the default)
+// and mints tokens (`liveroom token`).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `liveroom: livestream shopping rooms
+
+usage:
+  liveroom [serve] [--config FILE] [--http ADDR] [--rtsp ADDR] [--rtsp-udp PORT]
+                   [--webrtc-port N] [--data-dir DIR] [--redis URL] [--node-id ID] [--dev]
+  liveroom token --room ROOM --role viewer|moderator|host|admin --sub ID [--name NAME] [--ttl 24h] [--config FILE]
+
+environment: LIVEROOM_JWT_SECRET, LIVEROOM_ADMIN_KEY, LIVEROOM_REDIS_URL,
+LIVEROOM_MAX_CONNS_PER_IP, LIVEROOM_HTTP, LIVEROOM_PUBLIC_URL, LIVEROOM_DATA_DIR, LIVEROOM_NODE_ID
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(ctx, args, stdout, stderr, getenv)
+	case "token":
+		err = token(args, stdout, stderr, getenv)
+	case "help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "liveroom: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "liveroom %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}

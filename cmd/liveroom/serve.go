@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"liveroom/media"
+	"liveroom/room"
+	"liveroom/web"
+)
+
+// serveFlags are the command-line overrides of the config file.
+func parseServeFlags(args []string, stderr io.Writer, getenv func(string) string) (Config, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "config file (YAML); default: built-in defaults")
+	httpAddr := fs.String("http", "", "HTTP listen address (http.listen)")
+	rtspAddr := fs.String("rtsp", "", "RTSP listen address (rtsp.listen)")
+	rtspUDP := fs.Int("rtsp-udp", 0, "RTSP RTP port, RTCP = +1; 0 = TCP only (rtsp.udp_port)")
+	webrtcPort := fs.Int("webrtc-port", 0, "WebRTC UDP/TCP port (webrtc.port)")
+	dataDir := fs.String("data-dir", "", "data directory (data_dir)")
+	redisURL := fs.String("redis", "", "Redis URL: cluster mode (redis.url)")
+	nodeID := fs.String("node-id", "", "node id (node.id)")
+	dev := fs.Bool("dev", false, "seed a demo room and print URLs with tokens")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := loadConfigFile(*cfgPath)
+	if err != nil {
+		return cfg, err
+	}
+	if err := cfg.applyEnv(getenv); err != nil {
+		return cfg, err
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "http":
+			cfg.HTTP.Listen = *httpAddr
+		case "rtsp":
+			cfg.RTSP.Listen = *rtspAddr
+		case "rtsp-udp":
+			cfg.RTSP.UDPPort = rtspUDP
+		case "webrtc-port":
+			cfg.WebRTC.Port = *webrtcPort
+		case "data-dir":
+			cfg.DataDir = *dataDir
+		case "redis":
+			cfg.Redis.URL = *redisURL
+		case "node-id":
+			cfg.Node.ID = *nodeID
+		case "dev":
+			cfg.Dev = *dev
+		}
+	})
+	cfg.setDefaults()
+	return cfg, cfg.validate()
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	cfg, err := parseServeFlags(args, stderr, getenv)
+	if err != nil {
+		return err
+	}
+	log := cfg.Log.logger(stderr)
+	if cfg.Redis.URL != "" {
+		return errors.New("redis.url: cluster mode is not available in this build yet; run without it for a single node")
+	}
+	secretsPath, generated, err := ensureSecrets(&cfg.Auth, cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("secrets: %w", err)
+	}
+	if generated {
+		log.Info("admin key generated (set auth.admin_key or LIVEROOM_ADMIN_KEY to choose one)", "file", secretsPath)
+	}
+	auth, err := room.NewAuth(cfg.Auth)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
+
+	rooms, err := room.OpenFileStore(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	resetLive(ctx, rooms, log)
+
+	lifecycle := newLifecycle(rooms, log)
+	sfu, err := media.New(cfg.WebRTC, media.Options{Logger: log.With("component", "media"), Registerer: reg, OnLive: lifecycle.onLive})
+	if err != nil {
+		return fmt.Errorf("webrtc: %w", err)
+	}
+	log.Info("rtsp ingest is not built yet; rtsp settings are ignored", "listen", cfg.RTSP.Listen)
+
+	handler := web.New(cfg.HTTP, web.Deps{
+		Auth: auth, Rooms: rooms, Media: sfu, Gatherer: reg, Logger: log.With("component", "web"),
+	})
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		_ = sfu.Shutdown(context.Background())
+		return fmt.Errorf("http.listen: %w", err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	udp, tcp := sfu.Addr()
+	log.Info("liveroom serving", "http", ln.Addr().String(), "webrtc_udp", udp.String(), "webrtc_tcp", tcp.String(), "data_dir", cfg.DataDir, "node", cfg.Node.ID)
+
+	if cfg.Dev {
+		if err := seedDemo(ctx, cfg, rooms, auth, ln.Addr(), stdout); err != nil {
+			log.Error("dev seed", "err", err)
+		}
+	}
+
+	lifeCtx, stopLife := context.WithCancel(context.Background())
+	lifeDone := make(chan struct{})
+	go func() { defer close(lifeDone); lifecycle.run(lifeCtx) }()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	select {
+	case err = <-serveErr:
+	case <-ctx.Done():
+		log.Info("shutting down")
+	}
+	// Stop accepting, let short requests finish, then close every peer.
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	if serr := sfu.Shutdown(shutCtx); serr != nil {
+		log.Warn("media shutdown", "err", serr)
+	}
+	stopLife()
+	<-lifeDone
+	log.Info("stopped")
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// resetLive marks rooms that were live when the node stopped as scheduled:
+// nobody is publishing to a node that just started.
+func resetLive(ctx context.Context, rooms room.Store, log *slog.Logger) {
+	list, err := rooms.List(ctx)
+	if err != nil {
+		return
+	}
+	for _, r := range list {
+		if r.Status == room.StatusLive {
+			if _, err := rooms.Update(ctx, r.ID, func(r *room.Room) error { r.Status = room.StatusScheduled; return nil }); err != nil {
+				log.Warn("reset live room", "room", r.ID, "err", err)
+			}
+		}
+	}
+}

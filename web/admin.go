@@ -1,0 +1,289 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"liveroom/room"
+)
+
+const maxAdminBody = 64 << 10
+
+// ModerationLog reads a room's audit log of moderator actions, newest last.
+type ModerationLog interface {
+	ModerationLog(ctx context.Context, roomID string, limit int) (any, error)
+}
+
+// callerIdentity authenticates the Authorization header for roomID ("" =
+// not room-specific). ok is false with no credentials at all.
+func (s *Server) callerIdentity(r *http.Request, roomID, streamKey string) (id room.Identity, ok bool, err error) {
+	tok := room.BearerToken(r.Header.Get("Authorization"))
+	if tok == "" {
+		return room.Identity{}, false, nil
+	}
+	id, err = s.deps.Auth.Bearer(tok, roomID, streamKey)
+	return id, true, err
+}
+
+func (s *Server) isAdmin(r *http.Request) bool {
+	id, ok, err := s.callerIdentity(r, "", "")
+	return ok && err == nil && id.Role == room.RoleAdmin
+}
+
+// admin guards the admin API: the admin key or an admin token.
+func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, ok, err := s.callerIdentity(r, "", "")
+		switch {
+		case !ok:
+			writeError(w, http.StatusUnauthorized, "unauthorized", "admin API needs Authorization: Bearer <admin key or admin token>")
+		case err != nil:
+			writeError(w, http.StatusUnauthorized, "unauthorized", "invalid credentials")
+		case id.Role != room.RoleAdmin:
+			writeError(w, http.StatusForbidden, "forbidden", "admin API needs an admin key or admin token")
+		default:
+			h(w, r)
+		}
+	}
+}
+
+// storeError maps room store errors to HTTP.
+func (s *Server) storeError(w http.ResponseWriter, err error) {
+	var ve *room.ValidationError
+	switch {
+	case errors.Is(err, room.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", "no such room")
+	case errors.Is(err, room.ErrExists):
+		writeError(w, http.StatusConflict, "conflict", err.Error())
+	case errors.As(err, &ve):
+		writeError(w, http.StatusBadRequest, "bad_request", ve.Error())
+	default:
+		s.log.Error("room store", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "room store unavailable")
+	}
+}
+
+type roomRequest struct {
+	ID          string     `json:"id"`
+	Title       string     `json:"title"`
+	Private     bool       `json:"private"`
+	GuestChat   bool       `json:"guest_chat"`
+	Source      string     `json:"source"`
+	ScheduledAt *time.Time `json:"scheduled_at"`
+}
+
+func (s *Server) createRoom(w http.ResponseWriter, r *http.Request) {
+	var req roomRequest
+	if status, err := decodeJSON(w, r, maxAdminBody, &req); err != nil {
+		writeDecodeError(w, status, err)
+		return
+	}
+	if req.ID == "" {
+		req.ID = "r" + room.RandomID(5)
+	}
+	rm, err := room.NewRoom(room.Room{
+		ID: req.ID, Title: req.Title, Private: req.Private, GuestChat: req.GuestChat,
+		Source: req.Source, ScheduledAt: req.ScheduledAt,
+	}, time.Now())
+	if err != nil {
+		s.storeError(w, err)
+		return
+	}
+	if rm, err = s.deps.Rooms.Create(r.Context(), rm); err != nil {
+		s.storeError(w, err)
+		return
+	}
+	s.log.Info("room created", "room", rm.ID)
+	w.Header().Set("Location", "/api/v1/rooms/"+rm.ID)
+	writeJSON(w, http.StatusCreated, rm)
+}
+
+// listRooms is the lobby's source too: without admin credentials it lists
+// public rooms without secrets.
+func (s *Server) listRooms(w http.ResponseWriter, r *http.Request) {
+	rooms, err := s.deps.Rooms.List(r.Context())
+	if err != nil {
+		s.storeError(w, err)
+		return
+	}
+	admin := s.isAdmin(r)
+	out := make([]roomView, 0, len(rooms))
+	for _, rm := range rooms {
+		if !admin {
+			if rm.Private {
+				continue
+			}
+			rm = rm.Public()
+		}
+		out = append(out, s.view(rm))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"rooms": out})
+}
+
+// roomView adds live figures to a stored room.
+type roomView struct {
+	room.Room
+	Viewers int `json:"viewers"`
+}
+
+func (s *Server) view(rm room.Room) roomView {
+	v := roomView{Room: rm}
+	if s.deps.Media != nil {
+		v.Viewers = s.deps.Media.Viewers(rm.ID)
+	}
+	return v
+}
+
+func (s *Server) getRoom(w http.ResponseWriter, r *http.Request) {
+	rm, ok := s.lookupRoom(w, r)
+	if !ok {
+		return
+	}
+	if !s.isAdmin(r) {
+		if rm.Private {
+			writeError(w, http.StatusNotFound, "not_found", "no such room")
+			return
+		}
+		rm = rm.Public()
+	}
+	writeJSON(w, http.StatusOK, s.view(rm))
+}
+
+type roomPatch struct {
+	Title           *string      `json:"title"`
+	Status          *room.Status `json:"status"`
+	Private         *bool        `json:"private"`
+	GuestChat       *bool        `json:"guest_chat"`
+	Source          *string      `json:"source"`
+	ScheduledAt     *time.Time   `json:"scheduled_at"`
+	RotateStreamKey bool         `json:"rotate_stream_key"`
+}
+
+func (s *Server) patchRoom(w http.ResponseWriter, r *http.Request) {
+	var p roomPatch
+	if status, err := decodeJSON(w, r, maxAdminBody, &p); err != nil {
+		writeDecodeError(w, status, err)
+		return
+	}
+	if p.Status != nil && *p.Status == room.StatusLive {
+		writeError(w, http.StatusBadRequest, "bad_request", "status: a room becomes live when its host publishes")
+		return
+	}
+	rm, err := s.deps.Rooms.Update(r.Context(), r.PathValue("room"), func(rm *room.Room) error {
+		if p.Title != nil {
+			rm.Title = *p.Title
+		}
+		if p.Status != nil {
+			rm.Status = *p.Status
+		}
+		if p.Private != nil {
+			rm.Private = *p.Private
+		}
+		if p.GuestChat != nil {
+			rm.GuestChat = *p.GuestChat
+		}
+		if p.Source != nil {
+			rm.Source = *p.Source
+		}
+		if p.ScheduledAt != nil {
+			rm.ScheduledAt = p.ScheduledAt
+		}
+		if p.RotateStreamKey {
+			rm.StreamKey = "sk_" + room.RandomID(16)
+		}
+		return nil
+	})
+	if err != nil {
+		s.storeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.view(rm))
+}
+
+func (s *Server) deleteRoom(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("room")
+	if err := s.deps.Rooms.Delete(r.Context(), id); err != nil {
+		s.storeError(w, err)
+		return
+	}
+	if s.deps.Media != nil {
+		s.deps.Media.CloseRoom(id)
+	}
+	s.log.Info("room deleted", "room", id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) moderationLog(w http.ResponseWriter, r *http.Request) {
+	rm, ok := s.lookupRoom(w, r)
+	if !ok {
+		return
+	}
+	if s.deps.ModLog == nil {
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "moderation log not available")
+		return
+	}
+	limit := 200
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, "bad_request", "limit: must be 1-1000")
+			return
+		}
+		limit = n
+	}
+	entries, err := s.deps.ModLog.ModerationLog(r.Context(), rm.ID, limit)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
+}
+
+type tokenRequest struct {
+	Sub  string `json:"sub"`
+	Name string `json:"name"`
+	Role string `json:"role"`
+	Room string `json:"room"`
+	TTL  string `json:"ttl"` // Go duration, default 24h
+}
+
+func (s *Server) mintToken(w http.ResponseWriter, r *http.Request) {
+	var req tokenRequest
+	if status, err := decodeJSON(w, r, maxAdminBody, &req); err != nil {
+		writeDecodeError(w, status, err)
+		return
+	}
+	role, err := room.ParseRole(req.Role)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "role: "+err.Error())
+		return
+	}
+	ttl := 24 * time.Hour
+	if req.TTL != "" {
+		if ttl, err = time.ParseDuration(req.TTL); err != nil || ttl <= 0 || ttl > 366*24*time.Hour {
+			writeError(w, http.StatusBadRequest, "bad_request", "ttl: must be a duration like 1h or 720h, at most a year")
+			return
+		}
+	}
+	if req.Room != "*" && !room.ValidID(req.Room) {
+		writeError(w, http.StatusBadRequest, "bad_request", "room: must be a room id or *")
+		return
+	}
+	if req.Sub == "" || len(req.Sub) > 128 {
+		writeError(w, http.StatusBadRequest, "bad_request", "sub: must be 1-128 characters")
+		return
+	}
+	if len(req.Name) > 64 {
+		writeError(w, http.StatusBadRequest, "bad_request", "name: at most 64 characters")
+		return
+	}
+	tok, err := s.deps.Auth.Mint(room.Identity{ID: req.Sub, Name: req.Name, Role: role, Room: req.Room}, ttl)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "expires_at": time.Now().Add(ttl).UTC()})
+}

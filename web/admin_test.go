@@ -1,0 +1,120 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"liveroom/room"
+)
+
+func TestAdminRooms(t *testing.T) {
+	n := newTestNode(t)
+	rm := n.createRoom("spring", false)
+	if rm.StreamKey == "" || rm.Status != room.StatusScheduled {
+		t.Fatalf("created room: got %+v, want a stream key and status scheduled", rm)
+	}
+	n.createRoom("secret", true)
+
+	// Public listing hides private rooms and stream keys.
+	status, _, body := n.do("GET", "/api/v1/rooms", "", "", nil)
+	if status != 200 || strings.Contains(string(body), rm.StreamKey) || strings.Contains(string(body), `"secret"`) {
+		t.Fatalf("public list: got %d %s, want 200 without keys or private rooms", status, body)
+	}
+	status, _, body = n.do("GET", "/api/v1/rooms", testAdminKey, "", nil)
+	var list struct{ Rooms []room.Room }
+	if err := json.Unmarshal(body, &list); status != 200 || err != nil || len(list.Rooms) != 2 || list.Rooms[0].StreamKey == "" {
+		t.Fatalf("admin list: got %d %s, want both rooms with keys", status, body)
+	}
+
+	status, _, body = n.do("PATCH", "/api/v1/rooms/spring", testAdminKey, "application/json", []byte(`{"title":"Spring, live","rotate_stream_key":true}`))
+	var patched room.Room
+	_ = json.Unmarshal(body, &patched)
+	if status != 200 || patched.Title != "Spring, live" || patched.StreamKey == rm.StreamKey {
+		t.Fatalf("patch: got %d %s, want new title and a new key", status, body)
+	}
+	status, _, _ = n.do("DELETE", "/api/v1/rooms/spring", testAdminKey, "", nil)
+	if status != http.StatusNoContent {
+		t.Fatalf("delete: got %d, want 204", status)
+	}
+	status, _, body = n.do("GET", "/api/v1/rooms/spring", testAdminKey, "", nil)
+	if status != 404 || errorCode(t, body) != "not_found" {
+		t.Fatalf("get deleted: got %d %s, want 404 not_found", status, body)
+	}
+}
+
+func TestAdminErrors(t *testing.T) {
+	n := newTestNode(t)
+	n.createRoom("r1", false)
+	viewer := n.token("v1", room.RoleViewer, "*")
+	admin := n.token("a1", room.RoleAdmin, "*")
+	tests := []struct {
+		name, method, path, bearer, ctype, body string
+		status                                  int
+		code                                    string
+	}{
+		{"no credentials", "POST", "/api/v1/rooms", "", "application/json", `{"title":"x"}`, 401, "unauthorized"},
+		{"wrong key", "POST", "/api/v1/rooms", "nope-nope-nope-nope", "application/json", `{"title":"x"}`, 401, "unauthorized"},
+		{"viewer token", "POST", "/api/v1/rooms", viewer, "application/json", `{"title":"x"}`, 403, "forbidden"},
+		{"admin token ok", "POST", "/api/v1/rooms", admin, "application/json", `{"id":"r2","title":"x"}`, 201, ""},
+		{"duplicate", "POST", "/api/v1/rooms", admin, "application/json", `{"id":"r1","title":"x"}`, 409, "conflict"},
+		{"bad id", "POST", "/api/v1/rooms", admin, "application/json", `{"id":"R 1","title":"x"}`, 400, "bad_request"},
+		{"no title", "POST", "/api/v1/rooms", admin, "application/json", `{"id":"r3"}`, 400, "bad_request"},
+		{"unknown field", "POST", "/api/v1/rooms", admin, "application/json", `{"title":"x","colour":"red"}`, 400, "bad_request"},
+		{"malformed json", "POST", "/api/v1/rooms", admin, "application/json", `{"title":`, 400, "bad_request"},
+		{"wrong content type", "POST", "/api/v1/rooms", admin, "text/plain", `{"title":"x"}`, 415, "bad_request"},
+		{"too large", "POST", "/api/v1/rooms", admin, "application/json", `{"title":"` + strings.Repeat("x", 70<<10) + `"}`, 413, "too_large"},
+		{"patch live refused", "PATCH", "/api/v1/rooms/r1", admin, "application/json", `{"status":"live"}`, 400, "bad_request"},
+		{"patch bad source", "PATCH", "/api/v1/rooms/r1", admin, "application/json", `{"source":"http://x"}`, 400, "bad_request"},
+		{"patch missing", "PATCH", "/api/v1/rooms/nope", admin, "application/json", `{"title":"x"}`, 404, "not_found"},
+		{"delete missing", "DELETE", "/api/v1/rooms/nope", admin, "", "", 404, "not_found"},
+		{"token bad role", "POST", "/api/v1/tokens", admin, "application/json", `{"sub":"u","role":"owner","room":"r1"}`, 400, "bad_request"},
+		{"token bad ttl", "POST", "/api/v1/tokens", admin, "application/json", `{"sub":"u","role":"viewer","room":"r1","ttl":"forever"}`, 400, "bad_request"},
+		{"token no sub", "POST", "/api/v1/tokens", admin, "application/json", `{"role":"viewer","room":"r1"}`, 400, "bad_request"},
+		{"token by viewer", "POST", "/api/v1/tokens", viewer, "application/json", `{"sub":"u","role":"admin","room":"*"}`, 403, "forbidden"},
+		{"unknown route", "GET", "/api/v1/nothing", "", "", "", 404, "not_found"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, _, body := n.do(tc.method, tc.path, tc.bearer, tc.ctype, []byte(tc.body))
+			if status != tc.status {
+				t.Fatalf("got %d %s, want %d", status, body, tc.status)
+			}
+			if tc.code != "" {
+				if got := errorCode(t, body); got != tc.code {
+					t.Fatalf("got code %q, want %q", got, tc.code)
+				}
+			}
+		})
+	}
+}
+
+func TestMintedTokenVerifies(t *testing.T) {
+	n := newTestNode(t)
+	status, _, body := n.do("POST", "/api/v1/tokens", testAdminKey, "application/json", []byte(`{"sub":"u7","name":"Uma","role":"moderator","room":"r1","ttl":"2h"}`))
+	var out struct{ Token string }
+	if err := json.Unmarshal(body, &out); status != 201 || err != nil {
+		t.Fatalf("mint: got %d %s", status, body)
+	}
+	id, err := n.auth.Verify(out.Token, "r1")
+	if err != nil || id.ID != "u7" || id.Name != "Uma" || id.Role != room.RoleModerator {
+		t.Fatalf("verify minted: got %+v %v", id, err)
+	}
+	if _, err := n.auth.Verify(out.Token, "r2"); err == nil {
+		t.Fatal("token for r1 accepted for r2")
+	}
+}
+
+func TestHealth(t *testing.T) {
+	n := newTestNode(t)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if status, _, body := n.do("GET", path, "", "", nil); status != 200 {
+			t.Fatalf("%s: got %d %s", path, status, body)
+		}
+	}
+	status, _, body := n.do("GET", "/metrics", "", "", nil)
+	if status != 200 || !strings.Contains(string(body), "liveroom_") {
+		t.Fatalf("/metrics: got %d, want 200 with liveroom_ metrics", status)
+	}
+}

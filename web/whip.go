@@ -1,0 +1,244 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strings"
+
+	"liveroom/media"
+	"liveroom/room"
+)
+
+// SFU is what the WHIP/WHEP endpoints need from the media layer.
+type SFU interface {
+	Publish(ctx context.Context, roomID, hostID, offerSDP string) (media.Session, error)
+	Subscribe(ctx context.Context, roomID, offerSDP string) (media.Session, error)
+	Patch(ctx context.Context, roomID, sessionID, sdpFrag string) (string, error)
+	Close(roomID, sessionID string) error
+	CloseRoom(roomID string)
+	ICEServers() []media.ICEServer
+	Viewers(roomID string) int
+}
+
+// whipPost is WHIP ingest (RFC 9725): the host's offer in, the answer out.
+func (s *Server) whipPost(w http.ResponseWriter, r *http.Request) {
+	rm, ok := s.lookupRoom(w, r)
+	if !ok {
+		return
+	}
+	id, ok := s.requireHost(w, r, rm)
+	if !ok {
+		return
+	}
+	offer, ok := s.readOffer(w, r)
+	if !ok {
+		return
+	}
+	sess, err := s.deps.Media.Publish(r.Context(), rm.ID, id.ID, offer)
+	if err != nil {
+		s.mediaError(w, err)
+		return
+	}
+	s.log.Info("whip publish", "room", rm.ID, "host", id.ID, "session", sess.ID)
+	s.writeAnswer(w, "/whip/"+rm.ID+"/"+sess.ID, sess)
+}
+
+// whepPost is WHEP egress: a viewer's offer in, the answer out. It works
+// before the host is live; media starts when the host goes live.
+func (s *Server) whepPost(w http.ResponseWriter, r *http.Request) {
+	rm, ok := s.lookupRoom(w, r)
+	if !ok {
+		return
+	}
+	if !s.mayWatch(w, r, rm) {
+		return
+	}
+	offer, ok := s.readOffer(w, r)
+	if !ok {
+		return
+	}
+	sess, err := s.deps.Media.Subscribe(r.Context(), rm.ID, offer)
+	if err != nil {
+		s.mediaError(w, err)
+		return
+	}
+	s.writeAnswer(w, "/whep/"+rm.ID+"/"+sess.ID, sess)
+}
+
+func (s *Server) whipPatch(w http.ResponseWriter, r *http.Request) {
+	rm, ok := s.lookupRoom(w, r)
+	if !ok {
+		return
+	}
+	if _, ok := s.requireHost(w, r, rm); !ok {
+		return
+	}
+	s.patch(w, r, rm)
+}
+
+func (s *Server) whepPatch(w http.ResponseWriter, r *http.Request) {
+	rm, ok := s.lookupRoom(w, r)
+	if !ok {
+		return
+	}
+	s.patch(w, r, rm)
+}
+
+func (s *Server) whipDelete(w http.ResponseWriter, r *http.Request) {
+	rm, ok := s.lookupRoom(w, r)
+	if !ok {
+		return
+	}
+	if _, ok := s.requireHost(w, r, rm); !ok {
+		return
+	}
+	s.closeSession(w, r, rm)
+}
+
+// whepDelete needs no token: the session id in the Location is unguessable
+// and is the capability to end that one session.
+func (s *Server) whepDelete(w http.ResponseWriter, r *http.Request) {
+	rm, ok := s.lookupRoom(w, r)
+	if !ok {
+		return
+	}
+	s.closeSession(w, r, rm)
+}
+
+func (s *Server) closeSession(w http.ResponseWriter, r *http.Request, rm room.Room) {
+	if err := s.deps.Media.Close(rm.ID, r.PathValue("session")); err != nil {
+		s.mediaError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// patch handles trickle ICE and ICE restarts (RFC 9725 section 4.3).
+func (s *Server) patch(w http.ResponseWriter, r *http.Request, rm room.Room) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/trickle-ice-sdpfrag" {
+		writeError(w, http.StatusUnsupportedMediaType, "bad_request", "Content-Type must be application/trickle-ice-sdpfrag")
+		return
+	}
+	body, err := readBody(w, r, s.cfg.MaxSDPBytes)
+	if err != nil {
+		s.bodyError(w, err)
+		return
+	}
+	frag, err := s.deps.Media.Patch(r.Context(), rm.ID, r.PathValue("session"), string(body))
+	if err != nil {
+		s.mediaError(w, err)
+		return
+	}
+	if frag == "" {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	w.Header().Set("Content-Type", "application/trickle-ice-sdpfrag")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte(frag))
+}
+
+// requireHost lets through the room's host: a host (or admin) token for this
+// room, or the room's stream key.
+func (s *Server) requireHost(w http.ResponseWriter, r *http.Request, rm room.Room) (room.Identity, bool) {
+	id, ok, err := s.callerIdentity(r, rm.ID, rm.StreamKey)
+	switch {
+	case !ok:
+		writeError(w, http.StatusUnauthorized, "unauthorized", "publishing needs Authorization: Bearer <host token or stream key>")
+	case err != nil:
+		writeError(w, http.StatusUnauthorized, "unauthorized", "invalid token or stream key")
+	case !id.Role.AtLeast(room.RoleHost):
+		writeError(w, http.StatusForbidden, "forbidden", "only the room's host may publish")
+	default:
+		return id, true
+	}
+	return room.Identity{}, false
+}
+
+// mayWatch: public rooms are open to everyone; a private room needs a token
+// for that room (any role). A bad token is refused even on a public room,
+// so a client learns its credentials are wrong.
+func (s *Server) mayWatch(w http.ResponseWriter, r *http.Request, rm room.Room) bool {
+	_, ok, err := s.callerIdentity(r, rm.ID, rm.StreamKey)
+	switch {
+	case ok && err != nil:
+		writeError(w, http.StatusUnauthorized, "unauthorized", "invalid token")
+	case !ok && rm.Private:
+		writeError(w, http.StatusUnauthorized, "unauthorized", "this room is private: a token is required")
+	default:
+		return true
+	}
+	return false
+}
+
+func (s *Server) readOffer(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if s.deps.Media == nil {
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "media is not available on this node")
+		return "", false
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/sdp" {
+		writeError(w, http.StatusUnsupportedMediaType, "bad_request", "Content-Type must be application/sdp")
+		return "", false
+	}
+	body, err := readBody(w, r, s.cfg.MaxSDPBytes)
+	if err != nil {
+		s.bodyError(w, err)
+		return "", false
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		writeError(w, http.StatusBadRequest, "bad_request", "empty SDP offer")
+		return "", false
+	}
+	return string(body), true
+}
+
+func (s *Server) bodyError(w http.ResponseWriter, err error) {
+	if errors.Is(err, errBodyTooLarge) {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", err.Error())
+		return
+	}
+	writeError(w, http.StatusBadRequest, "bad_request", "could not read the request body")
+}
+
+func (s *Server) writeAnswer(w http.ResponseWriter, location string, sess media.Session) {
+	h := w.Header()
+	h.Set("Location", location)
+	h.Set("Content-Type", "application/sdp")
+	h.Set("Accept-Patch", "application/trickle-ice-sdpfrag")
+	if sess.ETag != "" {
+		h.Set("ETag", `"`+sess.ETag+`"`)
+	}
+	for _, srv := range s.deps.Media.ICEServers() {
+		for _, u := range srv.URLs {
+			link := fmt.Sprintf("<%s>; rel=\"ice-server\"", u)
+			if srv.Username != "" {
+				link += fmt.Sprintf("; username=%q; credential=%q; credential-type=\"password\"", srv.Username, srv.Credential)
+			}
+			h.Add("Link", link)
+		}
+	}
+	w.WriteHeader(http.StatusCreated)
+	_, _ = w.Write([]byte(sess.AnswerSDP))
+}
+
+// mediaError maps the SFU's errors to statuses.
+func (s *Server) mediaError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, media.ErrBadOffer):
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+	case errors.Is(err, media.ErrNoCodec):
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+	case errors.Is(err, media.ErrPublisherConflict):
+		writeError(w, http.StatusConflict, "conflict", err.Error())
+	case errors.Is(err, media.ErrSessionNotFound):
+		writeError(w, http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "timed out setting up the connection")
+	default:
+		s.log.Error("media", "err", err)
+		writeError(w, http.StatusInternalServerError, "internal", "media setup failed")
+	}
+}
