@@ -51,8 +51,9 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 // are errors, so a typo in a field name is reported instead of ignored.
 func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) (status int, err error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
+		// curl -d sends form encoding by default; the body is still JSON.
 		mt, _, _ := mime.ParseMediaType(ct)
-		if mt != "application/json" {
+		if mt != "application/json" && mt != "application/x-www-form-urlencoded" {
 			return http.StatusUnsupportedMediaType, errors.New("Content-Type must be application/json")
 		}
 	}

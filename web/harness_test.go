@@ -21,14 +21,14 @@ const testAdminKey = "test-admin-key-0123456789"
 
 // testNode is one liveroom HTTP node over loopback with a real SFU.
 type testNode struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *httptest.Server
 	auth  *room.Auth
 	rooms *room.FileStore
 	sfu   *media.SFU
 }
 
-func newTestNode(t *testing.T) *testNode {
+func newTestNode(t testing.TB) *testNode {
 	t.Helper()
 	auth, err := room.NewAuth(room.AuthConfig{JWTSecret: "test-secret-0123456789abcdef", AdminKey: testAdminKey})
 	if err != nil {

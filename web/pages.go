@@ -2,6 +2,7 @@ package web
 
 import (
 	"embed"
+	"io"
 	"io/fs"
 	"net/http"
 )
@@ -25,7 +26,12 @@ func (s *Server) pageRoutes(m *http.ServeMux) {
 func (s *Server) page(assets fs.FS, name string, roomPage bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if roomPage {
-			if _, ok := s.lookupRoom(w, r); !ok {
+			id := r.PathValue("room")
+			if _, err := s.deps.Rooms.Get(r.Context(), id); err != nil {
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
+				w.WriteHeader(http.StatusNotFound)
+				_, _ = io.WriteString(w, `<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width">`+
+					`<title>Room not found</title><p>This room does not exist (any more). <a href="/">See the rooms that are live</a>.</p>`)
 				return
 			}
 		}
