@@ -100,7 +100,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	resetLive(ctx, rooms, log)
 
 	lifecycle := newLifecycle(rooms, log)
-	sfu, err := media.New(cfg.WebRTC, media.Options{Logger: log.With("component", "media"), Registerer: reg, OnLive: lifecycle.onLive})
+	sfu, err := media.New(cfg.WebRTC, media.Options{Logger: log, Registerer: reg, OnLive: lifecycle.onLive})
 	if err != nil {
 		return fmt.Errorf("webrtc: %w", err)
 	}

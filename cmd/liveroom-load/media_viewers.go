@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"liveroom/media/mediatest"
+)
+
+// viewersResult is what the viewers workload reports.
+type viewersResult struct {
+	Viewers           int     `json:"viewers"`
+	Joined            int     `json:"joined"`
+	Failed            int     `json:"failed"`
+	KeyframeP50ms     float64 `json:"first_keyframe_p50_ms"`
+	KeyframeP95ms     float64 `json:"first_keyframe_p95_ms"`
+	KeyframeP99ms     float64 `json:"first_keyframe_p99_ms"`
+	KeyframeMaxms     float64 `json:"first_keyframe_max_ms"`
+	KeyframeWithSPS   int     `json:"first_keyframe_with_sps_pps"`
+	RecvKbps          float64 `json:"received_kbps_per_viewer"`
+	LossPct           float64 `json:"video_loss_pct"`
+	Freezes           int     `json:"freezes"` // video gaps over 500 ms while live
+	SteadySeconds     float64 `json:"steady_seconds"`
+	PacketsForwarded  float64 `json:"server_packets_forwarded"`
+	ServerCPUSeconds  float64 `json:"server_cpu_seconds"`
+	CPUPerPacketUs    float64 `json:"server_cpu_per_forwarded_packet_us"`
+	BaselineSendUs    float64 `json:"baseline_udp_send_us"`
+	CPURatio          float64 `json:"cpu_per_packet_over_udp_send"`
+	RSSBeforeMB       float64 `json:"server_rss_before_mb"`
+	RSSAfterMB        float64 `json:"server_rss_after_mb"`
+	RSSPerViewerKB    float64 `json:"server_rss_per_viewer_kb"`
+	ServerNACKs       float64 `json:"server_nacks_received"`
+	ServerRetransmits float64 `json:"server_retransmits"`
+	ServerDropped     float64 `json:"server_packets_dropped"`
+}
+
+// viewersCmd runs N WHEP viewers against a room (optionally publishing to it
+// first) and reports join latency, what they received, and what it cost the
+// server, read from its /metrics.
+func viewersCmd(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("viewers", flag.ContinueOnError)
+	base := fs.String("url", "http://127.0.0.1:8080", "server base URL")
+	roomID := fs.String("room", "demo", "room id")
+	token := fs.String("token", "", "viewer token (private rooms)")
+	n := fs.Int("n", 50, "viewers")
+	rate := fs.Float64("rate", 0, "joins per second; 0 = all at once")
+	steady := fs.Duration("duration", 20*time.Second, "how long to measure once everyone has joined")
+	publishKey := fs.String("publish", "", "stream key or host token: also publish the clip to the room")
+	clipDir := fs.String("clip", "", "directory with clip.h264 (no B-frames), clip.ivf and clip.ogg for --publish (default: media/testdata)")
+	tcp := fs.Bool("tcp", false, "viewers use ICE-TCP")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *n < 1 {
+		return errors.New("--n must be at least 1")
+	}
+	*base = strings.TrimRight(*base, "/")
+
+	baseline, err := udpSendCost(1200, 50000)
+	if err != nil {
+		return fmt.Errorf("baseline: %w", err)
+	}
+	if *publishKey != "" {
+		clip, err := mediatest.LoadClip(*clipDir)
+		if err != nil {
+			return err
+		}
+		pub, err := mediatest.NewPublisher(ctx, mediatest.WHIP(*base+"/whip/"+*roomID, *publishKey).Signal, mediatest.PublisherOptions{Clip: clip})
+		if err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		defer pub.Close()
+		if err := pub.WaitConnected(ctx); err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		fmt.Fprintf(out, "publishing %s to %s\n", clipName(*clipDir), *roomID)
+		time.Sleep(2 * time.Second) // let the room settle before measuring
+	}
+
+	m0, err := scrapeMetrics(ctx, *base)
+	if err != nil {
+		return err
+	}
+	var api *webrtc.API
+	if *tcp {
+		if api, err = mediatest.NewAPI(webrtc.NetworkTypeTCP4); err != nil {
+			return err
+		}
+	} else if api, err = mediatest.NewAPI(); err != nil {
+		return err
+	}
+
+	viewers := make([]*mediatest.Viewer, *n)
+	errs := make([]error, *n)
+	var wg sync.WaitGroup
+	interval := time.Duration(0)
+	if *rate > 0 {
+		interval = time.Duration(float64(time.Second) / *rate)
+	}
+	for i := range viewers {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			jctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			v, err := mediatest.NewViewer(jctx, mediatest.WHEP(*base+"/whep/"+*roomID, *token).Signal, mediatest.ViewerOptions{API: api})
+			if err == nil {
+				_, err = v.WaitFor(jctx, func(s mediatest.ViewerStats) bool { return !s.FirstKeyframeAt.IsZero() })
+			}
+			viewers[i], errs[i] = v, err
+		}(i)
+		if interval > 0 {
+			time.Sleep(interval)
+		}
+	}
+	wg.Wait()
+	defer func() {
+		for _, v := range viewers {
+			if v != nil {
+				v.Close()
+			}
+		}
+	}()
+
+	res := viewersResult{Viewers: *n, BaselineSendUs: baseline.Seconds() * 1e6}
+	var joins []time.Duration
+	for i, v := range viewers {
+		if errs[i] != nil || v == nil {
+			res.Failed++
+			continue
+		}
+		st := v.Stats()
+		res.Joined++
+		joins = append(joins, st.FirstKeyframeAt.Sub(st.Start))
+		if st.FirstKeyframeParams {
+			res.KeyframeWithSPS++
+		}
+	}
+	if res.Joined == 0 {
+		return fmt.Errorf("no viewer received a keyframe (first error: %v)", firstErr(errs))
+	}
+	sort.Slice(joins, func(i, j int) bool { return joins[i] < joins[j] })
+	res.KeyframeP50ms = ms(percentile(joins, 50))
+	res.KeyframeP95ms = ms(percentile(joins, 95))
+	res.KeyframeP99ms = ms(percentile(joins, 99))
+	res.KeyframeMaxms = ms(joins[len(joins)-1])
+	fmt.Fprintf(out, "joined %d/%d: first keyframe p50 %.0f ms, p95 %.0f ms, max %.0f ms; measuring %v...\n",
+		res.Joined, *n, res.KeyframeP50ms, res.KeyframeP95ms, res.KeyframeMaxms, *steady)
+
+	// Steady state: what the server spends per forwarded packet.
+	m1, err := scrapeMetrics(ctx, *base)
+	if err != nil {
+		return err
+	}
+	before := snapshot(viewers)
+	freezes := watchFreezes(ctx, viewers, *steady)
+	m2, err := scrapeMetrics(ctx, *base)
+	if err != nil {
+		return err
+	}
+	after := snapshot(viewers)
+
+	res.SteadySeconds = steady.Seconds()
+	res.Freezes = freezes
+	var bytes, pkts, lost int
+	for i := range viewers {
+		bytes += after[i].Video.Bytes + after[i].Audio.Bytes - before[i].Video.Bytes - before[i].Audio.Bytes
+		pkts += after[i].Video.Packets - before[i].Video.Packets
+		lost += after[i].Video.Lost - before[i].Video.Lost
+	}
+	res.RecvKbps = float64(bytes) * 8 / 1000 / steady.Seconds() / float64(res.Joined)
+	if pkts+lost > 0 {
+		res.LossPct = 100 * float64(lost) / float64(pkts+lost)
+	}
+	res.PacketsForwarded = m2.get("liveroom_media_packets_forwarded_total") - m1.get("liveroom_media_packets_forwarded_total")
+	res.ServerCPUSeconds = m2.get("process_cpu_seconds_total") - m1.get("process_cpu_seconds_total")
+	if res.PacketsForwarded > 0 {
+		res.CPUPerPacketUs = res.ServerCPUSeconds / res.PacketsForwarded * 1e6
+		res.CPURatio = res.CPUPerPacketUs / res.BaselineSendUs
+	}
+	res.RSSBeforeMB = m0.get("process_resident_memory_bytes") / (1 << 20)
+	res.RSSAfterMB = m1.get("process_resident_memory_bytes") / (1 << 20)
+	res.RSSPerViewerKB = (res.RSSAfterMB - res.RSSBeforeMB) * 1024 / float64(res.Joined)
+	res.ServerNACKs = m2.get("liveroom_media_nack_packets_received_total") - m1.get("liveroom_media_nack_packets_received_total")
+	res.ServerRetransmits = m2.get("liveroom_media_packets_retransmitted_total") - m1.get("liveroom_media_packets_retransmitted_total")
+	res.ServerDropped = m2.get("liveroom_media_packets_dropped_total") - m1.get("liveroom_media_packets_dropped_total")
+
+	if *asJSON {
+		return printJSON(out, res)
+	}
+	printTable(out, [][2]string{
+		{"viewers joined", fmt.Sprintf("%d of %d (%d failed)", res.Joined, res.Viewers, res.Failed)},
+		{"first keyframe p50 / p95 / p99 / max", fmt.Sprintf("%.0f / %.0f / %.0f / %.0f ms", res.KeyframeP50ms, res.KeyframeP95ms, res.KeyframeP99ms, res.KeyframeMaxms)},
+		{"first keyframe carried SPS+PPS", fmt.Sprintf("%d of %d", res.KeyframeWithSPS, res.Joined)},
+		{"received per viewer", fmt.Sprintf("%.0f kbit/s", res.RecvKbps)},
+		{"video loss / freezes (>500 ms)", fmt.Sprintf("%.2f %% / %d", res.LossPct, res.Freezes)},
+		{"server packets forwarded", fmt.Sprintf("%.0f in %v (%.0f/s)", res.PacketsForwarded, *steady, res.PacketsForwarded/steady.Seconds())},
+		{"server CPU per forwarded packet", fmt.Sprintf("%.2f µs", res.CPUPerPacketUs)},
+		{"baseline: one 1200 B loopback UDP send", fmt.Sprintf("%.2f µs", res.BaselineSendUs)},
+		{"ratio (target <= 1.5x)", fmt.Sprintf("%.2fx", res.CPURatio)},
+		{"server RSS before / after join", fmt.Sprintf("%.1f / %.1f MiB", res.RSSBeforeMB, res.RSSAfterMB)},
+		{"server RSS per viewer (target <= 1 MB)", fmt.Sprintf("%.0f KiB", res.RSSPerViewerKB)},
+		{"server NACKs / retransmits / drops", fmt.Sprintf("%.0f / %.0f / %.0f", res.ServerNACKs, res.ServerRetransmits, res.ServerDropped)},
+	})
+	return nil
+}
+
+func snapshot(vs []*mediatest.Viewer) []mediatest.ViewerStats {
+	out := make([]mediatest.ViewerStats, len(vs))
+	for i, v := range vs {
+		if v != nil {
+			out[i] = v.Stats()
+		}
+	}
+	return out
+}
+
+// watchFreezes samples every viewer for d and counts video stalls: no new
+// video packet for more than 500 ms.
+func watchFreezes(ctx context.Context, vs []*mediatest.Viewer, d time.Duration) int {
+	const stall = 500 * time.Millisecond
+	frozen := make([]bool, len(vs))
+	freezes := 0
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	end := time.After(d)
+	for {
+		select {
+		case <-ctx.Done():
+			return freezes
+		case <-end:
+			return freezes
+		case now := <-tick.C:
+			for i, v := range vs {
+				if v == nil {
+					continue
+				}
+				last := v.Stats().Video.LastAt
+				stalled := !last.IsZero() && now.Sub(last) > stall
+				if stalled && !frozen[i] {
+					freezes++
+				}
+				frozen[i] = stalled
+			}
+		}
+	}
+}
+
+func clipName(f string) string {
+	if f == "" {
+		return "the test clip"
+	}
+	return f
+}
+
+func firstErr(errs []error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
