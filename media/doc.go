@@ -1,0 +1,20 @@
+// Package media is liveroom's SFU: it takes one publisher per room (WHIP
+// today, RTSP later) and fans its RTP out to any number of WebRTC viewers
+// (WHEP), all on one UDP port (ICE UDP mux) plus ICE-TCP on the same number.
+//
+// The package exposes a Go API only; package web maps it onto HTTP.
+//
+// The shape of the hot path, per room and per kind (video, audio):
+//
+//	source (WebRTC publisher, ...) --*rtp.Packet--> forwarder
+//	    forwarder: keyframe gate, SSRC/sequence/timestamp rewrite, one
+//	               copy into a pooled ref-counted packet, NACK history
+//	    forwarder --same *packet--> viewer queue (bounded) --> writer goroutine --> downTrack
+//
+// Error mapping expected from the HTTP layer: ErrBadOffer and ErrBadFragment
+// are 400; ErrNoCodec is 400 too (or 422: it means "well-formed, but nothing
+// we can send or receive"); ErrICERestartUnsupported is 422 and leaves the
+// session as it was; ErrPublisherConflict is 409; ErrSessionNotFound and
+// ErrRoomNotFound are 404; ErrClosed is 503. Context errors (the caller's
+// deadline hit while gathering candidates) are 503 or 504.
+package media

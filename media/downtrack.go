@@ -1,0 +1,103 @@
+package media
+
+import (
+	"sync/atomic"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// downTrack is a viewer's outgoing track. Unlike pion's TrackLocalStaticRTP
+// it binds to every negotiated codec of its kind and picks the payload type
+// per packet from the codec the current publisher sends, so a viewer that
+// subscribed before the host chose H264 or VP8 (or who stays across a host
+// that switches) keeps working.
+type downTrack struct {
+	id, streamID string
+	kind         webrtc.RTPCodecType
+	table        codecTable
+	b            atomic.Pointer[binding]
+	hdr          rtp.Header // reused by the owning viewer's writer goroutine only
+}
+
+// binding is immutable once published.
+type binding struct {
+	ctxID string
+	ssrc  uint32
+	w     webrtc.TrackLocalWriter
+	pt    [maxCodecs]int16 // codecTable index -> payload type; -1 = not negotiated
+}
+
+var _ webrtc.TrackLocal = (*downTrack)(nil)
+
+func newDownTrack(k webrtc.RTPCodecType, table codecTable, streamID string) *downTrack {
+	return &downTrack{id: k.String(), streamID: streamID, kind: k, table: table}
+}
+
+// Bind implements webrtc.TrackLocal.
+func (d *downTrack) Bind(tc webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	b := &binding{ctxID: tc.ID(), ssrc: uint32(tc.SSRC()), w: tc.WriteStream()}
+	var first webrtc.RTPCodecParameters
+	found := false
+	for i := range b.pt {
+		b.pt[i] = -1
+		if i >= len(d.table) || d.table[i].kind != d.kind {
+			continue
+		}
+		c, ok := d.table.pick(i, tc.CodecParameters())
+		if !ok {
+			continue
+		}
+		b.pt[i] = int16(c.PayloadType)
+		if !found {
+			first, found = c, true
+		}
+	}
+	if !found {
+		return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+	}
+	d.b.Store(b)
+	return first, nil
+}
+
+// Unbind implements webrtc.TrackLocal.
+func (d *downTrack) Unbind(tc webrtc.TrackLocalContext) error {
+	if b := d.b.Load(); b != nil && b.ctxID == tc.ID() {
+		d.b.Store(nil)
+	}
+	return nil
+}
+
+func (d *downTrack) ID() string                { return d.id }
+func (d *downTrack) RID() string               { return "" }
+func (d *downTrack) StreamID() string          { return d.streamID }
+func (d *downTrack) Kind() webrtc.RTPCodecType { return d.kind }
+
+// canSend reports whether the viewer negotiated a codec of the family the
+// packet carries.
+func (d *downTrack) canSend(pk *packet) bool {
+	b := d.b.Load()
+	return b != nil && b.pt[pk.codec] >= 0
+}
+
+// send writes pk with this viewer's SSRC and payload type. Header extensions
+// are not forwarded: their IDs were negotiated with the publisher, not with
+// this viewer.
+func (d *downTrack) send(pk *packet) (int, error) {
+	b := d.b.Load()
+	if b == nil || b.pt[pk.codec] < 0 {
+		return 0, nil
+	}
+	h := &d.hdr
+	h.Version = 2
+	h.Padding = false
+	h.Extension = false
+	h.Extensions = h.Extensions[:0]
+	h.CSRC = h.CSRC[:0]
+	h.Marker = pk.marker
+	h.PayloadType = uint8(b.pt[pk.codec])
+	h.SequenceNumber = pk.seq
+	h.Timestamp = pk.ts
+	h.SSRC = b.ssrc
+	return b.w.WriteRTP(h, pk.payload())
+}

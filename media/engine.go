@@ -1,0 +1,71 @@
+package media
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/webrtc/v4"
+)
+
+// newAPI builds the one webrtc.API every session uses.
+//
+// Interceptors: the NACK generator (ask publishers for lost packets),
+// receiver and sender reports, and TWCC feedback towards publishers so their
+// congestion control has something to work with. Deliberately absent: pion's
+// NACK responder, which would keep a copy of every packet per viewer; the
+// room's shared history answers viewers' NACKs instead.
+func newAPI(cfg Config, codecs codecTable, l *listeners, logs pionLogs) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := codecs.register(m); err != nil {
+		return nil, fmt.Errorf("register codecs: %w", err)
+	}
+
+	reg := &interceptor.Registry{}
+	gen, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(logs))
+	if err != nil {
+		return nil, fmt.Errorf("nack generator: %w", err)
+	}
+	reg.Add(gen)
+	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
+		return nil, fmt.Errorf("rtcp reports: %w", err)
+	}
+	if err := webrtc.ConfigureTWCCSender(m, reg); err != nil {
+		return nil, fmt.Errorf("twcc: %w", err)
+	}
+
+	se := webrtc.SettingEngine{LoggerFactory: logs}
+	se.SetLite(true) // a server with a public address needs no connectivity checks of its own
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetICEUDPMux(l.udpMux)
+	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if l.tcpMux != nil {
+		se.SetICETCPMux(l.tcpMux)
+		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	se.SetNetworkTypes(networks)
+	// An explicit loopback listen address (tests, a local dev box) must yield
+	// candidates; with all interfaces the mux has no loopback socket anyway.
+	if ip := net.ParseIP(cfg.ListenIP); ip != nil && ip.IsLoopback() {
+		se.SetIncludeLoopbackCandidate(true)
+	}
+	if len(cfg.NAT1To1IPs) > 0 {
+		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External:        cfg.NAT1To1IPs,
+			AsCandidateType: webrtc.ICECandidateTypeHost,
+			Mode:            webrtc.ICEAddressRewriteReplace,
+		}); err != nil {
+			return nil, fmt.Errorf("webrtc.nat_1to1_ips: %w", err)
+		}
+	}
+	se.SetICETimeouts(cfg.ICEDisconnectedTimeout, cfg.ICEFailedTimeout, 2*time.Second)
+
+	return webrtc.NewAPI(
+		webrtc.WithMediaEngine(m),
+		webrtc.WithInterceptorRegistry(reg),
+		webrtc.WithSettingEngine(se),
+	), nil
+}

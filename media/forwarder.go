@@ -1,0 +1,205 @@
+package media
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// forwarder is one room's up-track of one kind. It turns the packets of
+// whichever source is current into one continuous outgoing stream (sequence
+// numbers and timestamps rewritten across publisher changes; the outgoing
+// SSRC is each viewer's sender SSRC and never changes) and fans each packet
+// out to the viewers. Its state outlives sources: that is what lets viewers
+// keep their PeerConnections across a host reconnect.
+type forwarder struct {
+	kind        kind
+	table       codecTable
+	pool        *sync.Pool
+	hist        *history
+	viewers     *atomic.Pointer[[]*viewer]
+	metrics     *metrics
+	pliInterval time.Duration
+	epoch       time.Time // monotonic base for lastPLI
+
+	cur     atomic.Pointer[ingest] // lock-free view of in for keyframe requests
+	lastPLI atomic.Int64           // ns since epoch of the last keyframe request; 0 = none since attach
+
+	mu sync.Mutex // serialises writes (one source at a time) and guards below
+	in *ingest    // current source track; nil while offline
+	// per-source mapping, established at the source's first forwarded packet
+	started bool
+	baseIn  uint16 // packets older than this (input numbering) are stale
+	seqOff  uint16
+	tsOff   uint32
+	fam     family
+	rate    uint32
+	// last forwarded packet, for continuity across sources
+	haveLast bool
+	lastSeq  uint16
+	lastTS   uint32
+	lastAt   time.Time
+}
+
+func newForwarder(k kind, r *room) *forwarder {
+	s := r.sfu
+	size := s.cfg.NACKHistory
+	if k == kindAudio {
+		size /= 4
+	}
+	return &forwarder{
+		kind:        k,
+		table:       s.codecs,
+		pool:        s.pool,
+		hist:        newHistory(size),
+		viewers:     &r.viewers,
+		metrics:     s.metrics,
+		pliInterval: s.cfg.PLIInterval,
+		epoch:       time.Now(),
+	}
+}
+
+// setIngest makes in the current source (nil = offline). The next packet of a
+// new video source is forwarded only if it starts a keyframe, so viewers
+// switch publishers at a decodable point.
+func (f *forwarder) setIngest(in *ingest) {
+	f.mu.Lock()
+	f.in = in
+	f.started = false
+	if in != nil {
+		spec := f.table[in.codec]
+		f.fam = spec.fam
+		f.rate = spec.params.ClockRate
+	}
+	f.mu.Unlock()
+	f.cur.Store(in)
+	f.lastPLI.Store(0) // a new publisher gets its first request at once
+}
+
+// detach clears the current ingest if it belongs to src.
+func (f *forwarder) detach(src source) {
+	f.mu.Lock()
+	match := f.in != nil && f.in.src == src
+	if match {
+		f.in = nil
+		f.started = false
+	}
+	f.mu.Unlock()
+	if match {
+		f.cur.Store(nil)
+	}
+}
+
+// requestKeyframe asks the current source for a keyframe, at most once per
+// pliInterval. Safe from any goroutine, never blocks.
+func (f *forwarder) requestKeyframe() {
+	if f.kind != kindVideo {
+		return
+	}
+	in := f.cur.Load()
+	if in == nil {
+		return
+	}
+	now := int64(time.Since(f.epoch)) + 1 // +1: 0 means "never"
+	last := f.lastPLI.Load()
+	if last != 0 && now-last < int64(f.pliInterval) {
+		return
+	}
+	if !f.lastPLI.CompareAndSwap(last, now) {
+		return
+	}
+	in.src.requestKeyframe()
+}
+
+// write is the hot path: one call per publisher packet, one copy, no
+// allocation in steady state, no blocking on viewers.
+func (f *forwarder) write(in *ingest, p *rtp.Packet) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if in != f.in {
+		f.metrics.drop(f.kind, dropStale)
+		return
+	}
+	if len(p.Payload) > maxPayload {
+		f.metrics.drop(f.kind, dropOversize)
+		return
+	}
+	key := f.kind == kindVideo && isKeyframeStart(f.fam, p.Payload)
+	now := time.Now()
+	if !f.started {
+		if f.kind == kindVideo && !key {
+			// Wait for the new source's keyframe rather than send viewers
+			// inter-frames they cannot decode.
+			f.metrics.drop(f.kind, dropKeyframeWait)
+			f.requestKeyframe()
+			return
+		}
+		f.start(p, now)
+	} else if d := int16(p.SequenceNumber - f.baseIn); d < 0 {
+		// Reordered from before the switch point: its rewritten number would
+		// collide with the previous source's.
+		f.metrics.drop(f.kind, dropStale)
+		return
+	} else if d > 1<<14 {
+		f.baseIn = p.SequenceNumber - 1<<14 // slide the window, keep the wrap test valid
+	}
+
+	seq := p.SequenceNumber + f.seqOff
+	ts := p.Timestamp + f.tsOff
+	if !f.haveLast || int16(seq-f.lastSeq) > 0 {
+		f.haveLast, f.lastSeq, f.lastTS, f.lastAt = true, seq, ts, now
+	}
+
+	pk := getPacket(f.pool)
+	pk.kind = f.kind
+	pk.codec = uint8(in.codec)
+	pk.keyframe = key
+	pk.marker = p.Marker
+	pk.seq = seq
+	pk.ts = ts
+	pk.n = copy(pk.buf[:], p.Payload)
+
+	pk.retain() // the history's reference
+	f.hist.put(pk)
+	for _, v := range *f.viewers.Load() {
+		v.offer(f, pk)
+	}
+	pk.release()
+}
+
+// start maps a new source's numbering onto the outgoing stream: the sequence
+// continues at last+1 and the timestamp at last + elapsed wall time, so
+// players see one stream with a pause rather than a reset.
+func (f *forwarder) start(p *rtp.Packet, now time.Time) {
+	f.started = true
+	f.baseIn = p.SequenceNumber
+	if !f.haveLast {
+		f.seqOff, f.tsOff = 0, 0
+		return
+	}
+	f.seqOff = f.lastSeq + 1 - p.SequenceNumber
+	elapsed := now.Sub(f.lastAt)
+	if elapsed > time.Hour {
+		elapsed = time.Hour
+	}
+	ticks := uint32(int64(elapsed/time.Microsecond) * int64(f.rate) / 1e6)
+	if ticks == 0 {
+		ticks = 1
+	}
+	f.tsOff = f.lastTS + ticks - p.Timestamp
+}
+
+// retransmit answers a viewer's NACK for seq from the history.
+func (f *forwarder) retransmit(v *viewer, seq uint16) bool {
+	pk := f.hist.get(seq)
+	if pk == nil {
+		return false
+	}
+	if !v.enqueue(pk) {
+		pk.release()
+		return false
+	}
+	return true
+}

@@ -1,0 +1,115 @@
+package media
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Drop reasons (label values of liveroom_media_packets_dropped_total).
+const (
+	dropQueueFull    = iota // a viewer's queue was full
+	dropKeyframeWait        // video skipped while waiting for a keyframe
+	dropStale               // from a replaced source, or reordered across a switch
+	dropOversize            // payload larger than maxPayload
+	numDropReasons
+)
+
+func dropReasonName(r int) string {
+	switch r {
+	case dropQueueFull:
+		return "queue_full"
+	case dropKeyframeWait:
+		return "keyframe_wait"
+	case dropStale:
+		return "stale"
+	}
+	return "oversize"
+}
+
+// metrics are the SFU's Prometheus series. Label children are resolved once
+// here so the packet path only does atomic adds.
+type metrics struct {
+	publishers    prometheus.Gauge
+	viewers       prometheus.Gauge
+	packets       [numKinds]prometheus.Counter
+	bytes         [numKinds]prometheus.Counter
+	dropped       [numKinds][numDropReasons]prometheus.Counter
+	nackReceived  prometheus.Counter
+	retransmitted prometheus.Counter
+	plis          prometheus.Counter
+
+	reg        prometheus.Registerer
+	registered []prometheus.Collector
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	packets := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "liveroom_media_packets_forwarded_total",
+		Help: "RTP packets sent to viewers.",
+	}, []string{"kind"})
+	bytes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "liveroom_media_bytes_forwarded_total",
+		Help: "RTP payload bytes sent to viewers.",
+	}, []string{"kind"})
+	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "liveroom_media_packets_dropped_total",
+		Help: "RTP packets not sent, per viewer for queue_full and keyframe_wait.",
+	}, []string{"kind", "reason"})
+	m := &metrics{
+		publishers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "liveroom_media_publishers", Help: "Publisher sessions.",
+		}),
+		viewers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "liveroom_media_viewers", Help: "Viewer sessions.",
+		}),
+		nackReceived: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "liveroom_media_nack_packets_received_total",
+			Help: "Packets viewers asked to be retransmitted.",
+		}),
+		retransmitted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "liveroom_media_packets_retransmitted_total",
+			Help: "Packets retransmitted to viewers from the room history.",
+		}),
+		plis: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "liveroom_media_keyframe_requests_total",
+			Help: "PLIs sent to publishers.",
+		}),
+	}
+	for k := range numKinds {
+		m.packets[k] = packets.WithLabelValues(k.String())
+		m.bytes[k] = bytes.WithLabelValues(k.String())
+		for r := range numDropReasons {
+			m.dropped[k][r] = dropped.WithLabelValues(k.String(), dropReasonName(r))
+		}
+	}
+	m.reg = reg
+	for _, c := range []prometheus.Collector{
+		m.publishers, m.viewers, packets, bytes, dropped, m.nackReceived, m.retransmitted, m.plis,
+	} {
+		if err := reg.Register(c); err != nil {
+			m.unregister()
+			return nil, err
+		}
+		m.registered = append(m.registered, c)
+	}
+	return m, nil
+}
+
+// unregister lets another SFU register on the same Registerer later.
+func (m *metrics) unregister() {
+	for _, c := range m.registered {
+		m.reg.Unregister(c)
+	}
+	m.registered = nil
+}
+
+func (m *metrics) drop(k kind, reason int) { m.dropped[k][reason].Inc() }
+
+func (m *metrics) forwarded(k kind, packets, bytes uint64) {
+	m.packets[k].Add(float64(packets))
+	m.bytes[k].Add(float64(bytes))
+}
+
+func (m *metrics) nacks(asked, sent int) {
+	m.nackReceived.Add(float64(asked))
+	m.retransmitted.Add(float64(sent))
+}
+
+func (m *metrics) pliSent() { m.plis.Inc() }

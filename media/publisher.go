@@ -1,0 +1,156 @@
+package media
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// publisher is a WHIP session and the WebRTC implementation of source.
+type publisher struct {
+	*peer
+	host      string
+	keyframe  chan struct{} // capacity 1: pending keyframe request
+	videoSSRC atomic.Uint32
+	live      atomic.Bool // connected once: the room may go live
+}
+
+var _ source = (*publisher)(nil)
+
+func newPublisher(ctx context.Context, r *room, hostID, offer string) (*publisher, string, error) {
+	s := r.sfu
+	p, err := newPeer(s, r, "publisher")
+	if err != nil {
+		return nil, "", err
+	}
+	pub := &publisher{peer: p, host: hostID, keyframe: make(chan struct{}, 1)}
+	p.log = p.log.With("host", hostID)
+	p.pc.OnTrack(pub.onTrack)
+	p.pc.OnConnectionStateChange(pub.onState)
+	p.startConnectTimer(func() { r.closeSession(pub, "connect timeout") })
+
+	answer, err := p.answer(ctx, offer)
+	if err != nil {
+		p.closePC()
+		return nil, "", err
+	}
+	receiving := false
+	for _, tr := range p.pc.GetTransceivers() {
+		if tr.Mid() != "" && tr.Receiver() != nil &&
+			(tr.Direction() == webrtc.RTPTransceiverDirectionRecvonly || tr.Direction() == webrtc.RTPTransceiverDirectionSendrecv) {
+			receiving = true
+		}
+	}
+	if !receiving {
+		p.closePC()
+		return nil, "", fmt.Errorf("%w: no media section sends us a usable codec", ErrNoCodec)
+	}
+	if !s.spawn(pub.keyframeLoop) {
+		p.closePC()
+		return nil, "", ErrClosed
+	}
+	return pub, answer, nil
+}
+
+func (pub *publisher) hostID() string { return pub.host }
+
+func (pub *publisher) stop() { pub.closePC() }
+
+// requestKeyframe implements source: it only flags the request; keyframeLoop
+// writes the PLI so that the packet path never waits on a socket.
+func (pub *publisher) requestKeyframe() {
+	select {
+	case pub.keyframe <- struct{}{}:
+	default:
+	}
+}
+
+func (pub *publisher) keyframeLoop() {
+	for {
+		select {
+		case <-pub.done:
+			return
+		case <-pub.keyframe:
+			ssrc := pub.videoSSRC.Load()
+			if ssrc == 0 {
+				continue
+			}
+			if err := pub.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err == nil {
+				pub.s.metrics.pliSent()
+			}
+		}
+	}
+}
+
+func (pub *publisher) onState(st webrtc.PeerConnectionState) {
+	switch st {
+	case webrtc.PeerConnectionStateConnected:
+		pub.peer.connected()
+		if !pub.live.Swap(true) {
+			pub.log.Info("publisher connected")
+			pub.r.sourceConnected(pub)
+		}
+	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+		pub.s.spawn(func() { pub.r.closeSession(pub, st.String()) })
+	}
+}
+
+// onTrack runs on a pion goroutine; the reading happens on goroutines the SFU
+// owns so that Shutdown can wait for them.
+func (pub *publisher) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	k := kindAudio
+	if track.Kind() == webrtc.RTPCodecTypeVideo {
+		k = kindVideo
+	}
+	c := track.Codec()
+	codec := pub.s.codecs.match(c.MimeType, c.SDPFmtpLine)
+	var in *ingest
+	if codec >= 0 && pub.s.codecs[codec].kind == track.Kind() {
+		in = pub.r.attach(pub, k, codec)
+	}
+	if in == nil {
+		pub.log.Warn("ignoring publisher track", "kind", k, "codec", c.MimeType)
+	} else {
+		if k == kindVideo {
+			pub.videoSSRC.Store(uint32(track.SSRC()))
+		}
+		pub.log.Info("publisher track", "kind", k, "codec", c.MimeType, "fmtp", c.SDPFmtpLine)
+	}
+	// Unattached tracks are still read (and dropped) so pion's buffers and
+	// interceptors keep working.
+	pub.s.spawn(func() { pub.readTrack(track, in) })
+	pub.s.spawn(func() { drainRTCP(recv) })
+}
+
+func (pub *publisher) readTrack(track *webrtc.TrackRemote, in *ingest) {
+	buf := make([]byte, 1600)
+	var p rtp.Packet
+	for {
+		n, _, err := track.Read(buf)
+		if err != nil {
+			return
+		}
+		if in == nil {
+			continue
+		}
+		if err := p.Unmarshal(buf[:n]); err != nil {
+			continue
+		}
+		in.writeRTP(&p)
+	}
+}
+
+// drainRTCP reads a receiver's RTCP so the report interceptor sees the
+// publisher's sender reports; the packets themselves are not needed.
+func drainRTCP(recv *webrtc.RTPReceiver) {
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := recv.Read(buf); err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,242 @@
+package media
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// session is a WHIP or WHEP session as the room tracks it.
+type session interface {
+	sessionID() string
+	patch(ctx context.Context, frag string) (string, error)
+	etag() string
+	closePC()
+}
+
+func (p *peer) sessionID() string { return p.id }
+
+// room is one room's media state: its forwarders (which outlive publishers),
+// the current source, and the sessions.
+type room struct {
+	id    string
+	sfu   *SFU
+	video *forwarder
+	audio *forwarder
+	// forwarders indexes video and audio by kind.
+	forwarders [numKinds]*forwarder
+	// viewers is copy-on-write: forwarders read it once per packet without a
+	// lock; joins and leaves replace the slice under mu.
+	viewers atomic.Pointer[[]*viewer]
+
+	mu       sync.Mutex
+	src      source // current publisher, nil = none
+	live     bool
+	sessions map[string]session
+	nViewers int
+	pending  int  // Publish/Subscribe calls in flight; the room is not reaped while > 0
+	closed   bool // removed from the SFU; no session can join
+}
+
+func newRoom(s *SFU, id string) *room {
+	r := &room{id: id, sfu: s, sessions: map[string]session{}}
+	empty := []*viewer{}
+	r.viewers.Store(&empty)
+	r.video = newForwarder(kindVideo, r)
+	r.audio = newForwarder(kindAudio, r)
+	r.forwarders = [numKinds]*forwarder{r.video, r.audio}
+	return r
+}
+
+func errRoomGone(roomID string) error {
+	return fmt.Errorf("room %q: %w (%w)", roomID, ErrRoomNotFound, ErrSessionNotFound)
+}
+
+// checkPublisher fails fast, before a PeerConnection is built, if another
+// host holds the room.
+func (r *room) checkPublisher(hostID string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.src != nil && r.src.hostID() != hostID {
+		return fmt.Errorf("%w: room %q", ErrPublisherConflict, r.id)
+	}
+	return nil
+}
+
+// setSource makes src the room's publisher (any kind of source; one that is
+// also a session, like WHIP, is registered as one). The same host replaces
+// its previous source, returned for the caller to close: viewers stay and
+// the forwarders carry the stream over. Another host is a conflict.
+func (r *room) setSource(src source) (replaced source, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, errRoomGone(r.id)
+	}
+	if s, ok := src.(interface{ closed() bool }); ok && s.closed() {
+		return nil, fmt.Errorf("%w: publisher closed before it joined", ErrClosed)
+	}
+	if r.src != nil && r.src.hostID() != src.hostID() {
+		return nil, fmt.Errorf("%w: room %q", ErrPublisherConflict, r.id)
+	}
+	if old := r.src; old != nil {
+		for _, f := range r.forwarders {
+			f.detach(old)
+		}
+		if s, ok := old.(session); ok {
+			delete(r.sessions, s.sessionID())
+		}
+		r.sfu.metrics.publishers.Dec()
+		replaced = old
+	}
+	r.src = src
+	if s, ok := src.(session); ok {
+		r.sessions[s.sessionID()] = s
+	}
+	r.sfu.metrics.publishers.Inc()
+	return replaced, nil
+}
+
+// dropSourceLocked takes the room offline if src is its publisher; viewers
+// stay and resume when a host publishes again.
+func (r *room) dropSourceLocked(src source) {
+	if r.src != src {
+		return
+	}
+	r.src = nil
+	r.sfu.metrics.publishers.Dec()
+	for _, f := range r.forwarders {
+		f.detach(src)
+		// Nobody can usefully NACK an ended stream; free the buffers.
+		f.hist.clear()
+	}
+	if r.live {
+		r.live = false
+		r.sfu.events.live(r.id, false)
+	}
+}
+
+// attach gives src an ingest for kind k, if src is still the room's source
+// and does not already feed that kind.
+func (r *room) attach(src source, k kind, codec int) *ingest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.src != src {
+		return nil
+	}
+	f := r.forwarders[k]
+	if cur := f.cur.Load(); cur != nil && cur.src == src {
+		return nil
+	}
+	in := &ingest{f: f, src: src, codec: codec}
+	f.setIngest(in)
+	return in
+}
+
+// sourceConnected marks the room live once its publisher's media can flow.
+func (r *room) sourceConnected(src source) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.src == src && !r.live {
+		r.live = true
+		r.sfu.events.live(r.id, true)
+	}
+}
+
+func (r *room) addViewer(v *viewer) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return errRoomGone(r.id)
+	}
+	if v.closed() {
+		return fmt.Errorf("%w: viewer closed before it joined", ErrClosed)
+	}
+	r.sessions[v.id] = v
+	r.nViewers++
+	next := append(slices.Clone(*r.viewers.Load()), v)
+	r.viewers.Store(&next)
+	return nil
+}
+
+// detachLocked removes sess from the room; reports whether it was there.
+func (r *room) detachLocked(sess session) bool {
+	if r.sessions[sess.sessionID()] != sess {
+		return false
+	}
+	delete(r.sessions, sess.sessionID())
+	switch s := sess.(type) {
+	case *viewer:
+		r.nViewers--
+		cur := *r.viewers.Load()
+		next := make([]*viewer, 0, len(cur))
+		for _, v := range cur {
+			if v != s {
+				next = append(next, v)
+			}
+		}
+		r.viewers.Store(&next)
+		r.sfu.metrics.viewers.Dec()
+	case source:
+		r.dropSourceLocked(s)
+	}
+	return true
+}
+
+// closeSession removes sess and closes its PeerConnection; idempotent.
+func (r *room) closeSession(sess session, reason string) {
+	r.mu.Lock()
+	removed := r.detachLocked(sess)
+	r.mu.Unlock()
+	sess.closePC()
+	if removed {
+		r.sfu.log.Info("session closed", "room", r.id, "session", sess.sessionID(), "reason", reason)
+		r.sfu.reap(r)
+	}
+}
+
+func (r *room) session(id string) (session, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.sessions[id]
+	return s, ok
+}
+
+// shutdown closes every session; the room must already be out of the SFU's map.
+func (r *room) shutdown(reason string) {
+	r.mu.Lock()
+	r.closed = true
+	all := make([]session, 0, len(r.sessions))
+	for _, s := range r.sessions {
+		all = append(all, s)
+	}
+	for _, s := range all {
+		r.detachLocked(s)
+	}
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, s := range all {
+		wg.Go(s.closePC)
+	}
+	wg.Wait()
+	for _, f := range r.forwarders {
+		f.hist.clear()
+	}
+	if len(all) > 0 {
+		r.sfu.log.Info("room closed", "room", r.id, "sessions", len(all), "reason", reason)
+	}
+}
+
+func (r *room) isLive() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.live
+}
+
+func (r *room) viewerCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.nViewers
+}

@@ -1,0 +1,254 @@
+package media
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+)
+
+// viewer is a WHEP session: one video and one audio down-track fed from the
+// room's forwarders through a bounded queue drained by its own writer
+// goroutine, so a slow viewer only ever hurts itself.
+type viewer struct {
+	*peer
+	tracks [numKinds]*downTrack
+	queue  chan *packet
+
+	ready     atomic.Bool   // connected: packets can actually be sent
+	needKey   atomic.Bool   // video skips to the next keyframe (join, or after a drop)
+	resumeSeq atomic.Uint32 // seq of the keyframe video resumed at; older NACKs are ignored
+	dropped   atomic.Uint64
+}
+
+// newViewer answers offer. usable says which kinds the offer can receive
+// with a codec we send; only those get a down-track, because pion refuses to
+// answer a section whose sender has no codec in common.
+func newViewer(ctx context.Context, r *room, offer string, usable [numKinds]bool) (*viewer, string, error) {
+	s := r.sfu
+	p, err := newPeer(s, r, "viewer")
+	if err != nil {
+		return nil, "", err
+	}
+	v := &viewer{peer: p, queue: make(chan *packet, s.cfg.ViewerQueue)}
+	v.needKey.Store(true)
+	streamID := "liveroom-" + r.id
+	var senders []*webrtc.RTPSender
+	for k := range numKinds {
+		if !usable[k] {
+			continue
+		}
+		dt := newDownTrack(kindToRTP(k), s.codecs, streamID)
+		tr, err := p.pc.AddTransceiverFromTrack(dt, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			p.closePC()
+			return nil, "", fmt.Errorf("add %s transceiver: %w", dt.kind, err)
+		}
+		v.tracks[k] = dt
+		senders = append(senders, tr.Sender())
+	}
+	p.pc.OnConnectionStateChange(v.onState)
+	p.startConnectTimer(func() { r.closeSession(v, "connect timeout") })
+
+	answer, err := p.answer(ctx, offer)
+	if err != nil {
+		p.closePC()
+		return nil, "", err
+	}
+	// Our sendonly transceivers only get a mid if the offer had a matching
+	// recvonly/sendrecv section whose codecs we share.
+	active := false
+	for _, tr := range p.pc.GetTransceivers() {
+		if tr.Mid() != "" && tr.Sender() != nil && tr.Direction() != webrtc.RTPTransceiverDirectionInactive {
+			active = true
+		}
+	}
+	if !active {
+		p.closePC()
+		return nil, "", fmt.Errorf("%w: no media section can receive our tracks", ErrNoCodec)
+	}
+
+	if !s.spawn(v.writeLoop) {
+		p.closePC()
+		return nil, "", ErrClosed
+	}
+	for _, snd := range senders {
+		k := kindAudio
+		if snd.Track().Kind() == webrtc.RTPCodecTypeVideo {
+			k = kindVideo
+		}
+		if !s.spawn(func() { v.readRTCP(k, snd) }) {
+			p.closePC()
+			return nil, "", ErrClosed
+		}
+	}
+	return v, answer, nil
+}
+
+func (v *viewer) onState(st webrtc.PeerConnectionState) {
+	switch st {
+	case webrtc.PeerConnectionStateConnected:
+		v.connected()
+		if !v.ready.Swap(true) {
+			v.log.Info("viewer connected")
+			v.r.video.requestKeyframe() // keyframe on join, at once
+		}
+	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+		v.ready.Store(false)
+		v.s.spawn(func() { v.r.closeSession(v, st.String()) })
+	}
+}
+
+// offer is called by a forwarder for every packet, for every viewer, on the
+// publisher's goroutine: it must not block and must not allocate.
+func (v *viewer) offer(f *forwarder, pk *packet) {
+	if !v.ready.Load() {
+		return
+	}
+	dt := v.tracks[pk.kind]
+	if dt == nil || !dt.canSend(pk) {
+		return
+	}
+	if pk.kind == kindVideo && v.needKey.Load() {
+		if !pk.keyframe {
+			f.metrics.drop(pk.kind, dropKeyframeWait)
+			f.requestKeyframe() // repeated (throttled) until this viewer gets one
+			return
+		}
+		pk.retain()
+		if !v.enqueue(pk) {
+			pk.release()
+			f.metrics.drop(pk.kind, dropQueueFull)
+			return
+		}
+		v.resumeSeq.Store(uint32(pk.seq))
+		v.needKey.Store(false)
+		return
+	}
+	pk.retain()
+	if v.enqueue(pk) {
+		return
+	}
+	pk.release()
+	f.metrics.drop(pk.kind, dropQueueFull)
+	if v.dropped.Add(1)&0xff == 1 {
+		v.log.Warn("viewer too slow, dropping to next keyframe", "dropped", v.dropped.Load())
+	}
+	if pk.kind == kindVideo {
+		// The decoder now misses a reference; sending more inter-frames would
+		// only show corruption. Skip to the next keyframe and ask for one.
+		v.needKey.Store(true)
+		f.requestKeyframe()
+	}
+}
+
+// enqueue hands pk (already retained for this viewer) to the writer.
+func (v *viewer) enqueue(pk *packet) bool {
+	select {
+	case v.queue <- pk:
+		return true
+	default:
+		return false
+	}
+}
+
+// writeLoop is the viewer's only writer: SRTP encryption and the socket write
+// happen here, never on the publisher's goroutine. Counters are flushed in
+// batches to keep shared cache lines out of the per-packet path.
+func (v *viewer) writeLoop() {
+	var n, bytes [numKinds]uint64
+	flush := func() {
+		for k := range n {
+			if n[k] > 0 {
+				v.s.metrics.forwarded(kind(k), n[k], bytes[k])
+				n[k], bytes[k] = 0, 0
+			}
+		}
+	}
+	defer flush()
+	for {
+		select {
+		case <-v.done:
+			v.drain()
+			return
+		case pk := <-v.queue:
+			// offer and nack only queue packets of kinds this viewer has.
+			if _, err := v.tracks[pk.kind].send(pk); err == nil {
+				n[pk.kind]++
+				bytes[pk.kind] += uint64(pk.n)
+			}
+			pk.release()
+			if len(v.queue) == 0 || n[kindVideo]+n[kindAudio] >= 256 {
+				flush()
+			}
+		}
+	}
+}
+
+// drain releases what is left in the queue. A forwarder that loaded the
+// viewer list just before removal may still enqueue afterwards; those
+// packets are simply never returned to the pool and the GC takes them.
+func (v *viewer) drain() {
+	for {
+		select {
+		case pk := <-v.queue:
+			pk.release()
+		default:
+			return
+		}
+	}
+}
+
+// readRTCP must run for every RTPSender (pion's interceptors depend on it).
+// It forwards PLI/FIR to the publisher and answers NACKs from the room's
+// history; everything else (receiver reports, REMB, TWCC) is discarded.
+func (v *viewer) readRTCP(k kind, snd *webrtc.RTPSender) {
+	buf := make([]byte, 1500)
+	f := v.r.forwarders[k]
+	for {
+		n, _, err := snd.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, p := range pkts {
+			switch p := p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				v.r.video.requestKeyframe()
+			case *rtcp.TransportLayerNack:
+				v.nack(f, p)
+			}
+		}
+	}
+}
+
+// maxNACKPerReport bounds the work one RTCP packet can cause.
+const maxNACKPerReport = 128
+
+func (v *viewer) nack(f *forwarder, n *rtcp.TransportLayerNack) {
+	if f.kind == kindVideo && v.needKey.Load() {
+		return // skipping to a keyframe: old inter-frames are useless
+	}
+	resume := uint16(v.resumeSeq.Load())
+	var asked, sent int
+	for _, pair := range n.Nacks {
+		for _, seq := range pair.PacketList() {
+			if asked >= maxNACKPerReport {
+				break
+			}
+			asked++
+			if f.kind == kindVideo && int16(seq-resume) < 0 {
+				continue // before this viewer's starting keyframe
+			}
+			if f.retransmit(v, seq) {
+				sent++
+			}
+		}
+	}
+	v.s.metrics.nacks(asked, sent)
+}
