@@ -1,0 +1,468 @@
+// Package e2e runs the real liveroom binary against a real Chromium: a host
+// publishes from the studio page over WHIP and viewers play over WHEP.
+//
+// Needs chromium and node (playwright-core is installed from package-lock.json
+// on first run). Without them the test skips, unless CI=true, where it fails.
+// Screenshots and the server log go to $LIVEROOM_ARTIFACTS (default
+// web/e2e/artifacts). LIVEROOM_E2E_BIN runs a prebuilt binary instead of
+// building liveroom/cmd/liveroom.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const room = "e2e"
+
+// result is the driver's E2E_RESULT line (see run.mjs).
+type result struct {
+	OK                   bool        `json:"ok"`
+	Step                 string      `json:"step"`
+	Error                string      `json:"error"`
+	Logs                 []string    `json:"logs"`
+	HTTP                 []exchange  `json:"http"`
+	TokenStrippedFromURL bool        `json:"tokenStrippedFromURL"`
+	Studio               *studioSide `json:"studio"`
+	Viewer               *playback   `json:"viewer"`
+	Early                *playback   `json:"early"`
+}
+
+type exchange struct {
+	Page   string `json:"page"`
+	Method string `json:"method"`
+	Path   string `json:"path"`
+	Status int    `json:"status"`
+}
+
+type studioSide struct {
+	State string `json:"state"`
+	Codec string `json:"codec"`
+}
+
+type playback struct {
+	VideoWidth             int    `json:"videoWidth"`
+	VideoHeight            int    `json:"videoHeight"`
+	FramesBefore           int    `json:"framesBefore"`
+	FramesAfter            int    `json:"framesAfter"`
+	TotalVideoFramesBefore int    `json:"totalVideoFramesBefore"`
+	TotalVideoFramesAfter  int    `json:"totalVideoFramesAfter"`
+	Codec                  string `json:"codec"`
+	State                  string `json:"state"`
+}
+
+func TestBrowserPublishAndPlay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test: skipped with -short")
+	}
+	chromium := findChromium()
+	if chromium == "" {
+		missing(t, "chromium not found (/usr/bin/chromium or chromium on PATH)")
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing(t, "node not found on PATH")
+	}
+	installDriver(t)
+
+	artifacts := artifactsDir(t)
+	srv := startServer(t, artifacts)
+
+	var created struct {
+		ID        string `json:"id"`
+		StreamKey string `json:"stream_key"`
+	}
+	srv.admin(t, "/api/v1/rooms", map[string]any{"id": room, "title": "E2E room"}, http.StatusCreated, &created)
+	if created.ID != room || created.StreamKey == "" {
+		t.Fatalf("created room = %+v, want id %q and a stream_key", created, room)
+	}
+	var minted struct {
+		Token string `json:"token"`
+	}
+	srv.admin(t, "/api/v1/tokens", map[string]any{
+		"sub": "host-1", "name": "Host", "role": "host", "room": room, "ttl": "1h",
+	}, 0, &minted)
+	if minted.Token == "" {
+		t.Fatal("minted token is empty")
+	}
+
+	res := runDriver(t, node, chromium, srv.base, minted.Token, artifacts)
+	for _, l := range res.Logs {
+		t.Log("browser: " + l)
+	}
+	for _, x := range res.HTTP {
+		t.Logf("browser http: %s %s %s -> %d", x.Page, x.Method, x.Path, x.Status)
+	}
+	t.Logf("screenshots: %s, %s", filepath.Join(artifacts, "studio.png"), filepath.Join(artifacts, "viewer.png"))
+	if !res.OK {
+		t.Fatalf("browser run failed in step %q: %s", res.Step, res.Error)
+	}
+	checkResult(t, res)
+}
+
+func checkResult(t *testing.T, res result) {
+	t.Helper()
+	for _, l := range res.Logs {
+		if strings.Contains(l, " pageerror: ") {
+			t.Errorf("uncaught page error: %s", l)
+		}
+	}
+	if !res.TokenStrippedFromURL {
+		t.Error("studio left the token in the address bar")
+	}
+	if res.Studio == nil || res.Studio.State != "live" {
+		t.Errorf("studio = %+v, want state live", res.Studio)
+	} else {
+		t.Logf("studio sends %s", res.Studio.Codec)
+	}
+	for _, p := range []struct {
+		name string
+		got  *playback
+	}{{"viewer", res.Viewer}, {"early viewer (joined before go-live)", res.Early}} {
+		if p.got == nil {
+			t.Errorf("%s: no playback result", p.name)
+			continue
+		}
+		t.Logf("%s: %dx%d %s, framesDecoded %d -> %d, totalVideoFrames %d -> %d", p.name,
+			p.got.VideoWidth, p.got.VideoHeight, p.got.Codec, p.got.FramesBefore, p.got.FramesAfter,
+			p.got.TotalVideoFramesBefore, p.got.TotalVideoFramesAfter)
+		if p.got.VideoWidth <= 0 {
+			t.Errorf("%s: videoWidth = %d, want > 0", p.name, p.got.VideoWidth)
+		}
+		if p.got.FramesAfter <= p.got.FramesBefore {
+			t.Errorf("%s: framesDecoded went %d -> %d over 2s, want it to grow", p.name, p.got.FramesBefore, p.got.FramesAfter)
+		}
+		if p.got.State != "live" {
+			t.Errorf("%s: page state = %q, want live", p.name, p.got.State)
+		}
+	}
+	var whip, del bool
+	for _, x := range res.HTTP {
+		switch {
+		case x.Method == "POST" && strings.HasPrefix(x.Path, "/whip/"):
+			whip = true
+			if x.Status != http.StatusCreated {
+				t.Errorf("POST %s = %d, want 201", x.Path, x.Status)
+			}
+		case x.Method == "POST" && strings.HasPrefix(x.Path, "/whep/"):
+			if x.Status != http.StatusCreated {
+				t.Errorf("POST %s = %d, want 201", x.Path, x.Status)
+			}
+		case x.Method == "DELETE" && x.Page == "studio":
+			del = true
+			if x.Status < 200 || x.Status > 299 {
+				t.Errorf("studio End: DELETE %s = %d, want 2xx", x.Path, x.Status)
+			}
+		}
+	}
+	if !whip {
+		t.Error("studio never posted to /whip/")
+	}
+	if !del {
+		t.Error("studio End sent no DELETE to the session")
+	}
+}
+
+// missing skips the test, or fails it on CI where every tool must be there.
+func missing(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(why)
+	}
+	t.Skip(why + " (set CI=true to make this a failure)")
+}
+
+func findChromium() string {
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p
+	}
+	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
+		return "/usr/bin/chromium"
+	}
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// installDriver installs playwright-core from the lock file when it is absent.
+func installDriver(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join("node_modules", "playwright-core", "package.json")); err == nil {
+		return
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		missing(t, "npm not found on PATH and web/e2e/node_modules is not installed")
+	}
+	args := []string{"ci", "--no-audit", "--no-fund"}
+	if _, err := os.Stat("package-lock.json"); err != nil {
+		args[0] = "install"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, npm, args...).CombinedOutput()
+	if err != nil {
+		missing(t, fmt.Sprintf("npm %s failed: %v\n%s", args[0], err, out))
+	}
+}
+
+func artifactsDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("LIVEROOM_ARTIFACTS")
+	if dir == "" {
+		dir = "artifacts"
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+type server struct {
+	base     string
+	adminKey string
+}
+
+// startServer builds and starts liveroom on free loopback ports and stops it
+// (SIGTERM, then wait) when the test ends.
+func startServer(t *testing.T, artifacts string) *server {
+	t.Helper()
+	tmp := t.TempDir()
+	bin := os.Getenv("LIVEROOM_E2E_BIN")
+	if bin == "" {
+		bin = filepath.Join(tmp, "liveroom")
+		gobin, err := exec.LookPath("go")
+		if err != nil {
+			t.Fatalf("go not found on PATH: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if out, err := exec.CommandContext(ctx, gobin, "build", "-o", bin, "liveroom/cmd/liveroom").CombinedOutput(); err != nil {
+			t.Fatalf("go build liveroom/cmd/liveroom: %v\n%s", err, out)
+		}
+	}
+
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t, false))
+	srv := &server{base: "http://" + httpAddr, adminKey: randomString(t)}
+	cmd := exec.Command(bin, "serve",
+		"--http", httpAddr,
+		"--webrtc-port", strconv.Itoa(freePort(t, true)),
+		"--rtsp", fmt.Sprintf("127.0.0.1:%d", freePort(t, false)),
+		"--rtsp-udp", "0",
+		"--data-dir", filepath.Join(tmp, "data"),
+	)
+	cmd.Env = append(os.Environ(),
+		"LIVEROOM_JWT_SECRET="+randomString(t),
+		"LIVEROOM_ADMIN_KEY="+srv.adminKey,
+	)
+	logFile, err := os.Create(filepath.Join(artifacts, "server.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &tail{}
+	cmd.Stdout = io.MultiWriter(logFile, logs)
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	stopping := false
+	t.Cleanup(func() {
+		defer logFile.Close()
+		select {
+		case err := <-exited:
+			if !stopping {
+				t.Errorf("server exited during the test: %v\n%s", err, logs)
+			}
+			return
+		default:
+		}
+		stopping = true
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Logf("server exit after SIGTERM: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("server still running 10s after SIGTERM; killing it\n%s", logs)
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("server log (full log in %s):\n%s", logFile.Name(), logs)
+		}
+	})
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(srv.base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return srv
+			}
+		}
+		select {
+		case err := <-exited:
+			stopping = true // reported here, not again in cleanup
+			t.Fatalf("server exited before it was healthy: %v\n%s", err, logs)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /healthz not 200 within 30s (last error %v)\n%s", err, logs)
+		}
+	}
+}
+
+// admin posts body to the admin API, checks the status (want 0: any 2xx)
+// and decodes the JSON reply into out.
+func (s *server) admin(t *testing.T, path string, body any, want int, out any) {
+	t.Helper()
+	buf, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, s.base+path, bytes.NewReader(buf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.adminKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	reply, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	ok := resp.StatusCode == want || (want == 0 && resp.StatusCode/100 == 2)
+	if !ok {
+		t.Fatalf("POST %s = %d %s, want %d", path, resp.StatusCode, reply, want)
+	}
+	if err := json.Unmarshal(reply, out); err != nil {
+		t.Fatalf("POST %s: reply is not JSON: %v: %s", path, err, reply)
+	}
+}
+
+// runDriver runs run.mjs and returns its E2E_RESULT line.
+func runDriver(t *testing.T, node, chromium, base, token, artifacts string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "run.mjs",
+		"--base", base, "--room", room, "--token", token, "--out", artifacts)
+	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
+	cmd.WaitDelay = 5 * time.Second
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if ctx.Err() != nil {
+		t.Fatalf("browser driver timed out: %v\nstdout:\n%s\nstderr:\n%s", ctx.Err(), out, stderr.Bytes())
+	}
+	var res result
+	found := false
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "E2E_RESULT ")
+		if !ok {
+			continue
+		}
+		if jerr := json.Unmarshal([]byte(line), &res); jerr != nil {
+			t.Fatalf("driver result is not JSON: %v: %s", jerr, line)
+		}
+		found = true
+	}
+	if !found {
+		t.Fatalf("browser driver printed no result (exit %v)\nstdout:\n%s\nstderr:\n%s", err, out, stderr.Bytes())
+	}
+	if stderr.Len() > 0 {
+		t.Logf("driver stderr:\n%s", stderr.Bytes())
+	}
+	if err != nil && res.OK {
+		t.Errorf("driver reported ok but exited with %v", err)
+	}
+	return res
+}
+
+// freePort returns a loopback port that is free now; with udp it is free for
+// both TCP and UDP (the WebRTC port serves ICE over both).
+func freePort(t *testing.T, udp bool) int {
+	t.Helper()
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		if !udp {
+			l.Close()
+			return port
+		}
+		u, err := net.ListenPacket("udp", fmt.Sprintf(":%d", port))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+func randomString(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b) // 32 characters
+}
+
+// tail keeps the last 64 KiB of the server's output for failure messages.
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (w *tail) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	if over := len(w.buf) - 64<<10; over > 0 {
+		w.buf = w.buf[over:]
+	}
+	return len(p), nil
+}
+
+func (w *tail) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return string(w.buf)
+}
