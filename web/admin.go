@@ -212,6 +212,11 @@ func (s *Server) deleteRoom(w http.ResponseWriter, r *http.Request) {
 	if s.deps.Media != nil {
 		s.deps.Media.CloseRoom(id)
 	}
+	if s.deps.Hub != nil {
+		if err := s.deps.Hub.CloseRoom(r.Context(), id); err != nil {
+			s.log.Warn("close room websockets", "room", id, "err", err)
+		}
+	}
 	s.log.Info("room deleted", "room", id)
 	w.WriteHeader(http.StatusNoContent)
 }

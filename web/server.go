@@ -23,6 +23,8 @@ type Deps struct {
 	Media  SFU
 	Hub    WebSockets
 	ModLog ModerationLog
+	// Catalog serves products and orders (the cart store).
+	Catalog Catalog
 	// Gatherer serves /metrics; Ready reports whether this node can take
 	// traffic (e.g. Redis reachable); nil = always ready.
 	Gatherer prometheus.Gatherer
@@ -33,6 +35,8 @@ type Deps struct {
 // WebSockets serves a room's WebSocket once the room is known to exist.
 type WebSockets interface {
 	ServeWS(w http.ResponseWriter, r *http.Request, roomID string)
+	// CloseRoom disconnects everyone from a deleted room.
+	CloseRoom(ctx context.Context, roomID string) error
 }
 
 // Server routes HTTP requests. Build it with New; it is an http.Handler.
@@ -68,6 +72,7 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /api/v1/rooms/{room}", s.admin(s.deleteRoom))
 	m.HandleFunc("GET /api/v1/rooms/{room}/moderation/log", s.admin(s.moderationLog))
 	m.HandleFunc("POST /api/v1/tokens", s.admin(s.mintToken))
+	s.catalogRoutes(m)
 
 	m.HandleFunc("POST /whip/{room}", s.cors(s.whipPost))
 	m.HandleFunc("PATCH /whip/{room}/{session}", s.cors(s.whipPatch))

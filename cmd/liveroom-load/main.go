@@ -14,9 +14,12 @@ import (
 
 // workloads maps a subcommand to its runner.
 var workloads = map[string]func(ctx context.Context, args []string, out io.Writer) error{
-	"viewers":   viewersCmd,
-	"publisher": publisherCmd,
-	"baseline":  baselineCmd,
+	"viewers":    viewersCmd,
+	"publisher":  publisherCmd,
+	"baseline":   baselineCmd,
+	"chat":       chatCmd,      // WebSocket chat fan-out: deliveries/s, latency, CPU per 1,000 deliveries
+	"idle":       idleCmd,      // idle WebSocket clients: server memory per connection
+	"hub-server": hubServerCmd, // harness: the room hub and chat alone, to measure them
 }
 
 func main() {

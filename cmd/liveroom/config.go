@@ -12,6 +12,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"liveroom/cart"
+	"liveroom/chat"
 	"liveroom/media"
 	"liveroom/room"
 	"liveroom/web"
@@ -19,18 +21,20 @@ import (
 
 // Config is the whole configuration file; each package owns its section.
 type Config struct {
-	HTTP    web.Config      `yaml:"http"`
-	WebRTC  media.Config    `yaml:"webrtc"`
-	RTSP    RTSPConfig      `yaml:"rtsp"`
-	Auth    room.AuthConfig `yaml:"auth"`
-	Redis   RedisConfig     `yaml:"redis"`
-	Node    NodeConfig      `yaml:"node"`
-	DataDir string          `yaml:"data_dir"`
-	Log     LogConfig       `yaml:"log"`
+	HTTP     web.Config         `yaml:"http"`
+	WebRTC   media.Config       `yaml:"webrtc"`
+	RTSP     RTSPConfig         `yaml:"rtsp"`
+	Auth     room.AuthConfig    `yaml:"auth"`
+	Hub      room.HubConfig     `yaml:"hub"`
+	Chat     chat.Config        `yaml:"chat"`
+	Cart     cart.Config        `yaml:"cart"`
+	Webhooks cart.WebhookConfig `yaml:"webhooks"`
+	Redis    RedisConfig        `yaml:"redis"`
+	Node     NodeConfig         `yaml:"node"`
+	DataDir  string             `yaml:"data_dir"`
+	Log      LogConfig          `yaml:"log"`
 	// Dev seeds a demo room and prints URLs with tokens.
 	Dev bool `yaml:"dev"`
-
-	maxConnsPerIP *int // from LIVEROOM_MAX_CONNS_PER_IP
 }
 
 // RTSPConfig is the `rtsp:` section (RTSP ingest; see README for status).
@@ -55,9 +59,20 @@ type LogConfig struct {
 	Format string `yaml:"format"` // text or json; default text
 }
 
-// loadConfig decodes YAML strictly: an unknown key is an error naming it.
+// defaultConfig is every package's defaults; the file is decoded over it.
+func defaultConfig() Config {
+	c := Config{Hub: room.DefaultHubConfig(), Chat: chat.DefaultConfig()}
+	c.HTTP.SetDefaults()
+	c.WebRTC.SetDefaults()
+	c.Cart.SetDefaults()
+	c.Webhooks.SetDefaults()
+	return c
+}
+
+// loadConfig decodes YAML strictly over the defaults: an unknown key is an
+// error naming it.
 func loadConfig(r io.Reader) (Config, error) {
-	var c Config
+	c := defaultConfig()
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return c, err
@@ -75,7 +90,7 @@ func loadConfig(r io.Reader) (Config, error) {
 
 func loadConfigFile(path string) (Config, error) {
 	if path == "" {
-		return Config{}, nil
+		return defaultConfig(), nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -108,15 +123,14 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		if err != nil || n < 0 {
 			return errors.New("LIVEROOM_MAX_CONNS_PER_IP: must be a whole number >= 0")
 		}
-		c.maxConnsPerIP = &n
+		c.Hub.MaxConnsPerIP = n
 	}
 	return nil
 }
 
-// setDefaults fills in what neither file, env nor flags set.
+// setDefaults fills in what neither the defaults, file, env nor flags set.
 func (c *Config) setDefaults() {
 	c.HTTP.SetDefaults()
-	c.WebRTC.SetDefaults()
 	if c.RTSP.Listen == "" {
 		c.RTSP.Listen = ":8554"
 	}
@@ -155,6 +169,20 @@ func (c *Config) validate() error {
 	}
 	if c.DataDir == "" {
 		return errors.New("data_dir: must not be empty")
+	}
+	c.Hub.AllowedOrigins = c.HTTP.AllowedOrigins
+	c.Hub.NodeID = c.Node.ID
+	if err := c.Hub.Validate(); err != nil {
+		return err
+	}
+	if err := c.Chat.Validate(); err != nil {
+		return err
+	}
+	if err := c.Cart.Validate(); err != nil {
+		return err
+	}
+	if err := c.Webhooks.Validate(); err != nil {
+		return err
 	}
 	if _, err := c.Log.level(); err != nil {
 		return err

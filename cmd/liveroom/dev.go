@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"liveroom/cart"
 	"liveroom/room"
 )
 
@@ -16,7 +17,8 @@ const demoRoom = "demo"
 
 // seedDemo creates the demo room if it is missing and prints ready-to-open
 // URLs with tokens for the studio, a viewer and a moderator.
-func seedDemo(ctx context.Context, cfg Config, rooms room.Store, auth *room.Auth, addr net.Addr, out io.Writer) error {
+func seedDemo(ctx context.Context, cfg Config, n *node, addr net.Addr, out io.Writer) error {
+	rooms, auth := n.rooms, n.auth
 	rm, err := rooms.Get(ctx, demoRoom)
 	if errors.Is(err, room.ErrNotFound) {
 		rm, err = room.NewRoom(room.Room{ID: demoRoom, Title: "Demo: the spring edit, live", GuestChat: false}, time.Now())
@@ -28,6 +30,10 @@ func seedDemo(ctx context.Context, cfg Config, rooms room.Store, auth *room.Auth
 	if err != nil {
 		return err
 	}
+	base := baseURL(cfg, addr)
+	if err := seedProducts(ctx, n.store, rm.ID, base); err != nil {
+		return err
+	}
 	const ttl = 7 * 24 * time.Hour
 	mint := func(sub, name string, role room.Role) string {
 		t, err := auth.Mint(room.Identity{ID: sub, Name: name, Role: role, Room: rm.ID}, ttl)
@@ -36,7 +42,6 @@ func seedDemo(ctx context.Context, cfg Config, rooms room.Store, auth *room.Auth
 		}
 		return t
 	}
-	base := baseURL(cfg, addr)
 	fmt.Fprintf(out, `
 liveroom is running in dev mode. Demo room %q:
 
@@ -59,6 +64,28 @@ liveroom is running in dev mode. Demo room %q:
 		base, rm.ID, mint("mod-demo", "Mo (moderator)", room.RoleModerator),
 		base, rm.ID, rm.StreamKey,
 		cfg.Auth.AdminKey, base)
+	return nil
+}
+
+// demoProducts is the demo room's catalog; images are served by this node.
+var demoProducts = []cart.Product{
+	{SKU: "linen-shirt", Title: "Washed linen shirt, sand", PriceCents: 5900, Currency: "EUR", Stock: 40},
+	{SKU: "canvas-tote", Title: "Heavy canvas tote", PriceCents: 2400, Currency: "EUR", Stock: 120},
+	{SKU: "ceramic-mug", Title: "Hand-thrown ceramic mug", PriceCents: 1800, Currency: "EUR", Stock: 25},
+}
+
+// seedProducts adds the demo catalog to a room that has none yet.
+func seedProducts(ctx context.Context, store cart.Store, roomID, base string) error {
+	have, err := store.Products(ctx, roomID)
+	if err != nil || len(have) > 0 {
+		return err
+	}
+	for _, p := range demoProducts {
+		p.ImageURL = base + "/static/demo/" + p.SKU + ".svg"
+		if _, err := store.PutProduct(ctx, roomID, p); err != nil {
+			return fmt.Errorf("seed product %s: %w", p.SKU, err)
+		}
+	}
 	return nil
 }
 

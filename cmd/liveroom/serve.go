@@ -14,9 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"liveroom/media"
 	"liveroom/room"
-	"liveroom/web"
 )
 
 // serveFlags are the command-line overrides of the config file.
@@ -85,50 +83,32 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if generated {
 		log.Info("admin key generated (set auth.admin_key or LIVEROOM_ADMIN_KEY to choose one)", "file", secretsPath)
 	}
-	auth, err := room.NewAuth(cfg.Auth)
-	if err != nil {
-		return err
-	}
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
-
-	rooms, err := room.OpenFileStore(cfg.DataDir)
+	n, err := buildNode(cfg, reg, log)
 	if err != nil {
 		return err
 	}
-	resetLive(ctx, rooms, log)
-
-	lifecycle := newLifecycle(rooms, log)
-	sfu, err := media.New(cfg.WebRTC, media.Options{Logger: log, Registerer: reg, OnLive: lifecycle.onLive})
-	if err != nil {
-		return fmt.Errorf("webrtc: %w", err)
-	}
+	resetLive(ctx, n.rooms, log)
 	log.Info("rtsp ingest is not built yet; rtsp settings are ignored", "listen", cfg.RTSP.Listen)
 
-	handler := web.New(cfg.HTTP, web.Deps{
-		Auth: auth, Rooms: rooms, Media: sfu, Gatherer: reg, Logger: log.With("component", "web"),
-	})
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
-		_ = sfu.Shutdown(context.Background())
+		n.stop(context.Background())
 		return fmt.Errorf("http.listen: %w", err)
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+	srv := &http.Server{Handler: n.web, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	udp, tcp := sfu.Addr()
+	udp, tcp := n.sfu.Addr()
 	log.Info("liveroom serving", "http", ln.Addr().String(), "webrtc_udp", udp.String(), "webrtc_tcp", tcp.String(), "data_dir", cfg.DataDir, "node", cfg.Node.ID)
 
 	if cfg.Dev {
-		if err := seedDemo(ctx, cfg, rooms, auth, ln.Addr(), stdout); err != nil {
+		if err := seedDemo(ctx, cfg, n, ln.Addr(), stdout); err != nil {
 			log.Error("dev seed", "err", err)
 		}
 	}
 
-	lifeCtx, stopLife := context.WithCancel(context.Background())
-	lifeDone := make(chan struct{})
-	go func() { defer close(lifeDone); lifecycle.run(lifeCtx) }()
-
+	n.start()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
@@ -137,15 +117,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	case <-ctx.Done():
 		log.Info("shutting down")
 	}
-	// Stop accepting, let short requests finish, then close every peer.
+	// Stop accepting, let short requests finish, then close every peer and
+	// WebSocket (clients are told the node is going away) and the stores.
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
-	if serr := sfu.Shutdown(shutCtx); serr != nil {
-		log.Warn("media shutdown", "err", serr)
-	}
-	stopLife()
-	<-lifeDone
+	n.stop(shutCtx)
 	log.Info("stopped")
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

@@ -1,0 +1,153 @@
+package cart
+
+import (
+	"fmt"
+	"net/url"
+	"time"
+)
+
+// Config is the `cart:` section.
+type Config struct {
+	// Hold is how long a reservation keeps its units before they return to
+	// stock.
+	Hold time.Duration `yaml:"hold"`
+	// KeyRetention is how long an idempotency key of a reservation that
+	// ended without an order (released, expired) is remembered; keys of
+	// checked-out reservations and of orders are kept for good.
+	KeyRetention time.Duration `yaml:"key_retention"`
+	// SweepInterval is how often due reservations are expired and ended
+	// sales settled.
+	SweepInterval time.Duration `yaml:"sweep_interval"`
+	// StockInterval is the shortest gap between two `sale.stock` updates of
+	// one sale (sold out is sent at once).
+	StockInterval time.Duration `yaml:"stock_interval"`
+	// RedisPrefix starts every Redis key (cluster mode), so that several
+	// deployments can share one Redis.
+	RedisPrefix string `yaml:"redis_prefix"`
+}
+
+// Defaults of Config.
+const (
+	DefaultHold          = 2 * time.Minute
+	DefaultKeyRetention  = 24 * time.Hour
+	DefaultSweepInterval = time.Second
+	DefaultStockInterval = 250 * time.Millisecond
+	DefaultRedisPrefix   = "lr:"
+)
+
+// SetDefaults fills unset fields.
+func (c *Config) SetDefaults() {
+	if c.Hold == 0 {
+		c.Hold = DefaultHold
+	}
+	if c.KeyRetention == 0 {
+		c.KeyRetention = DefaultKeyRetention
+	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = DefaultSweepInterval
+	}
+	if c.StockInterval == 0 {
+		c.StockInterval = DefaultStockInterval
+	}
+	if c.RedisPrefix == "" {
+		c.RedisPrefix = DefaultRedisPrefix
+	}
+}
+
+// Validate reports the first invalid field, named by its YAML key.
+func (c Config) Validate() error {
+	if c.Hold < time.Second || c.Hold > time.Hour {
+		return fmt.Errorf("cart.hold: must be 1s..1h, got %s", c.Hold)
+	}
+	if c.KeyRetention < c.Hold {
+		return fmt.Errorf("cart.key_retention: must be at least cart.hold (%s), got %s", c.Hold, c.KeyRetention)
+	}
+	if c.SweepInterval < 10*time.Millisecond || c.SweepInterval > time.Minute {
+		return fmt.Errorf("cart.sweep_interval: must be 10ms..1m, got %s", c.SweepInterval)
+	}
+	if c.StockInterval < 10*time.Millisecond || c.StockInterval > 10*time.Second {
+		return fmt.Errorf("cart.stock_interval: must be 10ms..10s, got %s", c.StockInterval)
+	}
+	if c.RedisPrefix == "" || len(c.RedisPrefix) > 32 {
+		return fmt.Errorf("cart.redis_prefix: must be 1-32 bytes")
+	}
+	return nil
+}
+
+// WebhookConfig is the `webhooks:` section.
+type WebhookConfig struct {
+	// OrdersURL receives every order as a signed POST. Empty = orders are
+	// stored and listed but not delivered.
+	OrdersURL string `yaml:"orders_url"`
+	// Secret keys the HMAC-SHA256 signature (X-Liveroom-Signature).
+	Secret string `yaml:"secret"`
+	// Timeout bounds one delivery attempt.
+	Timeout time.Duration `yaml:"timeout"`
+	// RetryMin and RetryMax bound the exponential backoff between attempts
+	// (with jitter); retries go on until the receiver answers 2xx.
+	RetryMin time.Duration `yaml:"retry_min"`
+	RetryMax time.Duration `yaml:"retry_max"`
+	// Concurrency is how many deliveries are in flight at once per node.
+	Concurrency int `yaml:"concurrency"`
+	// PollInterval is how often the outbox looks for due deliveries (new
+	// orders of this node wake it at once).
+	PollInterval time.Duration `yaml:"poll_interval"`
+}
+
+// Defaults of WebhookConfig.
+const (
+	DefaultWebhookTimeout     = 10 * time.Second
+	DefaultWebhookRetryMin    = time.Second
+	DefaultWebhookRetryMax    = 10 * time.Minute
+	DefaultWebhookConcurrency = 4
+	DefaultWebhookPoll        = time.Second
+)
+
+// SetDefaults fills unset fields.
+func (c *WebhookConfig) SetDefaults() {
+	if c.Timeout == 0 {
+		c.Timeout = DefaultWebhookTimeout
+	}
+	if c.RetryMin == 0 {
+		c.RetryMin = DefaultWebhookRetryMin
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = DefaultWebhookRetryMax
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = DefaultWebhookConcurrency
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = DefaultWebhookPoll
+	}
+}
+
+// Validate reports the first invalid field, named by its YAML key. The
+// secret is never echoed.
+func (c WebhookConfig) Validate() error {
+	if c.OrdersURL != "" {
+		u, err := url.Parse(c.OrdersURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("webhooks.orders_url: must be an http(s) URL")
+		}
+		if len(c.Secret) < 16 {
+			return fmt.Errorf("webhooks.secret: must be at least 16 characters when webhooks.orders_url is set")
+		}
+	}
+	if c.Timeout < 100*time.Millisecond || c.Timeout > 5*time.Minute {
+		return fmt.Errorf("webhooks.timeout: must be 100ms..5m, got %s", c.Timeout)
+	}
+	if c.RetryMin < 10*time.Millisecond {
+		return fmt.Errorf("webhooks.retry_min: must be at least 10ms, got %s", c.RetryMin)
+	}
+	if c.RetryMax < c.RetryMin || c.RetryMax > 24*time.Hour {
+		return fmt.Errorf("webhooks.retry_max: must be webhooks.retry_min..24h, got %s", c.RetryMax)
+	}
+	if c.Concurrency < 1 || c.Concurrency > 256 {
+		return fmt.Errorf("webhooks.concurrency: must be 1..256, got %d", c.Concurrency)
+	}
+	if c.PollInterval < 10*time.Millisecond || c.PollInterval > time.Minute {
+		return fmt.Errorf("webhooks.poll_interval: must be 10ms..1m, got %s", c.PollInterval)
+	}
+	return nil
+}

@@ -1,0 +1,611 @@
+package cart
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisStore is the cluster Store: every node shares carts and stock through
+// Redis, and every change of stock is one Lua script, so it is atomic. A
+// room's keys carry the hash tag {room:ID} and live in one slot (the key
+// layout is in store_redis_lua.go). Durability of orders is Redis'
+// persistence: run it with appendonly yes and appendfsync always (or
+// replicas) if a confirmed order must survive losing Redis itself.
+type RedisStore struct {
+	rdb redis.UniversalClient
+	cfg Config
+
+	mu      sync.Mutex
+	touched map[string]int64 // room -> sweep-until this node last wrote to the rooms index
+}
+
+var _ Store = (*RedisStore)(nil)
+
+// NewRedisStore uses rdb (a client, a cluster client or a failover client).
+// Closing the store does not close rdb.
+func NewRedisStore(rdb redis.UniversalClient, cfg Config) (*RedisStore, error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &RedisStore{rdb: rdb, cfg: cfg, touched: map[string]int64{}}, nil
+}
+
+func (s *RedisStore) Close() error { return nil }
+
+func (s *RedisStore) prefix(room string) string { return s.cfg.RedisPrefix + "{room:" + room + "}:" }
+
+// Two indexes outside any room (so not in a room's slot) tell the sweeper
+// and the outbox which rooms to look at: rooms scored by the time until which
+// they may need sweeping, and rooms scored by their last order activity.
+func (s *RedisStore) sweepIndex() string  { return s.cfg.RedisPrefix + "cart:rooms" }
+func (s *RedisStore) outboxIndex() string { return s.cfg.RedisPrefix + "outbox:rooms" }
+
+// run runs a room script and turns CART errors into *Error.
+func (s *RedisStore) run(ctx context.Context, sc *redis.Script, room, key string, args ...any) (any, error) {
+	p := s.prefix(room)
+	v, err := sc.Run(ctx, s.rdb, []string{p + key}, append([]any{p}, args...)...).Result()
+	if err != nil {
+		return nil, scriptErr(err)
+	}
+	return v, nil
+}
+
+func scriptErr(err error) error {
+	var re redis.Error
+	if errors.As(err, &re) {
+		if msg, ok := strings.CutPrefix(re.Error(), "CART "); ok {
+			code, rest, _ := strings.Cut(msg, " ")
+			field, text, _ := strings.Cut(rest, " ")
+			if field == "-" {
+				field = ""
+			}
+			return &Error{Code: Code(code), Field: field, Message: text}
+		}
+	}
+	if errors.Is(err, redis.Nil) {
+		return err
+	}
+	return fmt.Errorf("cart: redis: %w", err)
+}
+
+// touch records that room needs sweeping until at least until. It skips the
+// write when this node recorded a later time recently.
+func (s *RedisStore) touch(ctx context.Context, room string, until time.Time) error {
+	ms := toMS(until)
+	s.mu.Lock()
+	prev := s.touched[room]
+	if prev >= ms {
+		s.mu.Unlock()
+		return nil
+	}
+	s.touched[room] = ms + 10_000 // batch: one write per room per 10s of hold time
+	s.mu.Unlock()
+	err := s.rdb.ZAddGT(ctx, s.sweepIndex(), redis.Z{Score: float64(ms + 10_000), Member: room}).Err()
+	if err != nil {
+		s.mu.Lock()
+		delete(s.touched, room)
+		s.mu.Unlock()
+		return fmt.Errorf("cart: redis: %w", err)
+	}
+	return nil
+}
+
+// ---- catalog ----
+
+func (s *RedisStore) PutProduct(ctx context.Context, room string, p Product) (Product, error) {
+	if err := validRoom(room); err != nil {
+		return Product{}, err
+	}
+	if err := p.Validate(); err != nil {
+		return Product{}, err
+	}
+	stored := p
+	stored.Stock = 0 // the live count is in the stock hash
+	b, _ := json.Marshal(stored)
+	if _, err := s.run(ctx, luaPutProduct, room, "products", p.SKU, string(b), p.Stock); err != nil {
+		return Product{}, err
+	}
+	return p, nil
+}
+
+func productFrom(js string, stock string) (Product, error) {
+	var p Product
+	if err := json.Unmarshal([]byte(js), &p); err != nil {
+		return Product{}, fmt.Errorf("cart: stored product: %w", err)
+	}
+	p.Stock, _ = strconv.Atoi(stock)
+	return p, nil
+}
+
+func (s *RedisStore) Product(ctx context.Context, room, sku string) (Product, error) {
+	p := s.prefix(room)
+	var js, st *redis.StringCmd
+	_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		js = pl.HGet(ctx, p+"products", sku)
+		st = pl.HGet(ctx, p+"stock", sku)
+		return nil
+	})
+	if errors.Is(err, redis.Nil) && errors.Is(js.Err(), redis.Nil) {
+		return Product{}, errf(CodeNotFound, "no product %q", sku)
+	}
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return Product{}, fmt.Errorf("cart: redis: %w", err)
+	}
+	return productFrom(js.Val(), st.Val())
+}
+
+func (s *RedisStore) Products(ctx context.Context, room string) ([]Product, error) {
+	p := s.prefix(room)
+	var js, st *redis.MapStringStringCmd
+	if _, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		js = pl.HGetAll(ctx, p+"products")
+		st = pl.HGetAll(ctx, p+"stock")
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("cart: redis: %w", err)
+	}
+	list := make([]Product, 0, len(js.Val()))
+	for sku, v := range js.Val() {
+		prod, err := productFrom(v, st.Val()[sku])
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, prod)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].SKU < list[j].SKU })
+	return list, nil
+}
+
+func (s *RedisStore) DeleteProduct(ctx context.Context, room, sku string) error {
+	_, err := s.run(ctx, luaDeleteProduct, room, "products", sku)
+	return err
+}
+
+func (s *RedisStore) pin(ctx context.Context, room, op, sku string) (Product, bool, error) {
+	v, err := s.run(ctx, luaPin, room, "pin", op, sku)
+	if err != nil {
+		return Product{}, false, err
+	}
+	a, _ := v.([]any)
+	if len(a) < 2 {
+		return Product{}, false, nil
+	}
+	prod, err := productFrom(str(a[0]), str(a[1]))
+	return prod, err == nil, err
+}
+
+func (s *RedisStore) Pin(ctx context.Context, room, sku string) (Product, error) {
+	p, _, err := s.pin(ctx, room, "pin", sku)
+	return p, err
+}
+
+func (s *RedisStore) Unpin(ctx context.Context, room string) (Product, bool, error) {
+	return s.pin(ctx, room, "unpin", "")
+}
+
+func (s *RedisStore) Pinned(ctx context.Context, room string) (Product, bool, error) {
+	return s.pin(ctx, room, "get", "")
+}
+
+// ---- sales ----
+
+func (s *RedisStore) StartSale(ctx context.Context, room string, p SaleParams, now time.Time) (Sale, error) {
+	if err := validRoom(room); err != nil {
+		return Sale{}, err
+	}
+	if err := p.Validate(); err != nil {
+		return Sale{}, err
+	}
+	now = truncMS(now)
+	starts := now.Add(time.Duration(p.StartsInS) * time.Second)
+	sale := Sale{
+		ID: newID("s"), SKU: p.SKU, PriceCents: p.PriceCents, Quantity: p.Quantity, Remaining: p.Quantity,
+		PerUserLimit: p.PerUserLimit, StartsAt: starts, EndsAt: starts.Add(time.Duration(p.DurationS) * time.Second),
+	}
+	if err := s.touch(ctx, room, sale.EndsAt.Add(s.cfg.Hold)); err != nil {
+		return Sale{}, err
+	}
+	v, err := s.run(ctx, luaStartSale, room, "sales", sale.ID, p.SKU, p.PriceCents, p.Quantity,
+		p.PerUserLimit, toMS(sale.StartsAt), toMS(sale.EndsAt), toMS(now))
+	if err != nil {
+		return Sale{}, err
+	}
+	sale.Currency = str(v)
+	sale.State = saleState(sale.StartsAt, sale.EndsAt, now)
+	return sale, nil
+}
+
+func (s *RedisStore) StopSale(ctx context.Context, room, saleID string, now time.Time) (Sale, bool, error) {
+	now = truncMS(now)
+	v, err := s.run(ctx, luaStopSale, room, "sales", saleID, toMS(now))
+	if err != nil {
+		return Sale{}, false, err
+	}
+	sale, err := s.Sale(ctx, room, saleID, now)
+	return sale, v == int64(1), err
+}
+
+func (s *RedisStore) Sale(ctx context.Context, room, saleID string, now time.Time) (Sale, error) {
+	h, err := s.rdb.HGetAll(ctx, s.prefix(room)+"sale:"+saleID).Result()
+	if err != nil {
+		return Sale{}, fmt.Errorf("cart: redis: %w", err)
+	}
+	if len(h) == 0 {
+		return Sale{}, errf(CodeNotFound, "no sale %q", saleID)
+	}
+	return saleFrom(h, truncMS(now)), nil
+}
+
+func saleFrom(h map[string]string, now time.Time) Sale {
+	n := func(k string) int { v, _ := strconv.Atoi(h[k]); return v }
+	ms := func(k string) time.Time { v, _ := strconv.ParseInt(h[k], 10, 64); return fromMS(v) }
+	price, _ := strconv.ParseInt(h["price"], 10, 64)
+	s := Sale{
+		ID: h["id"], SKU: h["sku"], PriceCents: price, Currency: h["cur"], Quantity: n("qty"),
+		Remaining: n("remaining"), Held: n("held"), Sold: n("sold"), PerUserLimit: n("limit"),
+		StartsAt: ms("starts"), EndsAt: ms("ends"), Settled: h["settled"] != "",
+	}
+	s.State = saleState(s.StartsAt, s.EndsAt, now)
+	return s
+}
+
+func (s *RedisStore) Sales(ctx context.Context, room string, now time.Time) ([]Sale, error) {
+	p := s.prefix(room)
+	ids, err := s.rdb.ZRange(ctx, p+"sales", 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("cart: redis: %w", err)
+	}
+	return s.salesByID(ctx, room, ids, truncMS(now))
+}
+
+func (s *RedisStore) salesByID(ctx context.Context, room string, ids []string, now time.Time) ([]Sale, error) {
+	p := s.prefix(room)
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	if _, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = pl.HGetAll(ctx, p+"sale:"+id)
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("cart: redis: %w", err)
+	}
+	list := make([]Sale, 0, len(ids))
+	for _, c := range cmds {
+		if len(c.Val()) > 0 {
+			list = append(list, saleFrom(c.Val(), now))
+		}
+	}
+	sortSales(list)
+	return list, nil
+}
+
+// ---- reservations ----
+
+func (s *RedisStore) Reserve(ctx context.Context, room string, p ReserveParams, now time.Time) (ReserveResult, error) {
+	if err := validRoom(room); err != nil {
+		return ReserveResult{}, err
+	}
+	if err := p.Validate(); err != nil {
+		return ReserveResult{}, err
+	}
+	now = truncMS(now)
+	exp := now.Add(s.cfg.Hold)
+	if err := s.touch(ctx, room, exp); err != nil {
+		return ReserveResult{}, err
+	}
+	sku := p.SKU
+	if p.SaleID != "" {
+		sku = ""
+	}
+	v, err := s.run(ctx, luaReserve, room, "exp", p.User, p.Key, p.SaleID, sku, p.Qty, toMS(now), toMS(exp), newID("r"))
+	if err != nil {
+		return ReserveResult{}, err
+	}
+	a := v.([]any)
+	if str(a[0]) == "replay" {
+		return replayReservation(resFrom(a[1]), p)
+	}
+	rem, _ := a[2].(int64)
+	out := ReserveResult{Remaining: int(rem), SoldOut: a[3] == int64(1)}
+	price, _ := strconv.ParseInt(str(a[5]), 10, 64)
+	out.Reservation = Reservation{ID: str(a[1]), SaleID: p.SaleID, SKU: str(a[4]), Qty: p.Qty, PriceCents: price,
+		Currency: str(a[6]), ExpiresAt: exp, Status: StatusHeld, Key: p.Key, User: p.User}
+	return out, nil
+}
+
+func (s *RedisStore) Release(ctx context.Context, room, user, id string, now time.Time) (ReleaseResult, error) {
+	v, err := s.run(ctx, luaRelease, room, "exp", user, id, s.cfg.KeyRetention.Milliseconds())
+	if err != nil {
+		return ReleaseResult{}, err
+	}
+	a := v.([]any)
+	rem, _ := a[1].(int64)
+	return ReleaseResult{Released: a[0] == int64(1), Remaining: int(rem), Reservation: resFrom(a[2])}, nil
+}
+
+func (s *RedisStore) Cart(ctx context.Context, room, user string, now time.Time) ([]Reservation, error) {
+	list, _, _, err := s.cart(ctx, room, user, "", truncMS(now))
+	return list, err
+}
+
+// cart reads the buyer's held, unexpired reservations, whether one expired
+// recently, and (if okey is set) the order of that checkout key.
+func (s *RedisStore) cart(ctx context.Context, room, user, okey string, now time.Time) (list []Reservation, expired bool, order string, err error) {
+	v, err := s.run(ctx, luaCart, room, "exp", user, toMS(now), s.cfg.Hold.Milliseconds(), okey)
+	if err != nil {
+		return nil, false, "", err
+	}
+	a := v.([]any)
+	for _, h := range a[2:] {
+		list = append(list, resFrom(h))
+	}
+	sortCart(list)
+	return list, a[1] == int64(1), str(a[0]), nil
+}
+
+func resFrom(v any) Reservation {
+	a, _ := v.([]any)
+	h := make(map[string]string, len(a)/2)
+	for i := 0; i+1 < len(a); i += 2 {
+		h[str(a[i])] = str(a[i+1])
+	}
+	qty, _ := strconv.Atoi(h["qty"])
+	price, _ := strconv.ParseInt(h["price"], 10, 64)
+	exp, _ := strconv.ParseInt(h["exp"], 10, 64)
+	return Reservation{
+		ID: h["id"], SaleID: h["sale"], SKU: h["sku"], Qty: qty, PriceCents: price, Currency: h["cur"],
+		ExpiresAt: fromMS(exp), Status: ResStatus(h["st"]), Key: h["key"], User: h["user"], OrderID: h["order"],
+	}
+}
+
+func str(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case int64:
+		return strconv.FormatInt(x, 10)
+	}
+	return ""
+}
+
+// ---- checkout ----
+
+func (s *RedisStore) Checkout(ctx context.Context, room, user, key string, now time.Time) (CheckoutResult, error) {
+	if err := validRoom(room); err != nil {
+		return CheckoutResult{}, err
+	}
+	if err := validUser(user); err != nil {
+		return CheckoutResult{}, err
+	}
+	if err := validKey(key); err != nil {
+		return CheckoutResult{}, err
+	}
+	now = truncMS(now)
+	if err := s.rdb.ZAdd(ctx, s.outboxIndex(), redis.Z{Score: float64(toMS(now)), Member: room}).Err(); err != nil {
+		return CheckoutResult{}, fmt.Errorf("cart: redis: %w", err)
+	}
+	// Optimistic: build the order from a snapshot of the cart; the script
+	// applies it only if every reservation in it is still held. A hold that
+	// expired or was released meanwhile makes us look again.
+	for range 8 {
+		items, expired, dup, err := s.cart(ctx, room, user, key, now)
+		if err != nil {
+			return CheckoutResult{}, err
+		}
+		if dup != "" {
+			return orderReply(dup)
+		}
+		if len(items) == 0 {
+			if expired {
+				return CheckoutResult{}, errf(CodeExpired, "your reservations expired; add the items again")
+			}
+			return CheckoutResult{}, errf(CodeBadRequest, "the cart is empty")
+		}
+		sort.Slice(items, func(i, j int) bool { return items[i].ID < items[j].ID })
+		o, err := newOrder(newOrderID(now), room, user, key, items, now)
+		if err != nil {
+			return CheckoutResult{}, err
+		}
+		body, err := json.Marshal(o)
+		if err != nil {
+			return CheckoutResult{}, err
+		}
+		args := []any{user, key, toMS(now), o.ID, string(body)}
+		for _, it := range items {
+			args = append(args, it.ID)
+		}
+		v, err := s.run(ctx, luaCheckout, room, "orders", args...)
+		if err != nil {
+			return CheckoutResult{}, err
+		}
+		a := v.([]any)
+		switch str(a[0]) {
+		case "ok":
+			return CheckoutResult{Order: o}, nil
+		case "dup":
+			return orderReply(str(a[1]))
+		}
+	}
+	return CheckoutResult{}, errf(CodeUnavailable, "the cart keeps changing; try again")
+}
+
+func orderReply(js string) (CheckoutResult, error) {
+	var o Order
+	if err := json.Unmarshal([]byte(js), &o); err != nil {
+		return CheckoutResult{}, fmt.Errorf("cart: stored order: %w", err)
+	}
+	return CheckoutResult{Order: o, Replayed: true}, nil
+}
+
+// ---- sweep ----
+
+const sweepBatch = 1000
+
+func (s *RedisStore) Sweep(ctx context.Context, now time.Time) (SweepResult, error) {
+	now = truncMS(now)
+	var out SweepResult
+	horizon := toMS(now.Add(-s.cfg.KeyRetention))
+	if err := s.rdb.ZRemRangeByScore(ctx, s.sweepIndex(), "-inf", "("+strconv.FormatInt(horizon, 10)).Err(); err != nil {
+		return out, fmt.Errorf("cart: redis: %w", err)
+	}
+	rooms, err := s.rdb.ZRangeByScore(ctx, s.sweepIndex(), &redis.ZRangeBy{Min: strconv.FormatInt(horizon, 10), Max: "+inf"}).Result()
+	if err != nil {
+		return out, fmt.Errorf("cart: redis: %w", err)
+	}
+	for _, room := range rooms {
+		for {
+			v, err := s.run(ctx, luaTick, room, "exp", toMS(now), sweepBatch, s.cfg.KeyRetention.Milliseconds(), s.cfg.Hold.Milliseconds())
+			if err != nil {
+				return out, err
+			}
+			a := v.([]any)
+			exp := a[0].([]any)
+			for _, e := range exp {
+				pair := e.([]any)
+				rem, _ := pair[0].(int64)
+				out.Expired = append(out.Expired, Expired{Room: room, Reservation: resFrom(pair[1]), Remaining: int(rem)})
+			}
+			for i, kind := range []*[]RoomSale{&out.Ended, &out.Settled} {
+				ids := strs(a[i+1])
+				sales, err := s.salesByID(ctx, room, ids, now)
+				if err != nil {
+					return out, err
+				}
+				for _, sale := range sales {
+					*kind = append(*kind, RoomSale{Room: room, Sale: sale})
+				}
+			}
+			if len(exp) < sweepBatch {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+func strs(v any) []string {
+	a, _ := v.([]any)
+	out := make([]string, len(a))
+	for i, x := range a {
+		out[i] = str(x)
+	}
+	return out
+}
+
+// ---- orders ----
+
+func (s *RedisStore) Order(ctx context.Context, room, id string) (Order, error) {
+	js, err := s.rdb.Get(ctx, s.prefix(room)+"order:"+id).Result()
+	if errors.Is(err, redis.Nil) {
+		return Order{}, errf(CodeNotFound, "no order %q", id)
+	}
+	if err != nil {
+		return Order{}, fmt.Errorf("cart: redis: %w", err)
+	}
+	r, err := orderReply(js)
+	return r.Order, err
+}
+
+func (s *RedisStore) Orders(ctx context.Context, room, cursor string, limit int) (OrderPage, error) {
+	limit = pageLimit(limit)
+	p := s.prefix(room)
+	max := "+"
+	if cursor != "" {
+		max = "(" + cursor
+	}
+	ids, err := s.rdb.ZRevRangeByLex(ctx, p+"orders", &redis.ZRangeBy{Max: max, Min: "-", Count: int64(limit + 1)}).Result()
+	if err != nil {
+		return OrderPage{}, fmt.Errorf("cart: redis: %w", err)
+	}
+	page := OrderPage{Orders: []Order{}}
+	if len(ids) > limit {
+		ids = ids[:limit]
+		page.Next = ids[limit-1]
+	}
+	if len(ids) == 0 {
+		return page, nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = p + "order:" + id
+	}
+	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		return OrderPage{}, fmt.Errorf("cart: redis: %w", err)
+	}
+	for _, v := range vals {
+		if js := str(v); js != "" {
+			r, err := orderReply(js)
+			if err != nil {
+				return OrderPage{}, err
+			}
+			page.Orders = append(page.Orders, r.Order)
+		}
+	}
+	return page, nil
+}
+
+// ---- outbox ----
+
+// outboxWindow bounds how long a room without order activity stays in the
+// outbox index; every retry refreshes its room, and retries are at most
+// webhooks.retry_max (<= 24h) apart.
+const outboxWindow = 48 * time.Hour
+
+func (s *RedisStore) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, max int) ([]Delivery, error) {
+	horizon := strconv.FormatInt(toMS(now.Add(-outboxWindow)), 10)
+	rooms, err := s.rdb.ZRangeByScore(ctx, s.outboxIndex(), &redis.ZRangeBy{Min: horizon, Max: "+inf"}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("cart: redis: %w", err)
+	}
+	var out []Delivery
+	for _, room := range rooms {
+		if len(out) >= max {
+			break
+		}
+		v, err := s.run(ctx, luaClaim, room, "outbox", toMS(now), toMS(now.Add(lease)), max-len(out))
+		if err != nil {
+			return out, err
+		}
+		for _, e := range v.([]any) {
+			t := e.([]any)
+			n, _ := t[1].(int64)
+			out = append(out, Delivery{Room: room, OrderID: str(t[0]), Attempt: int(n), Order: []byte(str(t[2]))})
+		}
+	}
+	return out, nil
+}
+
+func (s *RedisStore) CompleteDelivery(ctx context.Context, d Delivery) error {
+	p := s.prefix(d.Room)
+	_, err := s.rdb.TxPipelined(ctx, func(pl redis.Pipeliner) error {
+		pl.ZRem(ctx, p+"outbox", d.OrderID)
+		pl.HDel(ctx, p+"outbox:att", d.OrderID)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cart: redis: %w", err)
+	}
+	return nil
+}
+
+func (s *RedisStore) RetryDelivery(ctx context.Context, d Delivery, next time.Time) error {
+	p := s.prefix(d.Room)
+	if err := s.rdb.ZAddXX(ctx, p+"outbox", redis.Z{Score: float64(toMS(next)), Member: d.OrderID}).Err(); err != nil {
+		return fmt.Errorf("cart: redis: %w", err)
+	}
+	if err := s.rdb.ZAddGT(ctx, s.outboxIndex(), redis.Z{Score: float64(toMS(next)), Member: d.Room}).Err(); err != nil {
+		return fmt.Errorf("cart: redis: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,299 @@
+package cart
+
+import "github.com/redis/go-redis/v9"
+
+// Every script works on one room: ARGV[1] is the room's key prefix
+// "<prefix>{room:ID}:" and KEYS[1] a key under it, so that a cluster routes
+// the script to the room's slot. Keys a script reaches from data (a
+// reservation named in the expiry set) share the hash tag, hence the slot.
+//
+// Keys under the prefix:
+//
+//	products   hash sku -> Product JSON (its stock field is not used)
+//	stock      hash sku -> units reservable at list price
+//	pheld      hash sku -> units held at list price
+//	pin        string, the pinned sku
+//	sale:ID    hash: sku price cur qty remaining held sold limit starts ends
+//	           [ended soldout settled] (times in unix ms). The hot keys of a
+//	           flash sale are this small hash and sale:ID:users.
+//	sale:ID:users  hash user -> units held + bought in the sale
+//	sales      zset sale id by start; salesku hash sku -> latest sale;
+//	ends       zset of sales not settled, by end
+//	res:ID     hash: id user key sale sku qty price cur exp st [order]
+//	exp        zset held reservation id by expiry (the expiry queue)
+//	u:N:USER:cart      set of the buyer's held reservation ids
+//	u:N:USER:rk:KEY    reservation id of a cart.add key
+//	u:N:USER:ok:KEY    order id of a checkout key
+//	u:N:USER:lastexp   when a hold of the buyer last expired (kept for cart.hold)
+//	order:ID   string, the order JSON; orders zset of order ids (by lex)
+//	outbox     zset order id -> due time (ms); outbox:att hash id -> attempts
+//
+// (N is the byte length of USER, so that no user id and key can collide.)
+// Ended reservations and their cart.add keys expire after key_retention;
+// checked-out ones, orders and order keys are kept.
+const luaPrelude = `
+local P = ARGV[1]
+local function uk(u) return P .. 'u:' .. string.len(u) .. ':' .. u end
+local function fail(code, field, msg) return redis.error_reply('CART ' .. code .. ' ' .. field .. ' ' .. msg) end
+-- finish ends a held reservation as st and gives its units back; it returns
+-- the stock after, or nil if the reservation was not held (so units go back
+-- exactly once whoever races: release, expiry, checkout).
+local function finish(id, st, keep)
+  local k = P .. 'res:' .. id
+  local r = redis.call('HMGET', k, 'st', 'sale', 'sku', 'qty', 'user', 'key')
+  if r[1] ~= 'held' then return nil end
+  local q = tonumber(r[4])
+  redis.call('HSET', k, 'st', st)
+  redis.call('PEXPIRE', k, keep)
+  redis.call('PEXPIRE', uk(r[5]) .. ':rk:' .. r[6], keep)
+  redis.call('SREM', uk(r[5]) .. ':cart', id)
+  redis.call('ZREM', P .. 'exp', id)
+  if r[2] ~= '' then
+    local s = P .. 'sale:' .. r[2]
+    redis.call('HINCRBY', s, 'held', -q)
+    redis.call('HINCRBY', s .. ':users', r[5], -q)
+    return redis.call('HINCRBY', s, 'remaining', q)
+  end
+  redis.call('HINCRBY', P .. 'pheld', r[3], -q)
+  return redis.call('HINCRBY', P .. 'stock', r[3], q)
+end
+`
+
+func newScript(body string) *redis.Script { return redis.NewScript(luaPrelude + body) }
+
+// ARGV: P user key sale sku qty now exp newid
+// -> {'replay', res-hash} | {'ok', id, remaining, first-sold-out, sku, price, cur}
+var luaReserve = newScript(`
+local user, key, sid, sku = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local qty, now, exp, nid = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
+local u = uk(user)
+local old = redis.call('GET', u .. ':rk:' .. key)
+if old and redis.call('EXISTS', P .. 'res:' .. old) == 1 then
+  return {'replay', redis.call('HGETALL', P .. 'res:' .. old)}
+end
+local rem, first, price, cur = 0, 0, '0', ''
+if sid ~= '' then
+  local s = P .. 'sale:' .. sid
+  local f = redis.call('HMGET', s, 'sku', 'price', 'cur', 'remaining', 'limit', 'starts', 'ends')
+  if not f[1] then return fail('not_found', '-', 'no sale "' .. sid .. '"') end
+  if now < tonumber(f[6]) then return fail('sale_not_active', '-', 'sale ' .. sid .. ' has not opened yet') end
+  if now >= tonumber(f[7]) then return fail('sale_not_active', '-', 'sale ' .. sid .. ' has ended') end
+  rem = tonumber(f[4])
+  if rem < qty then
+    if rem <= 0 then return fail('sold_out', '-', 'sold out') end
+    return fail('sold_out', '-', 'only ' .. rem .. ' left')
+  end
+  local lim = tonumber(f[5])
+  if lim > 0 then
+    local have = tonumber(redis.call('HGET', s .. ':users', user) or '0')
+    if have + qty > lim then
+      return fail('limit_reached', '-', 'at most ' .. lim .. ' per buyer in this sale; you have ' .. have)
+    end
+  end
+  redis.call('HINCRBY', s, 'held', qty)
+  redis.call('HINCRBY', s .. ':users', user, qty)
+  rem = redis.call('HINCRBY', s, 'remaining', -qty)
+  if rem == 0 and redis.call('HSETNX', s, 'soldout', now) == 1 then first = 1 end
+  sku, price, cur = f[1], f[2], f[3]
+else
+  local pj = redis.call('HGET', P .. 'products', sku)
+  if not pj then return fail('not_found', '-', 'no product "' .. sku .. '"') end
+  rem = tonumber(redis.call('HGET', P .. 'stock', sku) or '0')
+  if rem < qty then
+    if rem <= 0 then return fail('sold_out', '-', 'sold out') end
+    return fail('sold_out', '-', 'only ' .. rem .. ' left')
+  end
+  redis.call('HINCRBY', P .. 'pheld', sku, qty)
+  rem = redis.call('HINCRBY', P .. 'stock', sku, -qty)
+  local p = cjson.decode(pj)
+  price, cur = string.format('%d', p.price_cents), p.currency
+end
+redis.call('HSET', P .. 'res:' .. nid, 'id', nid, 'user', user, 'key', key, 'sale', sid, 'sku', sku,
+  'qty', qty, 'price', price, 'cur', cur, 'exp', exp, 'st', 'held')
+redis.call('SET', u .. ':rk:' .. key, nid)
+redis.call('SADD', u .. ':cart', nid)
+redis.call('ZADD', P .. 'exp', exp, nid)
+return {'ok', nid, rem, first, sku, price, cur}
+`)
+
+// ARGV: P user id keep -> {released 0|1, remaining, res-hash}
+var luaRelease = newScript(`
+local id = ARGV[3]
+local k = P .. 'res:' .. id
+local r = redis.call('HMGET', k, 'user', 'st')
+if r[1] ~= ARGV[2] then return fail('not_found', '-', 'no reservation "' .. id .. '" in your cart') end
+if r[2] == 'checked_out' then return fail('bad_request', '-', 'reservation ' .. id .. ' is already checked out') end
+local rem = finish(id, 'released', tonumber(ARGV[4]))
+return {rem and 1 or 0, rem or 0, redis.call('HGETALL', k)}
+`)
+
+// ARGV: P user now hold okey
+// -> {order-json or ”, expired-recently 0|1, res-hash...} (held, unexpired)
+var luaCart = newScript(`
+local u, now = uk(ARGV[2]), tonumber(ARGV[3])
+if ARGV[5] ~= '' then
+  local oid = redis.call('GET', u .. ':ok:' .. ARGV[5])
+  if oid then return {redis.call('GET', P .. 'order:' .. oid) or '', 0} end
+end
+local le = tonumber(redis.call('GET', u .. ':lastexp') or '')
+local out = {'', (le and now - le < tonumber(ARGV[4])) and 1 or 0}
+for _, id in ipairs(redis.call('SMEMBERS', u .. ':cart')) do
+  local k = P .. 'res:' .. id
+  if tonumber(redis.call('HGET', k, 'exp') or '0') > now then
+    out[#out + 1] = redis.call('HGETALL', k)
+  else
+    out[2] = 1
+  end
+end
+return out
+`)
+
+// ARGV: P user okey now orderid orderjson reservation-ids...
+// -> {'ok'} | {'dup', order-json} | {'stale'}
+var luaCheckout = newScript(`
+local user, now, oid = ARGV[2], tonumber(ARGV[4]), ARGV[5]
+local u = uk(user)
+local okey = u .. ':ok:' .. ARGV[3]
+local old = redis.call('GET', okey)
+if old then return {'dup', redis.call('GET', P .. 'order:' .. old) or ''} end
+for i = 7, #ARGV do
+  local r = redis.call('HMGET', P .. 'res:' .. ARGV[i], 'user', 'st', 'exp')
+  if r[1] ~= user or r[2] ~= 'held' or tonumber(r[3]) <= now then return {'stale'} end
+end
+for i = 7, #ARGV do
+  local id = ARGV[i]
+  local k = P .. 'res:' .. id
+  local r = redis.call('HMGET', k, 'sale', 'sku', 'qty')
+  local q = tonumber(r[3])
+  redis.call('HSET', k, 'st', 'checked_out', 'order', oid)
+  redis.call('SREM', u .. ':cart', id)
+  redis.call('ZREM', P .. 'exp', id)
+  if r[1] ~= '' then
+    local s = P .. 'sale:' .. r[1]
+    redis.call('HINCRBY', s, 'held', -q)
+    redis.call('HINCRBY', s, 'sold', q)
+  else
+    redis.call('HINCRBY', P .. 'pheld', r[2], -q)
+  end
+end
+redis.call('SET', P .. 'order:' .. oid, ARGV[6])
+redis.call('ZADD', P .. 'orders', 0, oid)
+redis.call('SET', okey, oid)
+redis.call('ZADD', P .. 'outbox', now, oid)
+return {'ok'}
+`)
+
+// ARGV: P now limit keep hold
+// -> {{{remaining, res-hash}...}, {ended ids}, {settled ids}}
+var luaTick = newScript(`
+local now, limit, keep, hold = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local expired, ended, settled = {}, {}, {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', now, 'LIMIT', 0, limit)) do
+  local rem = finish(id, 'expired', keep)
+  if rem then
+    local k = P .. 'res:' .. id
+    redis.call('SET', uk(redis.call('HGET', k, 'user')) .. ':lastexp', now, 'PX', hold)
+    expired[#expired + 1] = {rem, redis.call('HGETALL', k)}
+  else
+    redis.call('ZREM', P .. 'exp', id)
+  end
+end
+for _, sid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'ends', '-inf', now)) do
+  local s = P .. 'sale:' .. sid
+  if redis.call('HSETNX', s, 'ended', now) == 1 then ended[#ended + 1] = sid end
+  local f = redis.call('HMGET', s, 'held', 'remaining', 'sku')
+  if tonumber(f[1]) == 0 then
+    if redis.call('HEXISTS', P .. 'products', f[3]) == 1 then
+      redis.call('HINCRBY', P .. 'stock', f[3], tonumber(f[2]))
+    end
+    redis.call('HSET', s, 'settled', now)
+    redis.call('ZREM', P .. 'ends', sid)
+    settled[#settled + 1] = sid
+  end
+end
+return {expired, ended, settled}
+`)
+
+// ARGV: P id sku price qty limit starts ends now -> currency
+var luaStartSale = newScript(`
+local id, sku, qty, now = ARGV[2], ARGV[3], tonumber(ARGV[5]), tonumber(ARGV[9])
+local pj = redis.call('HGET', P .. 'products', sku)
+if not pj then return fail('not_found', 'sku', 'no product "' .. sku .. '"') end
+local cur = redis.call('HGET', P .. 'salesku', sku)
+if cur and now < tonumber(redis.call('HGET', P .. 'sale:' .. cur, 'ends') or '0') then
+  return fail('bad_request', 'sku', 'sale ' .. cur .. ' of ' .. sku .. ' is still running')
+end
+local st = tonumber(redis.call('HGET', P .. 'stock', sku) or '0')
+if st < qty then return fail('bad_request', 'quantity', 'only ' .. st .. ' of ' .. sku .. ' in stock') end
+redis.call('HINCRBY', P .. 'stock', sku, -qty)
+local c = cjson.decode(pj).currency
+redis.call('HSET', P .. 'sale:' .. id, 'id', id, 'sku', sku, 'price', ARGV[4], 'cur', c, 'qty', qty,
+  'remaining', qty, 'held', 0, 'sold', 0, 'limit', ARGV[6], 'starts', ARGV[7], 'ends', ARGV[8])
+redis.call('ZADD', P .. 'sales', ARGV[7], id)
+redis.call('HSET', P .. 'salesku', sku, id)
+redis.call('ZADD', P .. 'ends', ARGV[8], id)
+return c
+`)
+
+// ARGV: P id now -> 1 if this call ended the sale, 0 if it had ended
+var luaStopSale = newScript(`
+local s, now = P .. 'sale:' .. ARGV[2], tonumber(ARGV[3])
+local f = redis.call('HMGET', s, 'starts', 'ends')
+if not f[2] then return fail('not_found', '-', 'no sale "' .. ARGV[2] .. '"') end
+if now >= tonumber(f[2]) then return 0 end
+redis.call('HSET', s, 'ends', now, 'ended', now)
+if tonumber(f[1]) > now then redis.call('HSET', s, 'starts', now) end
+redis.call('ZADD', P .. 'ends', now, ARGV[2])
+return 1
+`)
+
+// ARGV: P sku json stock
+var luaPutProduct = newScript(`
+redis.call('HSET', P .. 'products', ARGV[2], ARGV[3])
+redis.call('HSET', P .. 'stock', ARGV[2], ARGV[4])
+return 1
+`)
+
+// ARGV: P sku
+var luaDeleteProduct = newScript(`
+local sku = ARGV[2]
+if redis.call('HEXISTS', P .. 'products', sku) == 0 then return fail('not_found', '-', 'no product "' .. sku .. '"') end
+local h = tonumber(redis.call('HGET', P .. 'pheld', sku) or '0')
+if h > 0 then return fail('bad_request', '-', h .. ' units of ' .. sku .. ' are held in carts; try again when they are released') end
+local cur = redis.call('HGET', P .. 'salesku', sku)
+if cur and not redis.call('HGET', P .. 'sale:' .. cur, 'settled') then
+  return fail('bad_request', '-', 'sale ' .. cur .. ' of ' .. sku .. ' has not ended and settled')
+end
+redis.call('HDEL', P .. 'products', sku)
+redis.call('HDEL', P .. 'stock', sku)
+redis.call('HDEL', P .. 'pheld', sku)
+if redis.call('GET', P .. 'pin') == sku then redis.call('DEL', P .. 'pin') end
+return 1
+`)
+
+// ARGV: P op(pin|unpin|get) sku -> {product-json, stock} or {}
+var luaPin = newScript(`
+local op, sku = ARGV[2], ARGV[3]
+if op == 'pin' then
+  if redis.call('HEXISTS', P .. 'products', sku) == 0 then return fail('not_found', '-', 'no product "' .. sku .. '"') end
+  redis.call('SET', P .. 'pin', sku)
+else
+  sku = redis.call('GET', P .. 'pin')
+  if not sku then return {} end
+  if op == 'unpin' then redis.call('DEL', P .. 'pin') end
+end
+local pj = redis.call('HGET', P .. 'products', sku)
+if not pj then return {} end
+return {pj, redis.call('HGET', P .. 'stock', sku) or '0'}
+`)
+
+// ARGV: P now lease-until max -> {{order id, attempt, order json}...}
+var luaClaim = newScript(`
+local out = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'outbox', '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[4]))) do
+  redis.call('ZADD', P .. 'outbox', ARGV[3], id)
+  local n = redis.call('HINCRBY', P .. 'outbox:att', id, 1)
+  out[#out + 1] = {id, n, redis.call('GET', P .. 'order:' .. id) or ''}
+end
+return out
+`)

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"liveroom/cart"
+	"liveroom/chat"
+	"liveroom/media"
+	"liveroom/room"
+	"liveroom/web"
+)
+
+// node is one liveroom server's components, built from the config. It is
+// the only place that knows which implementation of each seam is in use.
+type node struct {
+	cfg    Config
+	log    *slog.Logger
+	auth   *room.Auth
+	rooms  room.Store
+	hub    *room.Hub
+	chat   *chat.Service
+	store  cart.Store
+	cart   *cart.Service
+	outbox *cart.Outbox
+	sfu    *media.SFU
+	life   *lifecycle
+	web    *web.Server
+
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+}
+
+// buildNode wires a single node: file-backed rooms, the memory bus,
+// bbolt-backed commerce.
+func buildNode(cfg Config, reg *prometheus.Registry, log *slog.Logger) (n *node, err error) {
+	n = &node{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			n.close()
+		}
+	}()
+	if n.auth, err = room.NewAuth(cfg.Auth); err != nil {
+		return nil, err
+	}
+	if n.rooms, err = room.OpenFileStore(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	bus := room.NewMemoryBus(cfg.Hub.HistorySize)
+	if n.hub, err = room.NewHub(cfg.Hub, room.HubDeps{Auth: n.auth, Rooms: n.rooms, Bus: bus, Log: log.With("component", "hub"), Metrics: reg}); err != nil {
+		return nil, fmt.Errorf("hub: %w", err)
+	}
+	audit, err := chat.OpenFileAudit(filepath.Join(cfg.DataDir, "audit"))
+	if err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	if n.chat, err = chat.New(cfg.Chat, chat.Deps{Hub: n.hub, Rooms: n.rooms, Audit: audit, Log: log.With("component", "chat"), Metrics: reg}); err != nil {
+		return nil, fmt.Errorf("chat: %w", err)
+	}
+
+	metrics, err := cart.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	local, err := cart.OpenLocal(filepath.Join(cfg.DataDir, "cart"), cfg.Cart)
+	if err != nil {
+		return nil, fmt.Errorf("cart store: %w", err)
+	}
+	n.store = local
+	clog := log.With("component", "cart")
+	if n.cart, err = cart.NewService(n.store, cfg.Cart, cart.ServiceOptions{Metrics: metrics, Log: clog}); err != nil {
+		return nil, err
+	}
+	cart.AttachWS(n.hub, n.cart, clog)
+	if n.outbox, err = cart.NewOutbox(n.store, cfg.Webhooks, cart.OutboxOptions{Metrics: metrics, Log: log.With("component", "webhooks")}); err != nil {
+		return nil, err
+	}
+	n.cart.OnOrder(func(cart.Order) { n.outbox.Wake() })
+
+	n.life = newLifecycle(n.rooms, log)
+	n.life.notify = func(ctx context.Context, roomID string, live bool) {
+		if err := n.hub.SetLive(ctx, roomID, live); err != nil {
+			log.Warn("room live event", "room", roomID, "err", err)
+		}
+	}
+	if n.sfu, err = media.New(cfg.WebRTC, media.Options{Logger: log, Registerer: reg, OnLive: n.life.onLive}); err != nil {
+		return nil, fmt.Errorf("webrtc: %w", err)
+	}
+	n.web = web.New(cfg.HTTP, web.Deps{
+		Auth: n.auth, Rooms: n.rooms, Media: n.sfu, Hub: n.hub, ModLog: n.chat, Catalog: n.store,
+		Gatherer: reg, Logger: log.With("component", "web"),
+	})
+	return n, nil
+}
+
+// start runs the node's background workers until stop.
+func (n *node) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	run := func(name string, f func(context.Context) error) {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				n.log.Error("worker stopped", "worker", name, "err", err)
+			}
+		}()
+	}
+	run("hub", n.hub.Run)
+	run("cart", n.cart.Run)
+	run("webhooks", n.outbox.Run)
+	run("lifecycle", func(ctx context.Context) error { n.life.run(ctx); return nil })
+}
+
+// stop closes the media peers, tells WebSocket clients the node is going
+// away (hub.Run's exit), stops the workers and closes the stores.
+func (n *node) stop(ctx context.Context) {
+	if n.sfu != nil {
+		if err := n.sfu.Shutdown(ctx); err != nil {
+			n.log.Warn("media shutdown", "err", err)
+		}
+	}
+	if n.cancel != nil {
+		n.cancel()
+	}
+	n.wg.Wait()
+	n.close()
+}
+
+func (n *node) close() {
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
+			n.log.Warn("cart store close", "err", err)
+		}
+	}
+}

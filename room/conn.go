@@ -1,0 +1,484 @@
+package room
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// qitem is one encoded event waiting for a connection. The PreparedMessage
+// is shared by every connection that gets the event: encoded once.
+type qitem struct {
+	seq uint64 // room events only; 0 for private events
+	pm  *websocket.PreparedMessage
+}
+
+// conn is one WebSocket client in one room: a read pump that dispatches
+// frames, a write pump that drains a bounded queue. Nothing the fan-out does
+// can block on it: when the queue is full the client is disconnected.
+type conn struct {
+	hub  *Hub
+	lr   *localRoom
+	id   Identity
+	ip   string
+	ws   *websocket.Conn // nil in tests that drive the dispatcher directly
+	cork *corkConn
+	slot int // index in lr.conns; guarded by lr.mu
+
+	cancel     context.CancelFunc
+	stopped    atomic.Bool   // set by teardown: the write pump exits
+	wake       chan struct{} // capacity 1: work for the write pump
+	ping       atomic.Bool
+	dirty      atomic.Bool  // queued but not signalled (hub.write_delay)
+	lastActive atomic.Int64 // unix ns of the pump's last write
+
+	mu        sync.Mutex
+	queue     []qitem
+	parked    []qitem // events that arrived while holding (join, resume)
+	holding   bool
+	closing   bool
+	closeCode int
+	closeText string
+	closeLast *websocket.PreparedMessage // sent after the queue, before the close frame
+	dropQueue bool
+	pumping   bool   // a write pump is running (or about to)
+	reason    string // why the connection ends, when the server decided
+
+	// Owned by the read pump.
+	frames     bucket
+	dropWindow int64 // unix second of the current drop count
+	dropped    int
+	lastLimit  int64 // unix ns of the last rate_limited error sent
+}
+
+func newConn(h *Hub, lr *localRoom, id Identity, ip string) *conn {
+	return &conn{hub: h, lr: lr, id: id, ip: ip, wake: make(chan struct{}, 1), holding: true, slot: -1}
+}
+
+func (c *conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// push queues an event; it never blocks. It reports whether the event was
+// queued. A full queue ends the connection as a slow consumer.
+func (c *conn) push(it qitem) bool {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		c.hub.m.drops.WithLabelValues("closing").Inc()
+		return false
+	}
+	if len(c.queue)+len(c.parked) >= c.hub.cfg.SendQueue {
+		c.closeLocked(CloseSlowConsumer, CodeSlowConsumer, c.hub.slowConsumerMsg, true)
+		c.mu.Unlock()
+		c.hub.m.drops.WithLabelValues("queue_full").Inc()
+		c.wakeUp()
+		return false
+	}
+	if c.holding && it.seq > 0 {
+		c.parked = append(c.parked, it)
+	} else {
+		c.queue = append(c.queue, it)
+	}
+	if c.hub.cfg.WriteDelay > 0 {
+		c.mu.Unlock()
+		c.dirty.Store(true) // the hub's flush tick wakes the write pump
+		return true
+	}
+	start := c.needPumpLocked()
+	c.mu.Unlock()
+	c.startOrSignal(start)
+	return true
+}
+
+// The write pump runs while there is something to write and lingers a
+// little after; an idle connection has none (its stack is most of an idle
+// connection's memory). needPumpLocked, called with c.mu held, reports
+// whether the caller must start one.
+func (c *conn) needPumpLocked() bool {
+	if c.pumping || c.stopped.Load() {
+		return false
+	}
+	c.pumping = true
+	c.hub.wg.Add(1)
+	return true
+}
+
+func (c *conn) startOrSignal(start bool) {
+	if start {
+		go c.writePump()
+		return
+	}
+	c.signal()
+}
+
+// wakeUp makes sure a write pump looks at the queue.
+func (c *conn) wakeUp() {
+	c.mu.Lock()
+	start := c.needPumpLocked()
+	c.mu.Unlock()
+	c.startOrSignal(start)
+}
+
+// pushDirect queues past a hold (a reply that must precede the held events).
+func (c *conn) pushDirect(it qitem) {
+	c.mu.Lock()
+	if !c.closing {
+		c.queue = append(c.queue, it)
+	}
+	c.mu.Unlock()
+	c.wakeUp()
+}
+
+func (c *conn) hold() {
+	c.mu.Lock()
+	c.holding = true
+	c.mu.Unlock()
+}
+
+// release queues first (a welcome) and then the held room events newer than
+// upTo, which the welcome already covers, and ends the hold.
+func (c *conn) release(first qitem, upTo uint64) {
+	c.mu.Lock()
+	if !c.closing {
+		if first.pm != nil {
+			c.queue = append(c.queue, first)
+		}
+		for _, it := range c.parked {
+			if it.seq == 0 || it.seq > upTo {
+				c.queue = append(c.queue, it)
+			}
+		}
+	}
+	clear(c.parked)
+	c.parked = nil
+	c.holding = false
+	c.mu.Unlock()
+	c.wakeUp()
+}
+
+// kick ends the connection after what is queued: last (an error event, may
+// be nil), then a close frame with code.
+func (c *conn) kick(code int, reason string, last *websocket.PreparedMessage) {
+	c.mu.Lock()
+	c.closeLocked(code, reason, last, false)
+	c.mu.Unlock()
+	c.wakeUp()
+}
+
+func (c *conn) closeLocked(code int, reason string, last *websocket.PreparedMessage, drop bool) {
+	if c.closing {
+		return
+	}
+	c.closing, c.closeCode, c.closeText, c.closeLast, c.dropQueue = true, code, reason, last, drop
+	c.reason = reason
+	if drop {
+		clear(c.queue)
+		clear(c.parked)
+		c.queue, c.parked = nil, nil
+	}
+}
+
+func (c *conn) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
+func (c *conn) setReason(r string) {
+	c.mu.Lock()
+	if c.reason == "" {
+		c.reason = r
+	}
+	c.mu.Unlock()
+}
+
+func (c *conn) sendError(ref string, e *Error) {
+	c.pushPrivate(errorEvent(ref, e.Code, e.Message))
+}
+
+func (c *conn) pushPrivate(ev Event) {
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, ev.AppendJSON(nil))
+	if err != nil {
+		return
+	}
+	c.push(qitem{pm: pm})
+}
+
+// pumpLinger is how long a write pump stays after its last write.
+const pumpLinger = 5 * time.Second
+
+// writePump drains the queue, batching what has piled up into one write,
+// then waits for more; after pumpLinger without work (the hub's viewer
+// tick pokes it) it retires, and the next push starts a new one.
+func (c *conn) writePump() {
+	defer c.hub.wg.Done()
+	var spare []qitem
+	for {
+		if !c.drain(&spare) {
+			return // closed, failed or torn down: no pump again
+		}
+		<-c.wake
+		if c.stopped.Load() {
+			return
+		}
+		c.mu.Lock()
+		if len(c.queue) == 0 && !c.closing && !c.ping.Load() &&
+			time.Since(time.Unix(0, c.lastActive.Load())) >= pumpLinger {
+			c.pumping = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+	}
+}
+
+// drain writes until the queue is empty; false means the pump must end.
+func (c *conn) drain(spare *[]qitem) bool {
+	for {
+		c.dirty.Store(false)
+		c.mu.Lock()
+		items := c.queue
+		c.queue, *spare = *spare, nil
+		closing, code, text, last := c.closing, c.closeCode, c.closeText, c.closeLast
+		c.mu.Unlock()
+		ping := c.ping.Swap(false)
+		if len(items) == 0 && !ping && !closing {
+			*spare = items
+			return !c.stopped.Load()
+		}
+		if err := c.writeBatch(items, ping); err != nil {
+			c.setReason("write_error")
+			c.ws.Close() // the read pump sees it and tears down
+			return false
+		}
+		c.lastActive.Store(time.Now().UnixNano())
+		c.hub.m.framesOut.Add(float64(len(items)))
+		clear(items)
+		if cap(items) <= 16 {
+			*spare = items[:0]
+		}
+		if closing {
+			c.writeClose(code, text, last)
+			return false
+		}
+	}
+}
+
+func (c *conn) writeBatch(items []qitem, ping bool) error {
+	deadline := time.Now().Add(c.hub.cfg.WriteTimeout)
+	c.ws.SetWriteDeadline(deadline)
+	batched := len(items) > 1 || (ping && len(items) > 0)
+	if batched {
+		c.cork.cork()
+	}
+	var err error
+	for _, it := range items {
+		if err = c.ws.WritePreparedMessage(it.pm); err != nil {
+			break
+		}
+	}
+	if ping && err == nil {
+		err = c.ws.WriteControl(websocket.PingMessage, nil, deadline)
+	}
+	if batched {
+		if ferr := c.cork.flush(deadline); err == nil {
+			err = ferr
+		}
+	}
+	return err
+}
+
+// writeClose sends the last event and the close frame, then gives the
+// client a moment to answer before the read pump gives up on it.
+func (c *conn) writeClose(code int, text string, last *websocket.PreparedMessage) {
+	if code == 0 {
+		return // torn down by the read pump; nothing to say
+	}
+	deadline := time.Now().Add(time.Second)
+	c.ws.SetWriteDeadline(deadline)
+	if last != nil {
+		_ = c.ws.WritePreparedMessage(last)
+	}
+	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), deadline)
+	_ = c.ws.SetReadDeadline(time.Now().Add(2 * time.Second))
+}
+
+// readPump reads frames until the connection ends, then tears it down.
+func (c *conn) readPump(ctx context.Context) {
+	defer c.hub.wg.Done()
+	reason := c.readLoop(ctx)
+	c.teardown(reason)
+}
+
+func (c *conn) readLoop(ctx context.Context) string {
+	h := c.hub
+	c.ws.SetReadLimit(int64(h.cfg.MaxFrame))
+	_ = c.ws.SetReadDeadline(time.Now().Add(h.cfg.PongTimeout))
+	c.ws.SetPongHandler(func(string) error {
+		return c.ws.SetReadDeadline(time.Now().Add(h.cfg.PongTimeout))
+	})
+	// Answer pings and closes through gorilla's default handlers: they write
+	// under gorilla's lock, which corkConn respects.
+	for {
+		mt, r, err := c.ws.NextReader()
+		if err != nil {
+			return readErrorReason(err)
+		}
+		if c.isClosing() {
+			// Kicked: ignore the rest until the client's close reply or the
+			// short deadline the write pump set.
+			continue
+		}
+		_ = c.ws.SetReadDeadline(time.Now().Add(h.cfg.PongTimeout))
+		now := time.Now().UnixNano()
+		if !c.frames.allow(now, h.cfg.FrameRate, h.cfg.FrameBurst) {
+			if c.limited(r, now) {
+				c.kick(CloseFlood, "flood", h.prepared(errorEvent("", CodeRateLimited, "too many frames")))
+			}
+			continue
+		}
+		if mt != websocket.TextMessage {
+			h.m.framesIn.WithLabelValues("invalid").Inc()
+			c.sendError("", Errorf(CodeBadRequest, "frames must be JSON text"))
+			continue
+		}
+		buf := h.readBufs.Get().(*[]byte)
+		n, tooBig, err := readFrame(r, *buf)
+		if err != nil {
+			h.readBufs.Put(buf)
+			return readErrorReason(err)
+		}
+		if tooBig {
+			h.readBufs.Put(buf)
+			h.m.framesIn.WithLabelValues("invalid").Inc()
+			c.sendError(refOf((*buf)[:n]), Errorf(CodeTooLong, "frame exceeds %d bytes", h.cfg.ReadLimit))
+			continue
+		}
+		h.dispatch(ctx, c, (*buf)[:n])
+		h.readBufs.Put(buf)
+	}
+}
+
+// limited handles a frame over the rate limit: it is dropped, and the client
+// hears about it at most once a second. It reports a flood.
+func (c *conn) limited(r io.Reader, now int64) bool {
+	h := c.hub
+	h.m.drops.WithLabelValues("rate_limited").Inc()
+	sec := now / 1e9
+	if sec != c.dropWindow {
+		c.dropWindow, c.dropped = sec, 0
+	}
+	c.dropped++
+	if float64(c.dropped) > float64(h.cfg.FloodFactor)*h.cfg.FrameRate {
+		return true
+	}
+	if now-c.lastLimit >= int64(time.Second) {
+		c.lastLimit = now
+		var head [512]byte
+		n, _ := io.ReadFull(r, head[:])
+		c.sendError(refOf(head[:n]), Errorf(CodeRateLimited, "too many frames; slow down"))
+	}
+	return false
+}
+
+// readFrame reads one message into buf (capacity limit+1); a longer message
+// is drained and reported as too big.
+func readFrame(r io.Reader, buf []byte) (int, bool, error) {
+	buf = buf[:cap(buf)]
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err == io.EOF {
+			return n, false, nil
+		}
+		if err != nil {
+			return n, false, err
+		}
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return n, false, err
+	}
+	return n - 1, true, nil
+}
+
+// refOf digs the ref out of a frame that will not be dispatched, so its
+// error can still echo it.
+func refOf(data []byte) string {
+	if h, err := parseFrame(data); err == nil || h.Ref != "" {
+		return h.Ref
+	}
+	// Truncated or broken: walk the top-level keys as far as they parse.
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		if key == "ref" {
+			if v, err := dec.Token(); err == nil {
+				if s, ok := v.(string); ok {
+					return s
+				}
+			}
+			return ""
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+	}
+	return ""
+}
+
+func readErrorReason(err error) string {
+	var ce *websocket.CloseError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce):
+		return "client_close"
+	case errors.Is(err, websocket.ErrReadLimit):
+		return "too_big"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return "eof"
+	default:
+		return "read_error"
+	}
+}
+
+// teardown runs once, from the read pump.
+func (c *conn) teardown(readReason string) {
+	c.mu.Lock()
+	reason := c.reason
+	c.closing = true
+	c.stopped.Store(true)
+	clear(c.queue)
+	c.queue = nil
+	c.mu.Unlock()
+	if reason == "" {
+		reason = readReason
+	}
+	c.hub.leave(c)
+	c.signal() // a running pump sees stopped and exits
+	c.cancel()
+	c.ws.Close()
+	c.hub.m.disconnects.WithLabelValues(reason).Inc()
+	c.hub.log.Debug("ws disconnect", "room", c.lr.id, "user", c.id.ID, "reason", reason)
+}

@@ -1,0 +1,269 @@
+package room
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// ServeWS serves GET /ws/{room}. The web layer calls it after checking that
+// the room exists. The token comes from ?token= (or an Authorization bearer
+// for non-browser clients); no token makes a guest. A refused client is
+// still upgraded, then gets an `error` event and a 4xxx close, because
+// browsers cannot read the status of a failed upgrade.
+func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, roomID string) {
+	h.mu.RLock()
+	if h.stopped {
+		h.mu.RUnlock()
+		h.m.rejects.WithLabelValues("shutdown").Inc()
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	h.wg.Add(1)
+	h.mu.RUnlock()
+	defer h.wg.Done()
+
+	ctx := r.Context()
+	ip := clientIP(r.RemoteAddr)
+	ipOK := h.ips.acquire(ip)
+	var id Identity
+	var refuse *Error
+	if ipOK {
+		id, refuse = h.admit(ctx, r, roomID)
+	} else {
+		refuse = Errorf(CodeTooManyConns, "too many connections from your address")
+	}
+	rec := &hijackRecorder{ResponseWriter: w}
+	ws, err := h.upgrader.Upgrade(rec, r, nil)
+	if err != nil {
+		if ipOK {
+			h.ips.release(ip)
+		}
+		return // gorilla has answered with an HTTP error
+	}
+	if refuse != nil {
+		if ipOK {
+			h.ips.release(ip)
+		}
+		h.m.rejects.WithLabelValues(refuse.Code).Inc()
+		h.log.Debug("ws refused", "room", roomID, "code", refuse.Code, "addr", ip)
+		h.refuse(ws, refuse)
+		return
+	}
+
+	c := newConn(h, nil, id, ip)
+	c.ws, c.cork = ws, rec.conn
+	if _, err := h.join(ctx, roomID, c); err != nil {
+		h.ips.release(ip)
+		h.log.Warn("ws join", "room", roomID, "err", err)
+		h.refuse(ws, Errorf(CodeUnavailable, "the room is unavailable; retry"))
+		return
+	}
+	// The connection's own lifetime: it ends with the connection or with
+	// the hub (Run's shutdown kicks every connection).
+	cctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	h.wg.Add(1) // the read pump; write pumps come and go with the queue
+
+	pos, err := h.bus.Position(ctx, roomID)
+	var welcome Event
+	if err == nil {
+		welcome, err = h.buildWelcome(ctx, c, pos, nil)
+	}
+	if err != nil {
+		h.log.Warn("ws welcome", "room", roomID, "err", err)
+		c.kick(CloseInternal, CodeUnavailable, h.prepared(errorEvent("", CodeUnavailable, "the room is unavailable; retry")))
+		c.release(qitem{}, 0)
+	} else {
+		c.release(qitem{pm: h.prepared(welcome)}, pos.Seq)
+	}
+	go c.readPump(cctx) // after the welcome is queued: a resume must come after it
+	if h.isStopped() {
+		c.kick(CloseGoingAway, CodeGoingAway, nil)
+	}
+	h.log.Debug("ws connect", "room", roomID, "user", id.ID, "role", id.Role.String())
+}
+
+// admit decides who the client is and whether it may enter.
+func (h *Hub) admit(ctx context.Context, r *http.Request, roomID string) (Identity, *Error) {
+	rm, err := h.rooms.Get(ctx, roomID)
+	if errors.Is(err, ErrNotFound) {
+		return Identity{}, Errorf(CodeRoomClosed, "no such room")
+	}
+	if err != nil {
+		h.log.Warn("ws room lookup", "room", roomID, "err", err)
+		return Identity{}, Errorf(CodeUnavailable, "the room is unavailable; retry")
+	}
+	token := r.URL.Query().Get("token")
+	if token == "" {
+		token = BearerToken(r.Header.Get("Authorization"))
+	}
+	var id Identity
+	if token == "" {
+		if rm.Private {
+			return Identity{}, Errorf(CodeUnauthorized, "this room is private: a token is required")
+		}
+		id = GuestIdentity()
+		id.Room = roomID
+	} else if id, err = h.auth.Verify(token, roomID); err != nil {
+		return Identity{}, Errorf(CodeUnauthorized, "invalid, expired or other-room token")
+	}
+	h.mu.RLock()
+	joins := h.joins
+	h.mu.RUnlock()
+	for _, f := range joins {
+		if err := f(ctx, roomID, id); err != nil {
+			if e := AsError(err); e != nil {
+				return Identity{}, e
+			}
+			h.log.Warn("ws join check", "room", roomID, "err", err)
+			return Identity{}, Errorf(CodeUnavailable, "the room is unavailable; retry")
+		}
+	}
+	return id, nil
+}
+
+// refuse tells a freshly upgraded client why it cannot stay, then closes.
+func (h *Hub) refuse(ws *websocket.Conn, e *Error) {
+	deadline := time.Now().Add(time.Second)
+	_ = ws.SetWriteDeadline(deadline)
+	_ = ws.WriteMessage(websocket.TextMessage, errorEvent("", e.Code, e.Message).AppendJSON(nil))
+	_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeCodeFor(e.Code), e.Code), deadline)
+	// Wait briefly for the client's close so our close is not lost to a reset.
+	_ = ws.SetReadDeadline(deadline)
+	for {
+		if _, _, err := ws.NextReader(); err != nil {
+			break
+		}
+	}
+	ws.Close()
+}
+
+func clientIP(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		return remoteAddr
+	}
+	return host
+}
+
+// Snapshot is the welcome being built for one connection. Contributors add
+// fields to the welcome's `room` object (SetRoom: pinned, sale, slow_s) or
+// top level (Set: history, held). Seq is the welcome's seq: a contributor's
+// state must cover every event up to it; later events reach the client live.
+type Snapshot struct {
+	Room string
+	You  Identity
+	Seq  uint64
+
+	room map[string]any
+	top  map[string]any
+}
+
+// SetRoom sets a field of the welcome's room object.
+func (s *Snapshot) SetRoom(key string, v any) { s.room[key] = v }
+
+// Set sets a top-level welcome field; the envelope fields (you, room, seq,
+// epoch, server_time, resumed, missed) are the hub's and cannot be set.
+func (s *Snapshot) Set(key string, v any) {
+	switch key {
+	case "type", "ts", "ref", "you", "room", "seq", "epoch", "server_time", "resumed", "missed":
+		return
+	}
+	s.top[key] = v
+}
+
+// buildWelcome composes the welcome at pos. extra holds the hub's own
+// resume fields.
+func (h *Hub) buildWelcome(ctx context.Context, c *conn, pos Position, extra map[string]any) (Event, error) {
+	roomID := c.lr.id
+	rm, err := h.rooms.Get(ctx, roomID)
+	if err != nil {
+		return Event{}, err
+	}
+	viewers, err := h.bus.Presence(ctx, roomID, h.cfg.NodeID, c.lr.count())
+	if err != nil {
+		return Event{}, err
+	}
+	likes, err := h.bus.Add(ctx, roomID, "likes", 0)
+	if err != nil {
+		return Event{}, err
+	}
+	s := &Snapshot{Room: roomID, You: c.id, Seq: pos.Seq,
+		room: map[string]any{
+			"id": rm.ID, "title": rm.Title, "live": rm.Status == StatusLive, "status": rm.Status,
+			"viewers": viewers, "likes": likes, "pinned": nil, "sale": nil, "slow_s": 0,
+			"guest_chat": rm.GuestChat,
+		},
+		top: map[string]any{"history": []any{}},
+	}
+	h.mu.RLock()
+	contributors := h.snapshots
+	h.mu.RUnlock()
+	for _, f := range contributors {
+		if err := f(ctx, s); err != nil {
+			// A partial welcome beats no connection; the field keeps its default.
+			h.log.Warn("welcome contributor", "room", roomID, "err", err)
+		}
+	}
+	body := s.top
+	body["you"] = map[string]any{"id": c.id.ID, "name": c.id.Name, "role": c.id.Role.String()}
+	body["room"] = s.room
+	body["seq"] = pos.Seq
+	body["epoch"] = pos.Epoch
+	body["server_time"] = time.Now().UnixMilli()
+	for k, v := range extra {
+		body[k] = v
+	}
+	return NewEvent("welcome", body)
+}
+
+// handleResume replays what a reconnecting client missed. The reply is a
+// fresh welcome (a reset point: everything after it is live) carrying
+// `resumed: true` and the retained events after after_seq in `missed`; if
+// the history no longer reaches back that far (or the epoch changed), an
+// `expired` error comes first and the welcome has `resumed: false`.
+func (h *Hub) handleResume(ctx context.Context, req *Request) error {
+	var b struct {
+		AfterSeq *uint64 `json:"after_seq"`
+		Epoch    string  `json:"epoch"`
+	}
+	if err := req.Decode(&b); err != nil {
+		return err
+	}
+	if b.AfterSeq == nil {
+		return Errorf(CodeBadRequest, "after_seq is required")
+	}
+	c := req.c
+	c.hold()
+	events, pos, complete, err := h.bus.Since(ctx, req.Room, *b.AfterSeq)
+	if err != nil {
+		c.release(qitem{}, 0)
+		return err
+	}
+	if b.Epoch != "" && b.Epoch != pos.Epoch {
+		complete = false
+	}
+	extra := map[string]any{"resumed": complete}
+	if complete {
+		if events == nil {
+			events = []Event{}
+		}
+		extra["missed"] = events
+	} else {
+		c.pushDirect(qitem{pm: h.prepared(errorEvent(req.Ref, CodeExpired,
+			"the events after after_seq are no longer kept; here is a fresh snapshot"))})
+	}
+	welcome, err := h.buildWelcome(ctx, c, pos, extra)
+	if err != nil {
+		c.release(qitem{}, 0)
+		return err
+	}
+	welcome.Ref = req.Ref
+	c.release(qitem{pm: h.prepared(welcome)}, pos.Seq)
+	return nil
+}

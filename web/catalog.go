@@ -1,0 +1,179 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"liveroom/cart"
+	"liveroom/room"
+)
+
+// Catalog is what the products and orders routes need from commerce.
+type Catalog interface {
+	PutProduct(ctx context.Context, room string, p cart.Product) (cart.Product, error)
+	Product(ctx context.Context, room, sku string) (cart.Product, error)
+	Products(ctx context.Context, room string) ([]cart.Product, error)
+	DeleteProduct(ctx context.Context, room, sku string) error
+	Orders(ctx context.Context, room, cursor string, limit int) (cart.OrderPage, error)
+}
+
+func (s *Server) catalogRoutes(m *http.ServeMux) {
+	m.HandleFunc("GET /api/v1/rooms/{room}/products", s.withCatalog(s.listProducts))
+	m.HandleFunc("GET /api/v1/rooms/{room}/products/{sku}", s.withCatalog(s.getProduct))
+	m.HandleFunc("PUT /api/v1/rooms/{room}/products/{sku}", s.admin(s.withCatalog(s.putProduct)))
+	m.HandleFunc("DELETE /api/v1/rooms/{room}/products/{sku}", s.admin(s.withCatalog(s.deleteProduct)))
+	m.HandleFunc("GET /api/v1/rooms/{room}/orders", s.withCatalog(s.listOrders))
+}
+
+func (s *Server) withCatalog(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.deps.Catalog == nil {
+			writeError(w, http.StatusServiceUnavailable, "unavailable", "commerce is not available on this node")
+			return
+		}
+		h(w, r)
+	}
+}
+
+// cartError maps commerce errors to HTTP statuses; codes pass through.
+func (s *Server) cartError(w http.ResponseWriter, err error) {
+	var ce *cart.Error
+	if !errors.As(err, &ce) {
+		s.log.Error("catalog", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "commerce store unavailable")
+		return
+	}
+	status := http.StatusConflict // sold_out, limit_reached, sale_not_active, expired
+	switch ce.Code {
+	case "bad_request":
+		status = http.StatusBadRequest
+	case "not_found":
+		status = http.StatusNotFound
+	case "unavailable":
+		status = http.StatusServiceUnavailable
+	}
+	writeError(w, status, string(ce.Code), ce.Error())
+}
+
+// mayReadRoom: a public room's catalog is public (it is on screen anyway);
+// a private room's needs a token for that room or admin credentials.
+func (s *Server) mayReadRoom(w http.ResponseWriter, r *http.Request) (room.Room, bool) {
+	rm, ok := s.lookupRoom(w, r)
+	if !ok {
+		return rm, false
+	}
+	_, has, err := s.callerIdentity(r, rm.ID, "")
+	switch {
+	case has && err != nil:
+		writeError(w, http.StatusUnauthorized, "unauthorized", "invalid token")
+	case rm.Private && !has:
+		writeError(w, http.StatusUnauthorized, "unauthorized", "this room is private: a token is required")
+	default:
+		return rm, true
+	}
+	return rm, false
+}
+
+func (s *Server) listProducts(w http.ResponseWriter, r *http.Request) {
+	rm, ok := s.mayReadRoom(w, r)
+	if !ok {
+		return
+	}
+	ps, err := s.deps.Catalog.Products(r.Context(), rm.ID)
+	if err != nil {
+		s.cartError(w, err)
+		return
+	}
+	if ps == nil {
+		ps = []cart.Product{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"products": ps})
+}
+
+func (s *Server) getProduct(w http.ResponseWriter, r *http.Request) {
+	rm, ok := s.mayReadRoom(w, r)
+	if !ok {
+		return
+	}
+	p, err := s.deps.Catalog.Product(r.Context(), rm.ID, r.PathValue("sku"))
+	if err != nil {
+		s.cartError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+type productRequest struct {
+	Title      string `json:"title"`
+	PriceCents int64  `json:"price_cents"`
+	Currency   string `json:"currency"`
+	ImageURL   string `json:"image_url"`
+	Stock      int    `json:"stock"`
+}
+
+func (s *Server) putProduct(w http.ResponseWriter, r *http.Request) {
+	rm, ok := s.lookupRoom(w, r)
+	if !ok {
+		return
+	}
+	var req productRequest
+	if status, err := decodeJSON(w, r, maxAdminBody, &req); err != nil {
+		writeDecodeError(w, status, err)
+		return
+	}
+	p := cart.Product{SKU: r.PathValue("sku"), Title: req.Title, PriceCents: req.PriceCents,
+		Currency: req.Currency, ImageURL: req.ImageURL, Stock: req.Stock}
+	if err := p.Validate(); err != nil {
+		s.cartError(w, err)
+		return
+	}
+	p, err := s.deps.Catalog.PutProduct(r.Context(), rm.ID, p)
+	if err != nil {
+		s.cartError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) deleteProduct(w http.ResponseWriter, r *http.Request) {
+	rm, ok := s.lookupRoom(w, r)
+	if !ok {
+		return
+	}
+	if err := s.deps.Catalog.DeleteProduct(r.Context(), rm.ID, r.PathValue("sku")); err != nil {
+		s.cartError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// listOrders: admin credentials, or the room's host (the studio shows sales).
+func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
+	rm, ok := s.lookupRoom(w, r)
+	if !ok {
+		return
+	}
+	if _, ok := s.requireHost(w, r, rm); !ok {
+		return
+	}
+	limit := 50
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			writeError(w, http.StatusBadRequest, "bad_request", "limit: must be 1-500")
+			return
+		}
+		limit = n
+	}
+	page, err := s.deps.Catalog.Orders(r.Context(), rm.ID, r.URL.Query().Get("cursor"), limit)
+	if err != nil {
+		s.cartError(w, err)
+		return
+	}
+	if page.Orders == nil {
+		page.Orders = []cart.Order{}
+	}
+	writeJSON(w, http.StatusOK, page)
+}
