@@ -96,6 +96,7 @@ func (s *Server) createRoom(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, err)
 		return
 	}
+	s.followSource(rm)
 	s.log.Info("room created", "room", rm.ID)
 	w.Header().Set("Location", "/api/v1/rooms/"+rm.ID)
 	writeJSON(w, http.StatusCreated, rm)
@@ -200,7 +201,24 @@ func (s *Server) patchRoom(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, err)
 		return
 	}
+	if p.Source != nil {
+		s.followSource(rm)
+	}
 	writeJSON(w, http.StatusOK, s.view(rm))
+}
+
+// followSource starts or stops the server's pull of a room's RTSP source.
+func (s *Server) followSource(rm room.Room) {
+	if s.deps.Media == nil {
+		return
+	}
+	if rm.Source == "" {
+		s.deps.Media.StopPull(rm.ID)
+		return
+	}
+	if err := s.deps.Media.StartPull(rm.ID, rm.Source); err != nil {
+		s.log.Warn("rtsp pull", "room", rm.ID, "err", err)
+	}
 }
 
 func (s *Server) deleteRoom(w http.ResponseWriter, r *http.Request) {
@@ -210,6 +228,7 @@ func (s *Server) deleteRoom(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.deps.Media != nil {
+		s.deps.Media.StopPull(id)
 		s.deps.Media.CloseRoom(id)
 	}
 	if s.deps.Hub != nil {

@@ -21,6 +21,9 @@ type SFU interface {
 	CloseRoom(roomID string)
 	ICEServers() []media.ICEServer
 	Viewers(roomID string) int
+	// StartPull / StopPull follow a room's RTSP `source`.
+	StartPull(roomID, url string) error
+	StopPull(roomID string)
 }
 
 // whipPost is WHIP ingest (RFC 9725): the host's offer in, the answer out.

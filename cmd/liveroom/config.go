@@ -23,7 +23,7 @@ import (
 type Config struct {
 	HTTP     web.Config         `yaml:"http"`
 	WebRTC   media.Config       `yaml:"webrtc"`
-	RTSP     RTSPConfig         `yaml:"rtsp"`
+	RTSP     media.RTSPConfig   `yaml:"rtsp"`
 	Auth     room.AuthConfig    `yaml:"auth"`
 	Hub      room.HubConfig     `yaml:"hub"`
 	Chat     chat.Config        `yaml:"chat"`
@@ -35,12 +35,6 @@ type Config struct {
 	Log      LogConfig          `yaml:"log"`
 	// Dev seeds a demo room and prints URLs with tokens.
 	Dev bool `yaml:"dev"`
-}
-
-// RTSPConfig is the `rtsp:` section (RTSP ingest; see README for status).
-type RTSPConfig struct {
-	Listen  string `yaml:"listen"`   // default ":8554"
-	UDPPort *int   `yaml:"udp_port"` // RTP port, RTCP = +1; 0 = TCP only; default 8000
 }
 
 // RedisConfig is the `redis:` section; a URL turns on cluster mode.
@@ -131,13 +125,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 // setDefaults fills in what neither the defaults, file, env nor flags set.
 func (c *Config) setDefaults() {
 	c.HTTP.SetDefaults()
-	if c.RTSP.Listen == "" {
-		c.RTSP.Listen = ":8554"
-	}
-	if c.RTSP.UDPPort == nil {
-		p := 8000
-		c.RTSP.UDPPort = &p
-	}
+	c.RTSP.SetDefaults()
 	if c.DataDir == "" {
 		c.DataDir = "data"
 	}
@@ -161,8 +149,8 @@ func (c *Config) validate() error {
 	if err := c.WebRTC.Validate(); err != nil {
 		return err
 	}
-	if p := *c.RTSP.UDPPort; p < 0 || p > 65534 || p%2 != 0 {
-		return errors.New("rtsp.udp_port: must be an even port 0-65534 (RTCP uses the next one; 0 = TCP only)")
+	if err := c.RTSP.Validate(); err != nil {
+		return err
 	}
 	if c.Redis.URL != "" && !strings.HasPrefix(c.Redis.URL, "redis://") && !strings.HasPrefix(c.Redis.URL, "rediss://") {
 		return errors.New("redis.url: must start with redis:// or rediss://")

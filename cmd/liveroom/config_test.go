@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"gopkg.in/yaml.v3"
+
 	"liveroom/room"
 )
 
@@ -90,4 +92,55 @@ func TestSecretsGeneratedOnceAndTokenCommand(t *testing.T) {
 	if code := run(context.Background(), []string{"token", "--data-dir", dir, "--room", "demo", "--role", "owner", "--sub", "x"}, &out, &errOut, noEnv); code == 0 {
 		t.Fatal("token with role owner: got exit 0, want an error")
 	}
+}
+
+// configs/liveroom.yaml documents every key: each key of the defaults must
+// appear in it, so a new setting cannot go undocumented.
+func TestExampleConfigListsEveryKey(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "configs", "liveroom.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file map[string]any
+	if err := yaml.Unmarshal(b, &file); err != nil {
+		t.Fatal(err)
+	}
+	c := defaultConfig()
+	c.setDefaults()
+	db, _ := yaml.Marshal(c)
+	var defaults map[string]any
+	_ = yaml.Unmarshal(db, &defaults)
+	for _, key := range keyPaths("", defaults) {
+		if !hasPath(file, key) {
+			t.Errorf("configs/liveroom.yaml does not document %s", key)
+		}
+	}
+}
+
+func keyPaths(prefix string, m map[string]any) []string {
+	var out []string
+	for k, v := range m {
+		p := prefix + k
+		if sub, ok := v.(map[string]any); ok {
+			out = append(out, keyPaths(p+".", sub)...)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func hasPath(m map[string]any, path string) bool {
+	parts := strings.Split(path, ".")
+	var cur any = m
+	for _, p := range parts {
+		mm, ok := cur.(map[string]any)
+		if !ok {
+			return false
+		}
+		if cur, ok = mm[p]; !ok {
+			return false
+		}
+	}
+	return true
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -92,11 +93,45 @@ func buildNode(cfg Config, reg *prometheus.Registry, log *slog.Logger) (n *node,
 	if n.sfu, err = media.New(cfg.WebRTC, media.Options{Logger: log, Registerer: reg, OnLive: n.life.onLive}); err != nil {
 		return nil, fmt.Errorf("webrtc: %w", err)
 	}
+	// RTSP ingest and read; closed by the SFU's Shutdown.
+	if _, err = n.sfu.ServeRTSP(cfg.RTSP, media.RTSPDeps{Auth: newRTSPAuth(n.auth, n.rooms), Notice: n.notice}); err != nil {
+		return nil, fmt.Errorf("rtsp: %w", err)
+	}
 	n.web = web.New(cfg.HTTP, web.Deps{
 		Auth: n.auth, Rooms: n.rooms, Media: n.sfu, Hub: n.hub, ModLog: n.chat, Catalog: n.store,
 		Gatherer: reg, Logger: log.With("component", "web"),
 	})
 	return n, nil
+}
+
+// notice tells a room's hosts something about their stream (a track a
+// browser cannot play). It must not block the media path.
+func (n *node) notice(roomID, message string) {
+	n.log.Warn("stream notice", "room", roomID, "notice", message)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ev, err := room.NewEvent("stream.notice", map[string]string{"message": message})
+		if err == nil {
+			_ = n.hub.SendRole(ctx, roomID, room.RoleHost, ev)
+		}
+	}()
+}
+
+// startPulls starts pulling every room that names an RTSP source.
+func (n *node) startPulls(ctx context.Context) {
+	list, err := n.rooms.List(ctx)
+	if err != nil {
+		n.log.Warn("list rooms for pulls", "err", err)
+		return
+	}
+	for _, r := range list {
+		if r.Source != "" {
+			if err := n.sfu.StartPull(r.ID, r.Source); err != nil {
+				n.log.Warn("rtsp pull", "room", r.ID, "err", err)
+			}
+		}
+	}
 }
 
 // start runs the node's background workers until stop.

@@ -46,12 +46,21 @@ func binary(t *testing.T) string {
 func freePort(t *testing.T, network string) int {
 	t.Helper()
 	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+		// The WebRTC port is used for UDP and TCP both: find one free for both.
+		for i := 0; i < 50; i++ {
+			c, err := net.ListenPacket("udp", ":0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			port := c.LocalAddr().(*net.UDPAddr).Port
+			l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
+			c.Close()
+			if err == nil {
+				l.Close()
+				return port
+			}
 		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
+		t.Fatal("no port free for both UDP and TCP")
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -99,6 +108,11 @@ func startServer(t *testing.T, dataDir string, extra ...string) *proc {
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
+		select {
+		case err := <-p.done:
+			t.Fatalf("server exited before it was healthy: %v (run with -v for its log)", err)
+		default:
+		}
 		resp, err := http.Get(p.base + "/healthz")
 		if err == nil {
 			resp.Body.Close()

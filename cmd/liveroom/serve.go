@@ -90,7 +90,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	}
 	resetLive(ctx, n.rooms, log)
-	log.Info("rtsp ingest is not built yet; rtsp settings are ignored", "listen", cfg.RTSP.Listen)
+	n.startPulls(ctx)
 
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
