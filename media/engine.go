@@ -38,7 +38,14 @@ func newAPI(cfg Config, codecs codecTable, l *listeners, logs pionLogs) (*webrtc
 	}
 
 	se := webrtc.SettingEngine{LoggerFactory: logs}
-	se.SetLite(true) // a server with a public address needs no connectivity checks of its own
+	// Full ICE, not lite: as the controlled agent the server answers a
+	// client's first check with a triggered check of its own, and a
+	// controlling agent that receives a check on a pair it has just validated
+	// nominates it at once instead of at its next pacing tick (pion clients
+	// pace at 200 ms, which was most of a lone viewer's join time). The cost
+	// is a few binding requests per session while connecting and a consent
+	// check every keepalive interval.
+	se.SetLite(false)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetICEUDPMux(l.udpMux)
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}

@@ -15,17 +15,15 @@ import (
 // out to the viewers. Its state outlives sources: that is what lets viewers
 // keep their PeerConnections across a host reconnect.
 type forwarder struct {
-	kind        kind
-	table       codecTable
-	pool        *sync.Pool
-	hist        *history
-	viewers     *atomic.Pointer[[]*viewer]
-	metrics     *metrics
-	pliInterval time.Duration
-	epoch       time.Time // monotonic base for lastPLI
-
+	kind    kind
+	table   codecTable
+	pool    *sync.Pool
+	hist    *history
+	viewers *atomic.Pointer[[]*viewer]
+	metrics *metrics
+	epoch   time.Time              // monotonic base for the keyframe clock
 	cur     atomic.Pointer[ingest] // lock-free view of in for keyframe requests
-	lastPLI atomic.Int64           // ns since epoch of the last keyframe request; 0 = none since attach
+	kf      keyframeThrottle
 
 	mu sync.Mutex // serialises writes (one source at a time) and guards below
 	in *ingest    // current source track; nil while offline
@@ -50,14 +48,14 @@ func newForwarder(k kind, r *room) *forwarder {
 		size /= 4
 	}
 	return &forwarder{
-		kind:        k,
-		table:       s.codecs,
-		pool:        s.pool,
-		hist:        newHistory(size),
-		viewers:     &r.viewers,
-		metrics:     s.metrics,
-		pliInterval: s.cfg.PLIInterval,
-		epoch:       time.Now(),
+		kind:    k,
+		table:   s.codecs,
+		pool:    s.pool,
+		hist:    newHistory(size),
+		viewers: &r.viewers,
+		metrics: s.metrics,
+		epoch:   time.Now(),
+		kf:      keyframeThrottle{pending: s.cfg.PLIInterval},
 	}
 }
 
@@ -75,7 +73,7 @@ func (f *forwarder) setIngest(in *ingest) {
 	}
 	f.mu.Unlock()
 	f.cur.Store(in)
-	f.lastPLI.Store(0) // a new publisher gets its first request at once
+	f.kf.reset() // a new publisher gets its first request at once
 }
 
 // detach clears the current ingest if it belongs to src.
@@ -92,8 +90,9 @@ func (f *forwarder) detach(src source) {
 	}
 }
 
-// requestKeyframe asks the current source for a keyframe, at most once per
-// pliInterval. Safe from any goroutine, never blocks.
+// requestKeyframe asks the current source for a keyframe unless one is
+// already on its way (see keyframeThrottle). Safe from any goroutine, never
+// blocks; callers repeat it until their viewer got a keyframe.
 func (f *forwarder) requestKeyframe() {
 	if f.kind != kindVideo {
 		return
@@ -102,16 +101,13 @@ func (f *forwarder) requestKeyframe() {
 	if in == nil {
 		return
 	}
-	now := int64(time.Since(f.epoch)) + 1 // +1: 0 means "never"
-	last := f.lastPLI.Load()
-	if last != 0 && now-last < int64(f.pliInterval) {
-		return
+	if f.kf.request(f.clock()) {
+		in.src.requestKeyframe()
 	}
-	if !f.lastPLI.CompareAndSwap(last, now) {
-		return
-	}
-	in.src.requestKeyframe()
 }
+
+// clock is a monotonic time in ns since the forwarder was made, never 0.
+func (f *forwarder) clock() int64 { return int64(time.Since(f.epoch)) + 1 }
 
 // write is the hot path: one call per publisher packet, one copy, no
 // allocation in steady state, no blocking on viewers.
@@ -128,6 +124,9 @@ func (f *forwarder) write(in *ingest, p *rtp.Packet) {
 	}
 	key := f.kind == kindVideo && isKeyframeStart(f.fam, p.Payload)
 	now := time.Now()
+	if key {
+		f.kf.keyframe(f.clock())
+	}
 	if !f.started {
 		if f.kind == kindVideo && !key {
 			// Wait for the new source's keyframe rather than send viewers

@@ -107,7 +107,7 @@ func fakeViewer(t testing.TB, r *room, w funcWriter) *viewer {
 	s := r.sfu
 	v := &viewer{
 		peer:  &peer{s: s, r: r, id: newID(), log: s.log, done: make(chan struct{})},
-		queue: make(chan *packet, s.cfg.ViewerQueue),
+		queue: newSendQueue(s.cfg.ViewerQueue),
 	}
 	v.needKey.Store(true)
 	v.ready.Store(true)
@@ -333,7 +333,7 @@ func BenchmarkFanout100(b *testing.B) {
 			// Let the writers catch up so the benchmark measures forwarding,
 			// not dropping.
 			for _, v := range viewers {
-				for len(v.queue) > 0 {
+				for len(v.queue.pkts) > 0 {
 					time.Sleep(10 * time.Microsecond)
 				}
 			}

@@ -50,6 +50,8 @@ type SFU struct {
 	rooms  map[string]*room
 	closed bool
 	wg     sync.WaitGroup // every goroutine the SFU starts
+
+	rtsp rtspState // RTSP server, pulls and metrics (rtsp_*.go); zero value ready
 }
 
 // New binds the UDP mux and the ICE-TCP listener and returns a running SFU.

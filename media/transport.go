@@ -7,11 +7,14 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/logging"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 )
 
 // listeners are the SFU's sockets: one UDP port (ICE UDP mux) and a TCP
 // listener on the same number (ICE-TCP mux), shared by every PeerConnection.
+// The UDP sockets batch their writes (batchConn): all viewers' packets leave
+// through them.
 type listeners struct {
 	udpMux  ice.UDPMux
 	tcpMux  ice.TCPMux // nil when ICE-TCP is off
@@ -63,7 +66,11 @@ func tryListen(cfg Config, ip net.IP, log logging.LeveledLogger) (*listeners, er
 			closeTCP()
 			return nil, fmt.Errorf("listen ice-udp: %w", err)
 		}
-		l.udpMux = webrtc.NewICEUDPMux(log, conn)
+		var pc net.PacketConn = conn
+		if b := newBatchConn(conn, log); b != nil {
+			pc = b
+		}
+		l.udpMux = webrtc.NewICEUDPMux(log, pc)
 		l.udpAddr = conn.LocalAddr()
 	} else {
 		if port == 0 {
@@ -78,7 +85,13 @@ func tryListen(cfg Config, ip net.IP, log logging.LeveledLogger) (*listeners, er
 		}
 		// One socket per interface address (all on the same port) so replies
 		// leave from the address the client reached.
-		m, err := ice.NewMultiUDPMuxFromPort(port, ice.UDPMuxFromPortWithLogger(log))
+		std, err := stdnet.NewNet()
+		if err != nil {
+			closeTCP()
+			return nil, fmt.Errorf("listen ice-udp: %w", err)
+		}
+		m, err := ice.NewMultiUDPMuxFromPort(port, ice.UDPMuxFromPortWithLogger(log),
+			ice.UDPMuxFromPortWithNet(batchNet{Net: std, log: log}))
 		if err != nil {
 			closeTCP()
 			return nil, fmt.Errorf("listen ice-udp on port %d: %w", port, err)

@@ -15,9 +15,9 @@ import (
 type viewer struct {
 	*peer
 	tracks [numKinds]*downTrack
-	queue  chan *packet
+	queue  sendQueue
 
-	ready     atomic.Bool   // connected: packets can actually be sent
+	ready     atomic.Bool   // ICE connected: packets flow (the writer waits for SRTP)
 	needKey   atomic.Bool   // video skips to the next keyframe (join, or after a drop)
 	resumeSeq atomic.Uint32 // seq of the keyframe video resumed at; older NACKs are ignored
 	dropped   atomic.Uint64
@@ -32,7 +32,7 @@ func newViewer(ctx context.Context, r *room, offer string, usable [numKinds]bool
 	if err != nil {
 		return nil, "", err
 	}
-	v := &viewer{peer: p, queue: make(chan *packet, s.cfg.ViewerQueue)}
+	v := &viewer{peer: p, queue: newSendQueue(s.cfg.ViewerQueue)}
 	v.needKey.Store(true)
 	streamID := "liveroom-" + r.id
 	var senders []*webrtc.RTPSender
@@ -49,6 +49,7 @@ func newViewer(ctx context.Context, r *room, offer string, usable [numKinds]bool
 		v.tracks[k] = dt
 		senders = append(senders, tr.Sender())
 	}
+	p.pc.OnICEConnectionStateChange(v.onICEState)
 	p.pc.OnConnectionStateChange(v.onState)
 	p.startConnectTimer(func() { r.closeSession(v, "connect timeout") })
 
@@ -87,18 +88,37 @@ func newViewer(ctx context.Context, r *room, offer string, usable [numKinds]bool
 	return v, answer, nil
 }
 
+// onICEState starts the viewer as soon as ICE connects, before DTLS is
+// done: the keyframe request then overlaps the DTLS handshake (one to two
+// round trips, more on a loaded server), and packets queued meanwhile wait
+// in the writer, whose first write blocks until SRTP is ready. A viewer that
+// never gets that far (or fails DTLS) is closed by the connect timeout or its
+// state change, which also unblocks the writer.
+func (v *viewer) onICEState(st webrtc.ICEConnectionState) {
+	if st == webrtc.ICEConnectionStateConnected {
+		v.start()
+	}
+}
+
 func (v *viewer) onState(st webrtc.PeerConnectionState) {
 	switch st {
 	case webrtc.PeerConnectionStateConnected:
 		v.connected()
-		if !v.ready.Swap(true) {
-			v.log.Info("viewer connected")
-			v.r.video.requestKeyframe() // keyframe on join, at once
-		}
+		v.log.Info("viewer connected")
+		v.start()
 	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 		v.ready.Store(false)
 		v.s.spawn(func() { v.r.closeSession(v, st.String()) })
 	}
+}
+
+// start lets packets flow to the viewer, from its first keyframe, and asks
+// for that keyframe at once.
+func (v *viewer) start() {
+	if v.closed() || v.ready.Swap(true) {
+		return
+	}
+	v.r.video.requestKeyframe()
 }
 
 // offer is called by a forwarder for every packet, for every viewer, on the
@@ -118,20 +138,23 @@ func (v *viewer) offer(f *forwarder, pk *packet) {
 			return
 		}
 		pk.retain()
-		if !v.enqueue(pk) {
+		if !v.queue.push(pk) {
 			pk.release()
 			f.metrics.drop(pk.kind, dropQueueFull)
 			return
 		}
+		v.queue.kickIfDue(pk)
 		v.resumeSeq.Store(uint32(pk.seq))
 		v.needKey.Store(false)
 		return
 	}
 	pk.retain()
-	if v.enqueue(pk) {
+	if v.queue.push(pk) {
+		v.queue.kickIfDue(pk)
 		return
 	}
 	pk.release()
+	v.queue.kick()
 	f.metrics.drop(pk.kind, dropQueueFull)
 	if v.dropped.Add(1)&0xff == 1 {
 		v.log.Warn("viewer too slow, dropping to next keyframe", "dropped", v.dropped.Load())
@@ -144,19 +167,19 @@ func (v *viewer) offer(f *forwarder, pk *packet) {
 	}
 }
 
-// enqueue hands pk (already retained for this viewer) to the writer.
+// enqueue hands pk (already retained for this viewer) to the writer at once.
 func (v *viewer) enqueue(pk *packet) bool {
-	select {
-	case v.queue <- pk:
-		return true
-	default:
+	if !v.queue.push(pk) {
 		return false
 	}
+	v.queue.kick()
+	return true
 }
 
 // writeLoop is the viewer's only writer: SRTP encryption and the socket write
-// happen here, never on the publisher's goroutine. Counters are flushed in
-// batches to keep shared cache lines out of the per-packet path.
+// happen here, never on the publisher's goroutine. It wakes once per batch
+// of queued packets (see sendQueue), not once per packet. Counters are
+// flushed per batch to keep shared cache lines out of the per-packet path.
 func (v *viewer) writeLoop() {
 	var n, bytes [numKinds]uint64
 	flush := func() {
@@ -173,17 +196,24 @@ func (v *viewer) writeLoop() {
 		case <-v.done:
 			v.drain()
 			return
-		case pk := <-v.queue:
+		case <-v.queue.wake:
+		}
+		for sent := 0; ; sent++ {
+			pk := v.queue.pop()
+			if pk == nil {
+				break
+			}
 			// offer and nack only queue packets of kinds this viewer has.
 			if _, err := v.tracks[pk.kind].send(pk); err == nil {
 				n[pk.kind]++
 				bytes[pk.kind] += uint64(pk.n)
 			}
 			pk.release()
-			if len(v.queue) == 0 || n[kindVideo]+n[kindAudio] >= 256 {
+			if sent&0xff == 0xff {
 				flush()
 			}
 		}
+		flush()
 	}
 }
 
@@ -191,13 +221,8 @@ func (v *viewer) writeLoop() {
 // viewer list just before removal may still enqueue afterwards; those
 // packets are simply never returned to the pool and the GC takes them.
 func (v *viewer) drain() {
-	for {
-		select {
-		case pk := <-v.queue:
-			pk.release()
-		default:
-			return
-		}
+	for pk := v.queue.pop(); pk != nil; pk = v.queue.pop() {
+		pk.release()
 	}
 }
 

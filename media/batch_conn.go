@@ -1,0 +1,257 @@
+package media
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/logging"
+	"github.com/pion/transport/v5"
+	"golang.org/x/net/ipv4"
+)
+
+// batchConn is the ICE UDP mux's socket with group-committed writes: every
+// viewer's packets leave through this one socket, so instead of one sendto
+// per packet, writers copy their datagram into a pooled slot and return; one
+// flusher goroutine sends whatever has accumulated with sendmmsg. Idle, a
+// batch is one packet and costs one goroutine hand-off; under load batches
+// grow by themselves (while the flusher is in the kernel, writers fill the
+// next one), which is where the per-packet syscall cost goes away.
+//
+// Writes are fire-and-forget, like UDP itself. A datagram the kernel refuses
+// is skipped (the rest of the batch still goes), counted, and logged: the
+// writer is gone by then, and pion's ICE would only have logged the error
+// of a direct send too. Ordering is preserved: one queue, one flusher. A
+// full queue blocks writers (like a full socket buffer) rather than
+// dropping. Close sends what is queued, then closes the socket; later
+// writes fail with net.ErrClosed.
+type batchConn struct {
+	*net.UDPConn // reads and everything else go straight to the socket
+
+	w batchWriter
+
+	mu      sync.Mutex
+	ready   sync.Cond // flusher: queue not empty, or closing
+	room    sync.Cond // writers: queue below maxQueued
+	queue   []*datagram
+	closing bool
+	done    chan struct{} // flusher exited
+
+	pool    sync.Pool
+	log     logging.LeveledLogger // may be nil
+	lastErr atomic.Pointer[error] // last send error
+	errs    atomic.Uint64         // datagrams the kernel refused
+	sent    atomic.Uint64
+	batches atomic.Uint64
+}
+
+// batchWriter is what x/net's ipv4.PacketConn offers (sendmmsg on Linux,
+// one sendmsg per call elsewhere).
+type batchWriter interface {
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+const (
+	// maxBatch bounds one sendmmsg call (the kernel caps it at 1024).
+	maxBatch = 128
+	// maxQueued bounds what writers may queue ahead of the flusher: a
+	// keyframe burst to a few hundred viewers fits.
+	maxQueued = 16384
+)
+
+type datagram struct {
+	addr net.UDPAddr
+	ip   [16]byte
+	bufs [1][]byte
+	buf  [1600]byte
+}
+
+var errDatagramTooLarge = errors.New("media: datagram larger than the batch buffer")
+
+// newBatchConn wraps c, an IPv4 socket bound to a specific address or the
+// IPv4 wildcard; other sockets are not wrapped (nil), since sendmmsg on a
+// dual-stack socket would need v4-mapped addresses.
+func newBatchConn(c *net.UDPConn, log logging.LeveledLogger) *batchConn {
+	la, ok := c.LocalAddr().(*net.UDPAddr)
+	if !ok || la.IP.To4() == nil {
+		return nil
+	}
+	return newBatchConnWriter(c, ipv4.NewPacketConn(c), log)
+}
+
+func newBatchConnWriter(c *net.UDPConn, w batchWriter, log logging.LeveledLogger) *batchConn {
+	b := &batchConn{UDPConn: c, w: w, log: log, done: make(chan struct{})}
+	b.ready.L = &b.mu
+	b.room.L = &b.mu
+	b.pool.New = func() any { return new(datagram) }
+	go b.flushLoop()
+	return b
+}
+
+// ReadFromAddrPort and WriteToAddrPort make the ICE mux use the
+// allocation-free path (ice.AddrPortReaderWriter).
+func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
+	return b.UDPConn.ReadFromUDPAddrPort(p)
+}
+
+func (b *batchConn) WriteToAddrPort(p []byte, to netip.AddrPort) (int, error) {
+	if len(p) > len(datagram{}.buf) {
+		return 0, errDatagramTooLarge
+	}
+	d := b.pool.Get().(*datagram)
+	n := copy(d.buf[:], p)
+	d.bufs[0] = d.buf[:n]
+	a := to.Addr().Unmap()
+	if a.Is4() {
+		v := a.As4()
+		copy(d.ip[:], v[:])
+		d.addr.IP = d.ip[:4]
+	} else {
+		d.ip = a.As16()
+		d.addr.IP = d.ip[:]
+	}
+	d.addr.Port = int(to.Port())
+
+	b.mu.Lock()
+	for len(b.queue) >= maxQueued && !b.closing {
+		b.room.Wait()
+	}
+	if b.closing {
+		b.mu.Unlock()
+		b.pool.Put(d)
+		return 0, net.ErrClosed
+	}
+	b.queue = append(b.queue, d)
+	if len(b.queue) == 1 {
+		b.ready.Signal()
+	}
+	b.mu.Unlock()
+	return n, nil
+}
+
+func (b *batchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return 0, &net.OpError{Op: "write", Net: "udp", Addr: addr, Err: errors.New("not a UDP address")}
+	}
+	return b.WriteToAddrPort(p, ua.AddrPort())
+}
+
+func (b *batchConn) WriteToUDP(p []byte, addr *net.UDPAddr) (int, error) {
+	return b.WriteToAddrPort(p, addr.AddrPort())
+}
+
+func (b *batchConn) WriteToUDPAddrPort(p []byte, addr netip.AddrPort) (int, error) {
+	return b.WriteToAddrPort(p, addr)
+}
+
+// Close sends what is queued, stops the flusher and closes the socket.
+func (b *batchConn) Close() error {
+	b.mu.Lock()
+	already := b.closing
+	b.closing = true
+	b.ready.Signal()
+	b.room.Broadcast()
+	b.mu.Unlock()
+	if !already {
+		<-b.done
+	}
+	return b.UDPConn.Close()
+}
+
+func (b *batchConn) flushLoop() {
+	defer close(b.done)
+	var (
+		batch []*datagram
+		msgs  = make([]ipv4.Message, maxBatch)
+	)
+	for {
+		b.mu.Lock()
+		for len(b.queue) == 0 && !b.closing {
+			b.ready.Wait()
+		}
+		if len(b.queue) == 0 { // closing, nothing left
+			b.mu.Unlock()
+			return
+		}
+		batch, b.queue = b.queue, batch[:0]
+		b.room.Broadcast()
+		b.mu.Unlock()
+
+		for len(batch) > 0 {
+			n := min(len(batch), maxBatch)
+			b.send(batch[:n], msgs[:n])
+			for i, d := range batch[:n] {
+				b.pool.Put(d)
+				batch[i] = nil
+			}
+			batch = batch[n:]
+		}
+		batch = batch[:0:cap(batch)]
+	}
+}
+
+// send writes ds, skipping (and recording) any datagram the kernel refuses.
+func (b *batchConn) send(ds []*datagram, msgs []ipv4.Message) {
+	for i, d := range ds {
+		msgs[i] = ipv4.Message{Buffers: d.bufs[:], Addr: &d.addr}
+	}
+	b.batches.Add(1)
+	for len(msgs) > 0 {
+		n, err := b.w.WriteBatch(msgs, 0)
+		if n > 0 {
+			b.sent.Add(uint64(n))
+			msgs = msgs[n:]
+		}
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				b.failed(err, len(msgs))
+				return
+			}
+			// The datagram at the head failed; skip it and go on with the
+			// rest, as separate sendto calls would have.
+			b.failed(err, 1)
+			msgs = msgs[1:]
+		} else if n == 0 {
+			return // cannot happen with a non-empty batch; do not spin
+		}
+	}
+}
+
+func (b *batchConn) failed(err error, n int) {
+	b.lastErr.Store(&err)
+	// Log the first failure and then one in 1024: a route that vanished
+	// can fail every packet to one viewer.
+	if total := b.errs.Add(uint64(n)); b.log != nil && (total == uint64(n) || total/1024 != (total-uint64(n))/1024) {
+		b.log.Warnf("udp batch send: %d datagrams refused so far, last: %v", total, err)
+	}
+}
+
+// err returns the last send error, if any.
+func (b *batchConn) err() error {
+	if e := b.lastErr.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// batchNet hands the multi-interface UDP mux batching sockets.
+type batchNet struct {
+	transport.Net
+	log logging.LeveledLogger
+}
+
+func (n batchNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := n.Net.ListenUDP(network, laddr)
+	if err != nil {
+		return nil, err
+	}
+	if uc, ok := c.(*net.UDPConn); ok {
+		if b := newBatchConn(uc, n.log); b != nil {
+			return b, nil
+		}
+	}
+	return c, nil
+}
