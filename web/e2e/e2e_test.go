@@ -1,5 +1,8 @@
 // Package e2e runs the real liveroom binary against a real Chromium: a host
-// publishes from the studio page over WHIP and viewers play over WHEP.
+// goes live from the studio page over WHIP; viewers play over WHEP, chat,
+// send hearts, see the pinned product and buy in a flash sale; a moderator
+// deletes a message and times the viewer out. Markup in product titles,
+// names and chat must never run.
 //
 // Needs chromium and node (playwright-core is installed from package-lock.json
 // on first run). Without them the test skips, unless CI=true, where it fails.
@@ -43,7 +46,31 @@ type result struct {
 	Studio               *studioSide `json:"studio"`
 	Viewer               *playback   `json:"viewer"`
 	Early                *playback   `json:"early"`
+
+	External            []string        `json:"external"`
+	XSSTitleShownAsText bool            `json:"xssTitleShownAsText"`
+	Pinned              string          `json:"pinned"`
+	ChatText            string          `json:"chatText"`
+	Likes               int             `json:"likes"`
+	SaleClock           []string        `json:"saleClock"`
+	HoldText            string          `json:"holdText"`
+	OrderID             string          `json:"orderId"`
+	OrderTotal          string          `json:"orderTotal"`
+	DeletedOnViewer     bool            `json:"deletedOnViewer"`
+	MuteNote            string          `json:"muteNote"`
+	Audit               []string        `json:"audit"`
+	LobbyCard           string          `json:"lobbyCard"`
+	XSS                 map[string]bool `json:"xss"`
 }
+
+// Hostile strings: each must reach the screen as text and run nothing.
+const (
+	xssTitle = `<img src=x onerror="window.__xss=1">`
+	xssName  = `<script>window.__xss=1</script>`
+)
+
+// screenshots are copied to docs/screenshots for the README.
+var screenshots = []string{"viewer-360.png", "viewer-desktop.png", "studio.png", "mod.png"}
 
 type exchange struct {
 	Page   string `json:"page"`
@@ -93,28 +120,106 @@ func TestBrowserPublishAndPlay(t *testing.T) {
 	if created.ID != room || created.StreamKey == "" {
 		t.Fatalf("created room = %+v, want id %q and a stream_key", created, room)
 	}
-	var minted struct {
-		Token string `json:"token"`
+	for _, p := range []struct {
+		sku, title   string
+		price, stock int
+		image        string
+	}{
+		{"linen-shirt", "Washed linen shirt, sand", 5900, 40, srv.base + "/static/demo/linen-shirt.svg"},
+		{"canvas-tote", "Heavy canvas tote", 2400, 120, srv.base + "/static/demo/canvas-tote.svg"},
+		{"ceramic-mug", "Hand-thrown ceramic mug", 1800, 25, srv.base + "/static/demo/ceramic-mug.svg"},
+		{"xss-item", xssTitle, 100, 5, ""},
+	} {
+		var got map[string]any
+		srv.do(t, http.MethodPut, "/api/v1/rooms/"+room+"/products/"+p.sku, map[string]any{
+			"title": p.title, "price_cents": p.price, "currency": "EUR", "image_url": p.image, "stock": p.stock,
+		}, http.StatusOK, &got)
 	}
-	srv.admin(t, "/api/v1/tokens", map[string]any{
-		"sub": "host-1", "name": "Host", "role": "host", "room": room, "ttl": "1h",
-	}, 0, &minted)
-	if minted.Token == "" {
-		t.Fatal("minted token is empty")
+	mint := func(sub, name, role string) string {
+		var minted struct {
+			Token string `json:"token"`
+		}
+		srv.admin(t, "/api/v1/tokens", map[string]any{
+			"sub": sub, "name": name, "role": role, "room": room, "ttl": "1h",
+		}, 0, &minted)
+		if minted.Token == "" {
+			t.Fatalf("minted %s token is empty", role)
+		}
+		return minted.Token
 	}
+	host := mint("host-1", "Maya · Linen & Co", "host")
+	viewer := mint("viewer-1", xssTitle+"Vi", "viewer")
+	mod := mint("mod-1", xssName+"Mo", "moderator")
+	other := mint("viewer-2", "Dana", "viewer")
 
-	res := runDriver(t, node, chromium, srv.base, minted.Token, artifacts)
+	res := runDriver(t, node, chromium, srv.base, artifacts, host, viewer, mod, other)
 	for _, l := range res.Logs {
 		t.Log("browser: " + l)
 	}
 	for _, x := range res.HTTP {
 		t.Logf("browser http: %s %s %s -> %d", x.Page, x.Method, x.Path, x.Status)
 	}
-	t.Logf("screenshots: %s, %s", filepath.Join(artifacts, "studio.png"), filepath.Join(artifacts, "viewer.png"))
 	if !res.OK {
 		t.Fatalf("browser run failed in step %q: %s", res.Step, res.Error)
 	}
 	checkResult(t, res)
+	checkServerSide(t, srv)
+	publishScreenshots(t, artifacts)
+}
+
+// checkServerSide asks the server what the browsers did: one order, and the
+// moderator's delete and timeout in the audit log.
+func checkServerSide(t *testing.T, srv *server) {
+	t.Helper()
+	var orders struct {
+		Orders []struct {
+			ID         string `json:"id"`
+			User       string `json:"user"`
+			TotalCents int64  `json:"total_cents"`
+		} `json:"orders"`
+	}
+	srv.do(t, http.MethodGet, "/api/v1/rooms/"+room+"/orders", nil, http.StatusOK, &orders)
+	if len(orders.Orders) != 1 || orders.Orders[0].User != "viewer-1" {
+		t.Errorf("orders = %+v, want one order by viewer-1", orders.Orders)
+	}
+	var log struct {
+		Entries []struct {
+			Action string `json:"action"`
+			UserID string `json:"user_id"`
+		} `json:"entries"`
+	}
+	srv.do(t, http.MethodGet, "/api/v1/rooms/"+room+"/moderation/log", nil, http.StatusOK, &log)
+	seen := map[string]bool{}
+	for _, e := range log.Entries {
+		seen[e.Action] = true
+	}
+	if !seen["delete"] || !seen["timeout"] {
+		t.Errorf("moderation log = %+v, want a delete and a timeout", log.Entries)
+	}
+}
+
+// publishScreenshots copies the screenshots the README links to into
+// docs/screenshots, so a newcomer sees what they get.
+func publishScreenshots(t *testing.T, artifacts string) {
+	t.Helper()
+	dst := filepath.Join("..", "..", "docs", "screenshots")
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range screenshots {
+		b, err := os.ReadFile(filepath.Join(artifacts, name))
+		if err != nil {
+			t.Errorf("screenshot %s: %v", name, err)
+			continue
+		}
+		if len(b) > 400<<10 {
+			t.Errorf("screenshot %s is %d KiB, want at most 400 KiB for the README", name, len(b)>>10)
+		}
+		if err := os.WriteFile(filepath.Join(dst, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot: %s (%d KiB)", filepath.Join(artifacts, name), len(b)>>10)
+	}
 }
 
 func checkResult(t *testing.T, res result) {
@@ -127,6 +232,45 @@ func checkResult(t *testing.T, res result) {
 	if !res.TokenStrippedFromURL {
 		t.Error("studio left the token in the address bar")
 	}
+	for page, ran := range res.XSS {
+		if ran {
+			t.Errorf("%s page: injected markup became live HTML or ran script (window.__xss set)", page)
+		}
+	}
+	if len(res.XSS) < 6 {
+		t.Errorf("xss checked on %d pages, want 6", len(res.XSS))
+	}
+	if len(res.External) > 0 {
+		t.Errorf("pages requested other hosts: %v", res.External)
+	}
+	if !res.XSSTitleShownAsText {
+		t.Error("the product titled with markup was not shown as its literal text")
+	}
+	if !strings.Contains(res.ChatText, "<script>") || !strings.Contains(res.ChatText, "onerror") {
+		t.Errorf("chat text = %q, want the markup shown literally", res.ChatText)
+	}
+	if res.Pinned != "Washed linen shirt, sand" {
+		t.Errorf("viewer's pinned product = %q, want the linen shirt", res.Pinned)
+	}
+	if res.Likes < 5 {
+		t.Errorf("studio likes = %d, want >= 5", res.Likes)
+	}
+	if len(res.SaleClock) != 2 || res.SaleClock[0] == res.SaleClock[1] {
+		t.Errorf("sale countdown = %v, want it to tick", res.SaleClock)
+	}
+	if !strings.HasPrefix(res.HoldText, "Held for ") {
+		t.Errorf("bag hold timer = %q, want \"Held for m:ss\"", res.HoldText)
+	}
+	if res.OrderID == "" || res.OrderTotal == "" {
+		t.Errorf("order confirmation: id %q total %q, want both", res.OrderID, res.OrderTotal)
+	}
+	if !strings.Contains(res.MuteNote, "timed out") {
+		t.Errorf("viewer mute note = %q, want it to say timed out", res.MuteNote)
+	}
+	if !strings.Contains(res.LobbyCard, "E2E room") {
+		t.Errorf("lobby card = %q, want the room's title", res.LobbyCard)
+	}
+	t.Logf("order %s total %s; sale clock %v; audit %q", res.OrderID, res.OrderTotal, res.SaleClock, res.Audit)
 	if res.Studio == nil || res.Studio.State != "live" {
 		t.Errorf("studio = %+v, want state live", res.Studio)
 	} else {
@@ -345,11 +489,21 @@ func startServer(t *testing.T, artifacts string) *server {
 // and decodes the JSON reply into out.
 func (s *server) admin(t *testing.T, path string, body any, want int, out any) {
 	t.Helper()
-	buf, err := json.Marshal(body)
-	if err != nil {
-		t.Fatal(err)
+	s.do(t, http.MethodPost, path, body, want, out)
+}
+
+// do sends an admin request (body nil: none).
+func (s *server) do(t *testing.T, method, path string, body any, want int, out any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		buf, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(buf)
 	}
-	req, err := http.NewRequest(http.MethodPost, s.base+path, bytes.NewReader(buf))
+	req, err := http.NewRequest(method, s.base+path, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,26 +511,26 @@ func (s *server) admin(t *testing.T, path string, body any, want int, out any) {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("POST %s: %v", path, err)
+		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
 	reply, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	ok := resp.StatusCode == want || (want == 0 && resp.StatusCode/100 == 2)
 	if !ok {
-		t.Fatalf("POST %s = %d %s, want %d", path, resp.StatusCode, reply, want)
+		t.Fatalf("%s %s = %d %s, want %d", method, path, resp.StatusCode, reply, want)
 	}
 	if err := json.Unmarshal(reply, out); err != nil {
-		t.Fatalf("POST %s: reply is not JSON: %v: %s", path, err, reply)
+		t.Fatalf("%s %s: reply is not JSON: %v: %s", method, path, err, reply)
 	}
 }
 
 // runDriver runs run.mjs and returns its E2E_RESULT line.
-func runDriver(t *testing.T, node, chromium, base, token, artifacts string) result {
+func runDriver(t *testing.T, node, chromium, base, artifacts, host, viewer, mod, other string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "run.mjs",
-		"--base", base, "--room", room, "--token", token, "--out", artifacts)
+		"--base", base, "--room", room, "--token", host, "--viewer-token", viewer, "--mod-token", mod, "--extra-token", other, "--out", artifacts)
 	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
 	cmd.WaitDelay = 5 * time.Second
 	var stderr bytes.Buffer

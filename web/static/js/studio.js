@@ -1,6 +1,7 @@
 // Studio: camera + mic preview and publishing to the room over WHIP.
 import { negotiate, endSession, closeSession, preferVideoCodecs, HTTPError } from './whip.js';
 import { roomFromPath, takeToken, saveToken, Status, el } from './page.js';
+import { startLive } from './studio-live.js';
 
 const room = roomFromPath();
 const tokenKey = `liveroom.studio.${room}`;
@@ -26,6 +27,7 @@ let session = '';          // WHIP resource URL, for DELETE
 let senders = {};          // kind -> RTCRtpSender while publishing
 let iceServers = [];       // from the last response's Link headers
 let wakeLock = null;
+let live = null;            // the room side: stats, chat, products
 
 // The browser test reads the peer connection and the state from here.
 window.liveroom = { get pc() { return pc; }, get state() { return status.state; }, get session() { return session; } };
@@ -34,10 +36,8 @@ el('room').textContent = room || '(no room)';
 showTokenState();
 
 function showTokenState() {
-  keybox.querySelector('summary').textContent = token
-    ? 'Stream key or host token (saved for this tab)'
-    : 'Stream key or host token (required to go live)';
   keybox.open = !token;
+  if (live) live.setToken(token);
 }
 
 keyform.addEventListener('submit', (ev) => {
@@ -282,12 +282,34 @@ function detach() {
 
 async function end() {
   const old = detach();
-  status.set('idle', 'Stream ended.');
+  status.set('idle', 'Show ended. Thanks for streaming!');
   await closeSession(old.conn, old.loc, token);
+  if (live) live.endShow();
+}
+
+// Ending the show takes a second tap, so a stray touch cannot end it.
+let confirmTimer = 0;
+function askEnd() {
+  if (endBtn.dataset.confirm === 'true') {
+    clearTimeout(confirmTimer);
+    delete endBtn.dataset.confirm;
+    endBtn.textContent = 'End show';
+    endBtn.classList.remove('solid');
+    end();
+    return;
+  }
+  endBtn.dataset.confirm = 'true';
+  endBtn.textContent = 'Tap again to end';
+  endBtn.classList.add('solid');
+  confirmTimer = setTimeout(() => {
+    delete endBtn.dataset.confirm;
+    endBtn.textContent = 'End show';
+    endBtn.classList.remove('solid');
+  }, 4000);
 }
 
 goliveBtn.addEventListener('click', goLive);
-endBtn.addEventListener('click', end);
+endBtn.addEventListener('click', askEnd);
 
 // Leaving the page ends the stream at once rather than after a timeout.
 addEventListener('pagehide', () => {
@@ -313,4 +335,5 @@ document.addEventListener('visibilitychange', () => {
 });
 
 status.set('idle', room ? '' : 'No room in the address.', room ? 'info' : 'error');
+if (room) live = startLive({ room, token, getPc: () => pc, isLive: () => status.state === 'live' });
 openPreview();

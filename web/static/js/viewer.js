@@ -1,170 +1,290 @@
-// Viewer: plays the room over WHEP and reconnects by itself with backoff.
-import { negotiate, endSession, closeSession, HTTPError } from './whip.js';
-import { roomFromPath, takeToken, Status, el } from './page.js';
+// Viewer room: video over WHEP, the room WebSocket (chat, hearts, counts,
+// the pinned product, flash sales, the bag), both reconnecting by themselves.
+import { roomFromPath, takeToken, saveToken, Status, el, compact, toast } from './page.js';
+import { Player } from './player.js';
+import { RoomSocket, watchNetwork } from './room.js';
+import { ChatView } from './chat.js';
+import { Shop } from './shop.js';
 
 const room = roomFromPath();
-const token = takeToken(`liveroom.viewer.${room}`); // optional: private rooms
+const tokenKey = `liveroom.viewer.${room}`;
+let token = takeToken(tokenKey);
+
 const video = el('video');
-const unmuteBtn = el('unmute');
 const status = new Status(el('status'), el('message'), {
-  offline: 'Offline', connecting: 'Connecting', live: 'Live',
+  offline: 'Offline', connecting: 'Connecting', live: 'Live', retrying: 'Live',
 });
 
-const MEDIA_STALE_MS = 4000;   // no new frames/packets for this long = host offline
-const DISCONNECT_GRACE_MS = 5000;
-const MAX_BACKOFF_MS = 15000;
-
-let pc = null;
-let session = '';
-let iceServers = [];
-let attempt = 0;
-let retryTimer = 0;
-let graceTimer = 0;
-let lastCount = -1;
-let lastMediaAt = 0;
-
-window.liveroom = { get pc() { return pc; }, get state() { return status.state; }, get session() { return session; } };
-
-el('room').textContent = room || '(no room)';
+el('room').textContent = room ? `@${room}` : '';
 document.title = room ? `${room} · liveroom` : 'liveroom';
 
-// ---- sound ----
+// ---- video ----
 
-function showUnmute() {
-  unmuteBtn.textContent = video.muted ? 'Tap to unmute' : 'Mute';
+let wsState = 'connecting';
+let roomLive = false;
+const player = new Player(video, room, token, (state, message) => {
+  status.set(state === 'retrying' && !player.everConnected ? 'connecting' : state, message);
+  showPoster();
+  showConn();
+});
+
+function showPoster() {
+  const playing = status.state === 'live';
+  el('poster').hidden = playing;
+  if (!playing) {
+    el('poster-title').textContent = roomLive ? 'Connecting to the show…' : 'The show starts soon';
+    el('poster-sub').textContent = roomLive ? 'Hang on, the video is on its way.' : 'Stay here: the video starts by itself.';
+  }
 }
 
-unmuteBtn.addEventListener('click', () => {
+// The banner says what is reconnecting, while it does.
+function showConn() {
+  let text = '';
+  if (wsState === 'reconnecting') text = 'Reconnecting to the room…';
+  else if (player.state === 'retrying' && player.everConnected) text = 'Reconnecting the video…';
+  el('conn').hidden = !text;
+  el('conn-text').textContent = text;
+  document.body.dataset.reconnecting = text ? 'true' : 'false';
+}
+
+// ---- sound: one tap ----
+
+const unmute = el('unmute');
+function showSound() {
+  el('unmute-text').textContent = video.muted ? 'Tap to unmute' : 'Sound on';
+  el('unmute-x').style.display = video.muted ? '' : 'none';
+  unmute.classList.toggle('on', !video.muted);
+  unmute.setAttribute('aria-pressed', String(!video.muted));
+}
+unmute.addEventListener('click', () => {
   video.muted = !video.muted;
   video.play().catch(() => {});
-  showUnmute();
+  showSound();
 });
-showUnmute();
+// Browsers that block muted autoplay still allow play after any tap.
+document.addEventListener('pointerdown', () => { if (video.paused && video.srcObject) video.play().catch(() => {}); }, { once: true });
+showSound();
 
-// ---- connection ----
+// ---- room socket ----
 
-function describe(err) {
-  if (!(err instanceof HTTPError)) return (err && err.message) || String(err);
-  const msg = err.message.replace(/\.$/, '');
-  switch (err.status) {
-    case 404:
-      return `This room was not found: ${msg}.`;
-    case 401:
-    case 403:
-      return `This room is private: ${msg}.`;
-    default:
-      return err.status >= 500 ? `The server had a problem: ${msg}.` : `${msg}.`;
-  }
+let sock = null;
+let you = null;
+let mutedUntil = 0;
+const chat = new ChatView(el('chat'), el('jump'));
+let shop = null;
+
+window.liveroom = {
+  get pc() { return player.pc; },
+  get state() { return status.state; },
+  get session() { return player.session; },
+  get ws() { return sock; },
+  get you() { return you; },
+};
+
+function signedIn() {
+  return !!(you && you.role && you.role !== 'guest');
 }
 
-function drop() {
-  clearTimeout(graceTimer);
-  closeSession(pc, session, token);
-  pc = null;
-  session = '';
-  lastCount = -1;
-}
-
-async function connect() {
-  clearTimeout(retryTimer);
-  retryTimer = 0;
-  drop();
-  if (!room) {
-    status.set('offline', 'No room in the address.', 'error');
-    return;
-  }
-  status.set('connecting', attempt ? 'Reconnecting…' : 'Connecting…');
-  const conn = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
-  pc = conn;
-  conn.addTransceiver('video', { direction: 'recvonly' });
-  conn.addTransceiver('audio', { direction: 'recvonly' });
-  const media = new MediaStream();
-  conn.addEventListener('track', (ev) => {
-    media.addTrack(ev.track);
-    video.srcObject = media;
-    video.play().catch(() => {});
-  });
-  conn.addEventListener('connectionstatechange', () => onConnState(conn));
-  try {
-    const res = await negotiate(`/whep/${encodeURIComponent(room)}`, conn, { token });
-    if (pc !== conn) {
-      closeSession(conn, res.location, token);
-      return;
+function startSocket() {
+  sock = new RoomSocket(room, token);
+  sock.on('state', ({ state, detail }) => {
+    wsState = state;
+    showConn();
+    if (state === 'closed') {
+      el('conn').hidden = false;
+      el('conn-text').textContent = detail;
+      document.body.dataset.removed = 'true';
+      setComposer();
     }
-    session = res.location;
-    if (res.iceServers.length) iceServers = res.iceServers;
-  } catch (err) {
-    if (pc === conn) retry(describe(err));
-  }
+  });
+  sock.on('welcome', onWelcome);
+  sock.on('chat.message', (ev) => chat.add(ev.message));
+  sock.on('chat.held', (ev) => {
+    if (ev.message && you && ev.message.user && ev.message.user.id === you.id) {
+      chat.add(ev.message, { held: true });
+    }
+  });
+  sock.on('chat.deleted', (ev) => chat.remove(ev.message_id));
+  sock.on('viewers', (ev) => { el('viewers').textContent = compact(ev.count); });
+  sock.on('likes', (ev) => onLikes(ev.total));
+  sock.on('stream.live', () => { roomLive = true; showPoster(); });
+  sock.on('stream.offline', () => { roomLive = false; showPoster(); });
+  sock.on('room.slow', (ev) => {
+    slowS = ev.seconds || 0;
+    chat.notice(slowS ? `Slow mode is on: one message every ${slowS} s.` : 'Slow mode is off.');
+    setComposer();
+  });
+  sock.on('user.timeout', (ev) => {
+    if (!you || ev.user_id !== you.id) return;
+    mutedUntil = ev.until || 0;
+    if (mutedUntil > sock.now()) chat.notice('A moderator timed you out of the chat.', 'warn');
+    setComposer();
+  });
+  sock.on('user.banned', (ev) => {
+    if (you && ev.user_id === you.id) chat.notice('You were banned from this room.', 'warn');
+  });
+  sock.on('sale.started', (ev) => { if (ev.sale) chat.notice('⚡ A flash sale just started!', 'sale'); });
+  sock.on('error', (ev) => {
+    if (ev.ref && sock.pending.has(ev.ref)) return; // the caller shows it
+    if (ev.code === 'muted' || ev.code === 'slow_mode' || ev.code === 'rate_limited' || ev.code === 'forbidden' || ev.code === 'too_long') {
+      toast(ev.message, 'warn');
+    } else if (ev.code !== 'going_away') {
+      toast(ev.message || ev.code, 'error');
+    }
+  });
+  shop = new Shop(sock, { canBuy: signedIn, askSignIn: openSignIn });
+  shop.loadCatalog(room, token);
+  sock.connect();
 }
 
-function onConnState(conn) {
-  if (pc !== conn) return;
-  clearTimeout(graceTimer);
-  switch (conn.connectionState) {
-    case 'connected':
-      attempt = 0;
-      update();
-      break;
-    case 'disconnected':
-      status.set('connecting', 'Connection unstable…');
-      graceTimer = setTimeout(() => {
-        if (pc === conn && conn.connectionState !== 'connected') retry('The connection was lost.');
-      }, DISCONNECT_GRACE_MS);
-      break;
-    case 'failed':
-    case 'closed':
-      retry('The connection was lost.');
-      break;
-  }
+let slowS = 0;
+
+function onWelcome(ev) {
+  you = ev.you || null;
+  chat.youId = you ? you.id : '';
+  const r = ev.room || {};
+  el('title').textContent = r.title || room;
+  el('avatar').textContent = (r.title || room || 'L').trim().charAt(0).toUpperCase();
+  el('viewers').textContent = compact(r.viewers || 0);
+  likesTotal = r.likes || 0;
+  sentLikes = 0;
+  showLikes();
+  roomLive = !!r.live;
+  slowS = r.slow_s || 0;
+  guestChat = !!r.guest_chat;
+  mutedUntil = ev.muted_until || 0;
+  chat.history(ev.history);
+  showPoster();
+  setComposer();
 }
 
-function retry(reason) {
-  drop();
-  const base = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** attempt);
-  const delay = Math.round(base * (0.75 + Math.random() * 0.5));
-  attempt++;
-  status.set('offline', `${reason} Retrying in ${Math.ceil(delay / 1000)} s.`, 'error');
-  retryTimer = setTimeout(connect, delay);
+// ---- chat composer ----
+
+let guestChat = false;
+const input = el('chat-input');
+
+function setComposer() {
+  const removed = document.body.dataset.removed === 'true';
+  const canChat = !removed && (signedIn() || guestChat);
+  el('composer').hidden = !canChat;
+  el('signin-open').hidden = canChat || removed;
+  const now = sock ? sock.now() : Date.now();
+  const muted = mutedUntil > now;
+  const note = el('mute-note');
+  note.hidden = !muted;
+  if (muted) note.textContent = `You're timed out of the chat for ${Math.ceil((mutedUntil - now) / 1000)} s.`;
+  document.body.dataset.muted = muted ? 'true' : 'false';
+  input.disabled = muted;
+  input.placeholder = muted ? 'You are timed out' : slowS ? `Slow mode: 1 message / ${slowS} s` : 'Say something…';
 }
+setInterval(() => { if (mutedUntil) setComposer(); }, 1000);
 
-// ---- live or waiting: judged by media actually arriving ----
-
-async function update() {
-  const conn = pc;
-  if (!conn || conn.connectionState !== 'connected') return;
-  let count = 0;
+el('composer').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const text = input.value.trim();
+  if (!text || !sock) return;
+  input.value = '';
   try {
-    const stats = await conn.getStats();
-    stats.forEach((s) => {
-      if (s.type !== 'inbound-rtp') return;
-      count += s.kind === 'video' ? (s.framesDecoded || 0) : (s.packetsReceived || 0);
-    });
-  } catch {
+    await sock.request('chat.send', { text }, { settleMs: 1500 });
+  } catch (err) {
+    if (!input.value) input.value = text; // give the words back
+    toast(err.message, 'warn');
+  }
+});
+
+// ---- hearts: batched, at most one frame every 400 ms ----
+
+let likesTotal = 0;
+let pendingLikes = 0;
+let likeTimer = 0;
+
+function onLikes(total) {
+  const delta = Math.max(0, total - likesTotal);
+  likesTotal = total;
+  // Our own hearts already floated when tapped; the rest are other people's.
+  const mine = Math.min(sentLikes, delta);
+  sentLikes -= mine;
+  showLikes();
+  const others = Math.min(6, delta - mine);
+  for (let i = 0; i < others; i++) setTimeout(() => floatHeart(false), i * 120);
+}
+let sentLikes = 0; // sent, not yet in a total from the server
+
+function showLikes() {
+  el('likes').textContent = compact(likesTotal + pendingLikes + sentLikes);
+}
+
+el('heart').addEventListener('click', () => {
+  floatHeart(true);
+  pendingLikes++;
+  showLikes();
+  el('heart').classList.remove('pop');
+  void el('heart').offsetWidth;
+  el('heart').classList.add('pop');
+  if (!likeTimer) likeTimer = setTimeout(flushLikes, 400);
+});
+
+function flushLikes() {
+  likeTimer = 0;
+  if (!pendingLikes || !sock) return;
+  const n = Math.min(50, pendingLikes);
+  if (sock.send('like', { count: n })) {
+    pendingLikes -= n;
+    sentLikes += n;
+  }
+  if (pendingLikes) likeTimer = setTimeout(flushLikes, 400);
+}
+
+const HEART_COLORS = ['#ff3d6e', '#ff7a59', '#ffb13d', '#ff5fa2', '#c86bff'];
+function floatHeart(mine) {
+  const layer = el('hearts');
+  if (layer.childElementCount > 30) return;
+  const s = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+  s.setAttribute('viewBox', '0 0 24 24');
+  s.setAttribute('class', 'float-heart');
+  const p = document.createElementNS('http://www.w3.org/2000/svg', 'path');
+  p.setAttribute('d', 'M12 21s-7.5-4.6-9.5-9.2C1 8.3 3.2 4.5 7 4.5c2 0 3.4 1 5 2.9 1.6-1.9 3-2.9 5-2.9 3.8 0 6 3.8 4.5 7.3C19.5 16.4 12 21 12 21z');
+  p.setAttribute('fill', mine ? '#ff3d6e' : HEART_COLORS[Math.floor(Math.random() * HEART_COLORS.length)]);
+  s.append(p);
+  s.style.setProperty('--dx', `${Math.round((Math.random() - 0.5) * 60)}px`);
+  s.style.setProperty('--rot', `${Math.round((Math.random() - 0.5) * 40)}deg`);
+  s.style.setProperty('--dur', `${(1.6 + Math.random() * 0.8).toFixed(2)}s`);
+  layer.append(s);
+  s.addEventListener('animationend', () => s.remove());
+  setTimeout(() => s.remove(), 3000);
+}
+
+// ---- sign in ----
+
+const signin = el('signin');
+function openSignIn(why = '') {
+  if (why) toast(why, 'info');
+  if (!signin.open) signin.showModal();
+  el('signin-token').focus();
+}
+el('signin-open').addEventListener('click', () => openSignIn());
+signin.querySelector('[data-close]').addEventListener('click', () => signin.close());
+el('signin-form').addEventListener('submit', (e) => {
+  const t = el('signin-token').value.trim();
+  if (!t) {
+    e.preventDefault();
     return;
   }
-  if (conn !== pc) return;
-  const now = Date.now();
-  if (count > lastCount && lastCount >= 0) lastMediaAt = now;
-  lastCount = count;
-  if (now - lastMediaAt < MEDIA_STALE_MS) status.set('live', '');
-  else status.set('offline', 'Waiting for the host to go live…');
+  token = t;
+  el('signin-token').value = '';
+  saveToken(tokenKey, token);
+  player.token = token;
+  delete document.body.dataset.removed;
+  sock.reauth(token);
+});
+
+// ---- start ----
+
+if (!room) {
+  status.set('offline', 'No room in the address.', 'error');
+} else {
+  startSocket();
+  watchNetwork(sock);
+  player.connect();
 }
-
-setInterval(update, 1000);
-
-// Back online: do not wait out the backoff.
-addEventListener('online', () => {
-  if (retryTimer) connect();
-});
-
-addEventListener('pagehide', () => {
-  if (session) endSession(session, token, { keepalive: true });
-  session = '';
-});
-
-addEventListener('pageshow', (ev) => {
-  if (ev.persisted) connect(); // restored from the back/forward cache
-});
-
-connect();
+showPoster();

@@ -1,0 +1,222 @@
+// The room WebSocket: connects, reconnects with backoff, resumes from the
+// last seq it saw, keeps a clock offset to the server, and matches replies to
+// requests by ref. Pages subscribe to event types with on().
+
+const MAX_BACKOFF_MS = 10000;
+const REQUEST_TIMEOUT_MS = 10000;
+// Close codes after which retrying cannot help (see room/event.go).
+const FINAL = {
+  4001: 'Your sign-in was not accepted for this room.',
+  4003: 'You were removed from this room.',
+  4004: 'This room has been closed.',
+};
+
+export class RoomSocket {
+  constructor(room, token = '') {
+    this.room = room;
+    this.token = token;
+    this.ws = null;
+    this.lastSeq = 0;
+    this.epoch = '';
+    this.offset = 0; // server time - local time, ms
+    this.you = null;
+    this.state = 'idle'; // connecting, open, reconnecting, closed
+    this.attempt = 0;
+    this.handlers = new Map();
+    this.pending = new Map(); // ref -> {resolve, reject, timer}
+    this.nextRef = 1;
+    this.timer = 0;
+    this.stopped = false;
+    this.welcomed = false;
+  }
+
+  // on registers fn for an event type ('*' = every event, 'state' = the
+  // connection state, 'welcome' = every welcome, fresh or resumed).
+  on(type, fn) {
+    if (!this.handlers.has(type)) this.handlers.set(type, []);
+    this.handlers.get(type).push(fn);
+    return this;
+  }
+
+  emit(type, ev) {
+    for (const fn of this.handlers.get(type) || []) {
+      try {
+        fn(ev);
+      } catch (err) {
+        console.error(`handler for ${type} failed`, err);
+      }
+    }
+  }
+
+  now() {
+    return Date.now() + this.offset;
+  }
+
+  setState(state, detail = '') {
+    this.state = state;
+    this.emit('state', { state, detail });
+  }
+
+  connect() {
+    clearTimeout(this.timer);
+    if (this.stopped) return;
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    let url = `${proto}//${location.host}/ws/${encodeURIComponent(this.room)}`;
+    if (this.token) url += `?token=${encodeURIComponent(this.token)}`;
+    this.setState(this.attempt ? 'reconnecting' : 'connecting');
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch (err) {
+      this.retry();
+      return;
+    }
+    this.ws = ws;
+    this.welcomed = false;
+    const resumeFrom = this.lastSeq;
+    ws.addEventListener('open', () => {
+      if (this.ws !== ws) return;
+      // The server sends a fresh welcome on its own; the resume asks for the
+      // events we missed on top of it.
+      if (resumeFrom > 0) this.resumeRef = this.send('resume', { after_seq: resumeFrom, epoch: this.epoch || undefined });
+    });
+    ws.addEventListener('message', (m) => {
+      if (this.ws !== ws) return;
+      let ev;
+      try {
+        ev = JSON.parse(m.data);
+      } catch {
+        return;
+      }
+      if (ev && typeof ev.type === 'string') this.receive(ev);
+    });
+    ws.addEventListener('close', (e) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      for (const [ref, p] of this.pending) {
+        clearTimeout(p.timer);
+        p.reject(Object.assign(new Error('connection lost'), { code: 'unavailable' }));
+        this.pending.delete(ref);
+      }
+      if (FINAL[e.code]) {
+        this.stopped = true;
+        this.setState('closed', this.lastError || FINAL[e.code]);
+        return;
+      }
+      this.retry();
+    });
+  }
+
+  retry() {
+    if (this.stopped) return;
+    const base = Math.min(MAX_BACKOFF_MS, 500 * 2 ** this.attempt);
+    const delay = Math.round(base * (0.75 + Math.random() * 0.5));
+    this.attempt++;
+    this.setState('reconnecting', `Reconnecting in ${Math.ceil(delay / 1000)} s…`);
+    this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  // reconnectNow skips the backoff (the network came back, the tab woke up).
+  reconnectNow() {
+    if (this.stopped || (this.ws && this.ws.readyState <= 1)) return;
+    this.connect();
+  }
+
+  receive(ev) {
+    if (ev.type === 'welcome') {
+      this.onWelcome(ev);
+    } else if (ev.seq) {
+      if (ev.seq <= this.lastSeq) return; // already seen (replayed or duplicated)
+      this.lastSeq = ev.seq;
+      this.dispatch(ev);
+    } else if (ev.type === 'error' && ev.code === 'expired' && ev.ref && ev.ref === this.resumeRef) {
+      // Too long away: the welcome that follows is a full snapshot anyway.
+    } else {
+      if (ev.type === 'error') this.lastError = ev.message;
+      this.dispatch(ev);
+    }
+    if (ev.ref && this.pending.has(ev.ref)) {
+      const p = this.pending.get(ev.ref);
+      this.pending.delete(ev.ref);
+      clearTimeout(p.timer);
+      if (ev.type === 'error') p.reject(Object.assign(new Error(ev.message || ev.code), { code: ev.code }));
+      else p.resolve(ev);
+    }
+  }
+
+  onWelcome(ev) {
+    if (typeof ev.server_time === 'number') this.offset = ev.server_time - Date.now();
+    this.you = ev.you || null;
+    if (ev.epoch) this.epoch = ev.epoch;
+    this.lastSeq = Number(ev.seq || 0);
+    if (!this.welcomed) {
+      this.welcomed = true;
+      this.attempt = 0;
+      this.lastError = '';
+      this.setState('open');
+    }
+    this.emit('welcome', ev);
+    // Replayed events come after the snapshot they lead up to; handlers
+    // are idempotent (messages dedupe by id, state events converge).
+    for (const m of ev.missed || []) this.dispatch(m);
+  }
+
+  dispatch(ev) {
+    this.emit(ev.type, ev);
+    this.emit('*', ev);
+  }
+
+  // send writes a frame and returns its ref; false if not connected.
+  send(type, fields = {}) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return '';
+    const ref = `r${this.nextRef++}`;
+    this.ws.send(JSON.stringify({ ...fields, type, ref }));
+    return ref;
+  }
+
+  // request sends a frame whose reply (or error) carries its ref. Frames
+  // with no private reply (chat.send, like, mod.*) resolve on no error
+  // within settleMs.
+  request(type, fields = {}, { settleMs = 0 } = {}) {
+    return new Promise((resolve, reject) => {
+      const ref = this.send(type, fields);
+      if (!ref) {
+        reject(Object.assign(new Error('Not connected. Trying again…'), { code: 'unavailable' }));
+        return;
+      }
+      const timer = setTimeout(() => {
+        this.pending.delete(ref);
+        if (settleMs) resolve(null);
+        else reject(Object.assign(new Error('No answer from the server.'), { code: 'timeout' }));
+      }, settleMs || REQUEST_TIMEOUT_MS);
+      this.pending.set(ref, { resolve, reject, timer });
+    });
+  }
+
+  // reauth reconnects as someone else (a sign-in): a fresh welcome, no resume.
+  reauth(token) {
+    this.token = token;
+    this.stopped = false;
+    this.attempt = 0;
+    this.lastSeq = 0;
+    const old = this.ws;
+    this.ws = null;
+    if (old) old.close(1000);
+    this.connect();
+  }
+
+  close() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.ws) this.ws.close(1000);
+  }
+}
+
+// watchNetwork reconnects at once when the device comes back online or the
+// page becomes visible again (phones freeze background tabs).
+export function watchNetwork(sock, extra = () => {}) {
+  addEventListener('online', () => { sock.reconnectNow(); extra(); });
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible') { sock.reconnectNow(); extra(); }
+  });
+}
