@@ -63,8 +63,11 @@ func (p Product) Validate() error {
 	}
 	if p.ImageURL != "" {
 		u, err := url.Parse(p.ImageURL)
-		if err != nil || len(p.ImageURL) > maxImageURL || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || hasControl(p.ImageURL) {
-			return fieldErr("image_url", "must be empty or an http(s) URL of at most %d bytes", maxImageURL)
+		// An absolute path is an image this server hosts (same origin).
+		sameOrigin := err == nil && u.Scheme == "" && u.Host == "" && strings.HasPrefix(p.ImageURL, "/") && !strings.HasPrefix(p.ImageURL, "//")
+		absolute := err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+		if len(p.ImageURL) > maxImageURL || hasControl(p.ImageURL) || !(sameOrigin || absolute) {
+			return fieldErr("image_url", "must be empty, an http(s) URL or a path on this server (/...) of at most %d bytes", maxImageURL)
 		}
 	}
 	if p.Stock < 0 || p.Stock > MaxStock {

@@ -33,7 +33,9 @@ func TestProductValidate(t *testing.T) {
 		{"lower-case currency", func(p *Product) { p.Currency = "usd" }, "currency"},
 		{"no currency", func(p *Product) { p.Currency = "" }, "currency"},
 		{"javascript image", func(p *Product) { p.ImageURL = "javascript:alert(1)" }, "image_url"},
-		{"relative image", func(p *Product) { p.ImageURL = "/t.png" }, "image_url"},
+		{"same-origin path image", func(p *Product) { p.ImageURL = "/static/t.png" }, ""},
+		{"relative image", func(p *Product) { p.ImageURL = "t.png" }, "image_url"},
+		{"protocol-relative image", func(p *Product) { p.ImageURL = "//evil.example/t.png" }, "image_url"},
 		{"negative stock", func(p *Product) { p.Stock = -1 }, "stock"},
 	} {
 		p := ok

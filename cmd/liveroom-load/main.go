@@ -20,6 +20,7 @@ var workloads = map[string]func(ctx context.Context, args []string, out io.Write
 	"chat":       chatCmd,      // WebSocket chat fan-out: deliveries/s, latency, CPU per 1,000 deliveries
 	"idle":       idleCmd,      // idle WebSocket clients: server memory per connection
 	"hub-server": hubServerCmd, // harness: the room hub and chat alone, to measure them
+	"sale":       saleCmd,      // flash-sale storm over the WebSocket: oversell check, reservations/s, latency
 }
 
 func main() {

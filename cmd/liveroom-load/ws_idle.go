@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"time"
 
@@ -23,6 +24,7 @@ type idleResult struct {
 	RSSPerConnKiB    float64 `json:"server_rss_per_conn_kib"`
 	HeapStackPerConn float64 `json:"server_heap_plus_stack_per_conn_kib"`
 	GoroutinesPer    float64 `json:"server_goroutines_per_conn"`
+	AfterGC          bool    `json:"after_gc"` // the server offered POST /debug/gc (the hub-server harness)
 }
 
 // idleCmd connects N clients that only answer pings and reports the
@@ -53,6 +55,7 @@ func idleCmd(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 	}
+	gced := forceGC(ctx, f.baseURL)
 	before, err := scrapeServer(ctx, f.baseURL)
 	if err != nil {
 		return err
@@ -78,6 +81,7 @@ func idleCmd(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(os.Stderr, "first connect error: %v\n", firstErr)
 	}
 	sleepCtx(ctx, *settle)
+	forceGC(ctx, f.baseURL)
 	after, err := scrapeServer(ctx, f.baseURL)
 	if err != nil {
 		return err
@@ -88,7 +92,7 @@ func idleCmd(ctx context.Context, args []string, out io.Writer) error {
 			ws.Close()
 		}
 	}
-	res := idleResult{Clients: f.clients, Connected: connected, Failed: failed,
+	res := idleResult{Clients: f.clients, Connected: connected, Failed: failed, AfterGC: gced,
 		RSSBeforeMB: before.RSS / (1 << 20), RSSAfterMB: after.RSS / (1 << 20)}
 	if connected > 0 {
 		n := float64(connected)
@@ -105,6 +109,23 @@ func idleCmd(ctx context.Context, args []string, out io.Writer) error {
 		{"server RSS", fmt.Sprintf("%s → %s", mib(before.RSS), mib(after.RSS))},
 		{"per idle connection", fmt.Sprintf("%.1f KiB RSS; %.1f KiB Go heap+stack (target ≤ 12 KiB)", res.RSSPerConnKiB, res.HeapStackPerConn)},
 		{"goroutines per connection", fmt.Sprintf("%.2f", res.GoroutinesPer)},
+		{"measured after a GC", fmt.Sprint(gced)},
 	})
 	return nil
+}
+
+// forceGC asks the hub-server harness to collect garbage (and return it to
+// the OS) so memory readings show live data; a real server has no such
+// route and the readings then include garbage.
+func forceGC(ctx context.Context, base string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/debug/gc", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }

@@ -31,7 +31,7 @@ func seedDemo(ctx context.Context, cfg Config, n *node, addr net.Addr, out io.Wr
 		return err
 	}
 	base := baseURL(cfg, addr)
-	if err := seedProducts(ctx, n.store, rm.ID, base); err != nil {
+	if err := seedProducts(ctx, n.store, rm.ID); err != nil {
 		return err
 	}
 	const ttl = 7 * 24 * time.Hour
@@ -67,7 +67,8 @@ liveroom is running in dev mode. Demo room %q:
 	return nil
 }
 
-// demoProducts is the demo room's catalog; images are served by this node.
+// demoProducts is the demo room's catalog; images are served by this node
+// (same-origin paths, so the pages work under any host name).
 var demoProducts = []cart.Product{
 	{SKU: "linen-shirt", Title: "Washed linen shirt, sand", PriceCents: 5900, Currency: "EUR", Stock: 40},
 	{SKU: "canvas-tote", Title: "Heavy canvas tote", PriceCents: 2400, Currency: "EUR", Stock: 120},
@@ -75,13 +76,13 @@ var demoProducts = []cart.Product{
 }
 
 // seedProducts adds the demo catalog to a room that has none yet.
-func seedProducts(ctx context.Context, store cart.Store, roomID, base string) error {
+func seedProducts(ctx context.Context, store cart.Store, roomID string) error {
 	have, err := store.Products(ctx, roomID)
 	if err != nil || len(have) > 0 {
 		return err
 	}
 	for _, p := range demoProducts {
-		p.ImageURL = base + "/static/demo/" + p.SKU + ".svg"
+		p.ImageURL = "/static/demo/" + p.SKU + ".svg"
 		if _, err := store.PutProduct(ctx, roomID, p); err != nil {
 			return fmt.Errorf("seed product %s: %w", p.SKU, err)
 		}

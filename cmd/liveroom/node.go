@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"sync"
 	"time"
@@ -94,12 +95,17 @@ func buildNode(cfg Config, reg *prometheus.Registry, log *slog.Logger) (n *node,
 		return nil, fmt.Errorf("webrtc: %w", err)
 	}
 	// RTSP ingest and read; closed by the SFU's Shutdown.
-	if _, err = n.sfu.ServeRTSP(cfg.RTSP, media.RTSPDeps{Auth: newRTSPAuth(n.auth, n.rooms), Notice: n.notice}); err != nil {
+	rtsp, err := n.sfu.ServeRTSP(cfg.RTSP, media.RTSPDeps{Auth: newRTSPAuth(n.auth, n.rooms), Notice: n.notice})
+	if err != nil {
 		return nil, fmt.Errorf("rtsp: %w", err)
+	}
+	rtspPort := 0
+	if a, ok := rtsp.Addr().(*net.TCPAddr); ok {
+		rtspPort = a.Port
 	}
 	n.web = web.New(cfg.HTTP, web.Deps{
 		Auth: n.auth, Rooms: n.rooms, Media: n.sfu, Hub: n.hub, ModLog: n.chat, Catalog: n.store,
-		Gatherer: reg, Logger: log.With("component", "web"),
+		RTSPPort: rtspPort, Gatherer: reg, Logger: log.With("component", "web"),
 	})
 	return n, nil
 }
