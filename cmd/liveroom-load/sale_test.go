@@ -20,26 +20,8 @@ func TestSaleWorkload(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts the server")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "liveroom")
-	if out, err := exec.Command("go", "build", "-o", bin, "liveroom/cmd/liveroom").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	const adminKey = "sale-test-admin-key-0123456789"
-	base := fmt.Sprintf("http://127.0.0.1:%d", freeTCPPort(t))
-	cmd := exec.Command(bin, "serve", "--http", base[len("http://"):], "--webrtc-port", fmt.Sprint(freeUDPTCPPort(t)),
-		"--rtsp", fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)), "--rtsp-udp", "0", "--data-dir", filepath.Join(dir, "data"))
-	cmd.Env = append(os.Environ(), "LIVEROOM_ADMIN_KEY="+adminKey, "LIVEROOM_JWT_SECRET=sale-test-jwt-secret-0123456789",
-		"LIVEROOM_MAX_CONNS_PER_IP=0", "LIVEROOM_REDIS_URL=")
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if testing.Verbose() {
-		cmd.Stderr = os.Stderr
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	waitHealthy(t, base)
+	const adminKey = testAdminKey
+	base := startServer(t)
 
 	for _, checkout := range []bool{false, true} {
 		t.Run(fmt.Sprintf("checkout=%v", checkout), func(t *testing.T) {
@@ -73,6 +55,35 @@ func TestSaleWorkload(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testAdminKey is the admin key of servers started by startServer.
+const testAdminKey = "load-test-admin-key-0123456789"
+
+// startServer builds the real server binary and runs it on free loopback
+// ports until the test ends; it returns the base URL.
+func startServer(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "liveroom")
+	if out, err := exec.Command("go", "build", "-o", bin, "liveroom/cmd/liveroom").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	base := fmt.Sprintf("http://127.0.0.1:%d", freeTCPPort(t))
+	cmd := exec.Command(bin, "serve", "--http", base[len("http://"):], "--webrtc-port", fmt.Sprint(freeUDPTCPPort(t)),
+		"--rtsp", fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)), "--rtsp-udp", "0", "--data-dir", filepath.Join(dir, "data"))
+	cmd.Env = append(os.Environ(), "LIVEROOM_ADMIN_KEY="+testAdminKey, "LIVEROOM_JWT_SECRET=load-test-jwt-secret-0123456789",
+		"LIVEROOM_MAX_CONNS_PER_IP=0", "LIVEROOM_REDIS_URL=")
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if testing.Verbose() {
+		cmd.Stderr = os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	waitHealthy(t, base)
+	return base
 }
 
 func waitHealthy(t *testing.T, base string) {
