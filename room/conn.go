@@ -91,9 +91,12 @@ func (c *conn) push(it qitem) bool {
 	} else {
 		c.queue = append(c.queue, it)
 	}
-	if c.hub.cfg.WriteDelay > 0 {
+	if d := c.hub.cfg.WriteDelay; d > 0 && c.hub.flushing.Load() &&
+		time.Now().UnixNano()-c.lastActive.Load() < int64(d) {
+		// Written to recently: ride the hub's next flush tick, so a busy
+		// room's events share syscalls. A quiet connection writes at once.
 		c.mu.Unlock()
-		c.dirty.Store(true) // the hub's flush tick wakes the write pump
+		c.dirty.Store(true)
 		return true
 	}
 	start := c.needPumpLocked()
@@ -107,7 +110,9 @@ func (c *conn) push(it qitem) bool {
 // connection's memory). needPumpLocked, called with c.mu held, reports
 // whether the caller must start one.
 func (c *conn) needPumpLocked() bool {
-	if c.pumping || c.stopped.Load() {
+	// While holding (a join in progress), ServeWS may be writing the
+	// welcome itself: no pump may start; release starts one.
+	if c.pumping || c.holding || c.stopped.Load() {
 		return false
 	}
 	c.pumping = true
@@ -123,10 +128,14 @@ func (c *conn) startOrSignal(start bool) {
 	c.signal()
 }
 
-// wakeUp makes sure a write pump looks at the queue.
+// wakeUp makes sure a write pump looks at the queue, starting one if there
+// is work and none runs.
 func (c *conn) wakeUp() {
 	c.mu.Lock()
-	start := c.needPumpLocked()
+	start := false
+	if len(c.queue) > 0 || c.closing || c.ping.Load() {
+		start = c.needPumpLocked()
+	}
 	c.mu.Unlock()
 	c.startOrSignal(start)
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -41,7 +42,8 @@ type Hub struct {
 	snapshots []SnapshotFunc
 	stopped   bool
 
-	wg sync.WaitGroup // connection pumps and refusals
+	wg       sync.WaitGroup // connection pumps and refusals
+	flushing atomic.Bool    // Run's flush tick is on (hub.write_delay)
 
 	slowConsumerMsg *websocket.PreparedMessage
 }
@@ -278,6 +280,8 @@ func (h *Hub) Run(ctx context.Context) error {
 		t := time.NewTicker(h.cfg.WriteDelay)
 		defer t.Stop()
 		flush = t.C
+		h.flushing.Store(true) // without Run, nothing would flush: push writes at once
+		defer h.flushing.Store(false)
 	}
 	for {
 		select {

@@ -174,6 +174,7 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 	defer warm.conn.Close()
 	time.Sleep(100 * time.Millisecond)
 	before, bs := memInUse2()
+	g0 := runtime.NumGoroutine()
 	clients := make([]*rawClient, n)
 	for i := range clients {
 		clients[i] = dialRaw(b, s.URL("demo", ""), false)
@@ -188,6 +189,7 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 	// (5 s) and retire.
 	time.Sleep(7 * time.Second)
 	after, as := memInUse2()
+	b.ReportMetric(float64(runtime.NumGoroutine()-g0)/n, "goroutines/conn")
 	b.ReportMetric(float64(after-before)/n/1024, "KiB/conn")
 	b.ReportMetric(float64(as-bs)/n/1024, "stack-KiB/conn")
 	var mu sync.Mutex

@@ -79,9 +79,16 @@ func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, roomID string) {
 		c.kick(CloseInternal, CodeUnavailable, h.prepared(errorEvent("", CodeUnavailable, "the room is unavailable; retry")))
 		c.release(qitem{}, 0)
 	} else {
-		c.release(qitem{pm: h.prepared(welcome)}, pos.Seq)
+		// Written here, while the join holds events back and no write pump
+		// can start: a quiet room's new connection never needs a pump.
+		_ = ws.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
+		if err := ws.WriteMessage(websocket.TextMessage, welcome.AppendJSON(nil)); err != nil {
+			ws.Close() // the read pump sees it and tears down
+		}
+		h.m.framesOut.Inc()
+		c.release(qitem{}, pos.Seq)
 	}
-	go c.readPump(cctx) // after the welcome is queued: a resume must come after it
+	go c.readPump(cctx) // after the welcome: a resume must come after it
 	if h.isStopped() {
 		c.kick(CloseGoingAway, CodeGoingAway, nil)
 	}

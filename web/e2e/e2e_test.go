@@ -198,10 +198,12 @@ func checkServerSide(t *testing.T, srv *server) {
 	}
 }
 
-// publishScreenshots copies the screenshots the README links to into
-// docs/screenshots, so a newcomer sees what they get.
+// publishScreenshots checks the screenshots the README links to and, with
+// LIVEROOM_UPDATE_SCREENSHOTS=1, copies them into docs/screenshots (a plain
+// test run leaves the tree as it was).
 func publishScreenshots(t *testing.T, artifacts string) {
 	t.Helper()
+	update := os.Getenv("LIVEROOM_UPDATE_SCREENSHOTS") == "1"
 	dst := filepath.Join("..", "..", "docs", "screenshots")
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		t.Fatal(err)
@@ -214,6 +216,9 @@ func publishScreenshots(t *testing.T, artifacts string) {
 		}
 		if len(b) > 400<<10 {
 			t.Errorf("screenshot %s is %d KiB, want at most 400 KiB for the README", name, len(b)>>10)
+		}
+		if !update {
+			continue
 		}
 		if err := os.WriteFile(filepath.Join(dst, name), b, 0o644); err != nil {
 			t.Fatal(err)
