@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func createRoom(t *testing.T, base, id string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", base+"/api/v1/rooms", strings.NewReader(`{"id":"`+id+`","title":"Smoke"}`))
+	req.Header.Set("Authorization", "Bearer "+testAdminKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("create room %s: %d", id, resp.StatusCode)
+	}
+}
+
+// runJSON runs a workload with --json and decodes its report.
+func runJSON(t *testing.T, cmd func(context.Context, []string, *bytes.Buffer) error, args []string, v any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	if err := cmd(ctx, append(args, "--json"), &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	s := out.String()
+	if err := json.Unmarshal([]byte(s[strings.Index(s, "{"):]), v); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, s)
+	}
+}
+
+// TestChatAndIdleWorkloads is the CI smoke of the WebSocket workloads
+// against the real server: every chat message reaches every client, and the
+// idle workload reports memory per connection.
+func TestChatAndIdleWorkloads(t *testing.T) {
+	base := startServer(t)
+	createRoom(t, base, "chat")
+	common := []string{"--url", base, "--room", "chat", "--admin-key", testAdminKey}
+
+	var chat chatResult
+	runJSON(t, func(ctx context.Context, a []string, out *bytes.Buffer) error { return chatCmd(ctx, a, out) },
+		append(common, "--clients", "40", "--senders", "4", "--rate", "4", "--duration", "2s", "--warmup", "1s"), &chat)
+	if chat.Connected != 40 || chat.Sent == 0 || chat.Deliveries == 0 || chat.DeliveredPct < 99.9 || chat.CPUPer1000ms <= 0 {
+		t.Fatalf("chat: got %+v; want 40 connected, every message delivered, a CPU figure", chat)
+	}
+
+	var idle idleResult
+	runJSON(t, func(ctx context.Context, a []string, out *bytes.Buffer) error { return idleCmd(ctx, a, out) },
+		append(common, "--clients", "50", "--settle", "1s"), &idle)
+	if idle.Connected != 50 || idle.HeapStackPerConn <= 0 {
+		t.Fatalf("idle: got %+v; want 50 connected and a memory figure", idle)
+	}
+}
