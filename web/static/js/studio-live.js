@@ -73,6 +73,11 @@ export function startLive({ room, token, getPc, isLive }) {
     }
     loadOrders();
   });
+  // The server tells hosts what viewers cannot play (RTSP: AAC audio, B-frames).
+  sock.on('stream.notice', (ev) => {
+    chat.notice(`Stream: ${ev.message}`, 'warn');
+    toast(ev.message, 'error');
+  });
   sock.on('error', (ev) => {
     if (ev.ref && sock.pending.has(ev.ref)) return;
     toast(ev.message || ev.code, 'error');
