@@ -35,14 +35,19 @@ type node struct {
 	life   *lifecycle
 	web    *web.Server
 
+	cluster   *cluster // nil on a single node
+	advertise string   // base URL other nodes and the registry know this node by
+	gatherer  prometheus.Gatherer
+
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
 }
 
-// buildNode wires a single node: file-backed rooms, the memory bus,
-// bbolt-backed commerce.
+// buildNode wires a node: on its own, file-backed rooms, the memory bus,
+// memory chat state and bbolt-backed commerce; with redis.url, the Redis
+// implementations of each (node_redis.go).
 func buildNode(cfg Config, reg *prometheus.Registry, log *slog.Logger) (n *node, err error) {
-	n = &node{cfg: cfg, log: log}
+	n = &node{cfg: cfg, log: log, gatherer: reg}
 	defer func() {
 		if err != nil {
 			n.close()
@@ -51,18 +56,29 @@ func buildNode(cfg Config, reg *prometheus.Registry, log *slog.Logger) (n *node,
 	if n.auth, err = room.NewAuth(cfg.Auth); err != nil {
 		return nil, err
 	}
-	if n.rooms, err = room.OpenFileStore(cfg.DataDir); err != nil {
-		return nil, err
+	var bus room.Bus
+	chatDeps := chat.Deps{Log: log.With("component", "chat"), Metrics: reg}
+	if cfg.Redis.URL != "" {
+		if n.cluster, err = openCluster(cfg, log); err != nil {
+			return nil, err
+		}
+		n.rooms, bus = n.cluster.rooms, n.cluster.bus
+		cs := n.cluster.chat
+		chatDeps.History, chatDeps.Held, chatDeps.Sanctions, chatDeps.Rules, chatDeps.Audit = cs, cs, cs, cs, cs.Audit()
+	} else {
+		if n.rooms, err = room.OpenFileStore(cfg.DataDir); err != nil {
+			return nil, err
+		}
+		bus = room.NewMemoryBus(cfg.Hub.HistorySize)
+		if chatDeps.Audit, err = chat.OpenFileAudit(filepath.Join(cfg.DataDir, "audit")); err != nil {
+			return nil, fmt.Errorf("audit log: %w", err)
+		}
 	}
-	bus := room.NewMemoryBus(cfg.Hub.HistorySize)
 	if n.hub, err = room.NewHub(cfg.Hub, room.HubDeps{Auth: n.auth, Rooms: n.rooms, Bus: bus, Log: log.With("component", "hub"), Metrics: reg}); err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
-	audit, err := chat.OpenFileAudit(filepath.Join(cfg.DataDir, "audit"))
-	if err != nil {
-		return nil, fmt.Errorf("audit log: %w", err)
-	}
-	if n.chat, err = chat.New(cfg.Chat, chat.Deps{Hub: n.hub, Rooms: n.rooms, Audit: audit, Log: log.With("component", "chat"), Metrics: reg}); err != nil {
+	chatDeps.Hub, chatDeps.Rooms = n.hub, n.rooms
+	if n.chat, err = chat.New(cfg.Chat, chatDeps); err != nil {
 		return nil, fmt.Errorf("chat: %w", err)
 	}
 
@@ -70,11 +86,15 @@ func buildNode(cfg Config, reg *prometheus.Registry, log *slog.Logger) (n *node,
 	if err != nil {
 		return nil, err
 	}
-	local, err := cart.OpenLocal(filepath.Join(cfg.DataDir, "cart"), cfg.Cart)
-	if err != nil {
-		return nil, fmt.Errorf("cart store: %w", err)
+	if n.cluster != nil {
+		n.store = n.cluster.store
+	} else {
+		local, err := cart.OpenLocal(filepath.Join(cfg.DataDir, "cart"), cfg.Cart)
+		if err != nil {
+			return nil, fmt.Errorf("cart store: %w", err)
+		}
+		n.store = local
 	}
-	n.store = local
 	clog := log.With("component", "cart")
 	if n.cart, err = cart.NewService(n.store, cfg.Cart, cart.ServiceOptions{Metrics: metrics, Log: clog}); err != nil {
 		return nil, err
@@ -103,10 +123,14 @@ func buildNode(cfg Config, reg *prometheus.Registry, log *slog.Logger) (n *node,
 	if a, ok := rtsp.Addr().(*net.TCPAddr); ok {
 		rtspPort = a.Port
 	}
-	n.web = web.New(cfg.HTTP, web.Deps{
+	wd := web.Deps{
 		Auth: n.auth, Rooms: n.rooms, Media: n.sfu, Hub: n.hub, ModLog: n.chat, Catalog: n.store,
 		RTSPPort: rtspPort, Gatherer: reg, Logger: log.With("component", "web"),
-	})
+	}
+	if n.cluster != nil {
+		wd.Ready = n.cluster.ready
+	}
+	n.web = web.New(cfg.HTTP, wd)
 	return n, nil
 }
 
@@ -157,6 +181,9 @@ func (n *node) start() {
 	run("cart", n.cart.Run)
 	run("webhooks", n.outbox.Run)
 	run("lifecycle", func(ctx context.Context) error { n.life.run(ctx); return nil })
+	if n.cluster != nil {
+		run("registry", func(ctx context.Context) error { n.cluster.beat(ctx, n, n.gatherer); return nil })
+	}
 }
 
 // stop closes the media peers, tells WebSocket clients the node is going
@@ -175,6 +202,10 @@ func (n *node) stop(ctx context.Context) {
 }
 
 func (n *node) close() {
+	if n.cluster != nil {
+		n.cluster.close() // closes the cart store too
+		return
+	}
 	if n.store != nil {
 		if err := n.store.Close(); err != nil {
 			n.log.Warn("cart store close", "err", err)

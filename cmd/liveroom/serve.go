@@ -73,8 +73,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	}
 	log := cfg.Log.logger(stderr)
-	if cfg.Redis.URL != "" {
-		return errors.New("redis.url: cluster mode is not available in this build yet; run without it for a single node")
+	if cfg.Redis.URL != "" && (cfg.Auth.JWTSecret == "" || cfg.Auth.AdminKey == "") {
+		// A node that made up its own secrets would reject every other
+		// node's tokens.
+		return errors.New("auth.jwt_secret and auth.admin_key: cluster mode (redis.url) needs them set, the same on every node")
 	}
 	secretsPath, generated, err := ensureSecrets(&cfg.Auth, cfg.DataDir)
 	if err != nil {
@@ -89,7 +91,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
-	resetLive(ctx, n.rooms, log)
+	if n.cluster == nil {
+		// In a cluster another node may be streaming a live room.
+		resetLive(ctx, n.rooms, log)
+	}
 	n.startPulls(ctx)
 
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
@@ -99,8 +104,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	srv := &http.Server{Handler: n.web, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	n.advertise = "http://" + ln.Addr().String()
 	udp, tcp := n.sfu.Addr()
-	log.Info("liveroom serving", "http", ln.Addr().String(), "webrtc_udp", udp.String(), "webrtc_tcp", tcp.String(), "data_dir", cfg.DataDir, "node", cfg.Node.ID)
+	log.Info("liveroom serving", "http", ln.Addr().String(), "webrtc_udp", udp.String(), "webrtc_tcp", tcp.String(), "data_dir", cfg.DataDir, "node", cfg.Node.ID, "cluster", cfg.Redis.URL != "")
 
 	if cfg.Dev {
 		if err := seedDemo(ctx, cfg, n, ln.Addr(), stdout); err != nil {

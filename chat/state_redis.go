@@ -1,0 +1,404 @@
+package chat
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisState keeps History, Held, Sanctions, Rules and the AuditLog in
+// Redis, so that every node of a cluster sees the same chat state. Keys
+// per room (one hash slot, {room:ID}), under <prefix>{room:ID}:chat:
+//
+//	hist, held       list of message ids, oldest first (capped)
+//	hist:m, held:m   hash id -> message JSON
+//	hist:p           hash id -> "<seq> <ts>" once published
+//	bans             set of user ids
+//	mutes            hash user id -> muted until (unix ms)
+//	slow             string: slow mode seconds
+//	post:<user>      string: the user's last post (unix ms), expires after the gap
+//	terms            string: JSON list of blocked terms
+//	terms:v          string: their version
+//	audit, audit:id  list of entries as JSON (capped), the last entry id
+type RedisState struct {
+	rdb         redis.UniversalClient
+	prefix      string
+	historySize int
+	heldMax     int
+	auditMax    int
+}
+
+var (
+	_ History   = (*RedisState)(nil)
+	_ Held      = (*RedisState)(nil)
+	_ Sanctions = (*RedisState)(nil)
+	_ Rules     = (*RedisState)(nil)
+)
+
+// NewRedisState keeps historySize messages and up to heldMax held ones per
+// room under prefix (default "lr:"). Closing rdb is the caller's.
+func NewRedisState(rdb redis.UniversalClient, prefix string, historySize, heldMax int) *RedisState {
+	if prefix == "" {
+		prefix = "lr:"
+	}
+	return &RedisState{rdb: rdb, prefix: prefix, historySize: max(historySize, 1), heldMax: max(heldMax, 1), auditMax: 10000}
+}
+
+// Audit returns the Redis audit log sharing s's client and prefix.
+func (s *RedisState) Audit() *RedisAudit { return &RedisAudit{s: s} }
+
+func (s *RedisState) key(roomID, name string) string {
+	return s.prefix + "{room:" + roomID + "}:chat:" + name
+}
+
+func redisErr(err error) error { return fmt.Errorf("chat: redis: %w", err) }
+
+// luaPush: KEYS list, hash, extra hash; ARGV id, json, cap. Appends and
+// drops the oldest beyond cap.
+var luaPush = redis.NewScript(`
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+local n = tonumber(ARGV[3])
+while redis.call('LLEN', KEYS[1]) > n do
+  local old = redis.call('LPOP', KEYS[1])
+  redis.call('HDEL', KEYS[2], old)
+  redis.call('HDEL', KEYS[3], old)
+end
+return 1
+`)
+
+// luaTake: KEYS list, hash, extra hash; ARGV id. Returns the JSON and the
+// extra value, or nil.
+var luaTake = redis.NewScript(`
+local js = redis.call('HGET', KEYS[2], ARGV[1])
+if not js then return nil end
+local extra = redis.call('HGET', KEYS[3], ARGV[1]) or ''
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('LREM', KEYS[1], 1, ARGV[1])
+return {js, extra}
+`)
+
+// luaPublished: KEYS hash, extra hash; ARGV id, "seq ts".
+var luaPublished = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+end
+return 1
+`)
+
+func (s *RedisState) push(ctx context.Context, roomID, list string, m Message, limit int) error {
+	js, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("chat: %w", err)
+	}
+	keys := []string{s.key(roomID, list), s.key(roomID, list+":m"), s.key(roomID, list+":p")}
+	if err := luaPush.Run(ctx, s.rdb, keys, m.ID, js, limit).Err(); err != nil {
+		return redisErr(err)
+	}
+	return nil
+}
+
+func (s *RedisState) take(ctx context.Context, roomID, list, id string) (Message, bool, error) {
+	keys := []string{s.key(roomID, list), s.key(roomID, list+":m"), s.key(roomID, list+":p")}
+	v, err := luaTake.Run(ctx, s.rdb, keys, id).StringSlice()
+	if errors.Is(err, redis.Nil) {
+		return Message{}, false, nil
+	}
+	if err != nil {
+		return Message{}, false, redisErr(err)
+	}
+	m, err := decodeMessage(v[0], v[1])
+	return m, err == nil, err
+}
+
+func (s *RedisState) list(ctx context.Context, roomID, list string) ([]Message, error) {
+	var ids *redis.StringSliceCmd
+	var msgs, pubs *redis.MapStringStringCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		ids = p.LRange(ctx, s.key(roomID, list), 0, -1)
+		msgs = p.HGetAll(ctx, s.key(roomID, list+":m"))
+		pubs = p.HGetAll(ctx, s.key(roomID, list+":p"))
+		return nil
+	})
+	if err != nil {
+		return nil, redisErr(err)
+	}
+	out := make([]Message, 0, len(ids.Val()))
+	for _, id := range ids.Val() {
+		js, ok := msgs.Val()[id]
+		if !ok {
+			continue
+		}
+		m, err := decodeMessage(js, pubs.Val()[id])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func decodeMessage(js, pub string) (Message, error) {
+	var m Message
+	if err := json.Unmarshal([]byte(js), &m); err != nil {
+		return Message{}, fmt.Errorf("chat: stored message: %w", err)
+	}
+	if seq, ts, ok := strings.Cut(pub, " "); ok {
+		m.Seq, _ = strconv.ParseUint(seq, 10, 64)
+		m.TS, _ = strconv.ParseInt(ts, 10, 64)
+	}
+	return m, nil
+}
+
+func (s *RedisState) Add(ctx context.Context, roomID string, m Message) error {
+	return s.push(ctx, roomID, "hist", m, s.historySize)
+}
+
+func (s *RedisState) Published(ctx context.Context, roomID, id string, seq uint64, ts int64) error {
+	keys := []string{s.key(roomID, "hist:m"), s.key(roomID, "hist:p")}
+	if err := luaPublished.Run(ctx, s.rdb, keys, id, fmt.Sprintf("%d %d", seq, ts)).Err(); err != nil {
+		return redisErr(err)
+	}
+	return nil
+}
+
+func (s *RedisState) Remove(ctx context.Context, roomID, id string) (Message, bool, error) {
+	return s.take(ctx, roomID, "hist", id)
+}
+
+func (s *RedisState) Recent(ctx context.Context, roomID string) ([]Message, error) {
+	return s.list(ctx, roomID, "hist")
+}
+
+func (s *RedisState) Hold(ctx context.Context, roomID string, m Message) error {
+	return s.push(ctx, roomID, "held", m, s.heldMax)
+}
+
+func (s *RedisState) Take(ctx context.Context, roomID, id string) (Message, bool, error) {
+	return s.take(ctx, roomID, "held", id)
+}
+
+func (s *RedisState) List(ctx context.Context, roomID string) ([]Message, error) {
+	return s.list(ctx, roomID, "held")
+}
+
+func (s *RedisState) Ban(ctx context.Context, roomID, userID string) error {
+	if err := s.rdb.SAdd(ctx, s.key(roomID, "bans"), userID).Err(); err != nil {
+		return redisErr(err)
+	}
+	return nil
+}
+
+func (s *RedisState) Unban(ctx context.Context, roomID, userID string) (bool, error) {
+	n, err := s.rdb.SRem(ctx, s.key(roomID, "bans"), userID).Result()
+	if err != nil {
+		return false, redisErr(err)
+	}
+	return n > 0, nil
+}
+
+func (s *RedisState) Mute(ctx context.Context, roomID, userID string, until time.Time) error {
+	var err error
+	if until.IsZero() {
+		err = s.rdb.HDel(ctx, s.key(roomID, "mutes"), userID).Err()
+	} else {
+		err = s.rdb.HSet(ctx, s.key(roomID, "mutes"), userID, until.UnixMilli()).Err()
+	}
+	if err != nil {
+		return redisErr(err)
+	}
+	return nil
+}
+
+func (s *RedisState) Standing(ctx context.Context, roomID, userID string) (Standing, error) {
+	var banned *redis.BoolCmd
+	var muted *redis.StringCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		banned = p.SIsMember(ctx, s.key(roomID, "bans"), userID)
+		muted = p.HGet(ctx, s.key(roomID, "mutes"), userID)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return Standing{}, redisErr(err)
+	}
+	st := Standing{Banned: banned.Val()}
+	if ms, err := strconv.ParseInt(muted.Val(), 10, 64); err == nil {
+		st.MutedUntil = time.UnixMilli(ms)
+	}
+	return st, nil
+}
+
+func (s *RedisState) SetSlow(ctx context.Context, roomID string, seconds int) error {
+	if err := s.rdb.Set(ctx, s.key(roomID, "slow"), seconds, 0).Err(); err != nil {
+		return redisErr(err)
+	}
+	return nil
+}
+
+func (s *RedisState) Slow(ctx context.Context, roomID string) (int, error) {
+	n, err := s.rdb.Get(ctx, s.key(roomID, "slow")).Int()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, redisErr(err)
+	}
+	return n, nil
+}
+
+// luaPost: KEYS post:<user>; ARGV now ms, gap ms. Returns 0 (posted) or
+// the time the user may post again.
+var luaPost = redis.NewScript(`
+local now, gap = tonumber(ARGV[1]), tonumber(ARGV[2])
+local last = tonumber(redis.call('GET', KEYS[1]) or '')
+if last and now - last < gap then return last + gap end
+if gap > 0 then redis.call('SET', KEYS[1], ARGV[1], 'PX', gap) else redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+func (s *RedisState) Post(ctx context.Context, roomID, userID string, now time.Time, gap time.Duration) (bool, time.Time, error) {
+	next, err := luaPost.Run(ctx, s.rdb, []string{s.key(roomID, "post:"+userID)}, now.UnixMilli(), gap.Milliseconds()).Int64()
+	if err != nil {
+		return false, time.Time{}, redisErr(err)
+	}
+	if next != 0 {
+		return false, time.UnixMilli(next), nil
+	}
+	return true, time.Time{}, nil
+}
+
+// luaSetTerms: KEYS terms, terms:v; ARGV expected version, JSON. The new
+// version is at least the time in ms, so it never repeats one a node has
+// cached even if Redis lost the old list. Returns the version or -1.
+var luaSetTerms = redis.NewScript(`
+local v = tonumber(redis.call('GET', KEYS[2]) or '0')
+if v ~= tonumber(ARGV[1]) then return -1 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local nv = math.max(v + 1, now)
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], string.format('%d', nv))
+return nv
+`)
+
+func (s *RedisState) UpdateTerms(ctx context.Context, roomID string, add, remove []string, maxTerms int) ([]string, error) {
+	for range 50 {
+		cur, ver, err := s.Terms(ctx, roomID)
+		if err != nil {
+			return nil, err
+		}
+		next := mergeTerms(cur, add, remove)
+		if len(next) > maxTerms {
+			return nil, fmt.Errorf("%w: at most %d blocked terms", errTooMany, maxTerms)
+		}
+		js, _ := json.Marshal(next)
+		res, err := luaSetTerms.Run(ctx, s.rdb, []string{s.key(roomID, "terms"), s.key(roomID, "terms:v")}, ver, js).Int64()
+		if err != nil {
+			return nil, redisErr(err)
+		}
+		if res >= 0 {
+			return next, nil
+		}
+	}
+	return nil, errors.New("chat: terms: too much contention")
+}
+
+func (s *RedisState) Terms(ctx context.Context, roomID string) ([]string, uint64, error) {
+	vals, err := s.rdb.MGet(ctx, s.key(roomID, "terms"), s.key(roomID, "terms:v")).Result()
+	if err != nil {
+		return nil, 0, redisErr(err)
+	}
+	var terms []string
+	if js, ok := vals[0].(string); ok {
+		if err := json.Unmarshal([]byte(js), &terms); err != nil {
+			return nil, 0, fmt.Errorf("chat: stored terms: %w", err)
+		}
+	}
+	var ver uint64
+	if v, ok := vals[1].(string); ok {
+		ver, _ = strconv.ParseUint(v, 10, 64)
+	}
+	return terms, ver, nil
+}
+
+// RedisAudit is the cluster's moderation audit log.
+type RedisAudit struct{ s *RedisState }
+
+var _ AuditLog = (*RedisAudit)(nil)
+
+// luaAudit: KEYS audit, audit:id; ARGV entry JSON with id 0 as "{}" head, cap.
+var luaAudit = redis.NewScript(`
+local id = redis.call('INCR', KEYS[2])
+redis.call('RPUSH', KEYS[1], string.format('%d', id) .. ' ' .. ARGV[1])
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
+return id
+`)
+
+func (a *RedisAudit) Append(ctx context.Context, e AuditEntry) (AuditEntry, error) {
+	e.ID = 0
+	js, err := json.Marshal(e)
+	if err != nil {
+		return AuditEntry{}, fmt.Errorf("chat: audit: %w", err)
+	}
+	s := a.s
+	id, err := luaAudit.Run(ctx, s.rdb, []string{s.key(e.Room, "audit"), s.key(e.Room, "audit:id")}, js, s.auditMax).Int64()
+	if err != nil {
+		return AuditEntry{}, redisErr(err)
+	}
+	e.ID = uint64(id)
+	return e, nil
+}
+
+func (a *RedisAudit) Recent(ctx context.Context, roomID string, limit int) ([]AuditEntry, error) {
+	start := int64(0)
+	if limit > 0 {
+		start = -int64(limit)
+	}
+	vals, err := a.s.rdb.LRange(ctx, a.s.key(roomID, "audit"), start, -1).Result()
+	if err != nil {
+		return nil, redisErr(err)
+	}
+	out := make([]AuditEntry, 0, len(vals))
+	for _, v := range vals {
+		id, js, _ := strings.Cut(v, " ")
+		var e AuditEntry
+		if err := json.Unmarshal([]byte(js), &e); err != nil {
+			return nil, fmt.Errorf("chat: stored audit entry: %w", err)
+		}
+		e.ID, _ = strconv.ParseUint(id, 10, 64)
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// mergeTerms applies removals, then additions, comparing folded forms;
+// the same rule as MemoryState.UpdateTerms (which should call this).
+func mergeTerms(cur, add, remove []string) []string {
+	key := func(t string) string { return strings.Join(words(t), " ") }
+	drop := map[string]bool{}
+	for _, t := range remove {
+		drop[key(t)] = true
+	}
+	var next []string
+	seen := map[string]bool{}
+	for _, t := range cur {
+		if k := key(t); !drop[k] && !seen[k] {
+			seen[k] = true
+			next = append(next, t)
+		}
+	}
+	for _, t := range add {
+		if k := key(t); k != "" && !seen[k] {
+			seen[k] = true
+			next = append(next, strings.TrimSpace(t))
+		}
+	}
+	return next
+}
