@@ -18,7 +18,11 @@ import (
 // flusher goroutine sends whatever has accumulated with sendmmsg. Idle, a
 // batch is one packet and costs one goroutine hand-off; under load batches
 // grow by themselves (while the flusher is in the kernel, writers fill the
-// next one), which is where the per-packet syscall cost goes away.
+// next one), which is where the per-packet syscall cost goes away. Where the
+// kernel allows it, a run of same-size datagrams to one address (a frame to
+// one viewer: see sendQueue) goes as one UDP GSO message, which also pays
+// the UDP/IP stack once per run rather than once per packet. The flusher
+// lives as long as the socket: Close stops it.
 //
 // Writes are fire-and-forget, like UDP itself. A datagram the kernel refuses
 // is skipped (the rest of the batch still goes), counted, and logged: the
@@ -40,6 +44,7 @@ type batchConn struct {
 	done    chan struct{} // flusher exited
 
 	pool    sync.Pool
+	gso     atomic.Bool           // coalesce same-destination runs (UDP_SEGMENT)
 	log     logging.LeveledLogger // may be nil
 	lastErr atomic.Pointer[error] // last send error
 	errs    atomic.Uint64         // datagrams the kernel refused
@@ -56,6 +61,10 @@ type batchWriter interface {
 const (
 	// maxBatch bounds one sendmmsg call (the kernel caps it at 1024).
 	maxBatch = 128
+	// maxSegments bounds one GSO group (the kernel allows 64) and
+	// maxGSOBytes its size (a UDP datagram's limit).
+	maxSegments = 32
+	maxGSOBytes = 60000
 	// maxQueued bounds what writers may queue ahead of the flusher: a
 	// keyframe burst to a few hundred viewers fits.
 	maxQueued = 16384
@@ -83,6 +92,7 @@ func newBatchConn(c *net.UDPConn, log logging.LeveledLogger) *batchConn {
 
 func newBatchConnWriter(c *net.UDPConn, w batchWriter, log logging.LeveledLogger) *batchConn {
 	b := &batchConn{UDPConn: c, w: w, log: log, done: make(chan struct{})}
+	b.gso.Store(gsoSupported(c))
 	b.ready.L = &b.mu
 	b.room.L = &b.mu
 	b.pool.New = func() any { return new(datagram) }
@@ -165,7 +175,7 @@ func (b *batchConn) flushLoop() {
 	defer close(b.done)
 	var (
 		batch []*datagram
-		msgs  = make([]ipv4.Message, maxBatch)
+		out   = newBatchOut()
 	)
 	for {
 		b.mu.Lock()
@@ -182,7 +192,7 @@ func (b *batchConn) flushLoop() {
 
 		for len(batch) > 0 {
 			n := min(len(batch), maxBatch)
-			b.send(batch[:n], msgs[:n])
+			b.send(batch[:n], out)
 			for i, d := range batch[:n] {
 				b.pool.Put(d)
 				batch[i] = nil
@@ -193,31 +203,124 @@ func (b *batchConn) flushLoop() {
 	}
 }
 
-// send writes ds, skipping (and recording) any datagram the kernel refuses.
-func (b *batchConn) send(ds []*datagram, msgs []ipv4.Message) {
-	for i, d := range ds {
-		msgs[i] = ipv4.Message{Buffers: d.bufs[:], Addr: &d.addr}
+// batchOut is the flusher's reusable sendmmsg argument: one message per
+// datagram, or per GSO group of datagrams.
+type batchOut struct {
+	msgs  []ipv4.Message
+	segs  []int    // datagrams in each message
+	iov   [][]byte // backing for the messages' Buffers
+	cmsgs [][]byte // one UDP_SEGMENT control message per message
+	one   [][]byte // scratch for resending a group one by one
+}
+
+func newBatchOut() *batchOut {
+	o := &batchOut{
+		msgs:  make([]ipv4.Message, 0, maxBatch),
+		segs:  make([]int, 0, maxBatch),
+		iov:   make([][]byte, maxBatch),
+		cmsgs: make([][]byte, maxBatch),
 	}
+	for i := range o.cmsgs {
+		o.cmsgs[i] = make([]byte, gsoCmsgLen)
+	}
+	return o
+}
+
+// build turns ds into messages. With GSO, a run of datagrams to the same
+// address whose sizes are equal (the last may be shorter) becomes one
+// message: a video frame's packets to one viewer are such a run.
+func (o *batchOut) build(ds []*datagram, gso bool) {
+	o.msgs, o.segs = o.msgs[:0], o.segs[:0]
+	for i := 0; i < len(ds); {
+		d := ds[i]
+		size := len(d.bufs[0])
+		j, total := i+1, size
+		if gso {
+			for j < len(ds) && j-i < maxSegments {
+				e := ds[j]
+				n := len(e.bufs[0])
+				if n > size || n == 0 || total+n > maxGSOBytes || e.addr.Port != d.addr.Port || !e.addr.IP.Equal(d.addr.IP) {
+					break
+				}
+				total += n
+				j++
+				if n < size {
+					break // a shorter datagram can only end the group
+				}
+			}
+		}
+		m := ipv4.Message{Addr: &d.addr}
+		if j-i == 1 {
+			m.Buffers = d.bufs[:]
+		} else {
+			for k := i; k < j; k++ {
+				o.iov[k] = ds[k].bufs[0]
+			}
+			m.Buffers = o.iov[i:j:j]
+			m.OOB = putGSOCmsg(o.cmsgs[len(o.msgs)], size)
+		}
+		o.msgs = append(o.msgs, m)
+		o.segs = append(o.segs, j-i)
+		i = j
+	}
+}
+
+// send writes ds, skipping (and recording) any datagram the kernel refuses.
+func (b *batchConn) send(ds []*datagram, o *batchOut) {
+	o.build(ds, b.gso.Load())
 	b.batches.Add(1)
+	msgs, segs := o.msgs, o.segs
 	for len(msgs) > 0 {
 		n, err := b.w.WriteBatch(msgs, 0)
 		if n > 0 {
-			b.sent.Add(uint64(n))
-			msgs = msgs[n:]
-		}
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				b.failed(err, len(msgs))
-				return
+			for _, s := range segs[:n] {
+				b.sent.Add(uint64(s))
 			}
-			// The datagram at the head failed; skip it and go on with the
-			// rest, as separate sendto calls would have.
-			b.failed(err, 1)
-			msgs = msgs[1:]
-		} else if n == 0 {
+			msgs, segs = msgs[n:], segs[n:]
+		}
+		switch {
+		case err == nil && n == 0:
 			return // cannot happen with a non-empty batch; do not spin
+		case err == nil:
+		case errors.Is(err, net.ErrClosed):
+			b.failedN(err, segs)
+			return
+		case segs[0] > 1 && gsoRefused(err):
+			// The route's device cannot segment: stop grouping and send
+			// this group's datagrams one by one.
+			b.gso.Store(false)
+			if b.log != nil {
+				b.log.Warnf("udp batch send: GSO refused (%v), sending datagrams singly", err)
+			}
+			b.sendSingly(msgs[0], o)
+			msgs, segs = msgs[1:], segs[1:]
+		default:
+			// The message at the head failed; skip it and go on with the
+			// rest, as separate sendto calls would have.
+			b.failed(err, segs[0])
+			msgs, segs = msgs[1:], segs[1:]
 		}
 	}
+}
+
+func (b *batchConn) sendSingly(m ipv4.Message, o *batchOut) {
+	for _, buf := range m.Buffers {
+		o.one = append(o.one[:0], buf)
+		single := []ipv4.Message{{Buffers: o.one, Addr: m.Addr}}
+		if _, err := b.w.WriteBatch(single, 0); err != nil {
+			b.failed(err, 1)
+			continue
+		}
+		b.sent.Add(1)
+	}
+}
+
+func (b *batchConn) failedN(err error, segs []int) {
+	total := 0
+	for _, s := range segs {
+		total += s
+	}
+	b.failed(err, total)
 }
 
 func (b *batchConn) failed(err error, n int) {

@@ -28,8 +28,10 @@ type Config struct {
 	// ICETCP enables ICE-TCP (passive) on Port; nil = true.
 	ICETCP *bool `yaml:"ice_tcp"`
 
-	// PLIInterval is the minimum gap between two keyframe requests sent to one
-	// publisher, however many viewers ask.
+	// PLIInterval is how long a keyframe request sent to the publisher is
+	// waited for before another is sent; viewers joining meanwhile wait for
+	// its keyframe. A viewer that missed the start of a keyframe asks again
+	// at once (see keyframeThrottle for the caps).
 	PLIInterval time.Duration `yaml:"pli_interval"`
 	// ViewerQueue is the per-viewer packet queue; a viewer whose queue is full
 	// drops and then skips to the next keyframe.

@@ -10,6 +10,9 @@
 //	    forwarder: keyframe gate, SSRC/sequence/timestamp rewrite, one
 //	               copy into a pooled ref-counted packet, NACK history
 //	    forwarder --same *packet--> viewer queue (bounded) --> writer goroutine --> downTrack
+//	    writer: woken once per frame (sendQueue), SRTP, then batchConn: the
+//	            shared UDP socket's flusher sends with sendmmsg, a frame to
+//	            one viewer as one GSO group
 //
 // Error mapping expected from the HTTP layer: ErrBadOffer and ErrBadFragment
 // are 400; ErrNoCodec is 400 too (or 422: it means "well-formed, but nothing

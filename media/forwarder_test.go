@@ -325,7 +325,12 @@ func BenchmarkFanout100(b *testing.B) {
 	for b.Loop() {
 		i++
 		p.SequenceNumber++
-		p.Timestamp += 3000
+		// Frames of 9 packets (a 2 Mbit/s stream at 30 fps), one timestamp
+		// and one marker each.
+		p.Marker = i%9 == 0
+		if p.Marker {
+			p.Timestamp += 3000
+		}
 		start := time.Now()
 		in.writeRTP(p)
 		producer += time.Since(start)
@@ -334,6 +339,7 @@ func BenchmarkFanout100(b *testing.B) {
 			// not dropping.
 			for _, v := range viewers {
 				for len(v.queue.pkts) > 0 {
+					v.queue.kick() // the frame may not have ended
 					time.Sleep(10 * time.Microsecond)
 				}
 			}

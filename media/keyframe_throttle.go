@@ -17,13 +17,16 @@ import (
 //     at once, rather than waiting out a fixed interval;
 //   - a request left unanswered for `pending` (a lost PLI, a slow encoder)
 //     is sent again;
-//   - two requests are never closer than minKeyframeGap, and at most
-//     maxKeyframeRequests go out in any second, for the encoder's sake: each
-//     keyframe is several times a normal frame, and a join storm must not turn
-//     the stream into keyframes only.
+//   - two requests are never closer than minKeyframeGap, and beyond a burst
+//     of keyframeBurst they are paced at keyframeRate, for the encoder's sake:
+//     each keyframe is several times a normal frame, and a join storm must
+//     not turn the stream into keyframes only. Pacing (rather than "N per
+//     second") spreads a storm's keyframes over it instead of spending them
+//     all at its start.
 const (
-	minKeyframeGap      = 50 * time.Millisecond
-	maxKeyframeRequests = 5 // per rolling second
+	minKeyframeGap = 50 * time.Millisecond
+	keyframeRate   = 200 * time.Millisecond // sustained: 5 a second
+	keyframeBurst  = 2
 )
 
 // keyframeThrottle decides when a keyframe request goes to the publisher.
@@ -36,16 +39,14 @@ type keyframeThrottle struct {
 	lastReq atomic.Int64 // last request sent; 0 = none
 	lastKey atomic.Int64 // last keyframe start forwarded; 0 = none
 
-	mu   sync.Mutex
-	sent [maxKeyframeRequests]int64 // ring of recent request times
-	next int
+	mu  sync.Mutex
+	tat int64 // pacing: theoretical arrival time of the next request (GCRA)
 }
 
 // reset forgets the history (a new source: its first request goes at once).
 func (t *keyframeThrottle) reset() {
 	t.mu.Lock()
-	t.sent = [maxKeyframeRequests]int64{}
-	t.next = 0
+	t.tat = 0
 	t.lastReq.Store(0)
 	t.lastKey.Store(0)
 	t.mu.Unlock()
@@ -66,11 +67,10 @@ func (t *keyframeThrottle) request(now int64) bool {
 	if !t.due(now, last) {
 		return false // another asker got here first
 	}
-	if oldest := t.sent[t.next]; oldest != 0 && now-oldest < int64(time.Second) {
+	if now < t.tat-int64(keyframeBurst-1)*int64(keyframeRate) {
 		return false
 	}
-	t.sent[t.next] = now
-	t.next = (t.next + 1) % maxKeyframeRequests
+	t.tat = max(t.tat, now) + int64(keyframeRate)
 	t.lastReq.Store(now)
 	return true
 }

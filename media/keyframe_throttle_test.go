@@ -32,13 +32,19 @@ func TestKeyframeThrottle(t *testing.T) {
 		{"a keyframe before the request does not answer it", []step{
 			{at: 1, key: true}, {at: 2, want: true}, {at: 100},
 		}},
-		{"at most maxKeyframeRequests per second", []step{
+		{"a storm is paced after the burst", []step{
+			{at: 1, want: true}, {at: 2, key: true},
+			{at: 60, want: true}, {at: 61, key: true}, // burst of 2
+			{at: 120}, {at: 200},
+			{at: 202, want: true}, {at: 203, key: true}, // then one per 200 ms
+			{at: 300}, {at: 400},
+			{at: 401, want: true},
+		}},
+		{"a quiet spell refills the burst", []step{
 			{at: 1, want: true}, {at: 2, key: true},
 			{at: 60, want: true}, {at: 61, key: true},
-			{at: 120, want: true}, {at: 121, key: true},
-			{at: 180, want: true}, {at: 181, key: true},
-			{at: 240, want: true}, {at: 241, key: true},
-			{at: 300}, {at: 900}, {at: 1000}, {at: 1002, want: true},
+			{at: 1000, want: true}, {at: 1001, key: true},
+			{at: 1060, want: true},
 		}},
 	}
 	for _, c := range cases {

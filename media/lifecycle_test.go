@@ -40,10 +40,13 @@ func socketAPI(t *testing.T, conn net.PacketConn) *webrtc.API {
 
 func TestDeadViewersDoNotStopOthers(t *testing.T) {
 	s := newSFU(t, func(c *media.Config) {
-		// Short enough to see dead viewers reaped within the test.
+		// Short enough to see dead viewers reaped within the test, long
+		// enough that they are still there while the healthy viewer is
+		// measured (~2 s): a full ICE agent fails a viewer that never
+		// answers its checks after disconnected + failed timeouts.
 		c.ConnectTimeout = 3 * time.Second
-		c.ICEDisconnectedTimeout = 500 * time.Millisecond
-		c.ICEFailedTimeout = time.Second
+		c.ICEDisconnectedTimeout = time.Second
+		c.ICEFailedTimeout = 2 * time.Second
 	})
 	ctx := testCtx(t, 40*time.Second)
 	startPublisher(t, ctx, s.SFU, "d", "host")

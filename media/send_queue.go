@@ -5,9 +5,10 @@ package media
 // marker), for every audio packet (each is a frame), for retransmissions,
 // and once a burst is long enough: a decoder can use no part of a frame
 // before its last packet, so waking the writer for each of a frame's
-// packets would only buy goroutine switches (one per packet per viewer was
-// the largest CPU cost after the socket write). If a marker is lost the
-// frame goes out with the next kick, at most a frame later.
+// packets would only buy goroutine switches (one per packet per viewer).
+// Each wake-up then hands the socket a whole frame to one viewer, which
+// batchConn sends as one GSO group. If a marker is lost the frame goes out
+// with the next kick: the next audio packet (every 20 ms) or frame end.
 type sendQueue struct {
 	pkts chan *packet
 	wake chan struct{} // capacity 1: a kick is pending

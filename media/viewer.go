@@ -17,7 +17,7 @@ type viewer struct {
 	tracks [numKinds]*downTrack
 	queue  sendQueue
 
-	ready     atomic.Bool   // ICE connected: packets flow (the writer waits for SRTP)
+	ready     atomic.Bool   // connected: packets can actually be sent
 	needKey   atomic.Bool   // video skips to the next keyframe (join, or after a drop)
 	resumeSeq atomic.Uint32 // seq of the keyframe video resumed at; older NACKs are ignored
 	dropped   atomic.Uint64
@@ -49,7 +49,6 @@ func newViewer(ctx context.Context, r *room, offer string, usable [numKinds]bool
 		v.tracks[k] = dt
 		senders = append(senders, tr.Sender())
 	}
-	p.pc.OnICEConnectionStateChange(v.onICEState)
 	p.pc.OnConnectionStateChange(v.onState)
 	p.startConnectTimer(func() { r.closeSession(v, "connect timeout") })
 
@@ -88,37 +87,21 @@ func newViewer(ctx context.Context, r *room, offer string, usable [numKinds]bool
 	return v, answer, nil
 }
 
-// onICEState starts the viewer as soon as ICE connects, before DTLS is
-// done: the keyframe request then overlaps the DTLS handshake (one to two
-// round trips, more on a loaded server), and packets queued meanwhile wait
-// in the writer, whose first write blocks until SRTP is ready. A viewer that
-// never gets that far (or fails DTLS) is closed by the connect timeout or its
-// state change, which also unblocks the writer.
-func (v *viewer) onICEState(st webrtc.ICEConnectionState) {
-	if st == webrtc.ICEConnectionStateConnected {
-		v.start()
-	}
-}
-
 func (v *viewer) onState(st webrtc.PeerConnectionState) {
 	switch st {
 	case webrtc.PeerConnectionStateConnected:
 		v.connected()
-		v.log.Info("viewer connected")
-		v.start()
+		if !v.ready.Swap(true) {
+			v.log.Info("viewer connected")
+			// Keyframe on join, at once: DTLS is done (the state follows
+			// it immediately) and the throttle lets a joiner's request
+			// through unless one is already on its way.
+			v.r.video.requestKeyframe()
+		}
 	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 		v.ready.Store(false)
 		v.s.spawn(func() { v.r.closeSession(v, st.String()) })
 	}
-}
-
-// start lets packets flow to the viewer, from its first keyframe, and asks
-// for that keyframe at once.
-func (v *viewer) start() {
-	if v.closed() || v.ready.Swap(true) {
-		return
-	}
-	v.r.video.requestKeyframe()
 }
 
 // offer is called by a forwarder for every packet, for every viewer, on the
