@@ -14,6 +14,8 @@ const (
 	famH264 family = iota + 1
 	famVP8
 	famOpus
+	famPCMU // G.711 µ-law
+	famPCMA // G.711 A-law
 )
 
 // codecSpec is one entry the SFU registers with its MediaEngine. The index
@@ -26,7 +28,7 @@ type codecSpec struct {
 }
 
 // maxCodecs bounds codecTable so bindings can use a fixed array.
-const maxCodecs = 8
+const maxCodecs = 16
 
 // codecTable is immutable after newCodecTable.
 type codecTable []codecSpec
@@ -84,6 +86,22 @@ func newCodecTable() codecTable {
 			kind: webrtc.RTPCodecTypeAudio,
 			fam:  famOpus,
 		},
+		// G.711 after Opus: table order is the SFU's preference (see
+		// preferOpus). Static payload types; "PCMU/8000" is mono, and pion's
+		// own registration leaves Channels at 0 for these.
+		g711Spec(webrtc.MimeTypePCMU, 0, famPCMU),
+		g711Spec(webrtc.MimeTypePCMA, 8, famPCMA),
+	}
+}
+
+func g711Spec(mime string, pt webrtc.PayloadType, fam family) codecSpec {
+	return codecSpec{
+		params: webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 8000},
+			PayloadType:        pt,
+		},
+		kind: webrtc.RTPCodecTypeAudio,
+		fam:  fam,
 	}
 }
 
@@ -132,6 +150,10 @@ func familyOf(mime string) family {
 		return famVP8
 	case strings.EqualFold(mime, webrtc.MimeTypeOpus):
 		return famOpus
+	case strings.EqualFold(mime, webrtc.MimeTypePCMU):
+		return famPCMU
+	case strings.EqualFold(mime, webrtc.MimeTypePCMA):
+		return famPCMA
 	}
 	return 0
 }

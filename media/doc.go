@@ -13,6 +13,9 @@
 //	    writer: woken once per frame (sendQueue), SRTP, then batchConn: the
 //	            shared UDP socket's flusher sends with sendmmsg, a frame to
 //	            one viewer as one GSO group
+//	    forwarder --same *packet--> tap queue (bounded, drops) --> RTSP read
+//	            stream of a room not published over RTSP (one tap per room
+//	            while it has RTSP readers)
 //
 // Error mapping expected from the HTTP layer: ErrBadOffer and ErrBadFragment
 // are 400; ErrNoCodec is 400 too (or 422: it means "well-formed, but nothing

@@ -7,7 +7,7 @@ var (
 	// ErrBadOffer: the SDP offer is malformed or cannot be applied.
 	ErrBadOffer = errors.New("bad sdp offer")
 	// ErrNoCodec: the offer is well-formed but carries no codec the SFU can use
-	// (H264 packetization-mode 1, VP8, Opus) in a usable direction.
+	// (H264 packetization-mode 1, VP8, Opus, G.711) in a usable direction.
 	ErrNoCodec = errors.New("no usable codec in offer")
 	// ErrPublisherConflict: another host is publishing in the room.
 	ErrPublisherConflict = errors.New("room already has a publisher")

@@ -20,6 +20,7 @@ type forwarder struct {
 	pool    *sync.Pool
 	hist    *history
 	viewers *atomic.Pointer[[]*viewer]
+	taps    *atomic.Pointer[[]*tap]
 	metrics *metrics
 	epoch   time.Time              // monotonic base for the keyframe clock
 	cur     atomic.Pointer[ingest] // lock-free view of in for keyframe requests
@@ -53,6 +54,7 @@ func newForwarder(k kind, r *room) *forwarder {
 		pool:    s.pool,
 		hist:    newHistory(size),
 		viewers: &r.viewers,
+		taps:    &r.taps,
 		metrics: s.metrics,
 		epoch:   time.Now(),
 		kf:      keyframeThrottle{pending: s.cfg.PLIInterval},
@@ -164,6 +166,9 @@ func (f *forwarder) write(in *ingest, p *rtp.Packet) {
 	f.hist.put(pk)
 	for _, v := range *f.viewers.Load() {
 		v.offer(f, pk)
+	}
+	for _, t := range *f.taps.Load() {
+		t.offer(f, pk)
 	}
 	pk.release()
 }

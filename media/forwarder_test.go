@@ -302,8 +302,15 @@ func TestNACKRetransmitsFromHistory(t *testing.T) {
 // BenchmarkFanout100 measures the per-packet cost of forwarding one video
 // packet to 100 viewers: the rewrite, the copy into a shared buffer, the
 // enqueue per viewer and the viewers' writer goroutines (with a no-op
-// writer in place of SRTP). allocs/op should be 0.
+// writer in place of SRTP), without and with one tap (an RTSP reader of a
+// WHIP room) next to them. allocs/op must be 0 in both.
 func BenchmarkFanout100(b *testing.B) {
+	for _, taps := range []int{0, 1} {
+		b.Run(map[int]string{0: "no-tap", 1: "one-tap"}[taps], func(b *testing.B) { benchFanout(b, taps) })
+	}
+}
+
+func benchFanout(b *testing.B, taps int) {
 	s := bareSFU(b, 1024)
 	r := newRoom(s, "bench")
 	var written atomic.Int64
@@ -313,6 +320,11 @@ func BenchmarkFanout100(b *testing.B) {
 		viewers[i] = fakeViewer(b, r, w)
 	}
 	in := feed(b, r, &fakeSource{host: "h"})
+	var tapped atomic.Int64
+	var tapList []*tap
+	for range taps {
+		tapList = append(tapList, fakeTap(b, r, func(*packet) bool { tapped.Add(1); return true }))
+	}
 	payload := make([]byte, 1100)
 	payload[0] = 0x41
 	p := h264Packet(0, 0, stapSPSPPS)
@@ -343,6 +355,11 @@ func BenchmarkFanout100(b *testing.B) {
 					time.Sleep(10 * time.Microsecond)
 				}
 			}
+			for _, t := range tapList {
+				for len(t.q) > 0 {
+					time.Sleep(10 * time.Microsecond)
+				}
+			}
 		}
 	}
 	var drops uint64
@@ -351,6 +368,9 @@ func BenchmarkFanout100(b *testing.B) {
 	}
 	b.ReportMetric(float64(drops)/float64(b.N), "drops/op")
 	b.ReportMetric(float64(written.Load())/float64(b.N), "writes/op")
+	if taps > 0 {
+		b.ReportMetric(float64(tapped.Load())/float64(b.N), "tapped/op")
+	}
 	// Time on the publisher's goroutine alone (rewrite, copy, 100 enqueues).
 	b.ReportMetric(float64(producer.Nanoseconds())/float64(b.N), "publisher-ns/op")
 }

@@ -68,7 +68,7 @@ func checkOffer(offer string, codecs codecTable, publish bool) (usable [numKinds
 	if publish {
 		want = "send"
 	}
-	return usable, fmt.Errorf("%w: offered %v; want H264 (packetization-mode=1), VP8 or Opus in a section that can %s",
+	return usable, fmt.Errorf("%w: offered %v; want H264 (packetization-mode=1), VP8, Opus or G.711 (PCMU/PCMA) in a section that can %s",
 		ErrNoCodec, seen, want)
 }
 
@@ -87,7 +87,14 @@ func directionOK(md *sdp.MediaDescription, publish bool) bool {
 }
 
 // formatOf returns the rtpmap encoding name and the fmtp of payload type pt.
+// The static G.711 payload types may come without an rtpmap (RFC 3551).
 func formatOf(md *sdp.MediaDescription, pt string) (name, fmtp string) {
+	switch pt {
+	case "0":
+		name = "PCMU"
+	case "8":
+		name = "PCMA"
+	}
 	for _, a := range md.Attributes {
 		switch a.Key {
 		case "rtpmap":
@@ -101,4 +108,55 @@ func formatOf(md *sdp.MediaDescription, pt string) (name, fmtp string) {
 		}
 	}
 	return name, fmtp
+}
+
+// preferOpus moves Opus to the front of every audio section's format list
+// of a publisher's offer. pion keeps the offer's order in its answer, and
+// the offerer sends the first codec of the answer it can: a publisher that
+// offers G.711 before Opus (as some SIP-minded encoders do) still sends
+// Opus. Anything it cannot make sense of is returned unchanged.
+func preferOpus(offer string) string {
+	lines := strings.SplitAfter(offer, "\n")
+	changed := false
+	for i := 0; i < len(lines); i++ {
+		if !strings.HasPrefix(lines[i], "m=audio ") {
+			continue
+		}
+		end := i + 1
+		for end < len(lines) && !strings.HasPrefix(lines[end], "m=") {
+			end++
+		}
+		opus := map[string]bool{}
+		for _, l := range lines[i+1 : end] {
+			v, ok := strings.CutPrefix(strings.TrimRight(l, "\r\n"), "a=rtpmap:")
+			if !ok {
+				continue
+			}
+			pt, enc, _ := strings.Cut(v, " ")
+			if name, _, _ := strings.Cut(enc, "/"); strings.EqualFold(name, "opus") {
+				opus[pt] = true
+			}
+		}
+		body := strings.TrimRight(lines[i], "\r\n")
+		eol := lines[i][len(body):]
+		f := strings.Fields(body)
+		if len(opus) > 0 && len(f) > 4 && !opus[f[3]] {
+			pts := f[3:]
+			var first, rest []string
+			for _, pt := range pts {
+				if opus[pt] {
+					first = append(first, pt)
+				} else {
+					rest = append(rest, pt)
+				}
+			}
+			lines[i] = strings.Join(append(f[:3:3], append(first, rest...)...), " ") + eol
+			changed = true
+		}
+		i = end - 1
+	}
+	if !changed {
+		return offer
+	}
+	return strings.Join(lines, "")
 }

@@ -33,7 +33,7 @@ func newPublisher(ctx context.Context, r *room, hostID, offer string) (*publishe
 	p.pc.OnConnectionStateChange(pub.onState)
 	p.startConnectTimer(func() { r.closeSession(pub, "connect timeout") })
 
-	answer, err := p.answer(ctx, offer)
+	answer, err := p.answer(ctx, preferOpus(offer))
 	if err != nil {
 		p.closePC()
 		return nil, "", err

@@ -30,6 +30,9 @@ type room struct {
 	// viewers is copy-on-write: forwarders read it once per packet without a
 	// lock; joins and leaves replace the slice under mu.
 	viewers atomic.Pointer[[]*viewer]
+	// taps is copy-on-write like viewers: non-WebRTC consumers of the
+	// outgoing packets (RTSP readers of a room not published over RTSP).
+	taps atomic.Pointer[[]*tap]
 
 	mu       sync.Mutex
 	src      source // current publisher, nil = none
@@ -44,6 +47,8 @@ func newRoom(s *SFU, id string) *room {
 	r := &room{id: id, sfu: s, sessions: map[string]session{}}
 	empty := []*viewer{}
 	r.viewers.Store(&empty)
+	noTaps := []*tap{}
+	r.taps.Store(&noTaps)
 	r.video = newForwarder(kindVideo, r)
 	r.audio = newForwarder(kindAudio, r)
 	r.forwarders = [numKinds]*forwarder{r.video, r.audio}
@@ -116,6 +121,47 @@ func (r *room) dropSourceLocked(src source) {
 		r.live = false
 		r.sfu.events.live(r.id, false)
 	}
+	for _, t := range *r.taps.Load() {
+		t.sourceGone()
+	}
+}
+
+// currentCodecs returns, per kind, the codec table index the room's source
+// sends (-1 = none); false if the room is not live or has no track yet.
+func (r *room) currentCodecs() (c [numKinds]int, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, f := range r.forwarders {
+		c[k] = -1
+		if in := f.cur.Load(); r.live && r.src != nil && in != nil && in.src == r.src {
+			c[k], ok = in.codec, true
+		}
+	}
+	return c, ok
+}
+
+// addTap starts offering the room's packets to t, if the room is live.
+func (r *room) addTap(t *tap) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || !r.live || r.src == nil {
+		return false
+	}
+	next := append(slices.Clone(*r.taps.Load()), t)
+	r.taps.Store(&next)
+	return true
+}
+
+// removeTap stops offering packets to t; idempotent.
+func (r *room) removeTap(t *tap) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cur := *r.taps.Load()
+	if !slices.Contains(cur, t) {
+		return
+	}
+	next := slices.DeleteFunc(slices.Clone(cur), func(x *tap) bool { return x == t })
+	r.taps.Store(&next)
 }
 
 // attach gives src an ingest for kind k, if src is still the room's source

@@ -195,22 +195,36 @@ type rtspPending struct {
 	plan   rtspPlan
 }
 
-// rtspReader is a PLAY session.
-type rtspReader struct{ stream *rtspReadStream }
+// rtspReader is a reading session, from its first SETUP.
+type rtspReader struct {
+	roomID  string
+	stream  *rtspReadStream
+	playing bool
+}
 
 // rtspReadStream is what RTSP readers of a room get: the SFU's outgoing
-// packets of the current RTSP source (re-packetized, as viewers get them).
+// packets of the current RTSP source (re-packetized, as viewers get them),
+// or, for a room published otherwise (WHIP), the room's outgoing packets
+// through a tap (see rtsp_tap.go).
 type rtspReadStream struct {
 	stream  *gortsplib.ServerStream
-	readers atomic.Int32
+	readers atomic.Int32 // sessions that SETUP this stream; guarded by RTSPServer.mu for tap streams
 	once    sync.Once
+	tap     *rtspTap // nil: fed by an RTSP source
 }
 
 func (r *rtspReadStream) write(m *description.Media, p *rtp.Packet) {
 	_ = r.stream.WritePacketRTP(m, p) // fails only once closed
 }
 
-func (r *rtspReadStream) close() { r.once.Do(r.stream.Close) }
+func (r *rtspReadStream) close() {
+	r.once.Do(func() {
+		if r.tap != nil {
+			r.tap.stop()
+		}
+		r.stream.Close()
+	})
+}
 
 // openReadStream offers src's tracks to RTSP readers of its room.
 func (s *SFU) openReadStream(src *rtspSource, tracks []*rtspTrack, plans []rtspTrackPlan) {

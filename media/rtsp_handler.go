@@ -36,7 +36,7 @@ func (h *rtspHandler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseC
 		u.log.Info("rtsp publisher ended", "reason", reason)
 		u.ended("rtsp: " + reason)
 	case *rtspReader:
-		u.stream.readers.Add(-1)
+		h.rs.leave(u.roomID, u.stream)
 		h.rs.s.rtspMetrics().sessions.WithLabelValues("read").Dec()
 	}
 }
@@ -88,6 +88,18 @@ func (h *rtspHandler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Res
 	if rd == nil {
 		return res, nil, err
 	}
+	if u, ok := ctx.Session.UserData().(*rtspReader); ok {
+		if u.stream != rd {
+			return rtspStatus(base.StatusNotFound, "Not Found: the room's stream changed"), nil, nil
+		}
+		return res, rd.stream, nil
+	}
+	roomID, _ := rtspRoomID(ctx.Path)
+	if !h.rs.join(roomID, rd) {
+		return rtspStatus(base.StatusNotFound, "Not Found: the room's stream ended"), nil, nil
+	}
+	ctx.Session.SetUserData(&rtspReader{roomID: roomID, stream: rd})
+	h.rs.s.rtspMetrics().sessions.WithLabelValues("read").Inc()
 	return res, rd.stream, nil
 }
 
@@ -177,9 +189,9 @@ func (h *rtspHandler) reader(path, query string, req *base.Request) (*base.Respo
 		res, err := rs.authError(roomID, cred, err, "read")
 		return res, nil, err
 	}
-	rd := rs.stream(roomID)
+	rd := rs.readStream(roomID)
 	if rd == nil {
-		return rtspStatus(base.StatusNotFound, "Not Found: the room is not live over RTSP"), nil, nil
+		return rtspStatus(base.StatusNotFound, "Not Found: the room is not live"), nil, nil
 	}
 	return rtspStatus(base.StatusOK, ""), rd, nil
 }
@@ -187,14 +199,16 @@ func (h *rtspHandler) reader(path, query string, req *base.Request) (*base.Respo
 func (h *rtspHandler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
 	roomID, _ := rtspRoomID(ctx.Path)
 	rd := h.rs.stream(roomID)
-	if rd == nil || rd.stream != ctx.Session.SetuppedStream() {
+	u, _ := ctx.Session.UserData().(*rtspReader)
+	if rd == nil || u == nil || u.stream != rd || rd.stream != ctx.Session.SetuppedStream() {
 		return rtspStatus(base.StatusNotFound, "Not Found: the room's stream ended"), nil
 	}
-	if _, already := ctx.Session.UserData().(*rtspReader); !already {
-		ctx.Session.SetUserData(&rtspReader{stream: rd})
-		rd.readers.Add(1)
-		h.rs.s.rtspMetrics().sessions.WithLabelValues("read").Inc()
-		h.rs.log.Info("rtsp reader joined", "room", roomID, "transport", transportName(ctx.Session))
+	if rd.tap != nil {
+		rd.tap.play()
+	}
+	if !u.playing {
+		u.playing = true
+		h.rs.log.Info("rtsp reader joined", "room", roomID, "transport", transportName(ctx.Session), "tap", rd.tap != nil)
 	}
 	return rtspStatus(base.StatusOK, ""), nil
 }

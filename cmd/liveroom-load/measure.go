@@ -66,13 +66,27 @@ func scrapeMetrics(ctx context.Context, base string) (serverMetrics, error) {
 // udpSendCost measures this machine's CPU cost of one loopback UDP send of
 // size bytes: the baseline that server costs are reported against, measured
 // in the same run because this VM's syscall cost drifts. It counts the
-// sending thread's CPU time (user + system), not wall time.
-func udpSendCost(size, count int) (time.Duration, error) {
+// sending thread's CPU time (user + system), not wall time. With read
+// false nobody reads the receiving socket (the kernel drops what
+// overflows: the cheapest send); with read true a goroutine drains it, so
+// each send also pays for delivery and waking a reader, as a send to a
+// real viewer does.
+func udpSendCost(size, count int, read bool) (time.Duration, error) {
 	sink, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return 0, err
 	}
-	defer sink.Close() // nobody reads it: the kernel drops what overflows, the send cost is the same
+	defer sink.Close()
+	if read {
+		go func() {
+			buf := make([]byte, 2048)
+			for {
+				if _, _, err := sink.ReadFromUDP(buf); err != nil {
+					return // closed
+				}
+			}
+		}()
+	}
 	conn, err := net.DialUDP("udp4", nil, sink.LocalAddr().(*net.UDPAddr))
 	if err != nil {
 		return 0, err

@@ -35,6 +35,8 @@ type viewersResult struct {
 	CPUPerPacketUs    float64 `json:"server_cpu_per_forwarded_packet_us"`
 	BaselineSendUs    float64 `json:"baseline_udp_send_us"`
 	CPURatio          float64 `json:"cpu_per_packet_over_udp_send"`
+	BaselineReadUs    float64 `json:"baseline_udp_send_read_us"`
+	CPURatioRead      float64 `json:"cpu_per_packet_over_udp_send_read"`
 	RSSBeforeMB       float64 `json:"server_rss_before_mb"`
 	RSSAfterMB        float64 `json:"server_rss_after_mb"`
 	RSSPerViewerKB    float64 `json:"server_rss_per_viewer_kb"`
@@ -66,7 +68,11 @@ func viewersCmd(ctx context.Context, args []string, out io.Writer) error {
 	}
 	*base = strings.TrimRight(*base, "/")
 
-	baseline, err := udpSendCost(1200, 50000)
+	baseline, err := udpSendCost(1200, 50000, false)
+	if err != nil {
+		return fmt.Errorf("baseline: %w", err)
+	}
+	baselineRead, err := udpSendCost(1200, 50000, true)
 	if err != nil {
 		return fmt.Errorf("baseline: %w", err)
 	}
@@ -132,7 +138,7 @@ func viewersCmd(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}()
 
-	res := viewersResult{Viewers: *n, BaselineSendUs: baseline.Seconds() * 1e6}
+	res := viewersResult{Viewers: *n, BaselineSendUs: baseline.Seconds() * 1e6, BaselineReadUs: baselineRead.Seconds() * 1e6}
 	var joins []time.Duration
 	for i, v := range viewers {
 		if errs[i] != nil || v == nil {
@@ -187,6 +193,7 @@ func viewersCmd(ctx context.Context, args []string, out io.Writer) error {
 	if res.PacketsForwarded > 0 {
 		res.CPUPerPacketUs = res.ServerCPUSeconds / res.PacketsForwarded * 1e6
 		res.CPURatio = res.CPUPerPacketUs / res.BaselineSendUs
+		res.CPURatioRead = res.CPUPerPacketUs / res.BaselineReadUs
 	}
 	res.RSSBeforeMB = m0.get("process_resident_memory_bytes") / (1 << 20)
 	res.RSSAfterMB = m1.get("process_resident_memory_bytes") / (1 << 20)
@@ -206,8 +213,8 @@ func viewersCmd(ctx context.Context, args []string, out io.Writer) error {
 		{"video loss / freezes (>500 ms)", fmt.Sprintf("%.2f %% / %d", res.LossPct, res.Freezes)},
 		{"server packets forwarded", fmt.Sprintf("%.0f in %v (%.0f/s)", res.PacketsForwarded, *steady, res.PacketsForwarded/steady.Seconds())},
 		{"server CPU per forwarded packet", fmt.Sprintf("%.2f µs", res.CPUPerPacketUs)},
-		{"baseline: one 1200 B loopback UDP send", fmt.Sprintf("%.2f µs", res.BaselineSendUs)},
-		{"ratio (target <= 1.5x)", fmt.Sprintf("%.2fx", res.CPURatio)},
+		{"baseline: one 1200 B loopback UDP send", fmt.Sprintf("%.2f µs (nobody reading) / %.2f µs (read)", res.BaselineSendUs, res.BaselineReadUs)},
+		{"ratio (target <= 1.5x)", fmt.Sprintf("%.2fx / %.2fx", res.CPURatio, res.CPURatioRead)},
 		{"server RSS before / after join", fmt.Sprintf("%.1f / %.1f MiB", res.RSSBeforeMB, res.RSSAfterMB)},
 		{"server RSS per viewer (target <= 1 MB)", fmt.Sprintf("%.0f KiB", res.RSSPerViewerKB)},
 		{"server NACKs / retransmits / drops", fmt.Sprintf("%.0f / %.0f / %.0f", res.ServerNACKs, res.ServerRetransmits, res.ServerDropped)},
