@@ -26,6 +26,8 @@ type viewersResult struct {
 	KeyframeP99ms     float64 `json:"first_keyframe_p99_ms"`
 	KeyframeMaxms     float64 `json:"first_keyframe_max_ms"`
 	KeyframeWithSPS   int     `json:"first_keyframe_with_sps_pps"`
+	ClientSetupP50ms  float64 `json:"client_setup_before_post_p50_ms"`
+	ClientSetupP95ms  float64 `json:"client_setup_before_post_p95_ms"`
 	RecvKbps          float64 `json:"received_kbps_per_viewer"`
 	LossPct           float64 `json:"video_loss_pct"`
 	Freezes           int     `json:"freezes"` // video gaps over 500 ms while live
@@ -108,6 +110,7 @@ func viewersCmd(ctx context.Context, args []string, out io.Writer) error {
 
 	viewers := make([]*mediatest.Viewer, *n)
 	errs := make([]error, *n)
+	posted := make([]time.Time, *n)
 	var wg sync.WaitGroup
 	interval := time.Duration(0)
 	if *rate > 0 {
@@ -119,7 +122,14 @@ func viewersCmd(ctx context.Context, args []string, out io.Writer) error {
 			defer wg.Done()
 			jctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			defer cancel()
-			v, err := mediatest.NewViewer(jctx, mediatest.WHEP(*base+"/whep/"+*roomID, *token).Signal, mediatest.ViewerOptions{API: api})
+			// The clock starts when the WHEP POST goes out (the issue's
+			// measure); the client's own setup before it is reported apart.
+			whep := mediatest.WHEP(*base+"/whep/"+*roomID, *token)
+			signal := func(ctx context.Context, offer string) (string, error) {
+				posted[i] = time.Now()
+				return whep.Signal(ctx, offer)
+			}
+			v, err := mediatest.NewViewer(jctx, signal, mediatest.ViewerOptions{API: api})
 			if err == nil {
 				_, err = v.WaitFor(jctx, func(s mediatest.ViewerStats) bool { return !s.FirstKeyframeAt.IsZero() })
 			}
@@ -139,7 +149,7 @@ func viewersCmd(ctx context.Context, args []string, out io.Writer) error {
 	}()
 
 	res := viewersResult{Viewers: *n, BaselineSendUs: baseline.Seconds() * 1e6, BaselineReadUs: baselineRead.Seconds() * 1e6}
-	var joins []time.Duration
+	var joins, setups []time.Duration
 	for i, v := range viewers {
 		if errs[i] != nil || v == nil {
 			res.Failed++
@@ -147,7 +157,8 @@ func viewersCmd(ctx context.Context, args []string, out io.Writer) error {
 		}
 		st := v.Stats()
 		res.Joined++
-		joins = append(joins, st.FirstKeyframeAt.Sub(st.Start))
+		joins = append(joins, st.FirstKeyframeAt.Sub(posted[i]))
+		setups = append(setups, posted[i].Sub(st.Start))
 		if st.FirstKeyframeParams {
 			res.KeyframeWithSPS++
 		}
@@ -160,6 +171,9 @@ func viewersCmd(ctx context.Context, args []string, out io.Writer) error {
 	res.KeyframeP95ms = ms(percentile(joins, 95))
 	res.KeyframeP99ms = ms(percentile(joins, 99))
 	res.KeyframeMaxms = ms(joins[len(joins)-1])
+	sort.Slice(setups, func(i, j int) bool { return setups[i] < setups[j] })
+	res.ClientSetupP50ms = ms(percentile(setups, 50))
+	res.ClientSetupP95ms = ms(percentile(setups, 95))
 	fmt.Fprintf(out, "joined %d/%d: first keyframe p50 %.0f ms, p95 %.0f ms, max %.0f ms; measuring %v...\n",
 		res.Joined, *n, res.KeyframeP50ms, res.KeyframeP95ms, res.KeyframeMaxms, *steady)
 
@@ -207,7 +221,8 @@ func viewersCmd(ctx context.Context, args []string, out io.Writer) error {
 	}
 	printTable(out, [][2]string{
 		{"viewers joined", fmt.Sprintf("%d of %d (%d failed)", res.Joined, res.Viewers, res.Failed)},
-		{"first keyframe p50 / p95 / p99 / max", fmt.Sprintf("%.0f / %.0f / %.0f / %.0f ms", res.KeyframeP50ms, res.KeyframeP95ms, res.KeyframeP99ms, res.KeyframeMaxms)},
+		{"WHEP POST → first keyframe p50 / p95 / p99 / max", fmt.Sprintf("%.0f / %.0f / %.0f / %.0f ms", res.KeyframeP50ms, res.KeyframeP95ms, res.KeyframeP99ms, res.KeyframeMaxms)},
+		{"client setup before the POST p50 / p95", fmt.Sprintf("%.0f / %.0f ms", res.ClientSetupP50ms, res.ClientSetupP95ms)},
 		{"first keyframe carried SPS+PPS", fmt.Sprintf("%d of %d", res.KeyframeWithSPS, res.Joined)},
 		{"received per viewer", fmt.Sprintf("%.0f kbit/s", res.RecvKbps)},
 		{"video loss / freezes (>500 ms)", fmt.Sprintf("%.2f %% / %d", res.LossPct, res.Freezes)},
