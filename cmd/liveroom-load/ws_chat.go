@@ -96,6 +96,8 @@ func chatCmd(ctx context.Context, args []string, out io.Writer) error {
 	failed, firstErr := f.connectAll(ctx, f.clients, func(ctx context.Context, i int) error {
 		tok := rxToken
 		if i < *senders {
+			// A local err: connectAll runs these concurrently.
+			var err error
 			if tok, err = m.token(ctx, fmt.Sprintf("load-sender-%d", i), room.RoleViewer); err != nil {
 				return err
 			}
