@@ -183,7 +183,7 @@ func viewersCmd(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	before := snapshot(viewers)
-	freezes := watchFreezes(ctx, viewers, *steady)
+	freezes := watchFreezes(ctx, viewers, *steady, out)
 	m2, err := scrapeMetrics(ctx, *base)
 	if err != nil {
 		return err
@@ -248,13 +248,16 @@ func snapshot(vs []*mediatest.Viewer) []mediatest.ViewerStats {
 }
 
 // watchFreezes samples every viewer for d and counts video stalls: no new
-// video packet for more than 500 ms.
-func watchFreezes(ctx context.Context, vs []*mediatest.Viewer, d time.Duration) int {
+// video packet for more than 500 ms. It prints a progress line every 5 s.
+func watchFreezes(ctx context.Context, vs []*mediatest.Viewer, d time.Duration, out io.Writer) int {
 	const stall = 500 * time.Millisecond
 	frozen := make([]bool, len(vs))
 	freezes := 0
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	progress := time.NewTicker(5 * time.Second)
+	defer progress.Stop()
+	start, last := time.Now(), totalVideoPackets(vs)
 	end := time.After(d)
 	for {
 		select {
@@ -262,6 +265,10 @@ func watchFreezes(ctx context.Context, vs []*mediatest.Viewer, d time.Duration) 
 			return freezes
 		case <-end:
 			return freezes
+		case now := <-progress.C:
+			n := totalVideoPackets(vs)
+			fmt.Fprintf(out, "t=%3.0fs video packets/s received=%d freezes=%d\n", now.Sub(start).Seconds(), (n-last)/5, freezes)
+			last = n
 		case now := <-tick.C:
 			for i, v := range vs {
 				if v == nil {
@@ -276,6 +283,16 @@ func watchFreezes(ctx context.Context, vs []*mediatest.Viewer, d time.Duration) 
 			}
 		}
 	}
+}
+
+func totalVideoPackets(vs []*mediatest.Viewer) int {
+	n := 0
+	for _, v := range vs {
+		if v != nil {
+			n += v.Stats().Video.Packets
+		}
+	}
+	return n
 }
 
 func clipName(f string) string {
