@@ -19,6 +19,18 @@ type target struct {
 	Seconds   *int   `json:"seconds"`
 }
 
+// seconds reads the required seconds field, 0..max; zero says what 0 does.
+func (t target) seconds(max time.Duration, zero string) (int, error) {
+	if t.Seconds == nil {
+		return 0, room.Errorf(room.CodeBadRequest, "seconds is required (0 %s)", zero)
+	}
+	// Compared in seconds: a huge value must not overflow into a small duration.
+	if secs := *t.Seconds; secs >= 0 && secs <= int(max/time.Second) {
+		return secs, nil
+	}
+	return 0, room.Errorf(room.CodeBadRequest, "seconds must be 0-%d", int(max.Seconds()))
+}
+
 func decodeTarget(req *room.Request, needUser, needMessage bool) (target, error) {
 	var t target
 	if err := req.Decode(&t); err != nil {
@@ -97,12 +109,9 @@ func (s *Service) modTimeout(ctx context.Context, req *room.Request) error {
 	if err != nil {
 		return err
 	}
-	if t.Seconds == nil {
-		return room.Errorf(room.CodeBadRequest, "seconds is required (0 lifts a timeout)")
-	}
-	secs := *t.Seconds
-	if secs < 0 || time.Duration(secs)*time.Second > s.cfg.MaxTimeout {
-		return room.Errorf(room.CodeBadRequest, "seconds must be 0-%d", int(s.cfg.MaxTimeout.Seconds()))
+	secs, err := t.seconds(s.cfg.MaxTimeout, "lifts a timeout")
+	if err != nil {
+		return err
 	}
 	if err := s.protect(ctx, req, t.UserID); err != nil {
 		return err
@@ -160,12 +169,9 @@ func (s *Service) modSlow(ctx context.Context, req *room.Request) error {
 	if err != nil {
 		return err
 	}
-	if t.Seconds == nil {
-		return room.Errorf(room.CodeBadRequest, "seconds is required (0 turns slow mode off)")
-	}
-	secs := *t.Seconds
-	if secs < 0 || time.Duration(secs)*time.Second > s.cfg.MaxSlow {
-		return room.Errorf(room.CodeBadRequest, "seconds must be 0-%d", int(s.cfg.MaxSlow.Seconds()))
+	secs, err := t.seconds(s.cfg.MaxSlow, "turns slow mode off")
+	if err != nil {
+		return err
 	}
 	if err := s.rules.SetSlow(ctx, req.Room, secs); err != nil {
 		return err
