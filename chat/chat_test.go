@@ -249,6 +249,7 @@ func TestTimeout(t *testing.T) {
 			{"type": "mod.timeout", "seconds": 5},
 			{"type": "mod.timeout", "user_id": "v1", "seconds": -1},
 			{"type": "mod.timeout", "user_id": "v1", "seconds": 86401},
+			{"type": "mod.timeout", "user_id": "v1", "seconds": 9223372037}, // overflows a Duration
 			{"type": "mod.timeout", "user_id": "v1", "seconds": "5"},
 		} {
 			mod.Send(t, f)
