@@ -53,6 +53,8 @@ liveroom is running in dev mode. Demo room %q:
   OBS 30+ (Settings > Stream > Service: WHIP):
     server:        %s/whip/%s
     bearer token:  %s
+  ffmpeg / IP camera (RTSP):
+    %s
 
   admin API key:  %s
   lobby:          %s/
@@ -63,6 +65,7 @@ liveroom is running in dev mode. Demo room %q:
 		base, rm.ID,
 		base, rm.ID, mint("mod-demo", "Mo (moderator)", room.RoleModerator),
 		base, rm.ID, rm.StreamKey,
+		rtspURL(cfg, base, rm.ID, rm.StreamKey),
 		cfg.Auth.AdminKey, base)
 	return nil
 }
@@ -88,6 +91,19 @@ func seedProducts(ctx context.Context, store cart.Store, roomID string) error {
 		}
 	}
 	return nil
+}
+
+// rtspURL is where ffmpeg publishes to the room, key as the password.
+func rtspURL(cfg Config, base, roomID, key string) string {
+	_, port, err := net.SplitHostPort(cfg.RTSP.Listen)
+	if err != nil {
+		return "(rtsp.listen is not host:port)"
+	}
+	host := strings.TrimPrefix(strings.TrimPrefix(base, "http://"), "https://")
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return "rtsp://host:" + key + "@" + net.JoinHostPort(host, port) + "/" + roomID
 }
 
 // baseURL is http.public_url, or the listen address with a host a browser
