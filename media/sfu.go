@@ -265,6 +265,17 @@ func (s *SFU) SessionETag(roomID, sessionID string) (string, error) {
 	return sess.etag(), nil
 }
 
+// IsPublisher reports whether a session is the room's publisher (WHIP) rather
+// than a viewer (WHEP), so each endpoint acts only on its own kind.
+func (s *SFU) IsPublisher(roomID, sessionID string) (bool, error) {
+	_, sess, err := s.session(roomID, sessionID)
+	if err != nil {
+		return false, err
+	}
+	_, isViewer := sess.(*viewer) // the rest are publishers: WebRTC or RTSP
+	return !isViewer, nil
+}
+
 // Close ends one session (WHIP/WHEP DELETE). Closing the publisher takes the
 // room offline; its viewers stay and resume when a host publishes again.
 func (s *SFU) Close(roomID, sessionID string) error {

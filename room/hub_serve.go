@@ -116,7 +116,8 @@ func (h *Hub) admit(ctx context.Context, r *http.Request, roomID string) (Identi
 		}
 		id = GuestIdentity()
 		id.Room = roomID
-	} else if id, err = h.auth.Verify(token, roomID); err != nil {
+	} else if id, err = h.auth.Bearer(token, roomID, rm.StreamKey); err != nil {
+		// Bearer: a token, or the room's stream key (its host) as on WHIP.
 		return Identity{}, Errorf(CodeUnauthorized, "invalid, expired or other-room token")
 	}
 	h.mu.RLock()

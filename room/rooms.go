@@ -33,9 +33,11 @@ type Room struct {
 	UpdatedAt   time.Time  `json:"updated_at"`
 }
 
-// Public returns the room without its secrets.
+// Public returns the room without its secrets: the stream key, and the
+// pulled source URL (it usually carries the camera's credentials).
 func (r Room) Public() Room {
 	r.StreamKey = ""
+	r.Source = ""
 	return r
 }
 

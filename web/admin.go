@@ -48,9 +48,13 @@ func (s *Server) roomRole(w http.ResponseWriter, r *http.Request, rm room.Room, 
 	return room.Identity{}, false
 }
 
+// globalAdmin: the admin key, or an admin token for every room ("*"). An
+// admin token scoped to one room is that room's admin only.
+func globalAdmin(id room.Identity) bool { return id.Role == room.RoleAdmin && id.Room == "*" }
+
 func (s *Server) isAdmin(r *http.Request) bool {
 	id, ok, err := s.callerIdentity(r, "", "")
-	return ok && err == nil && id.Role == room.RoleAdmin
+	return ok && err == nil && globalAdmin(id)
 }
 
 // admin guards the admin API: the admin key or an admin token.
@@ -62,8 +66,8 @@ func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusUnauthorized, "unauthorized", "admin API needs Authorization: Bearer <admin key or admin token>")
 		case err != nil:
 			writeError(w, http.StatusUnauthorized, "unauthorized", "invalid credentials")
-		case id.Role != room.RoleAdmin:
-			writeError(w, http.StatusForbidden, "forbidden", "admin API needs an admin key or admin token")
+		case !globalAdmin(id):
+			writeError(w, http.StatusForbidden, "forbidden", "admin API needs the admin key or an admin token for room *")
 		default:
 			h(w, r)
 		}
@@ -236,7 +240,7 @@ func (s *Server) patchRoom(w http.ResponseWriter, r *http.Request) {
 		writeDecodeError(w, status, err)
 		return
 	}
-	if who.Role != room.RoleAdmin && (p.Private != nil || p.GuestChat != nil || p.Source != nil || p.ScheduledAt != nil || p.RotateStreamKey) {
+	if !globalAdmin(who) && (p.Private != nil || p.GuestChat != nil || p.Source != nil || p.ScheduledAt != nil || p.RotateStreamKey) {
 		writeError(w, http.StatusForbidden, "forbidden", "a host may change title and status; the rest needs admin credentials")
 		return
 	}
@@ -369,6 +373,10 @@ func (s *Server) mintToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Room != "*" && !room.ValidID(req.Room) {
 		writeError(w, http.StatusBadRequest, "bad_request", "room: must be a room id or *")
+		return
+	}
+	if role == room.RoleAdmin && req.Room != "*" {
+		writeError(w, http.StatusBadRequest, "bad_request", "room: an admin token must be for room *")
 		return
 	}
 	if req.Sub == "" || len(req.Sub) > 128 {

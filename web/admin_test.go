@@ -172,3 +172,40 @@ func TestRoomScopedRoutes(t *testing.T) {
 		t.Fatalf("viewer view leaks host fields: %s", body)
 	}
 }
+
+// An admin token scoped to one room is that room's admin, not the server's.
+func TestRoomScopedAdminIsNotGlobal(t *testing.T) {
+	n := newTestNode(t)
+	n.createRoom("r1", false)
+	n.createRoom("r2", false)
+	scoped := n.token("a1", room.RoleAdmin, "r1")
+	if status, _, body := n.do("DELETE", "/api/v1/rooms/r2", scoped, "", nil); status != http.StatusForbidden {
+		t.Fatalf("scoped admin deleting another room: got %d %s, want 403", status, body)
+	}
+	if status, _, body := n.do("POST", "/api/v1/tokens", scoped, "application/json", []byte(`{"sub":"x","role":"admin","room":"*"}`)); status != http.StatusForbidden {
+		t.Fatalf("scoped admin minting: got %d %s, want 403", status, body)
+	}
+	if status, _, body := n.do("PATCH", "/api/v1/rooms/r1", scoped, "application/json", []byte(`{"title":"Mine"}`)); status != http.StatusOK {
+		t.Fatalf("scoped admin on its own room: got %d %s, want 200", status, body)
+	}
+	if status, _, body := n.do("POST", "/api/v1/tokens", testAdminKey, "application/json", []byte(`{"sub":"x","role":"admin","room":"r1"}`)); status != http.StatusBadRequest {
+		t.Fatalf("minting a room-scoped admin token: got %d %s, want 400", status, body)
+	}
+}
+
+// A room's pulled source URL carries camera credentials: never public.
+func TestSourceIsNotPublic(t *testing.T) {
+	n := newTestNode(t)
+	body := []byte(`{"id":"cam","title":"Cam","source":"rtsp://admin:camPass@127.0.0.1:1/live"}`)
+	if status, _, b := n.do("POST", "/api/v1/rooms", testAdminKey, "application/json", body); status != 201 {
+		t.Fatalf("create: %d %s", status, b)
+	}
+	for _, path := range []string{"/api/v1/rooms", "/api/v1/rooms/cam"} {
+		if _, _, b := n.do("GET", path, "", "", nil); strings.Contains(string(b), "camPass") {
+			t.Fatalf("GET %s without credentials leaks the source: %s", path, b)
+		}
+	}
+	if _, _, b := n.do("GET", "/api/v1/rooms/cam", testAdminKey, "", nil); !strings.Contains(string(b), "camPass") {
+		t.Fatalf("admin should see the source: %s", b)
+	}
+}

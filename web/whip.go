@@ -21,6 +21,7 @@ type SFU interface {
 	CloseRoom(roomID string)
 	ICEServers() []media.ICEServer
 	Viewers(roomID string) int
+	IsPublisher(roomID, sessionID string) (bool, error)
 	// StartPull / StopPull follow a room's RTSP `source`.
 	StartPull(roomID, url string) error
 	StopPull(roomID string)
@@ -79,7 +80,7 @@ func (s *Server) whipPatch(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.requireHost(w, r, rm); !ok {
 		return
 	}
-	s.patch(w, r, rm)
+	s.patch(w, r, rm, true)
 }
 
 func (s *Server) whepPatch(w http.ResponseWriter, r *http.Request) {
@@ -87,7 +88,26 @@ func (s *Server) whepPatch(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.patch(w, r, rm)
+	s.patch(w, r, rm, false)
+}
+
+// sessionKind answers 404 unless the session in the path is a publisher
+// (WHIP routes) or a viewer (WHEP routes): knowing the host's session id must
+// not let anyone end or restart it through the unauthenticated WHEP routes.
+func (s *Server) sessionKind(w http.ResponseWriter, r *http.Request, rm room.Room, publisher bool) bool {
+	pub, err := s.deps.Media.IsPublisher(rm.ID, r.PathValue("session"))
+	if err == nil && pub != publisher {
+		kind := "WHEP"
+		if publisher {
+			kind = "WHIP"
+		}
+		err = fmt.Errorf("%w: %q is not a %s session", media.ErrSessionNotFound, r.PathValue("session"), kind)
+	}
+	if err != nil {
+		s.mediaError(w, err)
+		return false
+	}
+	return true
 }
 
 func (s *Server) whipDelete(w http.ResponseWriter, r *http.Request) {
@@ -98,7 +118,9 @@ func (s *Server) whipDelete(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.requireHost(w, r, rm); !ok {
 		return
 	}
-	s.closeSession(w, r, rm)
+	if s.sessionKind(w, r, rm, true) {
+		s.closeSession(w, r, rm)
+	}
 }
 
 // whepDelete needs no token: the session id in the Location is unguessable
@@ -108,7 +130,9 @@ func (s *Server) whepDelete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.closeSession(w, r, rm)
+	if s.sessionKind(w, r, rm, false) {
+		s.closeSession(w, r, rm)
+	}
 }
 
 func (s *Server) closeSession(w http.ResponseWriter, r *http.Request, rm room.Room) {
@@ -120,9 +144,12 @@ func (s *Server) closeSession(w http.ResponseWriter, r *http.Request, rm room.Ro
 }
 
 // patch handles trickle ICE and ICE restarts (RFC 9725 section 4.3).
-func (s *Server) patch(w http.ResponseWriter, r *http.Request, rm room.Room) {
+func (s *Server) patch(w http.ResponseWriter, r *http.Request, rm room.Room, publisher bool) {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/trickle-ice-sdpfrag" {
 		writeError(w, http.StatusUnsupportedMediaType, "bad_request", "Content-Type must be application/trickle-ice-sdpfrag")
+		return
+	}
+	if !s.sessionKind(w, r, rm, publisher) {
 		return
 	}
 	body, err := readBody(w, r, s.cfg.MaxSDPBytes)

@@ -181,6 +181,20 @@ func TestWHIPWHEPBadInput(t *testing.T) {
 		})
 	}
 
+	// The host's session cannot be ended through the unauthenticated WHEP
+	// route, even by someone who learnt its id.
+	pubSig := mediatest.WHIP(n.srv.URL+"/whip/live", rm.StreamKey)
+	pub2, err := mediatest.NewPublisher(ctx, pubSig.Signal, mediatest.PublisherOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub2.Close()
+	pubPath := strings.TrimPrefix(pubSig.Location(), n.srv.URL)
+	whepPath := strings.Replace(pubPath, "/whip/", "/whep/", 1)
+	if status, _, body := n.do("DELETE", whepPath, "", "", nil); status != http.StatusNotFound {
+		t.Fatalf("DELETE of the publisher's session via WHEP: got %d %s, want 404", status, body)
+	}
+
 	// The room kept serving: the viewer still receives, and a new viewer joins.
 	before := v.Stats().Video.Packets
 	waitFor(t, "still receiving", v, func(s mediatest.ViewerStats) bool { return s.Video.Packets > before+50 })

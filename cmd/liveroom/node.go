@@ -46,10 +46,11 @@ type node struct {
 // buildNode wires a node: on its own, file-backed rooms, the memory bus,
 // memory chat state and bbolt-backed commerce; with redis.url, the Redis
 // implementations of each (node_redis.go).
-func buildNode(cfg Config, reg *prometheus.Registry, log *slog.Logger) (n *node, err error) {
-	n = &node{cfg: cfg, log: log, gatherer: reg}
+func buildNode(cfg Config, reg *prometheus.Registry, log *slog.Logger) (_ *node, err error) {
+	n := &node{cfg: cfg, log: log, gatherer: reg}
 	defer func() {
-		if err != nil {
+		if err != nil { // release what was built: sockets, stores
+			n.closeMedia()
 			n.close()
 		}
 	}()
@@ -199,6 +200,15 @@ func (n *node) stop(ctx context.Context) {
 	}
 	n.wg.Wait()
 	n.close()
+}
+
+// closeMedia shuts the SFU down when building the node failed half-way.
+func (n *node) closeMedia() {
+	if n.sfu != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = n.sfu.Shutdown(ctx)
+	}
 }
 
 func (n *node) close() {

@@ -125,10 +125,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	// Stop accepting, let short requests finish, then close every peer and
 	// WebSocket (clients are told the node is going away) and the stores.
-	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(shutCtx)
-	n.stop(shutCtx)
+	httpCtx, cancelHTTP := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancelHTTP()
+	_ = srv.Shutdown(httpCtx)
+	// Media gets its own time, whatever the HTTP drain took.
+	nodeCtx, cancelNode := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelNode()
+	n.stop(nodeCtx)
 	log.Info("stopped")
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

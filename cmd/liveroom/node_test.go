@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// testConfig is a single node on free loopback ports in a temp dir.
+func testConfig(t *testing.T) Config {
+	t.Helper()
+	cfg := defaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.WebRTC.Port = freePort(t, "udp")
+	cfg.WebRTC.ListenIP = "127.0.0.1"
+	cfg.RTSP.Listen = "127.0.0.1:0"
+	zero := 0
+	cfg.RTSP.UDPPort = &zero
+	cfg.Auth.JWTSecret, cfg.Auth.AdminKey = crashSecret, crashAdminKey
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// A node that cannot be built (its RTSP port is taken) reports an error and
+// releases what it had opened, instead of panicking.
+func TestBuildNodeFailureReleasesSockets(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := testConfig(t)
+	cfg.RTSP.Listen = busy.Addr().String()
+	if _, err := buildNode(cfg, prometheus.NewRegistry(), quietLog()); err == nil {
+		t.Fatal("got a node with its RTSP port taken, want an error")
+	}
+	// The WebRTC port was released: a second node can bind it.
+	cfg.RTSP.Listen = "127.0.0.1:0"
+	n, err := buildNode(cfg, prometheus.NewRegistry(), quietLog())
+	if err != nil {
+		t.Fatalf("second build on the same WebRTC port: %v", err)
+	}
+	n.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n.stop(ctx)
+}
+
+// The room's stream key stands for its host on the WebSocket too.
+func TestStreamKeyOpensHostWebSocket(t *testing.T) {
+	n, err := buildNode(testConfig(t), prometheus.NewRegistry(), quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.start()
+	srv := httptest.NewServer(n.web)
+	defer func() {
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n.stop(ctx)
+	}()
+	status, b := adminDo(t, "POST", srv.URL+"/api/v1/rooms", map[string]any{"id": "keyed", "title": "Keyed"})
+	if status != 201 {
+		t.Fatalf("create room: %d %s", status, b)
+	}
+	rm, err := n.rooms.Get(context.Background(), "keyed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dialWS(t, srv.URL, "keyed", rm.StreamKey)
+	w := c.await("welcome", 5*time.Second)
+	if w == nil {
+		t.Fatal("no welcome for the stream key")
+	}
+	if role := w["you"].(map[string]any)["role"]; role != "host" {
+		t.Fatalf("got role %v, want host", role)
+	}
+	other := dialWS(t, srv.URL, "keyed", "sk_not_the_key")
+	if e := other.await("error", 5*time.Second); e == nil || e["code"] != "unauthorized" {
+		t.Fatalf("wrong key: got %v, want an unauthorized error", e)
+	}
+}
