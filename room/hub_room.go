@@ -72,8 +72,17 @@ func (h *Hub) join(ctx context.Context, roomID string, c *conn) (*localRoom, err
 			continue
 		}
 		if lr.subErr != nil {
+			// Forget this room so that the next joiner subscribes afresh:
+			// one failure (Redis away for a moment) must not stick.
 			err := lr.subErr
+			lr.gone = true
 			lr.mu.Unlock()
+			s.mu.Lock()
+			if s.rooms[roomID] == lr {
+				delete(s.rooms, roomID)
+				h.m.rooms.Dec()
+			}
+			s.mu.Unlock()
 			return nil, err
 		}
 		c.lr = lr
