@@ -74,6 +74,12 @@ func buildNode(cfg Config, reg *prometheus.Registry, log *slog.Logger) (_ *node,
 		if chatDeps.Audit, err = chat.OpenFileAudit(filepath.Join(cfg.DataDir, "audit")); err != nil {
 			return nil, fmt.Errorf("audit log: %w", err)
 		}
+		// Bans, timeouts, slow mode and terms survive a restart.
+		cs, err := chat.OpenFileState(filepath.Join(cfg.DataDir, "chat"), cfg.Chat.HistorySize, cfg.Chat.HeldMax)
+		if err != nil {
+			return nil, fmt.Errorf("chat state: %w", err)
+		}
+		chatDeps.History, chatDeps.Held, chatDeps.Sanctions, chatDeps.Rules = cs, cs, cs, cs
 	}
 	if n.hub, err = room.NewHub(cfg.Hub, room.HubDeps{Auth: n.auth, Rooms: n.rooms, Bus: bus, Log: log.With("component", "hub"), Metrics: reg}); err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
