@@ -58,7 +58,9 @@ func TestChatAndIdleWorkloads(t *testing.T) {
 	var idle idleResult
 	runJSON(t, func(ctx context.Context, a []string, out *bytes.Buffer) error { return idleCmd(ctx, a, out) },
 		append(common, "--clients", "50", "--settle", "1s"), &idle)
-	if idle.Connected != 50 || idle.HeapStackPerConn <= 0 {
-		t.Fatalf("idle: got %+v; want 50 connected and a memory figure", idle)
+	// 50 connections are too few for the memory delta to beat GC noise
+	// (the full run uses 5,000); the smoke checks the tool reads the server.
+	if idle.Connected != 50 || idle.RSSBeforeMB <= 0 || idle.RSSAfterMB <= 0 {
+		t.Fatalf("idle: got %+v; want 50 connected and the server's RSS read from /metrics", idle)
 	}
 }
