@@ -3,12 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
+	"liveroom/cmd/internal/proctest"
 	"testing"
 	"time"
 )
@@ -60,74 +55,11 @@ func TestSaleWorkload(t *testing.T) {
 // testAdminKey is the admin key of servers started by startServer.
 const testAdminKey = "load-test-admin-key-0123456789"
 
-// startServer builds the real server binary and runs it on free loopback
-// ports until the test ends; it returns the base URL.
+// startServer runs the real server binary on free loopback ports until the
+// test ends; it returns the base URL.
 func startServer(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "liveroom")
-	if out, err := exec.Command("go", "build", "-o", bin, "liveroom/cmd/liveroom").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	base := fmt.Sprintf("http://127.0.0.1:%d", freeTCPPort(t))
-	cmd := exec.Command(bin, "serve", "--http", base[len("http://"):], "--webrtc-port", fmt.Sprint(freeUDPTCPPort(t)),
-		"--rtsp", fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)), "--rtsp-udp", "0", "--data-dir", filepath.Join(dir, "data"))
-	cmd.Env = append(os.Environ(), "LIVEROOM_ADMIN_KEY="+testAdminKey, "LIVEROOM_JWT_SECRET=load-test-jwt-secret-0123456789",
-		"LIVEROOM_MAX_CONNS_PER_IP=0", "LIVEROOM_REDIS_URL=")
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if testing.Verbose() {
-		cmd.Stderr = os.Stderr
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	waitHealthy(t, base)
-	return base
-}
-
-func waitHealthy(t *testing.T, base string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("server at %s did not become healthy", base)
-}
-
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// freeUDPTCPPort finds a port free for UDP and TCP both (the WebRTC port
-// serves ICE over each).
-func freeUDPTCPPort(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		c, err := net.ListenPacket("udp", ":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := c.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
-		c.Close()
-		if err == nil {
-			l.Close()
-			return port
-		}
-	}
-	t.Fatal("no port free for both UDP and TCP")
-	return 0
+	s := proctest.Start(t, proctest.Options{DataDir: t.TempDir(), Env: []string{"LIVEROOM_ADMIN_KEY=" + testAdminKey,
+		"LIVEROOM_JWT_SECRET=load-test-jwt-secret-0123456789", "LIVEROOM_MAX_CONNS_PER_IP=0", "LIVEROOM_REDIS_URL="}})
+	return s.Base
 }

@@ -13,15 +13,15 @@ import (
 func TestClusterNodeKillResume(t *testing.T) {
 	_, nodes := startCluster(t)
 	a, b, c := nodes[0], nodes[1], nodes[2]
-	if status, body := adminDo(t, "POST", a.base+"/api/v1/rooms", map[string]any{"id": "live", "title": "Live"}); status != 201 {
+	if status, body := adminDo(t, "POST", a.Base+"/api/v1/rooms", map[string]any{"id": "live", "title": "Live"}); status != 201 {
 		t.Fatalf("create room: %d %s", status, body)
 	}
-	sender := dialWS(t, a.base, "live", mintToken(t, a.base, "host", "host", "live"))
+	sender := dialWS(t, a.Base, "live", mintToken(t, a.Base, "host", "host", "live"))
 	if sender.await("welcome", 5*time.Second) == nil {
 		t.Fatal("sender: no welcome")
 	}
-	viewerTok := mintToken(t, a.base, "viewer", "viewer", "live")
-	v := dialWS(t, b.base, "live", viewerTok)
+	viewerTok := mintToken(t, a.Base, "viewer", "viewer", "live")
+	v := dialWS(t, b.Base, "live", viewerTok)
 	welcome := v.await("welcome", 5*time.Second)
 	if welcome == nil {
 		t.Fatal("viewer on b: no welcome")
@@ -41,8 +41,7 @@ func TestClusterNodeKillResume(t *testing.T) {
 	}
 	lastSeq := m["seq"].(float64)
 
-	_ = b.cmd.Process.Kill()
-	<-b.done
+	b.Kill()
 	var want []string
 	for i := range 3 {
 		text := fmt.Sprintf("while b was down %d", i)
@@ -58,7 +57,7 @@ func TestClusterNodeKillResume(t *testing.T) {
 	}
 
 	// The viewer's client reconnects to another node and resumes.
-	v2 := dialWS(t, c.base, "live", viewerTok)
+	v2 := dialWS(t, c.Base, "live", viewerTok)
 	if v2.await("welcome", 5*time.Second) == nil {
 		t.Fatal("viewer on c: no welcome")
 	}

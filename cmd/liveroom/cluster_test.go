@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"liveroom/cmd/internal/proctest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,7 +19,7 @@ import (
 )
 
 // startCluster runs three real nodes sharing one redis-server.
-func startCluster(t *testing.T) (*roomtest.RedisServer, []*proc) {
+func startCluster(t *testing.T) (*roomtest.RedisServer, []*proctest.Server) {
 	t.Helper()
 	srv := roomtest.StartRedis(t)
 	t.Setenv("LIVEROOM_MAX_CONNS_PER_IP", "0")
@@ -28,7 +29,7 @@ func startCluster(t *testing.T) (*roomtest.RedisServer, []*proc) {
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var nodes []*proc
+	var nodes []*proctest.Server
 	for _, id := range []string{"a", "b", "c"} {
 		nodes = append(nodes, startServer(t, filepath.Join(dir, id), "--config", cfgPath, "--redis", srv.URL(), "--node-id", id))
 	}
@@ -57,17 +58,17 @@ func (c *wsClient) next(d time.Duration, kinds ...string) map[string]any {
 func TestClusterChatAndModeration(t *testing.T) {
 	_, nodes := startCluster(t)
 	a, b, c := nodes[0], nodes[1], nodes[2]
-	if status, body := adminDo(t, "POST", a.base+"/api/v1/rooms", map[string]any{"id": "show", "title": "Show"}); status != 201 {
+	if status, body := adminDo(t, "POST", a.Base+"/api/v1/rooms", map[string]any{"id": "show", "title": "Show"}); status != 201 {
 		t.Fatalf("create room on a: %d %s", status, body)
 	}
 	// The room made on a exists on c.
-	if status, _ := adminDo(t, "GET", c.base+"/api/v1/rooms/show", nil); status != 200 {
+	if status, _ := adminDo(t, "GET", c.Base+"/api/v1/rooms/show", nil); status != 200 {
 		t.Fatalf("room on c: got %d, want 200", status)
 	}
 	watch := map[string]*wsClient{
-		"a": dialWS(t, a.base, "show", mintToken(t, a.base, "wa", "viewer", "show")),
-		"b": dialWS(t, b.base, "show", mintToken(t, a.base, "wb", "viewer", "show")),
-		"c": dialWS(t, c.base, "show", mintToken(t, a.base, "wc", "viewer", "show")),
+		"a": dialWS(t, a.Base, "show", mintToken(t, a.Base, "wa", "viewer", "show")),
+		"b": dialWS(t, b.Base, "show", mintToken(t, a.Base, "wb", "viewer", "show")),
+		"c": dialWS(t, c.Base, "show", mintToken(t, a.Base, "wc", "viewer", "show")),
 	}
 	for n, w := range watch {
 		if w.await("welcome", 5*time.Second) == nil {
@@ -77,7 +78,7 @@ func TestClusterChatAndModeration(t *testing.T) {
 	const senders, each = 4, 3
 	var wg sync.WaitGroup
 	for i := range senders {
-		s := dialWS(t, a.base, "show", mintToken(t, a.base, fmt.Sprint("s", i), "viewer", "show"))
+		s := dialWS(t, a.Base, "show", mintToken(t, a.Base, fmt.Sprint("s", i), "viewer", "show"))
 		if s.await("welcome", 5*time.Second) == nil {
 			t.Fatal("sender: no welcome")
 		}
@@ -112,11 +113,11 @@ func TestClusterChatAndModeration(t *testing.T) {
 	}
 
 	// A ban on a holds on b (the user's connection ends) and on c.
-	spam := dialWS(t, b.base, "show", mintToken(t, a.base, "spam", "viewer", "show"))
+	spam := dialWS(t, b.Base, "show", mintToken(t, a.Base, "spam", "viewer", "show"))
 	if spam.await("welcome", 5*time.Second) == nil {
 		t.Fatal("spam: no welcome")
 	}
-	mod := dialWS(t, a.base, "show", mintToken(t, a.base, "mod", "moderator", "show"))
+	mod := dialWS(t, a.Base, "show", mintToken(t, a.Base, "mod", "moderator", "show"))
 	if mod.await("welcome", 5*time.Second) == nil {
 		t.Fatal("mod: no welcome")
 	}
@@ -130,7 +131,7 @@ func TestClusterChatAndModeration(t *testing.T) {
 	if spam.await("never", 5*time.Second) != nil {
 		t.Fatal("spam on b: connection still open")
 	}
-	again := dialWS(t, c.base, "show", mintToken(t, a.base, "spam", "viewer", "show"))
+	again := dialWS(t, c.Base, "show", mintToken(t, a.Base, "spam", "viewer", "show"))
 	if m := again.next(5*time.Second, "welcome", "error"); m != nil && m["type"] == "welcome" {
 		_ = again.send(map[string]any{"type": "chat.send", "text": "buy here", "ref": "x"})
 		if e := again.next(5*time.Second, "error"); e == nil || e["code"] != "banned" {
@@ -145,15 +146,15 @@ func TestClusterChatAndModeration(t *testing.T) {
 func TestClusterFlashSale(t *testing.T) {
 	srv, nodes := startCluster(t)
 	a := nodes[0]
-	if status, body := adminDo(t, "POST", a.base+"/api/v1/rooms", map[string]any{"id": "flash", "title": "Flash"}); status != 201 {
+	if status, body := adminDo(t, "POST", a.Base+"/api/v1/rooms", map[string]any{"id": "flash", "title": "Flash"}); status != 201 {
 		t.Fatalf("create room: %d %s", status, body)
 	}
 	for _, sku := range []string{"bag", "hat"} {
-		if status, body := adminDo(t, "PUT", a.base+"/api/v1/rooms/flash/products/"+sku, map[string]any{"title": sku, "price_cents": 4900, "currency": "EUR", "stock": 1000}); status != 200 {
+		if status, body := adminDo(t, "PUT", a.Base+"/api/v1/rooms/flash/products/"+sku, map[string]any{"title": sku, "price_cents": 4900, "currency": "EUR", "stock": 1000}); status != 200 {
 			t.Fatalf("put product: %d %s", status, body)
 		}
 	}
-	host := dialWS(t, a.base, "flash", mintToken(t, a.base, "host", "host", "flash"))
+	host := dialWS(t, a.Base, "flash", mintToken(t, a.Base, "host", "host", "flash"))
 	if host.await("welcome", 5*time.Second) == nil {
 		t.Fatal("host: no welcome")
 	}
@@ -186,7 +187,7 @@ func TestClusterFlashSale(t *testing.T) {
 		out := make([]*wsClient, n)
 		for i := range out {
 			p := nodes[i%len(nodes)]
-			out[i] = dialWS(t, p.base, "flash", mintToken(t, a.base, fmt.Sprintf("%s-%d", prefix, i), "viewer", "flash"))
+			out[i] = dialWS(t, p.Base, "flash", mintToken(t, a.Base, fmt.Sprintf("%s-%d", prefix, i), "viewer", "flash"))
 		}
 		for i, c := range out {
 			if c.await("welcome", 10*time.Second) == nil {
@@ -246,12 +247,12 @@ func TestClusterFlashSale(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for _, p := range nodes {
 		for {
-			status, _ := adminDo(t, "GET", p.base+"/readyz", nil)
+			status, _ := adminDo(t, "GET", p.Base+"/readyz", nil)
 			if status == 200 {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s not ready after redis came back: %d", p.base, status)
+				t.Fatalf("%s not ready after redis came back: %d", p.Base, status)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}

@@ -171,13 +171,13 @@ func TestConfirmedOrdersSurviveKill9(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	p := startServer(t, data, "--config", cfgPath)
 
-	if status, b := adminDo(t, "POST", p.base+"/api/v1/rooms", map[string]any{"id": "flash", "title": "Flash"}); status != 201 {
+	if status, b := adminDo(t, "POST", p.Base+"/api/v1/rooms", map[string]any{"id": "flash", "title": "Flash"}); status != 201 {
 		t.Fatalf("create room: %d %s", status, b)
 	}
-	if status, b := adminDo(t, "PUT", p.base+"/api/v1/rooms/flash/products/bag", map[string]any{"title": "Bag", "price_cents": 4900, "currency": "EUR", "stock": 100}); status != 200 {
+	if status, b := adminDo(t, "PUT", p.Base+"/api/v1/rooms/flash/products/bag", map[string]any{"title": "Bag", "price_cents": 4900, "currency": "EUR", "stock": 100}); status != 200 {
 		t.Fatalf("put product: %d %s", status, b)
 	}
-	host := dialWS(t, p.base, "flash", mintToken(t, p.base, "host", "host", "flash"))
+	host := dialWS(t, p.Base, "flash", mintToken(t, p.Base, "host", "host", "flash"))
 	if host.await("welcome", 5*time.Second) == nil {
 		t.Fatal("host: no welcome")
 	}
@@ -193,7 +193,7 @@ func TestConfirmedOrdersSurviveKill9(t *testing.T) {
 	confirmed := make(chan confirmation, buyers)
 	var wg sync.WaitGroup
 	for i := 0; i < buyers; i++ {
-		c := dialWS(t, p.base, "flash", mintToken(t, p.base, fmt.Sprintf("buyer-%d", i), "viewer", "flash"))
+		c := dialWS(t, p.Base, "flash", mintToken(t, p.Base, fmt.Sprintf("buyer-%d", i), "viewer", "flash"))
 		wg.Add(1)
 		go func(i int, c *wsClient) {
 			defer wg.Done()
@@ -221,8 +221,7 @@ func TestConfirmedOrdersSurviveKill9(t *testing.T) {
 			t.Fatalf("only %d confirmations", len(ids))
 		}
 	}
-	_ = p.cmd.Process.Kill()
-	<-p.done
+	p.Kill()
 	wg.Wait()
 	close(confirmed)
 	for c := range confirmed { // confirmations that raced the kill count too
@@ -231,7 +230,7 @@ func TestConfirmedOrdersSurviveKill9(t *testing.T) {
 	t.Logf("killed the server after %d confirmed orders", len(ids))
 
 	p2 := startServer(t, data, "--config", cfgPath)
-	status, b := adminDo(t, "GET", p2.base+"/api/v1/rooms/flash/orders?limit=500", nil)
+	status, b := adminDo(t, "GET", p2.Base+"/api/v1/rooms/flash/orders?limit=500", nil)
 	var page struct {
 		Orders []struct{ ID string } `json:"orders"`
 	}
@@ -258,5 +257,5 @@ func TestConfirmedOrdersSurviveKill9(t *testing.T) {
 	if hooks.bad > 0 {
 		t.Fatalf("%d webhook deliveries had a bad signature or payload", hooks.bad)
 	}
-	p2.stop(t, 5*time.Second)
+	p2.Stop(t, 5*time.Second)
 }
