@@ -28,6 +28,9 @@ func dropReasonName(r int) string {
 type metrics struct {
 	publishers    prometheus.Gauge
 	viewers       prometheus.Gauge
+	edgeServed    prometheus.Gauge   // edge nodes pulling rooms from this node
+	edgePulls     prometheus.Gauge   // rooms this node pulls from their origin
+	edgeStarts    prometheus.Counter // pulls started by this node
 	packets       [numKinds]prometheus.Counter
 	bytes         [numKinds]prometheus.Counter
 	dropped       [numKinds][numDropReasons]prometheus.Counter
@@ -59,6 +62,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		viewers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "liveroom_media_viewers", Help: "Viewer sessions.",
 		}),
+		edgeServed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "liveroom_media_edge_sessions", Help: "Edge nodes pulling a room from this node (its origin).",
+		}),
+		edgePulls: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "liveroom_media_edge_pulls", Help: "Rooms this node pulls from their origin node.",
+		}),
+		edgeStarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "liveroom_media_edge_pulls_started_total", Help: "Pulls from an origin node this node started.",
+		}),
 		nackReceived: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "liveroom_media_nack_packets_received_total",
 			Help: "Packets viewers asked to be retransmitted.",
@@ -81,7 +93,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	m.reg = reg
 	for _, c := range []prometheus.Collector{
-		m.publishers, m.viewers, packets, bytes, dropped, m.nackReceived, m.retransmitted, m.plis,
+		m.publishers, m.viewers, m.edgeServed, m.edgePulls, m.edgeStarts, packets, bytes, dropped, m.nackReceived, m.retransmitted, m.plis,
 	} {
 		if err := reg.Register(c); err != nil {
 			m.unregister()
@@ -90,6 +102,24 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.registered = append(m.registered, c)
 	}
 	return m, nil
+}
+
+// source counts a room's source coming (+1) or going (-1).
+func (m *metrics) source(src source, delta float64) {
+	if isEdge(src) {
+		m.edgePulls.Add(delta)
+		return
+	}
+	m.publishers.Add(delta)
+}
+
+// viewer counts a viewer session coming (+1) or going (-1).
+func (m *metrics) viewer(v *viewer, delta float64) {
+	if v.edge {
+		m.edgeServed.Add(delta)
+		return
+	}
+	m.viewers.Add(delta)
 }
 
 // unregister lets another SFU register on the same Registerer later.

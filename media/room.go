@@ -34,13 +34,17 @@ type room struct {
 	// outgoing packets (RTSP readers of a room not published over RTSP).
 	taps atomic.Pointer[[]*tap]
 
-	mu       sync.Mutex
-	src      source // current publisher, nil = none
-	live     bool
-	sessions map[string]session
-	nViewers int
-	pending  int  // Publish/Subscribe calls in flight; the room is not reaped while > 0
-	closed   bool // removed from the SFU; no session can join
+	mu   sync.Mutex
+	src  source // current publisher, nil = none
+	live bool   // the source's media can flow (taps and codecs follow it)
+	// announced says OnLive(true) was raised for a host of this node and
+	// not yet taken back. An edge source (a pull from the origin node)
+	// never raises OnLive: the origin does, for the whole cluster.
+	announced bool
+	sessions  map[string]session
+	nViewers  int
+	pending   int  // Publish/Subscribe calls in flight; the room is not reaped while > 0
+	closed    bool // removed from the SFU; no session can join
 }
 
 func newRoom(s *SFU, id string) *room {
@@ -64,10 +68,20 @@ func errRoomGone(roomID string) error {
 func (r *room) checkPublisher(hostID string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.src != nil && r.src.hostID() != hostID {
+	if r.src != nil && r.src.hostID() != hostID && !isEdge(r.src) {
 		return fmt.Errorf("%w: room %q", ErrPublisherConflict, r.id)
 	}
 	return nil
+}
+
+// conflicts says whether src may not replace cur: a host replaces itself
+// and any edge; an edge replaces an edge (the origin moved) but never a
+// host of this node.
+func conflicts(cur, src source) bool {
+	if cur == nil || cur.hostID() == src.hostID() {
+		return false
+	}
+	return !isEdge(cur) || isEdge(src)
 }
 
 // setSource makes src the room's publisher (any kind of source; one that is
@@ -83,7 +97,7 @@ func (r *room) setSource(src source) (replaced source, err error) {
 	if s, ok := src.(interface{ closed() bool }); ok && s.closed() {
 		return nil, fmt.Errorf("%w: publisher closed before it joined", ErrClosed)
 	}
-	if r.src != nil && r.src.hostID() != src.hostID() {
+	if conflicts(r.src, src) {
 		return nil, fmt.Errorf("%w: room %q", ErrPublisherConflict, r.id)
 	}
 	if old := r.src; old != nil {
@@ -93,14 +107,14 @@ func (r *room) setSource(src source) (replaced source, err error) {
 		if s, ok := old.(session); ok {
 			delete(r.sessions, s.sessionID())
 		}
-		r.sfu.metrics.publishers.Dec()
+		r.sfu.metrics.source(old, -1)
 		replaced = old
 	}
 	r.src = src
 	if s, ok := src.(session); ok {
 		r.sessions[s.sessionID()] = s
 	}
-	r.sfu.metrics.publishers.Inc()
+	r.sfu.metrics.source(src, +1)
 	return replaced, nil
 }
 
@@ -111,14 +125,15 @@ func (r *room) dropSourceLocked(src source) {
 		return
 	}
 	r.src = nil
-	r.sfu.metrics.publishers.Dec()
+	r.sfu.metrics.source(src, -1)
 	for _, f := range r.forwarders {
 		f.detach(src)
 		// Nobody can usefully NACK an ended stream; free the buffers.
 		f.hist.clear()
 	}
-	if r.live {
-		r.live = false
+	r.live = false
+	if r.announced {
+		r.announced = false
 		r.sfu.events.live(r.id, false)
 	}
 	for _, t := range *r.taps.Load() {
@@ -185,8 +200,12 @@ func (r *room) attach(src source, k kind, codec int) *ingest {
 func (r *room) sourceConnected(src source) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.src == src && !r.live {
-		r.live = true
+	if r.src != src {
+		return
+	}
+	r.live = true
+	if !r.announced && !isEdge(src) {
+		r.announced = true
 		r.sfu.events.live(r.id, true)
 	}
 }
@@ -201,7 +220,9 @@ func (r *room) addViewer(v *viewer) error {
 		return fmt.Errorf("%w: viewer closed before it joined", ErrClosed)
 	}
 	r.sessions[v.id] = v
-	r.nViewers++
+	if !v.edge {
+		r.nViewers++
+	}
 	next := append(slices.Clone(*r.viewers.Load()), v)
 	r.viewers.Store(&next)
 	return nil
@@ -215,7 +236,9 @@ func (r *room) detachLocked(sess session) bool {
 	delete(r.sessions, sess.sessionID())
 	switch s := sess.(type) {
 	case *viewer:
-		r.nViewers--
+		if !s.edge {
+			r.nViewers--
+		}
 		cur := *r.viewers.Load()
 		next := make([]*viewer, 0, len(cur))
 		for _, v := range cur {
@@ -224,7 +247,7 @@ func (r *room) detachLocked(sess session) bool {
 			}
 		}
 		r.viewers.Store(&next)
-		r.sfu.metrics.viewers.Dec()
+		r.sfu.metrics.viewer(s, -1)
 	case source:
 		r.dropSourceLocked(s)
 	}

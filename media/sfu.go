@@ -207,6 +207,10 @@ func (s *SFU) Publish(ctx context.Context, roomID, hostID, offerSDP string) (Ses
 // Subscribe starts a WHEP session. It works before the room is live: media
 // starts (at a keyframe) when a host publishes.
 func (s *SFU) Subscribe(ctx context.Context, roomID, offerSDP string) (Session, error) {
+	return s.subscribe(ctx, roomID, offerSDP, false)
+}
+
+func (s *SFU) subscribe(ctx context.Context, roomID, offerSDP string, edge bool) (Session, error) {
 	if roomID == "" {
 		return Session{}, errors.New("media: empty room id")
 	}
@@ -219,17 +223,17 @@ func (s *SFU) Subscribe(ctx context.Context, roomID, offerSDP string) (Session, 
 		return Session{}, err
 	}
 	defer release()
-	v, answer, err := newViewer(ctx, r, offerSDP, usable)
+	v, answer, err := newViewer(ctx, r, offerSDP, usable, edge)
 	if err != nil {
 		return Session{}, err
 	}
-	s.metrics.viewers.Inc()
+	s.metrics.viewer(v, +1)
 	if err := r.addViewer(v); err != nil {
-		s.metrics.viewers.Dec()
+		s.metrics.viewer(v, -1)
 		v.closePC()
 		return Session{}, err
 	}
-	v.log.Info("viewer joined")
+	v.log.Info("viewer joined", "edge", edge)
 	return Session{ID: v.id, AnswerSDP: answer, ETag: v.etag()}, nil
 }
 

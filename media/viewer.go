@@ -16,6 +16,7 @@ type viewer struct {
 	*peer
 	tracks [numKinds]*downTrack
 	queue  sendQueue
+	edge   bool // an edge node pulling the room, not a person watching
 
 	ready     atomic.Bool   // connected: packets can actually be sent
 	needKey   atomic.Bool   // video skips to the next keyframe (join, or after a drop)
@@ -26,13 +27,13 @@ type viewer struct {
 // newViewer answers offer. usable says which kinds the offer can receive
 // with a codec we send; only those get a down-track, because pion refuses to
 // answer a section whose sender has no codec in common.
-func newViewer(ctx context.Context, r *room, offer string, usable [numKinds]bool) (*viewer, string, error) {
+func newViewer(ctx context.Context, r *room, offer string, usable [numKinds]bool, edge bool) (*viewer, string, error) {
 	s := r.sfu
 	p, err := newPeer(s, r, "viewer")
 	if err != nil {
 		return nil, "", err
 	}
-	v := &viewer{peer: p, queue: newSendQueue(s.cfg.ViewerQueue)}
+	v := &viewer{peer: p, queue: newSendQueue(s.cfg.ViewerQueue), edge: edge}
 	v.needKey.Store(true)
 	streamID := "liveroom-" + r.id
 	var senders []*webrtc.RTPSender
