@@ -176,3 +176,15 @@ func (s *SFU) pullOnce(ctx context.Context, roomID string, u *base.URL, cfg RTSP
 	src.ended("pull ended")
 	return true, err
 }
+
+// Pulling returns the rooms this node pulls an RTSP source for, with the
+// source URL of each.
+func (s *SFU) Pulling() map[string]string {
+	s.rtsp.mu.Lock()
+	defer s.rtsp.mu.Unlock()
+	out := make(map[string]string, len(s.rtsp.pulls))
+	for id, p := range s.rtsp.pulls {
+		out[id] = p.url
+	}
+	return out
+}

@@ -32,6 +32,13 @@ type Deps struct {
 	Gatherer prometheus.Gatherer
 	Ready    func(ctx context.Context) error
 	Logger   *slog.Logger
+	// ClusterSecret, in cluster mode, authenticates other nodes pulling a
+	// room's media from this one (POST /internal/v1/edge/{room}).
+	ClusterSecret []byte
+	// OnWatch, if set, is told about every new WHEP session (after the
+	// answer is sent): in a cluster, the node starts pulling the room
+	// from its origin.
+	OnWatch func(roomID string)
 }
 
 // WebSockets serves a room's WebSocket once the room is known to exist.
@@ -82,6 +89,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /whep/{room}", s.cors(s.whepPost))
 	m.HandleFunc("PATCH /whep/{room}/{session}", s.cors(s.whepPatch))
 	m.HandleFunc("DELETE /whep/{room}/{session}", s.cors(s.whepDelete))
+	m.HandleFunc("POST /internal/v1/edge/{room}", s.edgePost)
 	m.HandleFunc("OPTIONS /whip/", s.cors(s.preflight))
 	m.HandleFunc("OPTIONS /whep/", s.cors(s.preflight))
 

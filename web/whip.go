@@ -16,6 +16,7 @@ import (
 type SFU interface {
 	Publish(ctx context.Context, roomID, hostID, offerSDP string) (media.Session, error)
 	Subscribe(ctx context.Context, roomID, offerSDP string) (media.Session, error)
+	SubscribeEdge(ctx context.Context, roomID, offerSDP string) (media.Session, error)
 	Patch(ctx context.Context, roomID, sessionID, sdpFrag string) (string, error)
 	Close(roomID, sessionID string) error
 	CloseRoom(roomID string)
@@ -70,6 +71,9 @@ func (s *Server) whepPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeAnswer(w, "/whep/"+rm.ID+"/"+sess.ID, sess)
+	if s.deps.OnWatch != nil {
+		s.deps.OnWatch(rm.ID)
+	}
 }
 
 func (s *Server) whipPatch(w http.ResponseWriter, r *http.Request) {
@@ -261,6 +265,8 @@ func (s *Server) mediaError(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 	case errors.Is(err, media.ErrNoCodec):
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+	case errors.Is(err, media.ErrNotOrigin):
+		writeError(w, http.StatusConflict, "not_origin", err.Error())
 	case errors.Is(err, media.ErrPublisherConflict):
 		writeError(w, http.StatusConflict, "conflict", err.Error())
 	case errors.Is(err, media.ErrSessionNotFound):

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -45,6 +46,13 @@ type RedisConfig struct {
 // NodeConfig is the `node:` section.
 type NodeConfig struct {
 	ID string `yaml:"id"` // default: host name
+	// AdvertiseURL is the base URL other nodes reach this node's HTTP API
+	// at (edges pull media through it); default http://<http.listen>, with
+	// 127.0.0.1 for an unspecified host.
+	AdvertiseURL string `yaml:"advertise_url"`
+	// ClusterSecret authenticates node-to-node requests; default: derived
+	// from auth.jwt_secret, which every node of a cluster shares anyway.
+	ClusterSecret string `yaml:"cluster_secret"`
 }
 
 // LogConfig is the `log:` section.
@@ -112,6 +120,8 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	set("LIVEROOM_PUBLIC_URL", &c.HTTP.PublicURL)
 	set("LIVEROOM_DATA_DIR", &c.DataDir)
 	set("LIVEROOM_NODE_ID", &c.Node.ID)
+	set("LIVEROOM_ADVERTISE_URL", &c.Node.AdvertiseURL)
+	set("LIVEROOM_CLUSTER_SECRET", &c.Node.ClusterSecret)
 	if v := getenv("LIVEROOM_MAX_CONNS_PER_IP"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
@@ -157,6 +167,14 @@ func (c *Config) validate() error {
 	}
 	if c.DataDir == "" {
 		return errors.New("data_dir: must not be empty")
+	}
+	if u := c.Node.AdvertiseURL; u != "" {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return errors.New("node.advertise_url: must be an http:// or https:// URL")
+		}
+	}
+	if s := c.Node.ClusterSecret; s != "" && len(s) < 16 {
+		return errors.New("node.cluster_secret: must be at least 16 characters")
 	}
 	c.Hub.AllowedOrigins = c.HTTP.AllowedOrigins
 	c.Hub.NodeID = c.Node.ID

@@ -17,6 +17,10 @@ type lifecycle struct {
 	events chan liveEvent
 	// notify is called after the status is stored (the room hub's hook).
 	notify func(ctx context.Context, roomID string, live bool)
+	// origin, in a cluster, claims or releases the room's origin lease; it
+	// returns false when a host of this node left a room that is live on
+	// another node (the host moved), which then stays live.
+	origin func(ctx context.Context, roomID string, live bool) bool
 }
 
 type liveEvent struct {
@@ -46,6 +50,9 @@ func (l *lifecycle) run(ctx context.Context) {
 }
 
 func (l *lifecycle) apply(ctx context.Context, ev liveEvent) {
+	if l.origin != nil && !l.origin(ctx, ev.room, ev.live) {
+		return
+	}
 	_, err := l.rooms.Update(ctx, ev.room, func(r *room.Room) error {
 		if ev.live {
 			r.Status = room.StatusLive

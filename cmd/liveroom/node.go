@@ -35,8 +35,9 @@ type node struct {
 	life   *lifecycle
 	web    *web.Server
 
-	cluster   *cluster // nil on a single node
-	advertise string   // base URL other nodes and the registry know this node by
+	cluster   *cluster      // nil on a single node
+	edges     *mediaCluster // media across nodes; nil on a single node
+	advertise string        // base URL other nodes and the registry know this node by
 	gatherer  prometheus.Gatherer
 
 	wg     sync.WaitGroup
@@ -136,6 +137,11 @@ func buildNode(cfg Config, reg *prometheus.Registry, log *slog.Logger) (_ *node,
 	}
 	if n.cluster != nil {
 		wd.Ready = n.cluster.ready
+		secret := clusterSecret(cfg)
+		n.edges = newMediaCluster(cfg.Node.ID, secret, n.sfu, n.cluster.origins, n.cluster.registry, n.rooms, log)
+		n.edges.notify = n.life.notify
+		n.life.origin = n.edges.live
+		wd.ClusterSecret, wd.OnWatch = secret, n.edges.watched
 	}
 	n.web = web.New(cfg.HTTP, wd)
 	return n, nil
@@ -190,6 +196,7 @@ func (n *node) start() {
 	run("lifecycle", func(ctx context.Context) error { n.life.run(ctx); return nil })
 	if n.cluster != nil {
 		run("registry", func(ctx context.Context) error { n.cluster.beat(ctx, n, n.gatherer); return nil })
+		run("edges", func(ctx context.Context) error { n.edges.run(ctx); return nil })
 	}
 }
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -20,11 +22,7 @@ const nodeTTL = 6 * time.Second
 
 // cluster is what a node shares with the others through Redis (redis.url
 // set). Every seam that holds room state gets its Redis implementation;
-// the SFU stays node-local.
-//
-// TODO(cluster): media edge pull. A viewer must reach the node the host
-// publishes to (WHEP on another node finds no publisher); the registry's
-// advertised URLs and a room->origin directory are the inputs for it.
+// media stays node-local, with rooms pulled between nodes (edges.go).
 type cluster struct {
 	rdb      *redis.Client
 	bus      *room.RedisBus
@@ -32,6 +30,7 @@ type cluster struct {
 	chat     *chat.RedisState
 	store    *cart.RedisStore
 	registry *room.RedisRegistry
+	origins  *room.RedisOrigins
 }
 
 // openCluster connects to Redis. It does not wait for Redis to answer: a
@@ -60,6 +59,7 @@ func openCluster(cfg Config, log *slog.Logger) (*cluster, error) {
 		rooms:    room.NewRedisStore(rdb, prefix),
 		chat:     chat.NewRedisState(rdb, prefix, cfg.Chat.HistorySize, cfg.Chat.HeldMax),
 		registry: room.NewRedisRegistry(rdb, prefix),
+		origins:  room.NewRedisOrigins(rdb, prefix),
 	}
 	if c.store, err = cart.NewRedisStore(rdb, cfg.Cart); err != nil {
 		rdb.Close()
@@ -107,4 +107,15 @@ func hubConns(g prometheus.Gatherer) int {
 		}
 	}
 	return 0
+}
+
+// clusterSecret is node.cluster_secret, or one derived from the JWT secret
+// that every node of the cluster shares.
+func clusterSecret(cfg Config) []byte {
+	if cfg.Node.ClusterSecret != "" {
+		return []byte(cfg.Node.ClusterSecret)
+	}
+	m := hmac.New(sha256.New, []byte(cfg.Auth.JWTSecret))
+	m.Write([]byte("liveroom cluster secret"))
+	return m.Sum(nil)
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -95,7 +96,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		// In a cluster another node may be streaming a live room.
 		resetLive(ctx, n.rooms, log)
 	}
-	n.startPulls(ctx)
+	if n.cluster == nil {
+		n.startPulls(ctx) // in a cluster, one node per source (mediaCluster)
+	}
 
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
@@ -104,7 +107,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	srv := &http.Server{Handler: n.web, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	n.advertise = "http://" + ln.Addr().String()
+	n.advertise = advertiseURL(cfg.Node.AdvertiseURL, ln.Addr())
 	udp, tcp := n.sfu.Addr()
 	log.Info("liveroom serving", "http", ln.Addr().String(), "webrtc_udp", udp.String(), "webrtc_tcp", tcp.String(), "data_dir", cfg.DataDir, "node", cfg.Node.ID, "cluster", cfg.Redis.URL != "")
 
@@ -153,4 +156,22 @@ func resetLive(ctx context.Context, rooms room.Store, log *slog.Logger) {
 			}
 		}
 	}
+}
+
+// advertiseURL is the base URL other nodes reach this one at: the
+// configured one, else the listener's address (127.0.0.1 for an
+// unspecified host, which only works while the nodes share a machine).
+func advertiseURL(configured string, addr net.Addr) string {
+	if configured != "" {
+		return strings.TrimRight(configured, "/")
+	}
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return "http://" + addr.String()
+	}
+	host := "127.0.0.1"
+	if !tcp.IP.IsUnspecified() {
+		host = tcp.IP.String()
+	}
+	return "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port))
 }

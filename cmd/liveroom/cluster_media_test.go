@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"liveroom/cmd/internal/proctest"
+	"liveroom/media/mediatest"
+)
+
+var clusterClip = sync.OnceValues(func() (*mediatest.Clip, error) { return mediatest.LoadClip("") })
+
+// publishTo starts a WHIP publisher of the test clip on node p.
+func publishTo(t *testing.T, ctx context.Context, p *proctest.Server, roomID, token string) *mediatest.Publisher {
+	t.Helper()
+	clip, err := clusterClip()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := mediatest.WHIP(p.Base+"/whip/"+roomID, token)
+	pub, err := mediatest.NewPublisher(ctx, sig.Signal, mediatest.PublisherOptions{Clip: clip})
+	if err != nil {
+		t.Fatalf("publish to %s: %v", p.Base, err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	if err := pub.WaitConnected(ctx); err != nil {
+		t.Fatalf("publisher connect: %v", err)
+	}
+	return pub
+}
+
+// watchOn starts a WHEP viewer on node p.
+func watchOn(t *testing.T, ctx context.Context, p *proctest.Server, roomID string) (*mediatest.Viewer, *mediatest.HTTPSignaler) {
+	t.Helper()
+	sig := mediatest.WHEP(p.Base+"/whep/"+roomID, "")
+	v, err := mediatest.NewViewer(ctx, sig.Signal, mediatest.ViewerOptions{})
+	if err != nil {
+		t.Fatalf("watch on %s: %v", p.Base, err)
+	}
+	t.Cleanup(func() { _ = v.Close() })
+	if err := v.WaitConnected(ctx); err != nil {
+		t.Fatalf("viewer connect: %v", err)
+	}
+	return v, sig
+}
+
+func waitVideo(t *testing.T, ctx context.Context, v *mediatest.Viewer, what string, cond func(mediatest.ViewerStats) bool) mediatest.ViewerStats {
+	t.Helper()
+	st, err := v.WaitFor(ctx, cond)
+	if err != nil {
+		t.Fatalf("%s: %v; got %+v", what, err, st)
+	}
+	return st
+}
+
+// metric sums the samples of one series on a node's /metrics.
+func metric(t *testing.T, p *proctest.Server, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(p.Base + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	sum := 0.0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err == nil {
+			sum += v
+		}
+	}
+	return sum
+}
+
+func waitMetric(t *testing.T, ctx context.Context, p *proctest.Server, name string, want float64) {
+	t.Helper()
+	for {
+		got := metric(t, p, name)
+		if got == want {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s on %s: %v, want %v", name, p.Base, got, want)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// TestClusterEdgePull: the host publishes to node a; viewers on node b get
+// the video, starting at a decodable keyframe, through one pull of b from a
+// however many they are; the pull ends when the last of them leaves.
+func TestClusterEdgePull(t *testing.T) {
+	_, nodes := startCluster(t)
+	a, b := nodes[0], nodes[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if status, body := adminDo(t, "POST", a.Base+"/api/v1/rooms", map[string]any{"id": "edge", "title": "Edge"}); status != 201 {
+		t.Fatalf("create room: %d %s", status, body)
+	}
+	// One viewer waits on b before the host is live; two join after.
+	early, earlySig := watchOn(t, ctx, b, "edge")
+	publishTo(t, ctx, a, "edge", mintToken(t, a.Base, "host", "host", "edge"))
+	viewers := []*mediatest.Viewer{early}
+	sigs := []*mediatest.HTTPSignaler{earlySig}
+	for range 2 {
+		v, sig := watchOn(t, ctx, b, "edge")
+		viewers, sigs = append(viewers, v), append(sigs, sig)
+	}
+	for i, v := range viewers {
+		st := waitVideo(t, ctx, v, "video through the edge", func(st mediatest.ViewerStats) bool {
+			return !st.FirstKeyframeAt.IsZero() && st.Video.Packets > 60 && st.Audio.Packets > 20
+		})
+		if !st.FirstVideoKeyframe || !st.FirstKeyframeParams {
+			t.Errorf("viewer %d on b: first video packet keyframe %v, SPS/PPS %v; want both", i, st.FirstVideoKeyframe, st.FirstKeyframeParams)
+		}
+	}
+	if got := metric(t, b, "liveroom_media_edge_pulls_started_total"); got != 1 {
+		t.Errorf("b started %v pulls for 3 viewers, want 1", got)
+	}
+	if got := metric(t, a, "liveroom_media_edge_sessions"); got != 1 {
+		t.Errorf("a serves %v edge sessions, want 1", got)
+	}
+	if got := metric(t, a, "liveroom_media_viewers"); got != 0 {
+		t.Errorf("a counts %v viewers, want 0 (the edge is not a viewer)", got)
+	}
+	// The room is live for everyone, once: a's host made it so.
+	if status, body := adminDo(t, "GET", b.Base+"/api/v1/rooms/edge", nil); status != 200 || !strings.Contains(string(body), `"status":"live"`) {
+		t.Errorf("room on b: %d %s, want status live", status, body)
+	}
+
+	// The viewers leave: b drops its pull, a its edge session.
+	for _, sig := range sigs {
+		if err := sig.Delete(ctx); err != nil {
+			t.Fatalf("WHEP DELETE: %v", err)
+		}
+	}
+	waitMetric(t, ctx, b, "liveroom_media_edge_pulls", 0)
+	waitMetric(t, ctx, a, "liveroom_media_edge_sessions", 0)
+}
+
+// TestClusterOriginKilled: the host publishes to node a, viewers watch on b
+// and c; a is killed with SIGKILL; the host republishes to c. The viewer on
+// b continues in the same WebRTC session (b now pulls from c), the one on c
+// is served by the host directly, and the room stays live.
+func TestClusterOriginKilled(t *testing.T) {
+	_, nodes := startCluster(t)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if status, body := adminDo(t, "POST", a.Base+"/api/v1/rooms", map[string]any{"id": "move", "title": "Move"}); status != 201 {
+		t.Fatalf("create room: %d %s", status, body)
+	}
+	host := mintToken(t, a.Base, "host", "host", "move")
+	pub := publishTo(t, ctx, a, "move", host)
+	vb, _ := watchOn(t, ctx, b, "move")
+	vc, _ := watchOn(t, ctx, c, "move")
+	for _, v := range []*mediatest.Viewer{vb, vc} {
+		waitVideo(t, ctx, v, "video from a", func(st mediatest.ViewerStats) bool {
+			return !st.FirstKeyframeAt.IsZero() && st.Video.Packets > 60
+		})
+	}
+
+	a.Kill()
+	_ = pub.Close()
+	killedAt := time.Now()
+	publishTo(t, ctx, c, "move", host)
+	for name, v := range map[string]*mediatest.Viewer{"b": vb, "c": vc} {
+		before := v.Stats()
+		st := waitVideo(t, ctx, v, "video after the move on "+name, func(st mediatest.ViewerStats) bool {
+			return st.LastKeyframeAt.After(killedAt) && st.Video.Packets > before.Video.Packets+60
+		})
+		if st.Video.SSRCChanges != 0 || st.Video.SeqJumps != 0 {
+			t.Errorf("viewer on %s: %d SSRC changes, %d sequence jumps across the move; want 0", name, st.Video.SSRCChanges, st.Video.SeqJumps)
+		}
+		t.Logf("viewer on %s recovered %v after the kill", name, time.Since(killedAt).Round(time.Millisecond))
+	}
+	if got := metric(t, b, "liveroom_media_edge_pulls"); got != 1 {
+		t.Errorf("b has %v pulls, want 1 (from c)", got)
+	}
+	if status, body := adminDo(t, "GET", b.Base+"/api/v1/rooms/move", nil); status != 200 || !strings.Contains(string(body), `"status":"live"`) {
+		t.Errorf("room after the move: %d %s, want status live", status, body)
+	}
+}
