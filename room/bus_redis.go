@@ -43,6 +43,7 @@ type RedisBusConfig struct {
 type RedisBus struct {
 	rdb redis.UniversalClient
 	cfg RedisBusConfig
+	id  string // this bus instance, to recognise its own targeted deliveries
 
 	mu      sync.Mutex
 	rooms   map[string]*redisRoom
@@ -87,7 +88,7 @@ func NewRedisBus(rdb redis.UniversalClient, cfg RedisBusConfig) *RedisBus {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &RedisBus{rdb: rdb, cfg: cfg, rooms: map[string]*redisRoom{}, waiters: map[string][]chan struct{}{}}
+	return &RedisBus{rdb: rdb, cfg: cfg, id: RandomID(8), rooms: map[string]*redisRoom{}, waiters: map[string][]chan struct{}{}}
 }
 
 func (b *RedisBus) key(roomID, name string) string {
@@ -218,17 +219,37 @@ type envelope struct {
 	UserID  string          `json:"u,omitempty"`
 	MinRole Role            `json:"m,omitempty"`
 	Close   string          `json:"c,omitempty"`
+	Node    string          `json:"n,omitempty"` // the sending bus
 }
 
+// Send delivers a targeted event to this node's subscribers at once and
+// publishes it for the other nodes. A request's answer (a buyer's `cart`)
+// thus reaches the connection that asked even while the node's pub/sub
+// connection is still reconnecting after a Redis restart, when a published
+// message would miss it.
 func (b *RedisBus) Send(ctx context.Context, roomID string, d Delivery) error {
-	js, err := json.Marshal(envelope{Type: d.Event.Type, Body: d.Event.Body, Ref: d.Event.Ref, UserID: d.UserID, MinRole: d.MinRole, Close: d.Close})
+	d.Event.Seq, d.Event.TS = 0, 0
+	js, err := json.Marshal(envelope{Type: d.Event.Type, Body: d.Event.Body, Ref: d.Event.Ref, UserID: d.UserID, MinRole: d.MinRole, Close: d.Close, Node: b.id})
 	if err != nil {
 		return fmt.Errorf("bus: send: %w", err)
+	}
+	if r := b.lookupRoom(roomID); r != nil {
+		r.mu.Lock()
+		for _, s := range r.subs {
+			s.h(d)
+		}
+		r.mu.Unlock()
 	}
 	if err := b.rdb.Publish(ctx, b.channel(roomID), append([]byte{'T'}, js...)).Err(); err != nil {
 		return fmt.Errorf("bus: send: %w", err)
 	}
 	return nil
+}
+
+func (b *RedisBus) lookupRoom(roomID string) *redisRoom {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.rooms[roomID]
 }
 
 // parseEvent decodes "E<seq> <ts> <epoch> <type>\n<body>".
@@ -453,6 +474,9 @@ func (b *RedisBus) handleLocked(ctx context.Context, r *redisRoom, payload strin
 		if err := json.Unmarshal([]byte(payload[1:]), &e); err != nil {
 			b.cfg.Log.Warn("bus: bad delivery", "room", r.id, "err", err)
 			return
+		}
+		if e.Node == b.id {
+			return // delivered here by Send
 		}
 		d := Delivery{Event: Event{Type: e.Type, Body: e.Body, Ref: e.Ref}, UserID: e.UserID, MinRole: e.MinRole, Close: e.Close}
 		for _, s := range r.subs {

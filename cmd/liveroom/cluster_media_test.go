@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -100,9 +101,10 @@ func waitMetric(t *testing.T, ctx context.Context, p *proctest.Server, name stri
 
 // TestClusterEdgePull: the host publishes to node a; viewers on node b get
 // the video, starting at a decodable keyframe, through one pull of b from a
-// however many they are; the pull ends when the last of them leaves.
+// however many they are; it keeps flowing while Redis is down; the pull
+// ends when the last of them leaves.
 func TestClusterEdgePull(t *testing.T) {
-	_, nodes := startCluster(t)
+	srv, nodes := startCluster(t)
 	a, b := nodes[0], nodes[1]
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -138,6 +140,18 @@ func TestClusterEdgePull(t *testing.T) {
 	// The room is live for everyone, once: a's host made it so.
 	if status, body := adminDo(t, "GET", b.Base+"/api/v1/rooms/edge", nil); status != 200 || !strings.Contains(string(body), `"status":"live"`) {
 		t.Errorf("room on b: %d %s, want status live", status, body)
+	}
+
+	// Redis goes away: video keeps flowing from a through b.
+	srv.Stop()
+	for i, v := range viewers {
+		before := v.Stats()
+		waitVideo(t, ctx, v, fmt.Sprintf("video on b while redis is down (viewer %d)", i), func(st mediatest.ViewerStats) bool {
+			return st.Video.Packets > before.Video.Packets+60
+		})
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
 	}
 
 	// The viewers leave: b drops its pull, a its edge session.

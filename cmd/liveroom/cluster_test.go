@@ -21,7 +21,7 @@ import (
 // startCluster runs three real nodes sharing one redis-server.
 func startCluster(t *testing.T) (*roomtest.RedisServer, []*proctest.Server) {
 	t.Helper()
-	srv := roomtest.StartRedis(t)
+	srv := roomtest.StartPersistentRedis(t)
 	t.Setenv("LIVEROOM_MAX_CONNS_PER_IP", "0")
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "cluster.yaml")
@@ -141,15 +141,16 @@ func TestClusterChatAndModeration(t *testing.T) {
 }
 
 // TestClusterFlashSale storms one sale through three nodes, then freezes
-// Redis mid-sale: requests answer unavailable, and once Redis is back the
-// stock adds up and nothing is oversold.
+// Redis mid-sale, then kills and restarts it mid-sale: requests answer
+// unavailable meanwhile, and once Redis is back the stock adds up and
+// nothing is oversold.
 func TestClusterFlashSale(t *testing.T) {
 	srv, nodes := startCluster(t)
 	a := nodes[0]
 	if status, body := adminDo(t, "POST", a.Base+"/api/v1/rooms", map[string]any{"id": "flash", "title": "Flash"}); status != 201 {
 		t.Fatalf("create room: %d %s", status, body)
 	}
-	for _, sku := range []string{"bag", "hat"} {
+	for _, sku := range []string{"bag", "hat", "cap"} {
 		if status, body := adminDo(t, "PUT", a.Base+"/api/v1/rooms/flash/products/"+sku, map[string]any{"title": sku, "price_cents": 4900, "currency": "EUR", "stock": 1000}); status != 200 {
 			t.Fatalf("put product: %d %s", status, body)
 		}
@@ -243,20 +244,23 @@ func TestClusterFlashSale(t *testing.T) {
 		t.Fatal("while redis is frozen: no request answered unavailable")
 	}
 	srv.Resume()
-	// Readiness recovers by itself.
-	deadline := time.Now().Add(10 * time.Second)
-	for _, p := range nodes {
-		for {
-			status, _ := adminDo(t, "GET", p.Base+"/readyz", nil)
-			if status == 200 {
-				break
+	waitReady := func() {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for _, p := range nodes {
+			for {
+				status, _ := adminDo(t, "GET", p.Base+"/readyz", nil)
+				if status == 200 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s not ready after redis came back: %d", p.Base, status)
+				}
+				time.Sleep(100 * time.Millisecond)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s not ready after redis came back: %d", p.Base, status)
-			}
-			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	waitReady() // readiness recovers by itself
 	// A request that timed out may still have reserved: retried with its
 	// key, it gets the same reservation, so every held unit has an owner.
 	retried, _, _, _ := add(cs[30:45], 30, hat)
@@ -269,6 +273,32 @@ func TestClusterFlashSale(t *testing.T) {
 		t.Fatal("no buyer got a unit")
 	}
 	t.Logf("hat: accepted %d before the freeze, %d retried, %d after; held %d sold %d", ok1, retried, ok2, s.Held, s.Sold)
+
+	// 3. Redis is killed mid-sale (SIGKILL) and restarted from its
+	// append-only file; the buyers' connections survive it.
+	capSale := startSale("cap")
+	cs = buyers("c", 90)
+	ok1, _, _, _ = add(cs[:30], 0, capSale)
+	srv.Stop()
+	_, _, unav, _ = add(cs[30:45], 30, capSale)
+	if unav == 0 {
+		t.Fatal("while redis is down: no request answered unavailable")
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitReady()
+	retried, so1, un1, ot1 := add(cs[30:45], 30, capSale)
+	ok2, so2, un2, ot2 := add(cs[45:], 45, capSale)
+	t.Logf("cap after restart: retried ok %d soldout %d unav %d other %d; new ok %d soldout %d unav %d other %d", retried, so1, un1, ot1, ok2, so2, un2, ot2)
+	s = checkStock(capSale)
+	if int64(s.Held+s.Sold) > 50 || ok1+retried+ok2 != int64(s.Held+s.Sold) {
+		t.Fatalf("after the restart: %+v, but %d+%d+%d accepted", s, ok1, retried, ok2)
+	}
+	if ok2 == 0 {
+		t.Fatal("no buyer got a unit after the restart")
+	}
+	t.Logf("cap: accepted %d before the kill, %d retried, %d after; held %d sold %d", ok1, retried, ok2, s.Held, s.Sold)
 }
 
 func TestClusterConfigValidates(t *testing.T) {

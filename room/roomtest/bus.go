@@ -129,6 +129,40 @@ func TestBus(t *testing.T, history int, newCluster func(t *testing.T) (room.Bus,
 		}
 	})
 
+	t.Run("targeted sends reach the sender's own subscribers once", func(t *testing.T) {
+		a, _ := newCluster(t)
+		var mu sync.Mutex
+		var targeted, events int
+		cancel, err := a.Subscribe(ctx, "own", func(d room.Delivery) {
+			mu.Lock()
+			defer mu.Unlock()
+			if d.Event.Seq == 0 {
+				targeted++
+			} else {
+				events++
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cancel()
+		if err := a.Send(ctx, "own", room.Delivery{Event: ev("cart", 1), UserID: "u1"}); err != nil {
+			t.Fatal(err)
+		}
+		// A room event published after it arrives after it: by then a
+		// second copy of the targeted one would have arrived too.
+		if _, err := a.Publish(ctx, "own", ev("x", 2)); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, func() bool { mu.Lock(); defer mu.Unlock(); return events == 1 })
+		time.Sleep(50 * time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		if targeted != 1 {
+			t.Fatalf("targeted deliveries: got %d, want 1", targeted)
+		}
+	})
+
 	t.Run("presence sums nodes; counters add", func(t *testing.T) {
 		a, b := newCluster(t)
 		if n, _ := a.Presence(ctx, "r", "node-a", 3); n != 3 {

@@ -24,6 +24,7 @@ type RedisServer struct {
 
 	bin  string
 	port int
+	dir  string // with an append-only file here, a restart keeps the data
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 }
@@ -32,7 +33,17 @@ var prefixes atomic.Int64
 
 // StartRedis starts a redis-server for t. Without one installed the test
 // is skipped, or fails under CI=true.
-func StartRedis(t testing.TB) *RedisServer {
+func StartRedis(t testing.TB) *RedisServer { t.Helper(); return startRedis(t, "") }
+
+// StartPersistentRedis is StartRedis with an append-only file written on
+// every command (appendfsync always): Stop is a crash that loses nothing
+// Redis acknowledged, and Start brings the data back.
+func StartPersistentRedis(t testing.TB) *RedisServer {
+	t.Helper()
+	return startRedis(t, t.TempDir())
+}
+
+func startRedis(t testing.TB, dir string) *RedisServer {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -48,7 +59,7 @@ func StartRedis(t testing.TB) *RedisServer {
 		}
 		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
-		s := &RedisServer{Addr: "127.0.0.1:" + strconv.Itoa(port), bin: bin, port: port}
+		s := &RedisServer{Addr: "127.0.0.1:" + strconv.Itoa(port), bin: bin, port: port, dir: dir}
 		if err := s.Start(); err != nil {
 			t.Logf("redis-server on port %d: %v", port, err)
 			continue
@@ -67,7 +78,12 @@ func (s *RedisServer) Start() error {
 	if s.cmd != nil {
 		return nil
 	}
-	cmd := exec.Command(s.bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(s.port), "--save", "", "--appendonly", "no")
+	args := []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(s.port), "--save", "", "--appendonly", "no"}
+	if s.dir != "" {
+		args = []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(s.port), "--save", "", "--dir", s.dir,
+			"--appendonly", "yes", "--appendfsync", "always"}
+	}
+	cmd := exec.Command(s.bin, args...)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -85,7 +101,7 @@ func (s *RedisServer) Start() error {
 	return fmt.Errorf("redis-server did not answer: %w", err)
 }
 
-// Stop kills the server (its data is lost).
+// Stop kills the server (SIGKILL): its data is lost unless it persists.
 func (s *RedisServer) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
