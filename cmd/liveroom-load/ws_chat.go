@@ -64,6 +64,8 @@ func chatCmd(ctx context.Context, args []string, out io.Writer) error {
 		"the rest are bulk readers that read every --sink-interval and only walk frame headers, so the load tool's CPU "+
 		"does not starve a server on the same machine")
 	sinkInterval := fs.Duration("sink-interval", 200*time.Millisecond, "read interval of bulk readers (with --probes)")
+	sendURL := fs.String("send-url", "", "cluster: senders connect to this node instead of --url, and latency and "+
+		"deliveries are counted on the other clients only (cross-node delivery)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -90,6 +92,10 @@ func chatCmd(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	run := &chatRun{f: &f, start: time.Now()}
+	txFlags := f
+	if *sendURL != "" {
+		txFlags.baseURL = strings.TrimRight(*sendURL, "/")
+	}
 	clients := make([]*loadClient, f.clients)
 	sinks := make([]*sinkClient, f.clients)
 	d := f.dialer()
@@ -110,11 +116,17 @@ func chatCmd(ctx context.Context, args []string, out io.Writer) error {
 			sinks[i] = s
 			return nil
 		}
-		ws, _, err := d.DialContext(ctx, f.wsURL(tok), nil)
+		u := f.wsURL(tok)
+		if i < *senders {
+			u = txFlags.wsURL(tok)
+		}
+		ws, _, err := d.DialContext(ctx, u, nil)
 		if err != nil {
 			return err
 		}
-		c := &loadClient{ws: ws, shard: i}
+		// With --send-url the senders sit on another node: only the
+		// others measure cross-node delivery.
+		c := &loadClient{ws: ws, shard: i, muted: i < *senders && *sendURL != ""}
 		clients[i] = c
 		run.wg.Add(1)
 		go run.read(c)
@@ -217,7 +229,11 @@ func chatCmd(ctx context.Context, args []string, out io.Writer) error {
 		res.CPUPer1000ms = res.ServerCPUSeconds * 1000 / (float64(recvInWindow) / 1000)
 	}
 	if sent > 0 {
-		res.DeliveredPct = 100 * float64(n) / float64(sent*int64(len(live))) // of what the probes should have got
+		probes := len(live)
+		if *sendURL != "" {
+			probes -= len(tx)
+		}
+		res.DeliveredPct = 100 * float64(n) / float64(sent*int64(max(probes, 1))) // of what the probes should have got
 	}
 	if f.json {
 		return printJSON(out, res)
@@ -241,6 +257,7 @@ func chatCmd(ctx context.Context, args []string, out io.Writer) error {
 type loadClient struct {
 	ws    *websocket.Conn
 	shard int
+	muted bool // reads, but its deliveries are not counted
 }
 
 type chatRun struct {
@@ -290,6 +307,7 @@ func (r *chatRun) read(c *loadClient) {
 		now := time.Now().UnixNano()
 		b := buf.Bytes()
 		switch {
+		case bytes.HasPrefix(b, chatMsgPrefix) && c.muted:
 		case bytes.HasPrefix(b, chatMsgPrefix):
 			r.recvAll.Add(1)
 			from, to := r.winFrom.Load(), r.winTo.Load()
