@@ -59,6 +59,7 @@ func viewersCmd(ctx context.Context, args []string, out io.Writer) error {
 	rate := fs.Float64("rate", 0, "joins per second; 0 = all at once")
 	steady := fs.Duration("duration", 20*time.Second, "how long to measure once everyone has joined")
 	publishKey := fs.String("publish", "", "stream key or host token: also publish the clip to the room")
+	publishURL := fs.String("publish-url", "", "cluster: publish to this node (the origin) instead of --url, so that --url serves its viewers as an edge")
 	clipDir := fs.String("clip", "", "directory with clip.h264 (no B-frames), clip.ivf and clip.ogg for --publish (default: media/testdata)")
 	tcp := fs.Bool("tcp", false, "viewers use ICE-TCP")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -83,7 +84,11 @@ func viewersCmd(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		pub, err := mediatest.NewPublisher(ctx, mediatest.WHIP(*base+"/whip/"+*roomID, *publishKey).Signal, mediatest.PublisherOptions{Clip: clip})
+		origin := *base
+		if *publishURL != "" {
+			origin = strings.TrimRight(*publishURL, "/")
+		}
+		pub, err := mediatest.NewPublisher(ctx, mediatest.WHIP(origin+"/whip/"+*roomID, *publishKey).Signal, mediatest.PublisherOptions{Clip: clip})
 		if err != nil {
 			return fmt.Errorf("publish: %w", err)
 		}

@@ -207,3 +207,78 @@ func TestClusterOriginKilled(t *testing.T) {
 		t.Errorf("room after the move: %d %s, want status live", status, body)
 	}
 }
+
+// TestClusterRTSPSourceOneNode: a room whose source is an RTSP URL is
+// pulled by exactly one node of the cluster, which is then its origin (the
+// others serve its viewers as edges); when that node is killed, another one
+// takes the pull over. The "camera" is node a's RTSP read of a room a host
+// publishes to over WHIP.
+func TestClusterRTSPSourceOneNode(t *testing.T) {
+	_, nodes := startCluster(t)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	if status, body := adminDo(t, "POST", a.Base+"/api/v1/rooms", map[string]any{"id": "cam", "title": "Camera"}); status != 201 {
+		t.Fatalf("create camera room: %d %s", status, body)
+	}
+	publishTo(t, ctx, a, "cam", mintToken(t, a.Base, "host", "host", "cam"))
+	source := "rtsp://" + a.RTSPAddr + "/cam"
+	if status, body := adminDo(t, "POST", b.Base+"/api/v1/rooms", map[string]any{"id": "mirror", "title": "Mirror", "source": source}); status != 201 {
+		t.Fatalf("create mirror room: %d %s", status, body)
+	}
+	pulls := func(ps ...*proctest.Server) float64 {
+		sum := 0.0
+		for _, p := range ps {
+			sum += metricLabeled(t, p, "liveroom_rtsp_sessions", `kind="pull"`)
+		}
+		return sum
+	}
+	v, _ := watchOn(t, ctx, c, "mirror")
+	waitVideo(t, ctx, v, "the mirrored camera on c", func(st mediatest.ViewerStats) bool {
+		return !st.FirstKeyframeAt.IsZero() && st.Video.Packets > 60
+	})
+	// Every node has looked at the room's source by now (sources are
+	// checked every 3 s): one of them pulls it.
+	time.Sleep(4 * time.Second)
+	if got := pulls(a, b, c); got != 1 {
+		t.Fatalf("%v nodes pull the source, want 1", got)
+	}
+	if got := pulls(b); got != 1 {
+		t.Fatalf("b (which created the room) does not pull the source")
+	}
+
+	b.Kill()
+	killedAt := time.Now()
+	for pulls(a, c) != 1 {
+		if ctx.Err() != nil {
+			t.Fatal("no node took the source over from the killed one")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("source taken over %v after the kill", time.Since(killedAt).Round(time.Millisecond))
+	before := v.Stats()
+	waitVideo(t, ctx, v, "the mirrored camera on c after the takeover", func(st mediatest.ViewerStats) bool {
+		return st.LastKeyframeAt.After(killedAt) && st.Video.Packets > before.Video.Packets+60
+	})
+}
+
+// metricLabeled reads one labelled sample (labels as they appear, e.g.
+// `kind="pull"`) of a node's /metrics; 0 if absent.
+func metricLabeled(t *testing.T, p *proctest.Server, name, label string) float64 {
+	t.Helper()
+	resp, err := http.Get(p.Base + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, name+"{") && strings.Contains(line, label) {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			return v
+		}
+	}
+	return 0
+}
