@@ -8,6 +8,8 @@ import (
 
 	"liveroom/media"
 	"liveroom/media/mediatest"
+
+	"github.com/pion/webrtc/v4"
 )
 
 // edgeVia signals an edge's offer straight to the origin SFU (the cluster
@@ -164,5 +166,36 @@ func waitMetric(t *testing.T, ctx context.Context, s *testSFU, name string, want
 			t.Fatalf("%s: %v, want %v", name, metricValue(t, s.reg, name, nil), want)
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+// The host publishes VP8 (a phone's browser), then reconnects with H264
+// (OBS): the origin's edge session switches payload type mid-stream, and the
+// edge follows it, so its viewers get the H264 stream at a keyframe.
+func TestEdgeFollowsCodecSwitch(t *testing.T) {
+	a, b := newSFU(t), newSFU(t)
+	ctx := testCtx(t, 60*time.Second)
+	pub, err := mediatest.NewPublisher(ctx, publishVia(a.SFU, "cs", "host", nil), mediatest.PublisherOptions{Clip: clip(t), VideoCodec: webrtc.MimeTypeVP8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	if err := pub.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := startViewer(t, ctx, b.SFU, "cs")
+	if _, err := b.Pull(ctx, "cs", edgeVia(a.SFU, "cs")); err != nil {
+		t.Fatalf("pull: %v", err)
+	}
+	waitStats(t, ctx, v, "VP8 through the edge", func(st mediatest.ViewerStats) bool { return st.Keyframes > 0 })
+	vp8PT := v.Stats().Video.PayloadType
+
+	switched := time.Now()
+	startPublisher(t, ctx, a.SFU, "cs", "host") // H264 now
+	st := waitStats(t, ctx, v, "H264 keyframe through the edge after the switch", func(st mediatest.ViewerStats) bool {
+		return st.LastKeyframeAt.After(switched) && st.Video.PayloadType != vp8PT && st.Keyframes > 1
+	})
+	if st.Video.SSRCChanges != 0 {
+		t.Errorf("codec switch through the edge: %d SSRC changes, want 0", st.Video.SSRCChanges)
 	}
 }

@@ -129,6 +129,7 @@ func (pub *publisher) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceive
 func (pub *publisher) readTrack(track *webrtc.TrackRemote, in *ingest) {
 	buf := make([]byte, 1600)
 	var p rtp.Packet
+	pt := track.PayloadType()
 	for {
 		n, _, err := track.Read(buf)
 		if err != nil {
@@ -140,8 +141,33 @@ func (pub *publisher) readTrack(track *webrtc.TrackRemote, in *ingest) {
 		if err := p.Unmarshal(buf[:n]); err != nil {
 			continue
 		}
+		if webrtc.PayloadType(p.PayloadType) != pt {
+			// The sender switched codecs mid-stream (pion has updated the
+			// track's codec for the new payload type): an edge whose
+			// origin's host went from VP8 to H264.
+			pt = webrtc.PayloadType(p.PayloadType)
+			if next := pub.switchCodec(track, in); next != nil {
+				in = next
+			}
+		}
 		in.writeRTP(&p)
 	}
+}
+
+// switchCodec gives the track a new ingest for its current codec; nil if
+// that codec is not one the room can forward (packets then keep going to
+// the old ingest, as before the switch).
+func (pub *publisher) switchCodec(track *webrtc.TrackRemote, in *ingest) *ingest {
+	c := track.Codec()
+	codec := pub.s.codecs.match(c.MimeType, c.SDPFmtpLine)
+	if codec < 0 || codec == in.codec || pub.s.codecs[codec].kind != track.Kind() {
+		return nil
+	}
+	next := pub.r.switchCodec(pub, in.f, codec)
+	if next != nil {
+		pub.log.Info("publisher track switched codec", "codec", c.MimeType, "fmtp", c.SDPFmtpLine)
+	}
+	return next
 }
 
 // drainRTCP reads a receiver's RTCP so the report interceptor sees the

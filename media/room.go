@@ -196,6 +196,21 @@ func (r *room) attach(src source, k kind, codec int) *ingest {
 	return in
 }
 
+// switchCodec replaces src's ingest on f with one for another codec (the
+// source switched mid-stream); like a new source, the forwarder resumes at
+// the next keyframe with continuous numbering. nil if src is no longer
+// the room's source.
+func (r *room) switchCodec(src source, f *forwarder, codec int) *ingest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.src != src {
+		return nil
+	}
+	in := &ingest{f: f, src: src, codec: codec}
+	f.setIngest(in)
+	return in
+}
+
 // sourceConnected marks the room live once its publisher's media can flow.
 func (r *room) sourceConnected(src source) {
 	r.mu.Lock()
