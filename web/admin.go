@@ -284,6 +284,10 @@ func (s *Server) patchRoom(w http.ResponseWriter, r *http.Request) {
 
 // followSource starts or stops the server's pull of a room's RTSP source.
 func (s *Server) followSource(rm room.Room) {
+	if s.deps.OnSource != nil {
+		s.deps.OnSource(rm.ID) // a cluster: one node pulls, whichever claims the room first
+		return
+	}
 	if s.deps.Media == nil {
 		return
 	}

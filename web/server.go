@@ -39,6 +39,10 @@ type Deps struct {
 	// answer is sent): in a cluster, the node starts pulling the room
 	// from its origin.
 	OnWatch func(roomID string)
+	// OnSource, if set, is told that a room's RTSP source was set, changed
+	// or removed, instead of this node starting or stopping the pull
+	// itself: in a cluster exactly one node pulls each source.
+	OnSource func(roomID string)
 }
 
 // WebSockets serves a room's WebSocket once the room is known to exist.

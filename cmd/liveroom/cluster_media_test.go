@@ -13,6 +13,7 @@ import (
 
 	"liveroom/cmd/internal/proctest"
 	"liveroom/media/mediatest"
+	"liveroom/room/roomtest"
 )
 
 var clusterClip = sync.OnceValues(func() (*mediatest.Clip, error) { return mediatest.LoadClip("") })
@@ -63,6 +64,13 @@ func waitVideo(t *testing.T, ctx context.Context, v *mediatest.Viewer, what stri
 // metric sums the samples of one series on a node's /metrics.
 func metric(t *testing.T, p *proctest.Server, name string) float64 {
 	t.Helper()
+	return metricLabeled(t, p, name, "")
+}
+
+// metricLabeled sums the samples of one series whose labels contain label
+// (as written in the exposition, e.g. `kind="pull"`; "" = all).
+func metricLabeled(t *testing.T, p *proctest.Server, name, label string) float64 {
+	t.Helper()
 	resp, err := http.Get(p.Base + "/metrics")
 	if err != nil {
 		t.Fatalf("metrics: %v", err)
@@ -72,16 +80,28 @@ func metric(t *testing.T, p *proctest.Server, name string) float64 {
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
+		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") || !strings.Contains(line, label) {
 			continue
 		}
 		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err == nil {
+		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
 			sum += v
 		}
 	}
 	return sum
+}
+
+// mediaTest starts a 3-node cluster and creates a room on its first node;
+// ctx bounds the test.
+func mediaTest(t *testing.T, roomID string, within time.Duration) (*roomtest.RedisServer, []*proctest.Server, context.Context) {
+	t.Helper()
+	srv, nodes := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	t.Cleanup(cancel)
+	if status, body := adminDo(t, "POST", nodes[0].Base+"/api/v1/rooms", map[string]any{"id": roomID, "title": roomID}); status != 201 {
+		t.Fatalf("create room: %d %s", status, body)
+	}
+	return srv, nodes, ctx
 }
 
 func waitMetric(t *testing.T, ctx context.Context, p *proctest.Server, name string, want float64) {
@@ -104,13 +124,8 @@ func waitMetric(t *testing.T, ctx context.Context, p *proctest.Server, name stri
 // however many they are; it keeps flowing while Redis is down; the pull
 // ends when the last of them leaves.
 func TestClusterEdgePull(t *testing.T) {
-	srv, nodes := startCluster(t)
+	srv, nodes, ctx := mediaTest(t, "edge", 90*time.Second)
 	a, b := nodes[0], nodes[1]
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	if status, body := adminDo(t, "POST", a.Base+"/api/v1/rooms", map[string]any{"id": "edge", "title": "Edge"}); status != 201 {
-		t.Fatalf("create room: %d %s", status, body)
-	}
 	// One viewer waits on b before the host is live; two join after.
 	early, earlySig := watchOn(t, ctx, b, "edge")
 	publishTo(t, ctx, a, "edge", mintToken(t, a.Base, "host", "host", "edge"))
@@ -169,13 +184,8 @@ func TestClusterEdgePull(t *testing.T) {
 // b continues in the same WebRTC session (b now pulls from c), the one on c
 // is served by the host directly, and the room stays live.
 func TestClusterOriginKilled(t *testing.T) {
-	_, nodes := startCluster(t)
+	_, nodes, ctx := mediaTest(t, "move", 90*time.Second)
 	a, b, c := nodes[0], nodes[1], nodes[2]
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	if status, body := adminDo(t, "POST", a.Base+"/api/v1/rooms", map[string]any{"id": "move", "title": "Move"}); status != 201 {
-		t.Fatalf("create room: %d %s", status, body)
-	}
 	host := mintToken(t, a.Base, "host", "host", "move")
 	pub := publishTo(t, ctx, a, "move", host)
 	vb, _ := watchOn(t, ctx, b, "move")
@@ -214,13 +224,8 @@ func TestClusterOriginKilled(t *testing.T) {
 // takes the pull over. The "camera" is node a's RTSP read of a room a host
 // publishes to over WHIP.
 func TestClusterRTSPSourceOneNode(t *testing.T) {
-	_, nodes := startCluster(t)
+	_, nodes, ctx := mediaTest(t, "cam", 120*time.Second)
 	a, b, c := nodes[0], nodes[1], nodes[2]
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	if status, body := adminDo(t, "POST", a.Base+"/api/v1/rooms", map[string]any{"id": "cam", "title": "Camera"}); status != 201 {
-		t.Fatalf("create camera room: %d %s", status, body)
-	}
 	publishTo(t, ctx, a, "cam", mintToken(t, a.Base, "host", "host", "cam"))
 	source := "rtsp://" + a.RTSPAddr + "/cam"
 	if status, body := adminDo(t, "POST", b.Base+"/api/v1/rooms", map[string]any{"id": "mirror", "title": "Mirror", "source": source}); status != 201 {
@@ -260,25 +265,4 @@ func TestClusterRTSPSourceOneNode(t *testing.T) {
 	waitVideo(t, ctx, v, "the mirrored camera on c after the takeover", func(st mediatest.ViewerStats) bool {
 		return st.LastKeyframeAt.After(killedAt) && st.Video.Packets > before.Video.Packets+60
 	})
-}
-
-// metricLabeled reads one labelled sample (labels as they appear, e.g.
-// `kind="pull"`) of a node's /metrics; 0 if absent.
-func metricLabeled(t *testing.T, p *proctest.Server, name, label string) float64 {
-	t.Helper()
-	resp, err := http.Get(p.Base + "/metrics")
-	if err != nil {
-		t.Fatalf("metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, name+"{") && strings.Contains(line, label) {
-			f := strings.Fields(line)
-			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-			return v
-		}
-	}
-	return 0
 }

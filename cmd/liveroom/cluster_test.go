@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -33,6 +34,13 @@ func startCluster(t *testing.T) (*roomtest.RedisServer, []*proctest.Server) {
 	for _, id := range []string{"a", "b", "c"} {
 		nodes = append(nodes, startServer(t, filepath.Join(dir, id), "--config", cfgPath, "--redis", srv.URL(), "--node-id", id))
 	}
+	t.Cleanup(func() {
+		if t.Failed() && !testing.Verbose() {
+			for i, p := range nodes {
+				t.Logf("node %c log tail:\n%s", 'a'+i, logTail(p.Log(), 40))
+			}
+		}
+	})
 	return srv, nodes
 }
 
@@ -309,4 +317,9 @@ func TestClusterConfigValidates(t *testing.T) {
 	if cfg.Redis.URL == "" || cfg.Cart.RedisPrefix == "" {
 		t.Fatalf("got redis %q prefix %q, want both set", cfg.Redis.URL, cfg.Cart.RedisPrefix)
 	}
+}
+
+func logTail(s string, lines int) string {
+	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(all[max(0, len(all)-lines):], "\n")
 }

@@ -43,6 +43,7 @@ type mediaCluster struct {
 	client  *http.Client
 	log     *slog.Logger
 	wake    chan string
+	sources chan struct{} // capacity 1: look at the rooms' sources now
 	// notify announces a room going offline to its clients (the room hub),
 	// for a room whose origin vanished without saying so.
 	notify func(ctx context.Context, roomID string, live bool)
@@ -67,7 +68,7 @@ func newMediaCluster(self string, secret []byte, sfu *media.SFU, origins room.Or
 		self: self, secret: secret, sfu: sfu, origins: origins, nodes: nodes, rooms: rooms,
 		client: &http.Client{Timeout: signalTimeout},
 		log:    log.With("component", "edge"),
-		wake:   make(chan string, 256),
+		wake:   make(chan string, 256), sources: make(chan struct{}, 1),
 		hosted: map[string]bool{}, pulls: map[string]*edgePull{}, busy: map[string]bool{}, failed: map[string]string{},
 		orphans: map[string]bool{},
 	}
@@ -78,6 +79,15 @@ func (m *mediaCluster) watched(roomID string) {
 	select {
 	case m.wake <- roomID:
 	default: // the next tick sees it
+	}
+}
+
+// sourceChanged is web.Deps.OnSource: a room's RTSP source was set,
+// changed or removed through this node's admin API.
+func (m *mediaCluster) sourceChanged(string) {
+	select {
+	case m.sources <- struct{}{}:
+	default:
 	}
 }
 
@@ -133,6 +143,8 @@ func (m *mediaCluster) run(ctx context.Context) {
 		case <-tick.C:
 			m.reconcileAll(ctx)
 		case <-sources.C:
+			m.followSources(ctx)
+		case <-m.sources:
 			m.followSources(ctx)
 		}
 	}

@@ -141,7 +141,7 @@ func buildNode(cfg Config, reg *prometheus.Registry, log *slog.Logger) (_ *node,
 		n.edges = newMediaCluster(cfg.Node.ID, secret, n.sfu, n.cluster.origins, n.cluster.registry, n.rooms, log)
 		n.edges.notify = n.life.notify
 		n.life.origin = n.edges.live
-		wd.ClusterSecret, wd.OnWatch = secret, n.edges.watched
+		wd.ClusterSecret, wd.OnWatch, wd.OnSource = secret, n.edges.watched, n.edges.sourceChanged
 	}
 	n.web = web.New(cfg.HTTP, wd)
 	return n, nil
