@@ -218,6 +218,43 @@ func TestClusterOriginKilled(t *testing.T) {
 	}
 }
 
+// TestClusterHostMoves: the host's phone switches networks and publishes
+// to node c while its old connection to node a still looks alive. c becomes
+// the origin; a drops the stale host at its next lease renewal and serves
+// its own viewers from c, like b does. Nobody's WebRTC session ends.
+func TestClusterHostMoves(t *testing.T) {
+	_, nodes, ctx := mediaTest(t, "hop", 90*time.Second)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	host := mintToken(t, a.Base, "host", "host", "hop")
+	publishTo(t, ctx, a, "hop", host)
+	va, _ := watchOn(t, ctx, a, "hop")
+	vb, _ := watchOn(t, ctx, b, "hop")
+	for _, v := range []*mediatest.Viewer{va, vb} {
+		waitVideo(t, ctx, v, "video from a", func(st mediatest.ViewerStats) bool {
+			return !st.FirstKeyframeAt.IsZero() && st.Video.Packets > 60
+		})
+	}
+
+	movedAt := time.Now()
+	publishTo(t, ctx, c, "hop", host) // a's publisher is still connected
+	for name, v := range map[string]*mediatest.Viewer{"a": va, "b": vb} {
+		before := v.Stats()
+		st := waitVideo(t, ctx, v, "video from c on "+name, func(st mediatest.ViewerStats) bool {
+			return st.LastKeyframeAt.After(movedAt) && st.Video.Packets > before.Video.Packets+60
+		})
+		if st.Video.SSRCChanges != 0 || st.Video.SeqJumps != 0 {
+			t.Errorf("viewer on %s: %d SSRC changes, %d sequence jumps across the move; want 0", name, st.Video.SSRCChanges, st.Video.SeqJumps)
+		}
+	}
+	// a has dropped its stale host and pulls from c; b pulls from c.
+	waitMetric(t, ctx, a, "liveroom_media_publishers", 0)
+	waitMetric(t, ctx, a, "liveroom_media_edge_pulls", 1)
+	waitMetric(t, ctx, c, "liveroom_media_edge_sessions", 2)
+	if status, body := adminDo(t, "GET", b.Base+"/api/v1/rooms/hop", nil); status != 200 || !strings.Contains(string(body), `"status":"live"`) {
+		t.Errorf("room after the move: %d %s, want status live", status, body)
+	}
+}
+
 // TestClusterRTSPSourceOneNode: a room whose source is an RTSP URL is
 // pulled by exactly one node of the cluster, which is then its origin (the
 // others serve its viewers as edges); when that node is killed, another one

@@ -173,6 +173,7 @@ func (m *mediaCluster) renew(ctx context.Context) {
 				delete(m.hosted, id)
 				m.mu.Unlock()
 				m.sfu.DropHost(id, "the host moved to node "+holder)
+				m.watched(id) // its viewers here pull from the new origin now
 			}
 		}
 		cancel()
