@@ -1,7 +1,6 @@
 package room_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -10,75 +9,19 @@ import (
 	"liveroom/room/roomtest"
 )
 
+func TestMemoryOrigins(t *testing.T) {
+	roomtest.TestOrigins(t, func(t *testing.T) (room.Origins, room.Origins) {
+		o := room.NewMemoryOrigins()
+		return o, o
+	})
+}
+
 func TestRedisOrigins(t *testing.T) {
 	srv := roomtest.StartRedis(t)
-	p := roomtest.Prefix()
-	a, b := room.NewRedisOrigins(srv.Client(t), p), room.NewRedisOrigins(srv.Client(t), p)
-	ctx := context.Background()
-	must := func(ok bool, err error) bool {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ok
-	}
-	get := func(o room.Origins) string {
-		t.Helper()
-		v, err := o.Get(ctx, "r1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-	if got := get(a); got != "" {
-		t.Fatalf("no origin yet: got %q", got)
-	}
-	if !must(a.ClaimFree(ctx, "r1", "A", time.Minute)) {
-		t.Fatal("ClaimFree of a free room failed")
-	}
-	if must(b.ClaimFree(ctx, "r1", "B", time.Minute)) {
-		t.Fatal("ClaimFree of a held room succeeded")
-	}
-	if got := get(b); got != "A" {
-		t.Fatalf("origin %q, want A", got)
-	}
-	// The host moves to B: B claims over A; A's renewal and release fail
-	// and leave B in place.
-	if err := b.Claim(ctx, "r1", "B", time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	if must(a.Renew(ctx, "r1", "A", time.Minute)) {
-		t.Fatal("A renewed a lease B holds")
-	}
-	if must(a.Release(ctx, "r1", "A")) {
-		t.Fatal("A released a lease B holds")
-	}
-	if got := get(a); got != "B" {
-		t.Fatalf("origin %q, want B", got)
-	}
-	if !must(b.Renew(ctx, "r1", "B", time.Minute)) {
-		t.Fatal("B could not renew its lease")
-	}
-	if !must(b.Release(ctx, "r1", "B")) || get(a) != "" {
-		t.Fatal("B's release did not free the room")
-	}
-	if !must(a.Release(ctx, "r1", "A")) {
-		t.Fatal("releasing a free room should report true")
-	}
-	// A lease that is not renewed expires.
-	if err := a.Claim(ctx, "r1", "A", 150*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for get(b) != "" {
-		if time.Now().After(deadline) {
-			t.Fatal("lease did not expire")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if must(a.Renew(ctx, "r1", "A", time.Minute)) {
-		t.Fatal("renewed an expired lease")
-	}
+	roomtest.TestOrigins(t, func(t *testing.T) (room.Origins, room.Origins) {
+		p := roomtest.Prefix()
+		return room.NewRedisOrigins(srv.Client(t), p), room.NewRedisOrigins(srv.Client(t), p)
+	})
 }
 
 func TestClusterToken(t *testing.T) {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,6 +43,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"bad log level", "log:\n  level: loud\n", "log.level"},
 		{"bad redis url", "redis:\n  url: 'localhost:6379'\n", "redis.url"},
 		{"bad origin", "http:\n  allowed_origins: ['shop']\n", "http.allowed_origins"},
+		{"bad advertise url", "node:\n  advertise_url: 'node-b:8080'\n", "node.advertise_url"},
+		{"short cluster secret", "node:\n  cluster_secret: 'short'\n", "node.cluster_secret"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -143,4 +146,25 @@ func hasPath(m map[string]any, path string) bool {
 		}
 	}
 	return true
+}
+
+func TestAdvertiseURL(t *testing.T) {
+	cases := []struct {
+		configured, listen, want string
+	}{
+		{"", "127.0.0.1:8080", "http://127.0.0.1:8080"},
+		{"", "0.0.0.0:8080", "http://127.0.0.1:8080"},
+		{"", "[::]:8080", "http://127.0.0.1:8080"},
+		{"", "10.0.0.5:9000", "http://10.0.0.5:9000"},
+		{"https://node-b.internal:8443/", "0.0.0.0:8080", "https://node-b.internal:8443"},
+	}
+	for _, c := range cases {
+		addr, err := net.ResolveTCPAddr("tcp", c.listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := advertiseURL(c.configured, addr); got != c.want {
+			t.Errorf("advertiseURL(%q, %s) = %q, want %q", c.configured, c.listen, got, c.want)
+		}
+	}
 }

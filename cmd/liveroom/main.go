@@ -15,11 +15,13 @@ const usage = `liveroom: livestream shopping rooms
 
 usage:
   liveroom [serve] [--config FILE] [--http ADDR] [--rtsp ADDR] [--rtsp-udp PORT]
-                   [--webrtc-port N] [--data-dir DIR] [--redis URL] [--node-id ID] [--dev]
+                   [--webrtc-port N] [--data-dir DIR] [--redis URL] [--node-id ID]
+                   [--advertise-url URL] [--dev]
   liveroom token --room ROOM --role viewer|moderator|host|admin --sub ID [--name NAME] [--ttl 24h] [--config FILE]
 
 environment: LIVEROOM_JWT_SECRET, LIVEROOM_ADMIN_KEY, LIVEROOM_REDIS_URL,
-LIVEROOM_MAX_CONNS_PER_IP, LIVEROOM_HTTP, LIVEROOM_PUBLIC_URL, LIVEROOM_DATA_DIR, LIVEROOM_NODE_ID
+LIVEROOM_MAX_CONNS_PER_IP, LIVEROOM_HTTP, LIVEROOM_PUBLIC_URL, LIVEROOM_DATA_DIR, LIVEROOM_NODE_ID,
+LIVEROOM_ADVERTISE_URL, LIVEROOM_CLUSTER_SECRET
 `
 
 func main() {

@@ -30,6 +30,7 @@ func parseServeFlags(args []string, stderr io.Writer, getenv func(string) string
 	dataDir := fs.String("data-dir", "", "data directory (data_dir)")
 	redisURL := fs.String("redis", "", "Redis URL: cluster mode (redis.url)")
 	nodeID := fs.String("node-id", "", "node id (node.id)")
+	advertise := fs.String("advertise-url", "", "base URL other nodes reach this one at (node.advertise_url)")
 	dev := fs.Bool("dev", false, "seed a demo room and print URLs with tokens")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
@@ -60,6 +61,8 @@ func parseServeFlags(args []string, stderr io.Writer, getenv func(string) string
 			cfg.Redis.URL = *redisURL
 		case "node-id":
 			cfg.Node.ID = *nodeID
+		case "advertise-url":
+			cfg.Node.AdvertiseURL = *advertise
 		case "dev":
 			cfg.Dev = *dev
 		}
