@@ -98,6 +98,9 @@ func newEdgePublisher(ctx context.Context, r *room, signal Signal) (*publisher, 
 			return nil, fmt.Errorf("edge %s transceiver: %w", k, err)
 		}
 	}
+	// Armed before the answer is applied: the connection may come up (and
+	// disarm it) as soon as it is.
+	p.startConnectTimer(func() { r.closeSession(pub, "connect timeout") })
 	offer, err := p.pc.CreateOffer(nil)
 	if err != nil {
 		p.closePC()
@@ -120,7 +123,6 @@ func newEdgePublisher(ctx context.Context, r *room, signal Signal) (*publisher, 
 		p.closePC()
 		return nil, fmt.Errorf("edge answer: %w", err)
 	}
-	p.startConnectTimer(func() { r.closeSession(pub, "connect timeout") })
 	if !s.spawn(pub.keyframeLoop) {
 		p.closePC()
 		return nil, ErrClosed
