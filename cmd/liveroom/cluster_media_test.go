@@ -216,6 +216,18 @@ func TestClusterOriginKilled(t *testing.T) {
 	if status, body := adminDo(t, "GET", b.Base+"/api/v1/rooms/move", nil); status != 200 || !strings.Contains(string(body), `"status":"live"`) {
 		t.Errorf("room after the move: %d %s, want status live", status, body)
 	}
+
+	// The room is deleted through b: the WebRTC sessions on c end too.
+	if status, body := adminDo(t, "DELETE", b.Base+"/api/v1/rooms/move", nil); status != 204 {
+		t.Fatalf("delete room: %d %s", status, body)
+	}
+	for name, v := range map[string]*mediatest.Viewer{"b": vb, "c": vc} {
+		select {
+		case <-v.Ended():
+		case <-ctx.Done():
+			t.Fatalf("viewer on %s still connected after the room was deleted", name)
+		}
+	}
 }
 
 // TestClusterHostMoves: the host's phone switches networks and publishes

@@ -346,6 +346,7 @@ func (m *mediaCluster) followSources(ctx context.Context) {
 	if err != nil {
 		return
 	}
+	m.closeDeleted(list)
 	pulling := m.sfu.Pulling()
 	for _, r := range list {
 		if r.Status == room.StatusLive {
@@ -382,6 +383,31 @@ func (m *mediaCluster) followSources(ctx context.Context) {
 	}
 	for id := range pulling { // the room was deleted
 		m.sfu.StopPull(id)
+	}
+}
+
+// closeDeleted ends this node's media sessions of rooms that were deleted
+// through another node (which closed its own at once).
+func (m *mediaCluster) closeDeleted(list []room.Room) {
+	exists := make(map[string]bool, len(list))
+	for _, r := range list {
+		exists[r.ID] = true
+	}
+	gone := map[string]bool{}
+	for _, id := range m.sfu.Watched() {
+		gone[id] = !exists[id]
+	}
+	m.mu.Lock()
+	for id := range m.hosted {
+		gone[id] = !exists[id]
+	}
+	m.mu.Unlock()
+	for id, g := range gone {
+		if g {
+			m.log.Info("room deleted elsewhere: closing its media here", "room", id)
+			m.sfu.StopPull(id)
+			m.sfu.CloseRoom(id)
+		}
 	}
 }
 

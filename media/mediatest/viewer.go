@@ -191,6 +191,9 @@ func (v *Viewer) WaitFor(ctx context.Context, cond func(ViewerStats) bool) (View
 	}
 }
 
+// Ended is closed once the connection failed or was closed (by either side).
+func (v *Viewer) Ended() <-chan struct{} { return v.failed }
+
 // Close closes the PeerConnection; pion waits for the track readers, which
 // run in its OnTrack goroutines.
 func (v *Viewer) Close() error {
