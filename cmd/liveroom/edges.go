@@ -98,18 +98,22 @@ func (m *mediaCluster) sourceChanged(string) {
 func (m *mediaCluster) live(ctx context.Context, roomID string, live bool) bool {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	m.mu.Lock()
-	m.hosted[roomID] = live
-	if !live {
-		delete(m.hosted, roomID)
-	}
-	m.mu.Unlock()
 	if live {
+		m.setHosted(roomID, true)
 		if err := m.origins.Claim(ctx, roomID, m.self, originTTL); err != nil {
 			m.log.Warn("claim origin", "room", roomID, "err", err) // the renew loop retries
 		}
 		return true
 	}
+	if _, ok := m.sfu.Pulling()[roomID]; ok {
+		// The room's RTSP source went down and this node keeps retrying
+		// it: it stays the one node that pulls the source.
+		ours, err := m.origins.Renew(ctx, roomID, m.self, originTTL)
+		if err != nil || ours {
+			return true
+		}
+	}
+	m.setHosted(roomID, false)
 	ours, err := m.origins.Release(ctx, roomID, m.self)
 	if err != nil {
 		m.log.Warn("release origin", "room", roomID, "err", err)
@@ -119,6 +123,16 @@ func (m *mediaCluster) live(ctx context.Context, roomID string, live bool) bool 
 		m.log.Info("host left; the room is live on another node", "room", roomID)
 	}
 	return ours
+}
+
+func (m *mediaCluster) setHosted(roomID string, on bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if on {
+		m.hosted[roomID] = true
+	} else {
+		delete(m.hosted, roomID)
+	}
 }
 
 // run keeps leases, pulls and RTSP sources until ctx ends, then releases
@@ -169,9 +183,7 @@ func (m *mediaCluster) renew(ctx context.Context) {
 			if holder, err = m.origins.Get(rctx, id); err == nil && holder == "" {
 				err = m.origins.Claim(rctx, id, m.self, originTTL)
 			} else if err == nil {
-				m.mu.Lock()
-				delete(m.hosted, id)
-				m.mu.Unlock()
+				m.setHosted(id, false)
 				m.sfu.DropHost(id, "the host moved to node "+holder)
 				m.watched(id) // its viewers here pull from the new origin now
 			}
@@ -373,9 +385,7 @@ func (m *mediaCluster) followSources(ctx context.Context) {
 				}
 				continue
 			}
-			m.mu.Lock()
-			m.hosted[r.ID] = true
-			m.mu.Unlock()
+			m.setHosted(r.ID, true)
 		}
 		if err := m.sfu.StartPull(r.ID, r.Source); err != nil {
 			m.log.Warn("rtsp pull", "room", r.ID, "err", err)
