@@ -48,9 +48,10 @@ func (e *Edge) Close() { e.pub.r.closeSession(e.pub, "edge pull closed") }
 
 // Pull makes this node an edge of roomID: it offers to receive one video
 // and one audio track, hands the offer to signal and feeds what the origin
-// sends into the room. A running pull is replaced (make before break: its
-// viewers never see a gap longer than the new connection's setup). It fails
-// with ErrPublisherConflict if a host publishes to this node.
+// sends into the room. A running pull is replaced once the origin has
+// answered (its viewers see a gap no longer than the new connection's
+// setup). It fails with ErrPublisherConflict if a host publishes to this
+// node.
 func (s *SFU) Pull(ctx context.Context, roomID string, signal Signal) (*Edge, error) {
 	if roomID == "" {
 		return nil, errors.New("media: empty room id")
@@ -66,10 +67,13 @@ func (s *SFU) Pull(ctx context.Context, roomID string, signal Signal) (*Edge, er
 	if hosted {
 		return nil, fmt.Errorf("%w: room %q has a host on this node", ErrPublisherConflict, roomID)
 	}
-	pub, err := newEdgePublisher(ctx, r, signal)
+	pub, answer, err := newEdgePublisher(ctx, r, signal)
 	if err != nil {
 		return nil, err
 	}
+	// The pull becomes the room's source before the answer is applied:
+	// from then on the connection may come up and tracks arrive at any
+	// moment, and they must find it in place.
 	old, err := r.setSource(pub)
 	if err != nil {
 		pub.closePC()
@@ -78,16 +82,25 @@ func (s *SFU) Pull(ctx context.Context, roomID string, signal Signal) (*Edge, er
 	if old != nil {
 		old.stop()
 	}
+	pub.sigMu.Lock()
+	err = pub.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer})
+	pub.sigMu.Unlock()
+	if err != nil {
+		r.closeSession(pub, "bad answer from the origin")
+		return nil, fmt.Errorf("edge answer: %w", err)
+	}
 	s.metrics.edgeStarts.Inc()
 	pub.log.Info("edge pull started")
 	return &Edge{pub: pub}, nil
 }
 
-func newEdgePublisher(ctx context.Context, r *room, signal Signal) (*publisher, error) {
+// newEdgePublisher builds the pull's PeerConnection and gets the origin's
+// answer to its offer; Pull applies it.
+func newEdgePublisher(ctx context.Context, r *room, signal Signal) (*publisher, string, error) {
 	s := r.sfu
 	p, err := newPeer(s, r, "edge")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	pub := &publisher{peer: p, host: edgeHostID, keyframe: make(chan struct{}, 1)}
 	p.pc.OnTrack(pub.onTrack)
@@ -95,7 +108,7 @@ func newEdgePublisher(ctx context.Context, r *room, signal Signal) (*publisher, 
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
 		if _, err := p.pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			p.closePC()
-			return nil, fmt.Errorf("edge %s transceiver: %w", k, err)
+			return nil, "", fmt.Errorf("edge %s transceiver: %w", k, err)
 		}
 	}
 	// Armed before the answer is applied: the connection may come up (and
@@ -104,30 +117,23 @@ func newEdgePublisher(ctx context.Context, r *room, signal Signal) (*publisher, 
 	offer, err := p.pc.CreateOffer(nil)
 	if err != nil {
 		p.closePC()
-		return nil, fmt.Errorf("edge offer: %w", err)
+		return nil, "", fmt.Errorf("edge offer: %w", err)
 	}
 	local, err := p.setLocal(ctx, offer)
 	if err != nil {
 		p.closePC()
-		return nil, err
+		return nil, "", err
 	}
 	answer, err := signal(ctx, local)
 	if err != nil {
 		p.closePC()
-		return nil, fmt.Errorf("edge signal: %w", err)
-	}
-	p.sigMu.Lock()
-	err = p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer})
-	p.sigMu.Unlock()
-	if err != nil {
-		p.closePC()
-		return nil, fmt.Errorf("edge answer: %w", err)
+		return nil, "", fmt.Errorf("edge signal: %w", err)
 	}
 	if !s.spawn(pub.keyframeLoop) {
 		p.closePC()
-		return nil, ErrClosed
+		return nil, "", ErrClosed
 	}
-	return pub, nil
+	return pub, answer, nil
 }
 
 // SubscribeEdge serves an edge node's pull: a viewer session, counted as an

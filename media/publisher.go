@@ -122,11 +122,11 @@ func (pub *publisher) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceive
 	}
 	// Unattached tracks are still read (and dropped) so pion's buffers and
 	// interceptors keep working.
-	pub.s.spawn(func() { pub.readTrack(track, in) })
+	pub.s.spawn(func() { pub.readTrack(track, k, in) })
 	pub.s.spawn(func() { drainRTCP(recv) })
 }
 
-func (pub *publisher) readTrack(track *webrtc.TrackRemote, in *ingest) {
+func (pub *publisher) readTrack(track *webrtc.TrackRemote, k kind, in *ingest) {
 	buf := make([]byte, 1600)
 	var p rtp.Packet
 	pt := track.PayloadType()
@@ -134,9 +134,6 @@ func (pub *publisher) readTrack(track *webrtc.TrackRemote, in *ingest) {
 		n, _, err := track.Read(buf)
 		if err != nil {
 			return
-		}
-		if in == nil {
-			continue
 		}
 		if err := p.Unmarshal(buf[:n]); err != nil {
 			continue
@@ -146,27 +143,27 @@ func (pub *publisher) readTrack(track *webrtc.TrackRemote, in *ingest) {
 			// track's codec for the new payload type): an edge whose
 			// origin's host went from VP8 to H264.
 			pt = webrtc.PayloadType(p.PayloadType)
-			if next := pub.switchCodec(track, in); next != nil {
-				in = next
-			}
+			in = pub.switchCodec(track, k, in)
 		}
-		in.writeRTP(&p)
+		if in != nil {
+			in.writeRTP(&p)
+		}
 	}
 }
 
-// switchCodec gives the track a new ingest for its current codec; nil if
-// that codec is not one the room can forward (packets then keep going to
-// the old ingest, as before the switch).
-func (pub *publisher) switchCodec(track *webrtc.TrackRemote, in *ingest) *ingest {
+// switchCodec gives the track an ingest for its current codec; the old
+// one (possibly nil) if that codec is not one the room can forward.
+func (pub *publisher) switchCodec(track *webrtc.TrackRemote, k kind, in *ingest) *ingest {
 	c := track.Codec()
 	codec := pub.s.codecs.match(c.MimeType, c.SDPFmtpLine)
-	if codec < 0 || codec == in.codec || pub.s.codecs[codec].kind != track.Kind() {
-		return nil
+	if codec < 0 || (in != nil && codec == in.codec) || pub.s.codecs[codec].kind != track.Kind() {
+		return in
 	}
-	next := pub.r.switchCodec(pub, in.f, codec)
-	if next != nil {
-		pub.log.Info("publisher track switched codec", "codec", c.MimeType, "fmtp", c.SDPFmtpLine)
+	next := pub.r.switchCodec(pub, pub.r.forwarders[k], codec)
+	if next == nil {
+		return in
 	}
+	pub.log.Info("publisher track switched codec", "kind", k, "codec", c.MimeType, "fmtp", c.SDPFmtpLine)
 	return next
 }
 
