@@ -197,3 +197,15 @@ func (s *SFU) Watched() []string {
 	}
 	return out
 }
+
+// Hosting reports whether a host of this node (WebRTC or RTSP, not an
+// edge pull) is connected and live in the room.
+func (s *SFU) Hosting(roomID string) bool {
+	r, ok := s.lookup(roomID)
+	if !ok {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.src != nil && !isEdge(r.src) && r.live
+}

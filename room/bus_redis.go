@@ -233,14 +233,23 @@ func (b *RedisBus) Send(ctx context.Context, roomID string, d Delivery) error {
 	if err != nil {
 		return fmt.Errorf("bus: send: %w", err)
 	}
+	local := 0
 	if r := b.lookupRoom(roomID); r != nil {
 		r.mu.Lock()
 		for _, s := range r.subs {
 			s.h(d)
 		}
+		local = len(r.subs)
 		r.mu.Unlock()
 	}
 	if err := b.rdb.Publish(ctx, b.channel(roomID), append([]byte{'T'}, js...)).Err(); err != nil {
+		if local > 0 {
+			// Delivered here (where the request that caused it came from,
+			// as a rule); the other nodes' connections miss it. Reporting
+			// a failure would answer the request twice.
+			b.cfg.Log.Warn("bus: targeted event reached this node only", "room", roomID, "type", d.Event.Type, "err", err)
+			return nil
+		}
 		return fmt.Errorf("bus: send: %w", err)
 	}
 	return nil

@@ -17,13 +17,14 @@ func (s *Server) edgePost(w http.ResponseWriter, r *http.Request) {
 		s.notFound(w, r)
 		return
 	}
-	rm, ok := s.lookupRoom(w, r)
-	if !ok {
-		return
-	}
-	node, err := room.VerifyClusterToken(s.deps.ClusterSecret, room.BearerToken(r.Header.Get("Authorization")), rm.ID, time.Now())
+	// The token first: without one, nobody learns whether the room exists.
+	node, err := room.VerifyClusterToken(s.deps.ClusterSecret, room.BearerToken(r.Header.Get("Authorization")), r.PathValue("room"), time.Now())
 	if err != nil {
 		writeError(w, http.StatusUnauthorized, "unauthorized", "node-to-node requests need a valid cluster token")
+		return
+	}
+	rm, ok := s.lookupRoom(w, r)
+	if !ok {
 		return
 	}
 	offer, ok := s.readOffer(w, r)

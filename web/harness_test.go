@@ -28,7 +28,7 @@ type testNode struct {
 	sfu   *media.SFU
 }
 
-func newTestNode(t testing.TB) *testNode {
+func newTestNode(t testing.TB, tune ...func(*Deps)) *testNode {
 	t.Helper()
 	auth, err := room.NewAuth(room.AuthConfig{JWTSecret: "test-secret-0123456789abcdef", AdminKey: testAdminKey})
 	if err != nil {
@@ -49,7 +49,11 @@ func newTestNode(t testing.TB) *testNode {
 	}
 	cfg := Config{Listen: "127.0.0.1:0"}
 	cfg.SetDefaults()
-	h := New(cfg, Deps{Auth: auth, Rooms: rooms, Media: sfu, Gatherer: reg, Logger: log})
+	deps := Deps{Auth: auth, Rooms: rooms, Media: sfu, Gatherer: reg, Logger: log}
+	for _, f := range tune {
+		f(&deps)
+	}
+	h := New(cfg, deps)
 	n := &testNode{t: t, srv: httptest.NewServer(h), auth: auth, rooms: rooms, sfu: sfu}
 	t.Cleanup(func() {
 		n.srv.Close()

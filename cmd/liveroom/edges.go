@@ -18,19 +18,21 @@ import (
 
 // Media across nodes. The node a room's host publishes to (WHIP, RTSP
 // ingest, or the one node that pulls the room's RTSP source) is the room's
-// origin and holds a lease in Redis (room.Origins). A node whose viewers
-// watch a room it has no host for is an edge: it pulls the room from the
-// origin once (media.SFU.Pull, signalled over HTTP with a cluster token)
-// and drops the pull when its last viewer leaves. The newest host wins: a
-// host that reconnects to another node moves the lease there, the old
-// origin drops its stale host, and every edge (the old origin included,
-// if it has viewers) follows.
+// origin and holds a lease in Redis (room.Origins; origins.go). A node whose
+// viewers watch a room it has no host for is an edge: it pulls the room
+// from the origin once (media.SFU.Pull, signalled over HTTP with a cluster
+// token) and drops the pull when its last viewer leaves. The newest host
+// wins: a host that reconnects to another node moves the lease there, the
+// old origin drops its stale host, and every edge (the old origin
+// included, if it has viewers) follows.
 const (
 	originTTL     = 6 * time.Second
 	originRenew   = 2 * time.Second
 	edgeTick      = 500 * time.Millisecond
 	sourcesTick   = 3 * time.Second
 	signalTimeout = 10 * time.Second
+	retryMin      = time.Second // a failed pull from one origin is retried after this,
+	retryMax      = 15 * time.Second
 )
 
 type mediaCluster struct {
@@ -44,18 +46,27 @@ type mediaCluster struct {
 	log     *slog.Logger
 	wake    chan string
 	sources chan struct{} // capacity 1: look at the rooms' sources now
-	// notify announces a room going offline to its clients (the room hub),
-	// for a room whose origin vanished without saying so.
+	// notify tells a room's clients its stream went live or offline (the
+	// room hub, which also stores the status), for changes no host's
+	// live hook reports: an origin that died, a lease that lapsed.
 	notify func(ctx context.Context, roomID string, live bool)
+	wg     sync.WaitGroup // pull set-ups and tear-downs in flight
 
 	mu     sync.Mutex
-	hosted map[string]bool      // rooms this node holds the origin lease of
-	pulls  map[string]*edgePull // rooms this node pulls from their origin
-	busy   map[string]bool      // rooms with a pull being set up
-	failed map[string]string    // room -> origin whose last pull attempt failed (logged once)
+	hosted map[string]leaseState // rooms this node is (or is becoming) the origin of
+	pulls  map[string]*edgePull  // rooms this node pulls from their origin
+	busy   map[string]bool       // rooms with a pull being set up
+	retry  map[string]retryState // rooms whose last pull attempt failed
 
-	orphans map[string]bool // live rooms seen without an origin once (run's goroutine only)
+	orphans map[string]bool // live rooms seen without an origin once (sources goroutine only)
 }
+
+type leaseState int
+
+const (
+	claiming leaseState = iota + 1 // a host is live here; the claim has not gone through yet
+	held
+)
 
 type edgePull struct {
 	origin   string
@@ -63,14 +74,21 @@ type edgePull struct {
 	location string // absolute URL of the session on the origin
 }
 
+type retryState struct {
+	origin string
+	at     time.Time
+	delay  time.Duration
+}
+
 func newMediaCluster(self string, secret []byte, sfu *media.SFU, origins room.Origins, nodes room.Registry, rooms room.Store, log *slog.Logger) *mediaCluster {
 	return &mediaCluster{
 		self: self, secret: secret, sfu: sfu, origins: origins, nodes: nodes, rooms: rooms,
-		client: &http.Client{Timeout: signalTimeout},
-		log:    log.With("component", "edge"),
-		wake:   make(chan string, 256), sources: make(chan struct{}, 1),
-		hosted: map[string]bool{}, pulls: map[string]*edgePull{}, busy: map[string]bool{}, failed: map[string]string{},
-		orphans: map[string]bool{},
+		client:  &http.Client{Timeout: signalTimeout},
+		log:     log.With("component", "edge"),
+		wake:    make(chan string, 256),
+		sources: make(chan struct{}, 1),
+		hosted:  map[string]leaseState{}, pulls: map[string]*edgePull{}, busy: map[string]bool{},
+		retry: map[string]retryState{}, orphans: map[string]bool{},
 	}
 }
 
@@ -82,117 +100,26 @@ func (m *mediaCluster) watched(roomID string) {
 	}
 }
 
-// sourceChanged is web.Deps.OnSource: a room's RTSP source was set,
-// changed or removed through this node's admin API.
-func (m *mediaCluster) sourceChanged(string) {
-	select {
-	case m.sources <- struct{}{}:
-	default:
-	}
-}
-
-// live is called by the lifecycle before it stores a room's status. A host
-// of this node went live: claim the room. A host went away: release the
-// room, and report false if another node holds it (the host moved there),
-// in which case the room is still live and nothing must be announced.
-func (m *mediaCluster) live(ctx context.Context, roomID string, live bool) bool {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if live {
-		m.setHosted(roomID, true)
-		if err := m.origins.Claim(ctx, roomID, m.self, originTTL); err != nil {
-			m.log.Warn("claim origin", "room", roomID, "err", err) // the renew loop retries
-		}
-		return true
-	}
-	if _, ok := m.sfu.Pulling()[roomID]; ok {
-		// The room's RTSP source went down and this node keeps retrying
-		// it: it stays the one node that pulls the source.
-		ours, err := m.origins.Renew(ctx, roomID, m.self, originTTL)
-		if err != nil || ours {
-			return true
-		}
-	}
-	m.setHosted(roomID, false)
-	ours, err := m.origins.Release(ctx, roomID, m.self)
-	if err != nil {
-		m.log.Warn("release origin", "room", roomID, "err", err)
-		return true
-	}
-	if !ours {
-		m.log.Info("host left; the room is live on another node", "room", roomID)
-	}
-	return ours
-}
-
-func (m *mediaCluster) setHosted(roomID string, on bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if on {
-		m.hosted[roomID] = true
-	} else {
-		delete(m.hosted, roomID)
-	}
-}
-
 // run keeps leases, pulls and RTSP sources until ctx ends, then releases
-// this node's leases and ends its pulls.
+// this node's leases and ends its pulls. Leases are renewed on their own
+// goroutine, so that nothing slow elsewhere lets them lapse.
 func (m *mediaCluster) run(ctx context.Context) {
-	renew := time.NewTicker(originRenew)
-	defer renew.Stop()
+	var wg sync.WaitGroup
+	wg.Go(func() { m.renewLoop(ctx) })
+	wg.Go(func() { m.sourcesLoop(ctx) })
 	tick := time.NewTicker(edgeTick)
 	defer tick.Stop()
-	sources := time.NewTicker(sourcesTick)
-	defer sources.Stop()
-	m.followSources(ctx)
-	for {
+	for ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
-			m.leave()
-			return
-		case <-renew.C:
-			m.renew(ctx)
 		case roomID := <-m.wake:
 			m.reconcile(ctx, roomID, true) // a viewer just joined
 		case <-tick.C:
 			m.reconcileAll(ctx)
-		case <-sources.C:
-			m.followSources(ctx)
-		case <-m.sources:
-			m.followSources(ctx)
 		}
 	}
-}
-
-// renew extends this node's leases. A lease another node took means the
-// host moved there: the stale host here is dropped and its viewers follow
-// the room to the new origin. A lease that vanished (expired while Redis
-// was away) is claimed again.
-func (m *mediaCluster) renew(ctx context.Context) {
-	m.mu.Lock()
-	rooms := make([]string, 0, len(m.hosted))
-	for id := range m.hosted {
-		rooms = append(rooms, id)
-	}
-	m.mu.Unlock()
-	for _, id := range rooms {
-		rctx, cancel := context.WithTimeout(ctx, time.Second)
-		ok, err := m.origins.Renew(rctx, id, m.self, originTTL)
-		if err == nil && !ok {
-			var holder string
-			if holder, err = m.origins.Get(rctx, id); err == nil && holder == "" {
-				err = m.origins.Claim(rctx, id, m.self, originTTL)
-			} else if err == nil {
-				m.setHosted(id, false)
-				m.sfu.DropHost(id, "the host moved to node "+holder)
-				m.watched(id) // its viewers here pull from the new origin now
-			}
-		}
-		cancel()
-		if err != nil && ctx.Err() == nil {
-			m.log.Warn("renew origin", "room", id, "err", err)
-		}
-	}
+	wg.Wait()
+	m.leave()
 }
 
 func (m *mediaCluster) reconcileAll(ctx context.Context) {
@@ -204,6 +131,11 @@ func (m *mediaCluster) reconcileAll(ctx context.Context) {
 	for id := range m.pulls {
 		if !rooms[id] {
 			rooms[id] = false // pulled, no longer watched: the pull ends
+		}
+	}
+	for id := range m.retry {
+		if !rooms[id] {
+			delete(m.retry, id)
 		}
 	}
 	m.mu.Unlock()
@@ -219,19 +151,22 @@ func (m *mediaCluster) reconcile(ctx context.Context, roomID string, watched boo
 	p := m.pulls[roomID]
 	if p != nil && isDone(p.edge.Done()) {
 		delete(m.pulls, roomID)
+		if !p.edge.Connected() {
+			m.failedLocked(roomID, p.origin, errors.New("the connection to the origin never came up"))
+		}
 		p = nil
 	}
-	if !watched || m.busy[roomID] {
-		if !watched && p != nil {
-			delete(m.pulls, roomID)
-			m.mu.Unlock()
-			m.endPull(roomID, p, "no viewers left")
-			return
-		}
+	if !watched && p != nil {
+		delete(m.pulls, roomID)
 		m.mu.Unlock()
+		m.endPull(roomID, p, "no viewers left")
 		return
 	}
+	busy := m.busy[roomID]
 	m.mu.Unlock()
+	if !watched || busy {
+		return
+	}
 
 	rctx, cancel := context.WithTimeout(ctx, time.Second)
 	origin, err := m.origins.Get(rctx, roomID)
@@ -242,21 +177,15 @@ func (m *mediaCluster) reconcile(ctx context.Context, roomID string, watched boo
 		return
 	}
 	m.mu.Lock()
-	if m.busy[roomID] {
-		m.mu.Unlock()
+	defer m.mu.Unlock()
+	if r, ok := m.retry[roomID]; m.busy[roomID] || ok && r.origin == origin && time.Now().Before(r.at) {
 		return
 	}
 	m.busy[roomID] = true
-	m.mu.Unlock()
-	go m.startPull(ctx, roomID, origin)
+	m.wg.Go(func() { m.startPull(ctx, roomID, origin) })
 }
 
 func (m *mediaCluster) startPull(ctx context.Context, roomID, origin string) {
-	defer func() {
-		m.mu.Lock()
-		delete(m.busy, roomID)
-		m.mu.Unlock()
-	}()
 	ctx, cancel := context.WithTimeout(ctx, signalTimeout)
 	defer cancel()
 	p := &edgePull{origin: origin}
@@ -270,20 +199,33 @@ func (m *mediaCluster) startPull(ctx context.Context, roomID, origin string) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	delete(m.busy, roomID)
 	if err != nil {
-		if m.failed[roomID] != origin && !errors.Is(err, media.ErrPublisherConflict) {
-			m.log.Warn("edge pull failed", "room", roomID, "origin", origin, "err", err)
+		if !errors.Is(err, media.ErrPublisherConflict) { // a host here came first
+			m.failedLocked(roomID, origin, err)
 		}
-		m.failed[roomID] = origin
 		return
 	}
-	delete(m.failed, roomID)
+	delete(m.retry, roomID)
 	old := m.pulls[roomID]
 	m.pulls[roomID] = p
 	m.log.Info("pulling room from its origin", "room", roomID, "origin", origin)
 	if old != nil {
-		go m.endPull(roomID, old, "origin moved to "+origin)
+		m.wg.Go(func() { m.endPull(roomID, old, "origin moved to "+origin) })
 	}
+}
+
+// failedLocked backs off further pulls of roomID from origin (1 s, doubling
+// up to 15 s), logging the first failure.
+func (m *mediaCluster) failedLocked(roomID, origin string, err error) {
+	r := m.retry[roomID]
+	if r.origin != origin {
+		m.log.Warn("edge pull failed", "room", roomID, "origin", origin, "err", err)
+		r = retryState{origin: origin}
+	}
+	r.delay = min(max(2*r.delay, retryMin), retryMax)
+	r.at = time.Now().Add(r.delay)
+	m.retry[roomID] = r
 }
 
 // endPull closes a pull here and, best effort, its session on the origin
@@ -294,15 +236,17 @@ func (m *mediaCluster) endPull(roomID string, p *edgePull, why string) {
 	if p.location == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, p.location, nil)
-	if err != nil {
-		return
-	}
-	if resp, err := m.client.Do(req); err == nil {
-		resp.Body.Close()
-	}
+	m.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, p.location, nil)
+		if err != nil {
+			return
+		}
+		if resp, err := m.client.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	})
 }
 
 // signal POSTs the edge's offer to the origin's /internal/v1/edge/{room}.
@@ -348,117 +292,11 @@ func (m *mediaCluster) nodeURL(ctx context.Context, id string) (string, error) {
 	return "", fmt.Errorf("origin node %q is not in the registry", id)
 }
 
-// followSources makes sure exactly one node pulls each room's RTSP source:
-// a room without an origin is claimed (first node wins) and pulled; a pull
-// whose room no longer names that source stops.
-func (m *mediaCluster) followSources(ctx context.Context) {
-	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	list, err := m.rooms.List(lctx)
-	if err != nil {
-		return
-	}
-	m.closeDeleted(list)
-	pulling := m.sfu.Pulling()
-	for _, r := range list {
-		if r.Status == room.StatusLive {
-			m.sweepLive(lctx, r.ID)
-		} else {
-			delete(m.orphans, r.ID)
-		}
-		cur, pulled := pulling[r.ID]
-		delete(pulling, r.ID)
-		if r.Source == "" || (pulled && cur == r.Source) {
-			if r.Source == "" && pulled {
-				m.sfu.StopPull(r.ID)
-			}
-			continue
-		}
-		m.mu.Lock()
-		mine := m.hosted[r.ID]
-		m.mu.Unlock()
-		if !mine {
-			won, err := m.origins.ClaimFree(lctx, r.ID, m.self, originTTL)
-			if err != nil || !won {
-				if err == nil && pulled {
-					m.sfu.StopPull(r.ID) // another node pulls the new source
-				}
-				continue
-			}
-			m.setHosted(r.ID, true)
-		}
-		if err := m.sfu.StartPull(r.ID, r.Source); err != nil {
-			m.log.Warn("rtsp pull", "room", r.ID, "err", err)
-		}
-	}
-	for id := range pulling { // the room was deleted
-		m.sfu.StopPull(id)
-	}
-}
-
-// closeDeleted ends this node's media sessions of rooms that were deleted
-// through another node (which closed its own at once).
-func (m *mediaCluster) closeDeleted(list []room.Room) {
-	exists := make(map[string]bool, len(list))
-	for _, r := range list {
-		exists[r.ID] = true
-	}
-	gone := map[string]bool{}
-	for _, id := range m.sfu.Watched() {
-		gone[id] = !exists[id]
-	}
-	m.mu.Lock()
-	for id := range m.hosted {
-		gone[id] = !exists[id]
-	}
-	m.mu.Unlock()
-	for id, g := range gone {
-		if g {
-			m.log.Info("room deleted elsewhere: closing its media here", "room", id)
-			m.sfu.StopPull(id)
-			m.sfu.CloseRoom(id)
-		}
-	}
-}
-
-// sweepLive takes a room offline whose origin died without saying so: its
-// status says live but nobody holds its lease. The store's compare-and-set
-// lets one node do it (and announce it) however many see it.
-// A room is only swept when seen that way twice in a row, sourcesTick
-// apart: a host going live claims the lease before the status says live,
-// and one going away takes the status back right after its lease.
-func (m *mediaCluster) sweepLive(ctx context.Context, roomID string) {
-	if origin, err := m.origins.Get(ctx, roomID); err != nil || origin != "" {
-		delete(m.orphans, roomID)
-		return
-	}
-	if !m.orphans[roomID] {
-		m.orphans[roomID] = true
-		return
-	}
-	delete(m.orphans, roomID)
-	changed := false
-	_, err := m.rooms.Update(ctx, roomID, func(r *room.Room) error {
-		changed = r.Status == room.StatusLive
-		if changed {
-			r.Status = room.StatusScheduled
-		}
-		return nil
-	})
-	if err != nil || !changed {
-		return
-	}
-	m.log.Info("room offline: its origin node is gone", "room", roomID)
-	if m.notify != nil {
-		m.notify(ctx, roomID, false)
-	}
-}
-
 // leave releases this node's leases and ends its pulls (shutdown).
 func (m *mediaCluster) leave() {
 	m.mu.Lock()
 	hosted, pulls := m.hosted, m.pulls
-	m.hosted, m.pulls = map[string]bool{}, map[string]*edgePull{}
+	m.hosted, m.pulls = map[string]leaseState{}, map[string]*edgePull{}
 	m.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -468,6 +306,7 @@ func (m *mediaCluster) leave() {
 	for id, p := range pulls {
 		m.endPull(id, p, "shutdown")
 	}
+	m.wg.Wait()
 }
 
 func isDone(ch <-chan struct{}) bool {
