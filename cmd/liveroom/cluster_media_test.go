@@ -61,6 +61,34 @@ func waitVideo(t *testing.T, ctx context.Context, v *mediatest.Viewer, what stri
 	return st
 }
 
+// waitResumed waits until every viewer got a keyframe after since and
+// more video, in the same WebRTC session: one SSRC, no sequence jump.
+func waitResumed(t *testing.T, ctx context.Context, viewers map[string]*mediatest.Viewer, since time.Time) {
+	t.Helper()
+	before := map[string]mediatest.ViewerStats{}
+	for name, v := range viewers {
+		before[name] = v.Stats()
+	}
+	for name, v := range viewers {
+		before := before[name]
+		st := waitVideo(t, ctx, v, "video again on "+name, func(st mediatest.ViewerStats) bool {
+			return st.LastKeyframeAt.After(since) && st.Video.Packets > before.Video.Packets+60
+		})
+		if st.Video.SSRCChanges != 0 || st.Video.SeqJumps != 0 {
+			t.Errorf("viewer on %s: %d SSRC changes, %d sequence jumps; want 0", name, st.Video.SSRCChanges, st.Video.SeqJumps)
+		}
+		t.Logf("viewer on %s: video again %v after the change", name, time.Since(since).Round(time.Millisecond))
+	}
+}
+
+// wantLive checks the room's status through node p.
+func wantLive(t *testing.T, p *proctest.Server, roomID string) {
+	t.Helper()
+	if status, body := adminDo(t, "GET", p.Base+"/api/v1/rooms/"+roomID, nil); status != 200 || !strings.Contains(string(body), `"status":"live"`) {
+		t.Errorf("room %s on %s: %d %s, want status live", roomID, p.Base, status, body)
+	}
+}
+
 // metric sums the samples of one series on a node's /metrics.
 func metric(t *testing.T, p *proctest.Server, name string) float64 {
 	t.Helper()
@@ -152,10 +180,7 @@ func TestClusterEdgePull(t *testing.T) {
 	if got := metric(t, a, "liveroom_media_viewers"); got != 0 {
 		t.Errorf("a counts %v viewers, want 0 (the edge is not a viewer)", got)
 	}
-	// The room is live for everyone, once: a's host made it so.
-	if status, body := adminDo(t, "GET", b.Base+"/api/v1/rooms/edge", nil); status != 200 || !strings.Contains(string(body), `"status":"live"`) {
-		t.Errorf("room on b: %d %s, want status live", status, body)
-	}
+	wantLive(t, b, "edge") // a's host made it so, for everyone
 
 	// Redis goes away: video keeps flowing from a through b.
 	srv.Stop()
@@ -200,22 +225,11 @@ func TestClusterOriginKilled(t *testing.T) {
 	_ = pub.Close()
 	killedAt := time.Now()
 	publishTo(t, ctx, c, "move", host)
-	for name, v := range map[string]*mediatest.Viewer{"b": vb, "c": vc} {
-		before := v.Stats()
-		st := waitVideo(t, ctx, v, "video after the move on "+name, func(st mediatest.ViewerStats) bool {
-			return st.LastKeyframeAt.After(killedAt) && st.Video.Packets > before.Video.Packets+60
-		})
-		if st.Video.SSRCChanges != 0 || st.Video.SeqJumps != 0 {
-			t.Errorf("viewer on %s: %d SSRC changes, %d sequence jumps across the move; want 0", name, st.Video.SSRCChanges, st.Video.SeqJumps)
-		}
-		t.Logf("viewer on %s recovered %v after the kill", name, time.Since(killedAt).Round(time.Millisecond))
-	}
+	waitResumed(t, ctx, map[string]*mediatest.Viewer{"b": vb, "c": vc}, killedAt)
 	if got := metric(t, b, "liveroom_media_edge_pulls"); got != 1 {
 		t.Errorf("b has %v pulls, want 1 (from c)", got)
 	}
-	if status, body := adminDo(t, "GET", b.Base+"/api/v1/rooms/move", nil); status != 200 || !strings.Contains(string(body), `"status":"live"`) {
-		t.Errorf("room after the move: %d %s, want status live", status, body)
-	}
+	wantLive(t, b, "move")
 
 	// The room is deleted through b: the WebRTC sessions on c end too.
 	if status, body := adminDo(t, "DELETE", b.Base+"/api/v1/rooms/move", nil); status != 204 {
@@ -249,22 +263,12 @@ func TestClusterHostMoves(t *testing.T) {
 
 	movedAt := time.Now()
 	publishTo(t, ctx, c, "hop", host) // a's publisher is still connected
-	for name, v := range map[string]*mediatest.Viewer{"a": va, "b": vb} {
-		before := v.Stats()
-		st := waitVideo(t, ctx, v, "video from c on "+name, func(st mediatest.ViewerStats) bool {
-			return st.LastKeyframeAt.After(movedAt) && st.Video.Packets > before.Video.Packets+60
-		})
-		if st.Video.SSRCChanges != 0 || st.Video.SeqJumps != 0 {
-			t.Errorf("viewer on %s: %d SSRC changes, %d sequence jumps across the move; want 0", name, st.Video.SSRCChanges, st.Video.SeqJumps)
-		}
-	}
+	waitResumed(t, ctx, map[string]*mediatest.Viewer{"a": va, "b": vb}, movedAt)
 	// a has dropped its stale host and pulls from c; b pulls from c.
 	waitMetric(t, ctx, a, "liveroom_media_publishers", 0)
 	waitMetric(t, ctx, a, "liveroom_media_edge_pulls", 1)
 	waitMetric(t, ctx, c, "liveroom_media_edge_sessions", 2)
-	if status, body := adminDo(t, "GET", b.Base+"/api/v1/rooms/hop", nil); status != 200 || !strings.Contains(string(body), `"status":"live"`) {
-		t.Errorf("room after the move: %d %s, want status live", status, body)
-	}
+	wantLive(t, b, "hop")
 }
 
 // TestClusterRTSPSourceOneNode: a room whose source is an RTSP URL is
