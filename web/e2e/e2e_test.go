@@ -84,6 +84,26 @@ type studioSide struct {
 	Codec string `json:"codec"`
 }
 
+// checkPlayback: the page showed a live, decoding video.
+func checkPlayback(t *testing.T, name string, p *playback) {
+	t.Helper()
+	if p == nil {
+		t.Errorf("%s: no playback result", name)
+		return
+	}
+	t.Logf("%s: %dx%d %s, framesDecoded %d -> %d, totalVideoFrames %d -> %d", name,
+		p.VideoWidth, p.VideoHeight, p.Codec, p.FramesBefore, p.FramesAfter, p.TotalVideoFramesBefore, p.TotalVideoFramesAfter)
+	if p.VideoWidth <= 0 {
+		t.Errorf("%s: videoWidth = %d, want > 0", name, p.VideoWidth)
+	}
+	if p.FramesAfter <= p.FramesBefore {
+		t.Errorf("%s: framesDecoded went %d -> %d over 2s, want it to grow", name, p.FramesBefore, p.FramesAfter)
+	}
+	if p.State != "live" {
+		t.Errorf("%s: page state = %q, want live", name, p.State)
+	}
+}
+
 type playback struct {
 	VideoWidth             int    `json:"videoWidth"`
 	VideoHeight            int    `json:"videoHeight"`
@@ -285,22 +305,7 @@ func checkResult(t *testing.T, res result) {
 		name string
 		got  *playback
 	}{{"viewer", res.Viewer}, {"early viewer (joined before go-live)", res.Early}} {
-		if p.got == nil {
-			t.Errorf("%s: no playback result", p.name)
-			continue
-		}
-		t.Logf("%s: %dx%d %s, framesDecoded %d -> %d, totalVideoFrames %d -> %d", p.name,
-			p.got.VideoWidth, p.got.VideoHeight, p.got.Codec, p.got.FramesBefore, p.got.FramesAfter,
-			p.got.TotalVideoFramesBefore, p.got.TotalVideoFramesAfter)
-		if p.got.VideoWidth <= 0 {
-			t.Errorf("%s: videoWidth = %d, want > 0", p.name, p.got.VideoWidth)
-		}
-		if p.got.FramesAfter <= p.got.FramesBefore {
-			t.Errorf("%s: framesDecoded went %d -> %d over 2s, want it to grow", p.name, p.got.FramesBefore, p.got.FramesAfter)
-		}
-		if p.got.State != "live" {
-			t.Errorf("%s: page state = %q, want live", p.name, p.got.State)
-		}
+		checkPlayback(t, p.name, p.got)
 	}
 	var whip, del bool
 	for _, x := range res.HTTP {
@@ -391,6 +396,37 @@ func artifactsDir(t *testing.T) string {
 	return dir
 }
 
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// binary is $LIVEROOM_E2E_BIN, or liveroom built once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	if bin := os.Getenv("LIVEROOM_E2E_BIN"); bin != "" {
+		return bin
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "liveroom-e2e")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "liveroom")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if out, err := exec.CommandContext(ctx, "go", "build", "-o", builtBin, "liveroom/cmd/liveroom").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build liveroom/cmd/liveroom: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
 type server struct {
 	base     string
 	adminKey string
@@ -400,35 +436,35 @@ type server struct {
 // (SIGTERM, then wait) when the test ends.
 func startServer(t *testing.T, artifacts string) *server {
 	t.Helper()
+	return startNode(t, artifacts, nodeOptions{name: "server", jwtSecret: randomString(t), adminKey: randomString(t)})
+}
+
+// nodeOptions describe one server process: its log is <name>.log in the
+// artifacts; args are added to the serve flags.
+type nodeOptions struct {
+	name, jwtSecret, adminKey string
+	args                      []string
+}
+
+func startNode(t *testing.T, artifacts string, o nodeOptions) *server {
+	t.Helper()
 	tmp := t.TempDir()
-	bin := os.Getenv("LIVEROOM_E2E_BIN")
-	if bin == "" {
-		bin = filepath.Join(tmp, "liveroom")
-		gobin, err := exec.LookPath("go")
-		if err != nil {
-			t.Fatalf("go not found on PATH: %v", err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		if out, err := exec.CommandContext(ctx, gobin, "build", "-o", bin, "liveroom/cmd/liveroom").CombinedOutput(); err != nil {
-			t.Fatalf("go build liveroom/cmd/liveroom: %v\n%s", err, out)
-		}
-	}
+	bin := binary(t)
 
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t, false))
-	srv := &server{base: "http://" + httpAddr, adminKey: randomString(t)}
-	cmd := exec.Command(bin, "serve",
+	srv := &server{base: "http://" + httpAddr, adminKey: o.adminKey}
+	cmd := exec.Command(bin, append([]string{"serve",
 		"--http", httpAddr,
 		"--webrtc-port", strconv.Itoa(freePort(t, true)),
 		"--rtsp", fmt.Sprintf("127.0.0.1:%d", freePort(t, false)),
 		"--rtsp-udp", "0",
 		"--data-dir", filepath.Join(tmp, "data"),
-	)
+	}, o.args...)...)
 	cmd.Env = append(os.Environ(),
-		"LIVEROOM_JWT_SECRET="+randomString(t),
-		"LIVEROOM_ADMIN_KEY="+srv.adminKey,
+		"LIVEROOM_JWT_SECRET="+o.jwtSecret,
+		"LIVEROOM_ADMIN_KEY="+o.adminKey,
 	)
-	logFile, err := os.Create(filepath.Join(artifacts, "server.log"))
+	logFile, err := os.Create(filepath.Join(artifacts, o.name+".log"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -524,50 +560,82 @@ func (s *server) do(t *testing.T, method, path string, body any, want int, out a
 	if !ok {
 		t.Fatalf("%s %s = %d %s, want %d", method, path, resp.StatusCode, reply, want)
 	}
+	if out == nil {
+		return
+	}
 	if err := json.Unmarshal(reply, out); err != nil {
 		t.Fatalf("%s %s: reply is not JSON: %v: %s", method, path, err, reply)
 	}
 }
 
+// metric sums the samples of one series on the server's /metrics.
+func (s *server) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(s.base + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	sum := 0.0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 2 && (f[0] == name || strings.HasPrefix(f[0], name+"{")) {
+			if v, err := strconv.ParseFloat(f[1], 64); err == nil {
+				sum += v
+			}
+		}
+	}
+	return sum
+}
+
 // runDriver runs run.mjs and returns its E2E_RESULT line.
 func runDriver(t *testing.T, node, chromium, base, artifacts, host, viewer, mod, other string) result {
 	t.Helper()
+	var res result
+	ok := runScript(t, node, chromium, &res, "run.mjs",
+		"--base", base, "--room", room, "--token", host, "--viewer-token", viewer, "--mod-token", mod, "--extra-token", other, "--out", artifacts)
+	if !ok && res.OK {
+		t.Errorf("driver reported ok but exited with an error")
+	}
+	return res
+}
+
+// runScript runs a browser driver script with node and decodes its
+// "E2E_RESULT {json}" line into out; it reports whether the script exited 0.
+func runScript(t *testing.T, node, chromium string, out any, script string, args ...string) bool {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "run.mjs",
-		"--base", base, "--room", room, "--token", host, "--viewer-token", viewer, "--mod-token", mod, "--extra-token", other, "--out", artifacts)
+	cmd := exec.CommandContext(ctx, node, append([]string{script}, args...)...)
 	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
 	cmd.WaitDelay = 5 * time.Second
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	stdout, err := cmd.Output()
 	if ctx.Err() != nil {
-		t.Fatalf("browser driver timed out: %v\nstdout:\n%s\nstderr:\n%s", ctx.Err(), out, stderr.Bytes())
+		t.Fatalf("browser driver %s timed out: %v\nstdout:\n%s\nstderr:\n%s", script, ctx.Err(), stdout, stderr.Bytes())
 	}
-	var res result
 	found := false
-	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc := bufio.NewScanner(bytes.NewReader(stdout))
 	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
 	for sc.Scan() {
 		line, ok := strings.CutPrefix(sc.Text(), "E2E_RESULT ")
 		if !ok {
 			continue
 		}
-		if jerr := json.Unmarshal([]byte(line), &res); jerr != nil {
+		if jerr := json.Unmarshal([]byte(line), out); jerr != nil {
 			t.Fatalf("driver result is not JSON: %v: %s", jerr, line)
 		}
 		found = true
 	}
 	if !found {
-		t.Fatalf("browser driver printed no result (exit %v)\nstdout:\n%s\nstderr:\n%s", err, out, stderr.Bytes())
+		t.Fatalf("browser driver %s printed no result (exit %v)\nstdout:\n%s\nstderr:\n%s", script, err, stdout, stderr.Bytes())
 	}
 	if stderr.Len() > 0 {
 		t.Logf("driver stderr:\n%s", stderr.Bytes())
 	}
-	if err != nil && res.OK {
-		t.Errorf("driver reported ok but exited with %v", err)
-	}
-	return res
+	return err == nil
 }
 
 // freePort returns a loopback port that is free now; with udp it is free for

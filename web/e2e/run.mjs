@@ -9,7 +9,7 @@
 //
 // Env fallbacks: LIVEROOM_BASE, LIVEROOM_ROOM, LIVEROOM_TOKEN,
 // LIVEROOM_ARTIFACTS, CHROMIUM (browser executable).
-import { chromium } from 'playwright-core';
+import { launch, helpers } from './lib.mjs';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -35,6 +35,7 @@ if (!opt.base || !opt.token || !opt.viewerToken || !opt.modToken) {
   process.exit(2);
 }
 const STEP = Number(opt.timeout);
+const { pageState, waitState, waitPlaying, sample } = helpers(STEP);
 mkdirSync(opt.out, { recursive: true });
 
 const result = { ok: false, step: 'launch', logs: [], http: [] };
@@ -51,77 +52,6 @@ function watch(page, name) {
       result.http.push({ page: name, method: r.request().method(), path, status: r.status() });
     }
   });
-}
-
-// pageState reads what the page shows: state, message, and the peer's stats.
-async function pageState(page, videoSel) {
-  return page.evaluate(async (sel) => {
-    const v = document.querySelector(sel);
-    const out = {
-      state: document.body.dataset.state || '',
-      message: document.getElementById('message')?.textContent || '',
-      videoWidth: v ? v.videoWidth : 0,
-      videoHeight: v ? v.videoHeight : 0,
-      totalVideoFrames: v && v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality().totalVideoFrames : 0,
-      framesDecoded: 0,
-      framesSent: 0,
-      codec: '',
-      connectionState: '',
-    };
-    const pc = window.liveroom && window.liveroom.pc;
-    if (pc) {
-      out.connectionState = pc.connectionState;
-      const stats = await pc.getStats();
-      stats.forEach((s) => {
-        if (s.kind !== 'video') return;
-        if (s.type === 'inbound-rtp') out.framesDecoded += s.framesDecoded || 0;
-        if (s.type === 'outbound-rtp') out.framesSent += s.framesSent || 0;
-        if ((s.type === 'inbound-rtp' || s.type === 'outbound-rtp') && s.codecId) {
-          const c = stats.get(s.codecId);
-          if (c) out.codec = c.mimeType;
-        }
-      });
-    }
-    return out;
-  }, videoSel);
-}
-
-async function waitState(page, want, what) {
-  try {
-    await page.waitForFunction((w) => document.body.dataset.state === w, want, { timeout: STEP, polling: 200 });
-  } catch (err) {
-    const msg = await page.locator('#message').textContent().catch(() => '');
-    throw new Error(`${what}: state never became "${want}" (shows "${msg}")`);
-  }
-}
-
-async function waitPlaying(page, what) {
-  try {
-    await page.waitForFunction(() => {
-      const v = document.querySelector('#video');
-      return v && v.videoWidth > 0;
-    }, null, { timeout: STEP, polling: 200 });
-  } catch {
-    const s = await pageState(page, '#video');
-    throw new Error(`${what}: no video (state "${s.state}", "${s.message}", pc ${s.connectionState}, framesDecoded ${s.framesDecoded})`);
-  }
-}
-
-// sample reads frame counters twice, two seconds apart.
-async function sample(page) {
-  const before = await pageState(page, '#video');
-  await page.waitForTimeout(2000);
-  const after = await pageState(page, '#video');
-  return {
-    videoWidth: after.videoWidth,
-    videoHeight: after.videoHeight,
-    framesBefore: before.framesDecoded,
-    framesAfter: after.framesDecoded,
-    totalVideoFramesBefore: before.totalVideoFrames,
-    totalVideoFramesAfter: after.totalVideoFrames,
-    codec: after.codec,
-    state: after.state,
-  };
 }
 
 const XSS_TEXT = '<script>window.__xss=1</script> hello <img src=x onerror="window.__xss=1">';
@@ -148,16 +78,7 @@ async function shot(page, name, fullPage = false) {
 async function main() {
   const base = opt.base.replace(/\/$/, '');
   const room = encodeURIComponent(opt.room);
-  browser = await chromium.launch({
-    executablePath: opt.chromium,
-    headless: true,
-    args: [
-      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-      '--autoplay-policy=no-user-gesture-required',
-    ],
-  });
+  browser = await launch(opt.chromium);
   // Phones for the viewers (the pages must read at 360 px), a laptop for
   // the host and the moderator.
   const phone = await browser.newContext({ viewport: { width: 360, height: 740 }, deviceScaleFactor: 1, hasTouch: true });
