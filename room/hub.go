@@ -212,11 +212,17 @@ func (h *Hub) SetLive(ctx context.Context, roomID string, live bool) error {
 			return fmt.Errorf("set live: %w", err)
 		}
 	}
+	return h.AnnounceLive(ctx, roomID, live)
+}
+
+// AnnounceLive publishes stream.live or stream.offline without touching the
+// stored status (for a caller that has stored it already).
+func (h *Hub) AnnounceLive(ctx context.Context, roomID string, live bool) error {
 	kind := "stream.offline"
 	if live {
 		kind = "stream.live"
 	}
-	_, err = h.bus.Publish(ctx, roomID, Event{Type: kind})
+	_, err := h.bus.Publish(ctx, roomID, Event{Type: kind})
 	return err
 }
 

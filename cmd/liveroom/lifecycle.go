@@ -21,6 +21,11 @@ type lifecycle struct {
 	// returns false when a host of this node left a room that is live on
 	// another node (the host moved), which then stays live.
 	origin func(ctx context.Context, roomID string, live bool) bool
+	// liveElsewhere, in a cluster, reports whether another node is the
+	// room's origin now. It is asked inside the status update, so a host
+	// going live elsewhere between this node's release and its update
+	// (which claims before it stores "live") is never overwritten.
+	liveElsewhere func(ctx context.Context, roomID string) bool
 }
 
 type liveEvent struct {
@@ -53,16 +58,24 @@ func (l *lifecycle) apply(ctx context.Context, ev liveEvent) {
 	if l.origin != nil && !l.origin(ctx, ev.room, ev.live) {
 		return
 	}
+	elsewhere := false
 	_, err := l.rooms.Update(ctx, ev.room, func(r *room.Room) error {
-		if ev.live {
+		elsewhere = !ev.live && l.liveElsewhere != nil && l.liveElsewhere(ctx, ev.room)
+		switch {
+		case ev.live:
 			r.Status = room.StatusLive
-		} else if r.Status == room.StatusLive {
+		case elsewhere:
+		case r.Status == room.StatusLive:
 			r.Status = room.StatusScheduled
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, room.ErrNotFound) {
 		l.log.Warn("room status", "room", ev.room, "live", ev.live, "err", err)
+	}
+	if elsewhere {
+		l.log.Info("room stream moved to another node", "room", ev.room)
+		return
 	}
 	l.log.Info("room stream", "room", ev.room, "live", ev.live)
 	if l.notify != nil {

@@ -114,8 +114,10 @@ func buildNode(cfg Config, reg *prometheus.Registry, log *slog.Logger) (_ *node,
 	n.cart.OnOrder(func(cart.Order) { n.outbox.Wake() })
 
 	n.life = newLifecycle(n.rooms, log)
+	// The lifecycle stores the status itself (in a cluster, only while no
+	// other node is the origin) and then has the hub announce it.
 	n.life.notify = func(ctx context.Context, roomID string, live bool) {
-		if err := n.hub.SetLive(ctx, roomID, live); err != nil {
+		if err := n.hub.AnnounceLive(ctx, roomID, live); err != nil {
 			log.Warn("room live event", "room", roomID, "err", err)
 		}
 	}
@@ -139,8 +141,12 @@ func buildNode(cfg Config, reg *prometheus.Registry, log *slog.Logger) (_ *node,
 		wd.Ready = n.cluster.ready
 		secret := clusterSecret(cfg)
 		n.edges = newMediaCluster(cfg.Node.ID, secret, n.sfu, n.cluster.origins, n.cluster.registry, n.rooms, log)
-		n.edges.notify = n.life.notify
-		n.life.origin = n.edges.live
+		n.edges.notify = func(ctx context.Context, roomID string, live bool) {
+			if err := n.hub.SetLive(ctx, roomID, live); err != nil {
+				log.Warn("room live event", "room", roomID, "err", err)
+			}
+		}
+		n.life.origin, n.life.liveElsewhere = n.edges.live, n.edges.liveElsewhere
 		wd.ClusterSecret, wd.OnWatch, wd.OnSource = secret, n.edges.watched, n.edges.sourceChanged
 	}
 	n.web = web.New(cfg.HTTP, wd)

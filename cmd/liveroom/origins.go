@@ -59,6 +59,12 @@ func (m *mediaCluster) live(ctx context.Context, roomID string, live bool) bool 
 	return ours
 }
 
+// liveElsewhere reports whether another node holds roomID's lease now.
+func (m *mediaCluster) liveElsewhere(ctx context.Context, roomID string) bool {
+	holder, err := m.origins.Get(ctx, roomID)
+	return err == nil && holder != "" && holder != m.self
+}
+
 // setHosted records this node's part in roomID's lease (0: none).
 func (m *mediaCluster) setHosted(roomID string, st leaseState) {
 	m.mu.Lock()
