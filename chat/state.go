@@ -2,12 +2,14 @@ package chat
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
-// The room state chat keeps sits behind these small interfaces: the memory
-// implementation serves one node; the cluster issue adds Redis ones that
-// slot in through Deps without touching the handlers.
+// The room state chat keeps sits behind these small interfaces, passed in
+// through Deps: MemoryState (tests, or no data dir), FileState (one node:
+// moderation survives a restart) and RedisState (a cluster). Every one of
+// them passes the conformance suite in chattest.
 
 // History keeps each room's most recent messages (for the welcome and to
 // find a message a moderator deletes).
@@ -61,25 +63,28 @@ type Rules interface {
 	Terms(ctx context.Context, roomID string) ([]string, uint64, error)
 }
 
-// AuditLog records every moderator action.
-type AuditLog interface {
-	// Append stores e, giving it the room's next id.
-	Append(ctx context.Context, e AuditEntry) (AuditEntry, error)
-	// Recent returns the room's last limit entries, oldest first.
-	Recent(ctx context.Context, roomID string, limit int) ([]AuditEntry, error)
-}
-
-// AuditEntry is one moderator action: who did what to whom, when.
-type AuditEntry struct {
-	ID        uint64    `json:"id"`
-	Room      string    `json:"room"`
-	At        time.Time `json:"at"`
-	Actor     User      `json:"actor"`
-	Action    string    `json:"action"` // delete, timeout, ban, unban, slow, terms, approve, reject
-	UserID    string    `json:"user_id,omitempty"`
-	MessageID string    `json:"message_id,omitempty"`
-	Seconds   *int      `json:"seconds,omitempty"`
-	Text      string    `json:"text,omitempty"` // the message acted on
-	Added     []string  `json:"added,omitempty"`
-	Removed   []string  `json:"removed,omitempty"`
+// mergeTerms is the rule of Rules.UpdateTerms for every implementation:
+// removals, then additions, comparing folded forms; a term keeps the
+// spelling it was first added with.
+func mergeTerms(cur, add, remove []string) []string {
+	key := func(t string) string { return strings.Join(words(t), " ") }
+	drop := map[string]bool{}
+	for _, t := range remove {
+		drop[key(t)] = true
+	}
+	var next []string
+	seen := map[string]bool{}
+	for _, t := range cur {
+		if k := key(t); !drop[k] && !seen[k] {
+			seen[k] = true
+			next = append(next, t)
+		}
+	}
+	for _, t := range add {
+		if k := key(t); k != "" && !seen[k] {
+			seen[k] = true
+			next = append(next, strings.TrimSpace(t))
+		}
+	}
+	return next
 }

@@ -12,8 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// RedisState keeps History, Held, Sanctions, Rules and the AuditLog in
-// Redis, so that every node of a cluster sees the same chat state. Keys
+// RedisState keeps History, Held, Sanctions, Rules and (through Audit)
+// the AuditLog in Redis, so that every node of a cluster sees the same chat state. Keys
 // per room (one hash slot, {room:ID}), under <prefix>{room:ID}:chat:
 //
 //	hist, held       list of message ids, oldest first (capped)
@@ -326,79 +326,4 @@ func (s *RedisState) Terms(ctx context.Context, roomID string) ([]string, uint64
 		ver, _ = strconv.ParseUint(v, 10, 64)
 	}
 	return terms, ver, nil
-}
-
-// RedisAudit is the cluster's moderation audit log.
-type RedisAudit struct{ s *RedisState }
-
-var _ AuditLog = (*RedisAudit)(nil)
-
-// luaAudit: KEYS audit, audit:id; ARGV entry JSON with id 0 as "{}" head, cap.
-var luaAudit = redis.NewScript(`
-local id = redis.call('INCR', KEYS[2])
-redis.call('RPUSH', KEYS[1], string.format('%d', id) .. ' ' .. ARGV[1])
-redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
-return id
-`)
-
-func (a *RedisAudit) Append(ctx context.Context, e AuditEntry) (AuditEntry, error) {
-	e.ID = 0
-	js, err := json.Marshal(e)
-	if err != nil {
-		return AuditEntry{}, fmt.Errorf("chat: audit: %w", err)
-	}
-	s := a.s
-	id, err := luaAudit.Run(ctx, s.rdb, []string{s.key(e.Room, "audit"), s.key(e.Room, "audit:id")}, js, s.auditMax).Int64()
-	if err != nil {
-		return AuditEntry{}, redisErr(err)
-	}
-	e.ID = uint64(id)
-	return e, nil
-}
-
-func (a *RedisAudit) Recent(ctx context.Context, roomID string, limit int) ([]AuditEntry, error) {
-	start := int64(0)
-	if limit > 0 {
-		start = -int64(limit)
-	}
-	vals, err := a.s.rdb.LRange(ctx, a.s.key(roomID, "audit"), start, -1).Result()
-	if err != nil {
-		return nil, redisErr(err)
-	}
-	out := make([]AuditEntry, 0, len(vals))
-	for _, v := range vals {
-		id, js, _ := strings.Cut(v, " ")
-		var e AuditEntry
-		if err := json.Unmarshal([]byte(js), &e); err != nil {
-			return nil, fmt.Errorf("chat: stored audit entry: %w", err)
-		}
-		e.ID, _ = strconv.ParseUint(id, 10, 64)
-		out = append(out, e)
-	}
-	return out, nil
-}
-
-// mergeTerms applies removals, then additions, comparing folded forms;
-// the same rule as MemoryState.UpdateTerms (which should call this).
-func mergeTerms(cur, add, remove []string) []string {
-	key := func(t string) string { return strings.Join(words(t), " ") }
-	drop := map[string]bool{}
-	for _, t := range remove {
-		drop[key(t)] = true
-	}
-	var next []string
-	seen := map[string]bool{}
-	for _, t := range cur {
-		if k := key(t); !drop[k] && !seen[k] {
-			seen[k] = true
-			next = append(next, t)
-		}
-	}
-	for _, t := range add {
-		if k := key(t); k != "" && !seen[k] {
-			seen[k] = true
-			next = append(next, strings.TrimSpace(t))
-		}
-	}
-	return next
 }
