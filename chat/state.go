@@ -2,6 +2,8 @@ package chat
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -56,12 +58,19 @@ type Rules interface {
 	// Post records a post by userID at now unless their previous one was
 	// less than gap ago; then it reports false and when they may post.
 	Post(ctx context.Context, roomID, userID string, now time.Time, gap time.Duration) (bool, time.Time, error)
-	// UpdateTerms adds and removes blocked terms (compared by folded form)
-	// and returns the new list; more than max terms is an error.
+	// UpdateTerms adds and removes blocked terms (compared by folded form,
+	// as mergeTerms does) and returns the new list; more than max terms is
+	// an error wrapping ErrTooManyTerms, and changes nothing.
 	UpdateTerms(ctx context.Context, roomID string, add, remove []string, max int) ([]string, error)
 	// Terms returns the list and a version that changes with it.
 	Terms(ctx context.Context, roomID string) ([]string, uint64, error)
 }
+
+// ErrTooManyTerms is wrapped by the error of an UpdateTerms that would
+// pass the room's maximum.
+var ErrTooManyTerms = errors.New("too many blocked terms")
+
+func tooManyTerms(max int) error { return fmt.Errorf("%w: at most %d", ErrTooManyTerms, max) }
 
 // mergeTerms is the rule of Rules.UpdateTerms for every implementation:
 // removals, then additions, comparing folded forms; a term keeps the

@@ -2,7 +2,6 @@ package chat
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -201,7 +200,7 @@ func (s *MemoryState) UpdateTerms(_ context.Context, roomID string, add, remove 
 	r := s.room(roomID)
 	next := mergeTerms(r.terms, add, remove)
 	if len(next) > maxTerms {
-		return nil, fmt.Errorf("%w: at most %d blocked terms", errTooMany, maxTerms)
+		return nil, tooManyTerms(maxTerms)
 	}
 	r.terms = next
 	r.termsVer++

@@ -18,7 +18,7 @@ import (
 //
 //	hist, held       list of message ids, oldest first (capped)
 //	hist:m, held:m   hash id -> message JSON
-//	hist:p           hash id -> "<seq> <ts>" once published
+//	hist:p, held:p   hash id -> "<seq> <ts>" (JSON leaves them out)
 //	bans             set of user ids
 //	mutes            hash user id -> muted until (unix ms)
 //	slow             string: slow mode seconds
@@ -59,11 +59,12 @@ func (s *RedisState) key(roomID, name string) string {
 
 func redisErr(err error) error { return fmt.Errorf("chat: redis: %w", err) }
 
-// luaPush: KEYS list, hash, extra hash; ARGV id, json, cap. Appends and
-// drops the oldest beyond cap.
+// luaPush: KEYS list, hash, extra hash; ARGV id, json, cap, "seq ts".
+// Appends and drops the oldest beyond cap.
 var luaPush = redis.NewScript(`
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
 local n = tonumber(ARGV[3])
 while redis.call('LLEN', KEYS[1]) > n do
   local old = redis.call('LPOP', KEYS[1])
@@ -99,7 +100,7 @@ func (s *RedisState) push(ctx context.Context, roomID, list string, m Message, l
 		return fmt.Errorf("chat: %w", err)
 	}
 	keys := []string{s.key(roomID, list), s.key(roomID, list+":m"), s.key(roomID, list+":p")}
-	if err := luaPush.Run(ctx, s.rdb, keys, m.ID, js, limit).Err(); err != nil {
+	if err := luaPush.Run(ctx, s.rdb, keys, m.ID, js, limit, seqTS(m.Seq, m.TS)).Err(); err != nil {
 		return redisErr(err)
 	}
 	return nil
@@ -145,6 +146,10 @@ func (s *RedisState) list(ctx context.Context, roomID, list string) ([]Message, 
 	return out, nil
 }
 
+// seqTS is the extra hash's value: a message's Seq and TS, which its JSON
+// leaves out.
+func seqTS(seq uint64, ts int64) string { return fmt.Sprintf("%d %d", seq, ts) }
+
 func decodeMessage(js, pub string) (Message, error) {
 	var m Message
 	if err := json.Unmarshal([]byte(js), &m); err != nil {
@@ -163,7 +168,7 @@ func (s *RedisState) Add(ctx context.Context, roomID string, m Message) error {
 
 func (s *RedisState) Published(ctx context.Context, roomID, id string, seq uint64, ts int64) error {
 	keys := []string{s.key(roomID, "hist:m"), s.key(roomID, "hist:p")}
-	if err := luaPublished.Run(ctx, s.rdb, keys, id, fmt.Sprintf("%d %d", seq, ts)).Err(); err != nil {
+	if err := luaPublished.Run(ctx, s.rdb, keys, id, seqTS(seq, ts)).Err(); err != nil {
 		return redisErr(err)
 	}
 	return nil
@@ -296,7 +301,7 @@ func (s *RedisState) UpdateTerms(ctx context.Context, roomID string, add, remove
 		}
 		next := mergeTerms(cur, add, remove)
 		if len(next) > maxTerms {
-			return nil, fmt.Errorf("%w: at most %d blocked terms", errTooMany, maxTerms)
+			return nil, tooManyTerms(maxTerms)
 		}
 		js, _ := json.Marshal(next)
 		res, err := luaSetTerms.Run(ctx, s.rdb, []string{s.key(roomID, "terms"), s.key(roomID, "terms:v")}, ver, js).Int64()
