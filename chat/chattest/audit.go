@@ -2,8 +2,8 @@ package chattest
 
 import (
 	"context"
-	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -95,9 +95,9 @@ func entry(i int) chat.AuditEntry {
 	return chat.AuditEntry{
 		Room: "r", At: time.Date(2026, 5, 1, 12, 0, i, 123456789, time.UTC),
 		Actor:  chat.User{ID: "mod", Name: "Mödé \"1\"", Role: "moderator"},
-		Action: "terms", UserID: fmt.Sprint("u", i), MessageID: fmt.Sprint("m", i), Seconds: &secs,
+		Action: "terms", UserID: "u" + strconv.Itoa(i), MessageID: "m" + strconv.Itoa(i), Seconds: &secs,
 		Text:  "line one\nline two {\"id\":1} \u2028 ✓",
-		Added: []string{"fake deal", fmt.Sprint("t", i)}, Removed: []string{"scam"},
+		Added: []string{"fake deal", "t" + strconv.Itoa(i)}, Removed: []string{"scam"},
 	}
 }
 
