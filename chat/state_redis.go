@@ -13,8 +13,9 @@ import (
 )
 
 // RedisState keeps History, Held, Sanctions, Rules and (through Audit)
-// the AuditLog in Redis, so that every node of a cluster sees the same chat state. Keys
-// per room (one hash slot, {room:ID}), under <prefix>{room:ID}:chat:
+// the AuditLog in Redis, so that every node of a cluster sees the same
+// chat state. Keys per room (one hash slot, {room:ID}), under
+// <prefix>{room:ID}:chat:
 //
 //	hist, held       list of message ids, oldest first (capped)
 //	hist:m, held:m   hash id -> message JSON
