@@ -25,6 +25,8 @@ type Deps struct {
 	ModLog ModerationLog
 	// Catalog serves products and orders (the cart store).
 	Catalog Catalog
+	// Webhooks lists and retries parked order webhooks (the cart outbox).
+	Webhooks FailedWebhooks
 	// RTSPPort, when not 0, is advertised to hosts as the RTSP ingest port.
 	RTSPPort int
 	// Gatherer serves /metrics; Ready reports whether this node can take
@@ -86,6 +88,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/rooms/{room}/moderation/log", s.moderationLog)
 	m.HandleFunc("POST /api/v1/tokens", s.admin(s.mintToken))
 	s.catalogRoutes(m)
+	s.webhookRoutes(m)
 
 	m.HandleFunc("POST /whip/{room}", s.cors(s.whipPost))
 	m.HandleFunc("PATCH /whip/{room}/{session}", s.cors(s.whipPatch))
