@@ -56,15 +56,16 @@ type WebSockets interface {
 
 // Server routes HTTP requests. Build it with New; it is an http.Handler.
 type Server struct {
-	cfg  Config
-	deps Deps
-	log  *slog.Logger
-	mux  *http.ServeMux
+	cfg   Config
+	deps  Deps
+	log   *slog.Logger
+	mux   *http.ServeMux
+	addrs *ClientAddrs
 }
 
 // New builds the router. cfg must have been validated.
 func New(cfg Config, deps Deps) *Server {
-	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, mux: http.NewServeMux(), addrs: cfg.ClientAddrs()}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -107,6 +108,8 @@ func (s *Server) routes() {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r = s.addrs.annotate(r)                       // clientaddr.go
+	r = withBodyDeadline(w, r, s.cfg.BodyTimeout) // bodydeadline.go
 	s.mux.ServeHTTP(w, r)
 }
 
