@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -177,6 +178,11 @@ func (o *Outbox) lease() time.Duration { return 2*o.cfg.Timeout + 5*time.Second 
 // Run delivers until ctx ends. It returns nil on ctx's end; attempts in
 // flight are cut short and stay due.
 func (o *Outbox) Run(ctx context.Context) error {
+	if u, err := url.Parse(o.cfg.OrdersURL); err == nil && o.cfg.OrdersURL != "" {
+		lo, hi := o.cfg.RetrySpan()
+		o.log.Info("webhook outbox delivering", "host", u.Host, "max_attempts", o.cfg.MaxAttempts,
+			"parked_after", lo.Round(time.Minute).String()+"-"+hi.Round(time.Minute).String())
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
