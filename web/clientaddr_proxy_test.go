@@ -162,3 +162,5 @@ func TestProxyListenerHeaderTimeout(t *testing.T) {
 	}
 	t.Logf("stalled header dropped after %s", time.Since(start))
 }
+
+func mustAP(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
