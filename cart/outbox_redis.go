@@ -3,6 +3,7 @@ package cart
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -89,13 +90,13 @@ func (s *RedisStore) FailedDeliveries(ctx context.Context, cursor string, limit 
 			}
 			return nil
 		})
-		if err != nil && err != redis.Nil {
+		if err != nil && !errors.Is(err, redis.Nil) {
 			return FailedPage{}, fmt.Errorf("cart: redis: %w", err)
 		}
 		for i, m := range members {
 			room, oid, _ := strings.Cut(m, "\x00")
 			raw, err := cmds[i].Result()
-			if err == redis.Nil {
+			if errors.Is(err, redis.Nil) {
 				_ = s.rdb.ZRem(ctx, s.failedIndex(), m).Err() // stale
 				continue
 			}

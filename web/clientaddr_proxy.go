@@ -24,6 +24,9 @@ import (
 // trusted peer may also connect without a header (a health check); a
 // LOCAL or UNKNOWN header keeps the peer's address. Other peers are passed
 // through untouched: a PROXY header from them is just a bad HTTP request.
+// (http.Server reads RemoteAddr first thing on the connection's goroutine;
+// a ConnState or ConnContext hook that called it would read the header on
+// the accept loop instead.)
 func ProxyListener(ln net.Listener, addrs *ClientAddrs, timeout time.Duration) net.Listener {
 	return &proxyListener{Listener: ln, addrs: addrs, timeout: timeout}
 }

@@ -49,7 +49,9 @@ func TestFailedWebhooksAdminAPI(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- ob.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	defer stop()
 
 	n := newTestNode(t, func(d *Deps) { d.Catalog, d.Webhooks = store, ob })
 	n.createRoom("shop1", false)
@@ -141,9 +143,7 @@ func TestFailedWebhooksAdminAPI(t *testing.T) {
 	if code, _, _ := n.do("POST", "/api/v1/webhooks/failed/shop1/"+orderID+"/retry", testAdminKey, "", nil); code != http.StatusNotFound {
 		t.Errorf("second retry: %d, want 404", code)
 	}
-	cancel()
-	<-done
-	done <- nil
+	stop()
 	mu.Lock()
 	defer mu.Unlock()
 	if accepted[orderID] != 1 || posts != 3 {
