@@ -2,8 +2,10 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
+	"time"
 )
 
 // Config is the `http:` section of the configuration.
@@ -17,6 +19,19 @@ type Config struct {
 	AllowedOrigins []string `yaml:"allowed_origins"`
 	// MaxSDPBytes bounds a WHIP/WHEP offer; real offers are a few KiB.
 	MaxSDPBytes int64 `yaml:"max_sdp_bytes"`
+	// TrustedProxies (CIDRs or addresses) are the peers whose
+	// X-Forwarded-For, and PROXY protocol header when ProxyProtocol is on,
+	// name the client; every per-address limit counts that client. Empty =
+	// the TCP peer is the client.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ProxyProtocol accepts a PROXY protocol header (v1 or v2) at the start
+	// of connections from TrustedProxies (haproxy send-proxy[-v2]).
+	ProxyProtocol bool `yaml:"proxy_protocol"`
+	// ProxyHeaderTimeout bounds the wait for that header.
+	ProxyHeaderTimeout time.Duration `yaml:"proxy_header_timeout"`
+	// BodyTimeout bounds the time a request body may take to arrive, on
+	// every route that takes one; responses are never cut by it.
+	BodyTimeout time.Duration `yaml:"body_timeout"`
 }
 
 // SetDefaults fills in what is not set.
@@ -27,6 +42,19 @@ func (c *Config) SetDefaults() {
 	if c.MaxSDPBytes == 0 {
 		c.MaxSDPBytes = 64 << 10
 	}
+	if c.ProxyHeaderTimeout == 0 {
+		c.ProxyHeaderTimeout = 5 * time.Second
+	}
+	if c.BodyTimeout == 0 {
+		c.BodyTimeout = 10 * time.Second
+	}
+}
+
+// ClientAddrs is the client address model of the section (call after
+// Validate).
+func (c Config) ClientAddrs() *ClientAddrs {
+	p, _ := ParseTrustedProxies(c.TrustedProxies)
+	return NewClientAddrs(p)
 }
 
 // Validate checks the section; errors name the key.
@@ -48,6 +76,18 @@ func (c Config) Validate() error {
 	}
 	if c.MaxSDPBytes < 4096 || c.MaxSDPBytes > 1<<20 {
 		return errors.New("http.max_sdp_bytes: must be between 4096 and 1048576")
+	}
+	if _, err := ParseTrustedProxies(c.TrustedProxies); err != nil {
+		return fmt.Errorf("http.trusted_proxies: %w", err)
+	}
+	if c.ProxyProtocol && len(c.TrustedProxies) == 0 {
+		return errors.New("http.proxy_protocol: needs http.trusted_proxies (the proxies allowed to send the header)")
+	}
+	if c.ProxyHeaderTimeout < 100*time.Millisecond || c.ProxyHeaderTimeout > time.Minute {
+		return fmt.Errorf("http.proxy_header_timeout: must be 100ms..1m, got %s", c.ProxyHeaderTimeout)
+	}
+	if c.BodyTimeout < 100*time.Millisecond || c.BodyTimeout > 10*time.Minute {
+		return fmt.Errorf("http.body_timeout: must be 100ms..10m, got %s", c.BodyTimeout)
 	}
 	return nil
 }

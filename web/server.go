@@ -25,6 +25,8 @@ type Deps struct {
 	ModLog ModerationLog
 	// Catalog serves products and orders (the cart store).
 	Catalog Catalog
+	// Webhooks lists and retries parked order webhooks (the cart outbox).
+	Webhooks FailedWebhooks
 	// RTSPPort, when not 0, is advertised to hosts as the RTSP ingest port.
 	RTSPPort int
 	// Gatherer serves /metrics; Ready reports whether this node can take
@@ -54,15 +56,16 @@ type WebSockets interface {
 
 // Server routes HTTP requests. Build it with New; it is an http.Handler.
 type Server struct {
-	cfg  Config
-	deps Deps
-	log  *slog.Logger
-	mux  *http.ServeMux
+	cfg   Config
+	deps  Deps
+	log   *slog.Logger
+	mux   *http.ServeMux
+	addrs *ClientAddrs
 }
 
 // New builds the router. cfg must have been validated.
 func New(cfg Config, deps Deps) *Server {
-	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, mux: http.NewServeMux(), addrs: cfg.ClientAddrs()}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -86,6 +89,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/rooms/{room}/moderation/log", s.moderationLog)
 	m.HandleFunc("POST /api/v1/tokens", s.admin(s.mintToken))
 	s.catalogRoutes(m)
+	s.webhookRoutes(m)
 
 	m.HandleFunc("POST /whip/{room}", s.cors(s.whipPost))
 	m.HandleFunc("PATCH /whip/{room}/{session}", s.cors(s.whipPatch))
@@ -104,6 +108,8 @@ func (s *Server) routes() {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r = s.addrs.annotate(r)                       // clientaddr.go
+	r = withBodyDeadline(w, r, s.cfg.BodyTimeout) // bodydeadline.go
 	s.mux.ServeHTTP(w, r)
 }
 

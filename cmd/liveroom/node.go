@@ -134,7 +134,7 @@ func buildNode(cfg Config, reg *prometheus.Registry, log *slog.Logger) (_ *node,
 		rtspPort = a.Port
 	}
 	wd := web.Deps{
-		Auth: n.auth, Rooms: n.rooms, Media: n.sfu, Hub: n.hub, ModLog: n.chat, Catalog: n.store,
+		Auth: n.auth, Rooms: n.rooms, Media: n.sfu, Hub: n.hub, ModLog: n.chat, Catalog: n.store, Webhooks: n.outbox,
 		RTSPPort: rtspPort, Gatherer: reg, Logger: log.With("component", "web"),
 	}
 	if n.cluster != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"liveroom/room"
+	"liveroom/web"
 )
 
 // serveFlags are the command-line overrides of the config file.
@@ -107,6 +108,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		n.stop(context.Background())
 		return fmt.Errorf("http.listen: %w", err)
+	}
+	if cfg.HTTP.ProxyProtocol {
+		ln = web.ProxyListener(ln, cfg.HTTP.ClientAddrs(), cfg.HTTP.ProxyHeaderTimeout)
 	}
 	srv := &http.Server{Handler: n.web, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
