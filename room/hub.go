@@ -43,6 +43,7 @@ type Hub struct {
 	stopped   bool
 
 	wg       sync.WaitGroup // connection pumps and refusals
+	conns    atomic.Int64   // WebSocket connections served now
 	flushing atomic.Bool    // Run's flush tick is on (hub.write_delay)
 
 	slowConsumerMsg *websocket.PreparedMessage
@@ -249,6 +250,10 @@ func (h *Hub) Viewers(ctx context.Context, roomID string) (int, error) {
 	}
 	return h.bus.Presence(ctx, roomID, h.cfg.NodeID, local)
 }
+
+// Conns is the number of WebSocket connections this node serves: its load,
+// as the node registry reports it.
+func (h *Hub) Conns() int { return int(h.conns.Load()) }
 
 // RoleOf returns the role of userID if they are connected to the room on
 // this node (best effort: moderation uses it to protect higher roles).

@@ -201,7 +201,7 @@ func (n *node) start() {
 	run("webhooks", n.outbox.Run)
 	run("lifecycle", func(ctx context.Context) error { n.life.run(ctx); return nil })
 	if n.cluster != nil {
-		run("registry", func(ctx context.Context) error { n.cluster.beat(ctx, n, n.gatherer); return nil })
+		run("registry", func(ctx context.Context) error { n.cluster.beat(ctx, n); return nil })
 		run("edges", func(ctx context.Context) error { n.edges.run(ctx); return nil })
 	}
 }

@@ -6,10 +6,8 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"liveroom/cart"
@@ -79,10 +77,10 @@ func (c *cluster) ready(ctx context.Context) error {
 }
 
 // beat keeps this node in the registry until ctx ends.
-func (c *cluster) beat(ctx context.Context, n *node, gather prometheus.Gatherer) {
+func (c *cluster) beat(ctx context.Context, n *node) {
 	started := time.Now().UnixMilli()
 	room.Beat(ctx, c.registry, nodeTTL, func() room.NodeInfo {
-		return room.NodeInfo{ID: n.cfg.Node.ID, HTTPURL: n.advertise, Conns: hubConns(gather), Started: started}
+		return room.NodeInfo{ID: n.cfg.Node.ID, HTTPURL: n.advertise, Conns: n.hub.Conns(), Started: started}
 	}, n.log.With("component", "registry"))
 }
 
@@ -90,23 +88,6 @@ func (c *cluster) close() {
 	_ = c.bus.Close()
 	_ = c.store.Close()
 	_ = c.rdb.Close()
-}
-
-// hubConns reads the hub's connection gauge: the node's load.
-func hubConns(g prometheus.Gatherer) int {
-	if g == nil {
-		return 0
-	}
-	mfs, err := g.Gather()
-	if err != nil {
-		return 0
-	}
-	for _, mf := range mfs {
-		if strings.HasSuffix(mf.GetName(), "ws_connections") && len(mf.GetMetric()) > 0 {
-			return int(mf.GetMetric()[0].GetGauge().GetValue())
-		}
-	}
-	return 0
 }
 
 // clusterSecret is node.cluster_secret, or one derived from the JWT secret
