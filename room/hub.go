@@ -193,25 +193,11 @@ func (h *Hub) CloseRoom(ctx context.Context, roomID string) error {
 	return h.bus.Send(ctx, roomID, Delivery{Event: errorEvent("", CodeRoomClosed, "the room was closed"), Close: CodeRoomClosed})
 }
 
-// SetLive records that the room's stream went live or offline: it updates
-// the room's status in the store (live, or back to scheduled unless the
-// room has ended) and publishes stream.live or stream.offline.
+// SetLive records that the room's stream went live or offline: it stores
+// the status StreamStatus gives and publishes stream.live or stream.offline.
 func (h *Hub) SetLive(ctx context.Context, roomID string, live bool) error {
-	r, err := h.rooms.Get(ctx, roomID)
-	if err != nil {
+	if _, err := storeStreamStatus(ctx, h.rooms, roomID, live, nil); err != nil {
 		return err
-	}
-	want := r.Status
-	switch {
-	case live:
-		want = StatusLive
-	case r.Status == StatusLive:
-		want = StatusScheduled
-	}
-	if want != r.Status {
-		if _, err := h.rooms.Update(ctx, roomID, func(r *Room) error { r.Status = want; return nil }); err != nil {
-			return fmt.Errorf("set live: %w", err)
-		}
 	}
 	return h.AnnounceLive(ctx, roomID, live)
 }
@@ -225,6 +211,22 @@ func (h *Hub) AnnounceLive(ctx context.Context, roomID string, live bool) error 
 	}
 	_, err := h.bus.Publish(ctx, roomID, Event{Type: kind})
 	return err
+}
+
+// StreamNotice tells a room's hosts something about their stream (a track
+// a browser cannot play, a refused stream) as a stream.notice event. It is
+// the media server's notice hook and never blocks the media path.
+func (h *Hub) StreamNotice(roomID, message string) {
+	h.log.Warn("stream notice", "room", roomID, "notice", message)
+	ev, err := NewEvent("stream.notice", map[string]string{"message": message})
+	if err != nil {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = h.SendRole(ctx, roomID, RoleHost, ev)
+	}()
 }
 
 // AddLikes counts n likes for the room; totals go out as `likes` events at

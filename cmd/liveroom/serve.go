@@ -14,8 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-
-	"liveroom/room"
 )
 
 // serveFlags are the command-line overrides of the config file.
@@ -95,14 +93,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
-	if n.cluster == nil {
-		// In a cluster another node may be streaming a live room.
-		resetLive(ctx, n.rooms, log)
-	}
-	if n.cluster == nil {
-		n.startPulls(ctx) // in a cluster, one node per source (mediaCluster)
-	}
-
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		n.stop(context.Background())
@@ -143,22 +133,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		err = nil
 	}
 	return err
-}
-
-// resetLive marks rooms that were live when the node stopped as scheduled:
-// nobody is publishing to a node that just started.
-func resetLive(ctx context.Context, rooms room.Store, log *slog.Logger) {
-	list, err := rooms.List(ctx)
-	if err != nil {
-		return
-	}
-	for _, r := range list {
-		if r.Status == room.StatusLive {
-			if _, err := rooms.Update(ctx, r.ID, func(r *room.Room) error { r.Status = room.StatusScheduled; return nil }); err != nil {
-				log.Warn("reset live room", "room", r.ID, "err", err)
-			}
-		}
-	}
 }
 
 // advertiseURL is the base URL other nodes reach this one at: the
