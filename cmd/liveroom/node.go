@@ -39,14 +39,24 @@ type node struct {
 	life   *room.Lifecycle
 	web    *web.Server
 
-	advertise string // base URL other nodes and the registry know this node by
+	advertise string   // base URL other nodes and the registry know this node by
+	rtspAddr  net.Addr // RTSP listener
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
 }
 
-func buildNode(cfg Config, reg *prometheus.Registry, log *slog.Logger) (_ *node, err error) {
-	n := &node{cfg: cfg, log: log}
+func buildNode(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*node, error) {
+	b, err := openBackends(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return wireNode(cfg, reg, log, b)
+}
+
+// wireNode builds the components on b (closed by the node's stop).
+func wireNode(cfg Config, reg *prometheus.Registry, log *slog.Logger, b *backends) (_ *node, err error) {
+	n := &node{cfg: cfg, log: log, back: b}
 	defer func() {
 		if err != nil { // release what was built: sockets, stores
 			n.closeMedia()
@@ -56,10 +66,6 @@ func buildNode(cfg Config, reg *prometheus.Registry, log *slog.Logger) (_ *node,
 	if n.auth, err = room.NewAuth(cfg.Auth); err != nil {
 		return nil, err
 	}
-	if n.back, err = openBackends(cfg, log); err != nil {
-		return nil, err
-	}
-	b := n.back
 	n.rooms, n.store = b.rooms, b.store
 	if n.hub, err = room.NewHub(cfg.Hub, room.HubDeps{Auth: n.auth, Rooms: b.rooms, Bus: b.bus, Log: log.With("component", "hub"), Metrics: reg}); err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
@@ -90,8 +96,9 @@ func buildNode(cfg Config, reg *prometheus.Registry, log *slog.Logger) (_ *node,
 	if err != nil {
 		return nil, fmt.Errorf("rtsp: %w", err)
 	}
+	n.rtspAddr = rtsp.Addr()
 	rtspPort := 0
-	if a, ok := rtsp.Addr().(*net.TCPAddr); ok {
+	if a, ok := n.rtspAddr.(*net.TCPAddr); ok {
 		rtspPort = a.Port
 	}
 	n.web = web.New(cfg.HTTP, web.Deps{

@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"liveroom/cart"
+	"liveroom/chat"
+	"liveroom/cmd/internal/proctest"
+	"liveroom/media/mediatest"
+	"liveroom/room"
+	"liveroom/room/roomtest"
+)
+
+// In-process clusters: whole nodes (hub, chat, cart, SFU, lifecycle, edges,
+// web) built by wireNode in one test process on one set of shared
+// backends, the memory ones or one redis-server, each node serving HTTP on
+// loopback. Edge pulls, origin moves and source takeovers are tested here
+// without spawning processes; cluster_*_test.go keep a few process-level
+// runs as the end-to-end proof (SIGKILL, Redis outages).
+
+// inNode is one in-process node; p lets the process tests' helpers
+// (publishTo, watchOn, metric, ...) talk to it.
+type inNode struct {
+	*node
+	p    *proctest.Server
+	srv  *httptest.Server
+	once sync.Once
+}
+
+// leave stops the node cleanly (its leases are released), as a node being
+// shut down or rolled does.
+func (in *inNode) leave() {
+	in.once.Do(func() {
+		in.srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		in.stop(ctx)
+	})
+}
+
+// backendsFor opens one node's backends; the nodes of a test share what
+// they hold.
+type backendsFor func(t *testing.T, cfg Config) *backends
+
+// inProcessBackends are the two ways nodes share state: one memory set
+// (what a single node runs) and one redis-server.
+func inProcessBackends() map[string]func(t *testing.T) backendsFor {
+	return map[string]func(t *testing.T) backendsFor{
+		"memory": sharedMemory,
+		"redis": func(t *testing.T) backendsFor {
+			srv := roomtest.StartRedis(t)
+			return func(t *testing.T, cfg Config) *backends {
+				cfg.Redis.URL = srv.URL()
+				b, err := openBackends(cfg, quietLog())
+				if err != nil {
+					t.Fatal(err)
+				}
+				return b
+			}
+		},
+	}
+}
+
+// sharedMemory is one set of memory backends (bus, origins, registry, chat
+// state, audit) and file-backed stores, shared by every node like Redis.
+func sharedMemory(t *testing.T) backendsFor {
+	dir := t.TempDir()
+	rooms, err := room.OpenFileStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ccfg cart.Config
+	ccfg.SetDefaults()
+	store, err := cart.OpenLocal(filepath.Join(dir, "cart"), ccfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	shared := backends{
+		rooms: rooms, bus: room.NewMemoryBus(256), origins: room.NewMemoryOrigins(), registry: room.NewMemoryRegistry(),
+		chat: chat.NewMemoryState(100, 100), audit: chat.NewMemoryAudit(), store: store,
+		secret: []byte("in-process-cluster-secret"),
+	}
+	return func(*testing.T, Config) *backends { b := shared; return &b } // closed by the test, not by a node
+}
+
+// startInProcess starts one node per id on backends from open.
+func startInProcess(t *testing.T, open backendsFor, ids ...string) []*inNode {
+	t.Helper()
+	var nodes []*inNode
+	for _, id := range ids {
+		cfg := testConfig(t)
+		cfg.Node.ID = id
+		cfg.Hub.MaxConnsPerIP = 0
+		n, err := wireNode(cfg, prometheus.NewRegistry(), quietLog(), open(t, cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(n.web)
+		n.advertise = srv.URL
+		n.start()
+		in := &inNode{node: n, srv: srv, p: &proctest.Server{Base: srv.URL, RTSPAddr: n.rtspAddr.String()}}
+		t.Cleanup(in.leave)
+		nodes = append(nodes, in)
+	}
+	return nodes
+}
+
+// inProcessTest runs body on both kinds of shared backends, with nodes
+// named ids and a room roomID created on the first.
+func inProcessTest(t *testing.T, roomID string, within time.Duration, body func(t *testing.T, ctx context.Context, nodes []*inNode), ids ...string) {
+	for name, open := range inProcessBackends() {
+		t.Run(name, func(t *testing.T) {
+			nodes := startInProcess(t, open(t), ids...)
+			ctx, cancel := context.WithTimeout(context.Background(), within)
+			defer cancel()
+			if status, b := adminDo(t, "POST", nodes[0].p.Base+"/api/v1/rooms", map[string]any{"id": roomID, "title": roomID}); status != 201 {
+				t.Fatalf("create room: %d %s", status, b)
+			}
+			body(t, ctx, nodes)
+		})
+	}
+}
+
+// The host publishes to a; viewers on b get the video from a keyframe on,
+// through one pull however many they are; the pull ends with the last.
+func TestInProcessEdgePull(t *testing.T) {
+	inProcessTest(t, "edge", 60*time.Second, func(t *testing.T, ctx context.Context, nodes []*inNode) {
+		a, b := nodes[0].p, nodes[1].p
+		early, earlySig := watchOn(t, ctx, b, "edge")
+		publishTo(t, ctx, a, "edge", mintToken(t, a.Base, "host", "host", "edge"))
+		late, lateSig := watchOn(t, ctx, b, "edge")
+		for i, v := range []*mediatest.Viewer{early, late} {
+			st := waitVideo(t, ctx, v, "video through the edge", func(st mediatest.ViewerStats) bool {
+				return !st.FirstKeyframeAt.IsZero() && st.Video.Packets > 60 && st.Audio.Packets > 20
+			})
+			if !st.FirstVideoKeyframe || !st.FirstKeyframeParams {
+				t.Errorf("viewer %d on b: first video packet keyframe %v, SPS/PPS %v; want both", i, st.FirstVideoKeyframe, st.FirstKeyframeParams)
+			}
+		}
+		if got := metric(t, b, "liveroom_media_edge_pulls_started_total"); got != 1 {
+			t.Errorf("b started %v pulls for 2 viewers, want 1", got)
+		}
+		if got := metric(t, a, "liveroom_media_edge_sessions"); got != 1 {
+			t.Errorf("a serves %v edge sessions, want 1", got)
+		}
+		wantLive(t, b, "edge")
+		for _, sig := range []*mediatest.HTTPSignaler{earlySig, lateSig} {
+			if err := sig.Delete(ctx); err != nil {
+				t.Fatalf("WHEP DELETE: %v", err)
+			}
+		}
+		waitMetric(t, ctx, b, "liveroom_media_edge_pulls", 0)
+		waitMetric(t, ctx, a, "liveroom_media_edge_sessions", 0)
+	}, "a", "b")
+}
+
+// The host moves from a to c while its connection to a still looks alive:
+// c becomes the origin, a drops its stale host and, like b, pulls from c;
+// nobody's WebRTC session ends.
+func TestInProcessHostMoves(t *testing.T) {
+	inProcessTest(t, "hop", 60*time.Second, func(t *testing.T, ctx context.Context, nodes []*inNode) {
+		a, b, c := nodes[0].p, nodes[1].p, nodes[2].p
+		host := mintToken(t, a.Base, "host", "host", "hop")
+		publishTo(t, ctx, a, "hop", host)
+		va, _ := watchOn(t, ctx, a, "hop")
+		vb, _ := watchOn(t, ctx, b, "hop")
+		for _, v := range []*mediatest.Viewer{va, vb} {
+			waitVideo(t, ctx, v, "video from a", func(st mediatest.ViewerStats) bool {
+				return !st.FirstKeyframeAt.IsZero() && st.Video.Packets > 60
+			})
+		}
+		movedAt := time.Now()
+		publishTo(t, ctx, c, "hop", host)
+		waitResumed(t, ctx, map[string]*mediatest.Viewer{"a": va, "b": vb}, movedAt)
+		waitMetric(t, ctx, a, "liveroom_media_publishers", 0)
+		waitMetric(t, ctx, a, "liveroom_media_edge_pulls", 1)
+		waitMetric(t, ctx, c, "liveroom_media_edge_sessions", 2)
+		wantLive(t, b, "hop")
+	}, "a", "b", "c")
+}
+
+// The origin a leaves (its leases are released) and the host republishes
+// to c: the viewer on b continues in the same session, now pulled from c;
+// the room stays live. Deleting the room through b ends the sessions on c.
+func TestInProcessOriginLeaves(t *testing.T) {
+	inProcessTest(t, "move", 60*time.Second, func(t *testing.T, ctx context.Context, nodes []*inNode) {
+		a, b, c := nodes[0].p, nodes[1].p, nodes[2].p
+		host := mintToken(t, a.Base, "host", "host", "move")
+		pub := publishTo(t, ctx, a, "move", host)
+		vb, _ := watchOn(t, ctx, b, "move")
+		vc, _ := watchOn(t, ctx, c, "move")
+		for _, v := range []*mediatest.Viewer{vb, vc} {
+			waitVideo(t, ctx, v, "video from a", func(st mediatest.ViewerStats) bool {
+				return !st.FirstKeyframeAt.IsZero() && st.Video.Packets > 60
+			})
+		}
+		nodes[0].leave()
+		_ = pub.Close()
+		leftAt := time.Now()
+		publishTo(t, ctx, c, "move", host)
+		waitResumed(t, ctx, map[string]*mediatest.Viewer{"b": vb, "c": vc}, leftAt)
+		waitMetric(t, ctx, b, "liveroom_media_edge_pulls", 1)
+		wantLive(t, b, "move")
+
+		if status, body := adminDo(t, "DELETE", b.Base+"/api/v1/rooms/move", nil); status != 204 {
+			t.Fatalf("delete room: %d %s", status, body)
+		}
+		for name, v := range map[string]*mediatest.Viewer{"b": vb, "c": vc} {
+			select {
+			case <-v.Ended():
+			case <-ctx.Done():
+				t.Fatalf("viewer on %s still connected after the room was deleted", name)
+			}
+		}
+	}, "a", "b", "c")
+}
+
+// A room whose source is an RTSP URL is pulled by exactly one node, the
+// one that created it; when that node leaves, another takes the pull over
+// and the viewer on c gets video again. The "camera" is a's RTSP read of a
+// room a host publishes to over WHIP.
+func TestInProcessSourceTakeover(t *testing.T) {
+	inProcessTest(t, "cam", 60*time.Second, func(t *testing.T, ctx context.Context, nodes []*inNode) {
+		a, b, c := nodes[0].p, nodes[1].p, nodes[2].p
+		publishTo(t, ctx, a, "cam", mintToken(t, a.Base, "host", "host", "cam"))
+		source := "rtsp://" + a.RTSPAddr + "/cam"
+		if status, body := adminDo(t, "POST", b.Base+"/api/v1/rooms", map[string]any{"id": "mirror", "title": "Mirror", "source": source}); status != 201 {
+			t.Fatalf("create mirror room: %d %s", status, body)
+		}
+		pulls := func(ps ...*proctest.Server) float64 {
+			sum := 0.0
+			for _, p := range ps {
+				sum += metricLabeled(t, p, "liveroom_rtsp_sessions", `kind="pull"`)
+			}
+			return sum
+		}
+		v, _ := watchOn(t, ctx, c, "mirror")
+		waitVideo(t, ctx, v, "the mirrored camera on c", func(st mediatest.ViewerStats) bool {
+			return !st.FirstKeyframeAt.IsZero() && st.Video.Packets > 60
+		})
+		// Every node has looked at the sources by now (every 3 s).
+		time.Sleep(4 * time.Second)
+		if got := pulls(a, b, c); got != 1 {
+			t.Fatalf("%v nodes pull the source, want 1", got)
+		}
+		if got := pulls(b); got != 1 {
+			t.Fatalf("b (which created the room) does not pull the source")
+		}
+		nodes[1].leave()
+		leftAt := time.Now()
+		for pulls(a, c) != 1 {
+			if ctx.Err() != nil {
+				t.Fatal("no node took the source over from the one that left")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		before := v.Stats()
+		waitVideo(t, ctx, v, "the mirrored camera on c after the takeover", func(st mediatest.ViewerStats) bool {
+			return st.LastKeyframeAt.After(leftAt) && st.Video.Packets > before.Video.Packets+60
+		})
+	}, "a", "b", "c")
+}
