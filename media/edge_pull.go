@@ -77,8 +77,9 @@ func (e *Edges) Watch(roomID string) {
 	}
 }
 
-// Run keeps the pulls until ctx ends, then ends them.
-func (e *Edges) Run(ctx context.Context) {
+// Run keeps the pulls until ctx ends, then ends them and returns ctx's
+// error.
+func (e *Edges) Run(ctx context.Context) error {
 	tick := time.NewTicker(edgeTick)
 	defer tick.Stop()
 	for ctx.Err() == nil {
@@ -98,6 +99,7 @@ func (e *Edges) Run(ctx context.Context) {
 		e.endPull(id, p, "shutdown")
 	}
 	e.wg.Wait()
+	return ctx.Err()
 }
 
 func (e *Edges) reconcileAll(ctx context.Context) {

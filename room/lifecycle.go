@@ -25,7 +25,7 @@ type Lifecycle struct {
 	rooms    Store
 	origins  Origins
 	media    Media
-	announce func(ctx context.Context, roomID string, live bool)
+	announce func(ctx context.Context, roomID string, live bool) error
 	moved    func(roomID string)
 	log      *slog.Logger
 	ttl      time.Duration
@@ -65,7 +65,7 @@ type LifecycleDeps struct {
 	Media   Media
 	// Announce tells a room's clients its stream went live or offline
 	// after the status is stored (Hub.AnnounceLive).
-	Announce func(ctx context.Context, roomID string, live bool)
+	Announce func(ctx context.Context, roomID string, live bool) error
 	// Moved, if set, is told that a room's host moved to another node:
 	// this node's viewers of it pull it from there now.
 	Moved func(roomID string)
@@ -122,9 +122,9 @@ func (l *Lifecycle) SourceChanged(string) {
 }
 
 // Run applies live events, keeps leases and sources until ctx ends, then
-// releases this node's leases. Leases are renewed on their own goroutine,
-// so that nothing slow elsewhere lets them lapse.
-func (l *Lifecycle) Run(ctx context.Context) {
+// releases this node's leases and returns ctx's error. Leases are renewed
+// on their own goroutine, so that nothing slow elsewhere lets them lapse.
+func (l *Lifecycle) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { l.renewLoop(ctx) })
 	wg.Go(func() { l.sourcesLoop(ctx) })
@@ -137,6 +137,7 @@ func (l *Lifecycle) Run(ctx context.Context) {
 	}
 	wg.Wait()
 	l.leave()
+	return ctx.Err()
 }
 
 // apply stores a live event's status and announces it. A host that left a
@@ -162,7 +163,14 @@ func (l *Lifecycle) apply(ctx context.Context, ev liveEvent) {
 		return
 	}
 	l.log.Info("room stream", "room", ev.room, "live", ev.live)
-	l.announce(ctx, ev.room, ev.live)
+	l.tell(ctx, ev.room, ev.live)
+}
+
+// tell announces a stored status change.
+func (l *Lifecycle) tell(ctx context.Context, roomID string, live bool) {
+	if err := l.announce(ctx, roomID, live); err != nil {
+		l.log.Warn("room live event", "room", roomID, "err", err)
+	}
 }
 
 // liveElsewhere reports whether another node holds roomID's lease now.

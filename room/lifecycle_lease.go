@@ -151,7 +151,7 @@ func (l *Lifecycle) renewOne(ctx context.Context, id string, st leaseState) erro
 			if _, err := storeStreamStatus(ctx, l.rooms, id, true, nil); err != nil {
 				return err
 			}
-			l.announce(ctx, id, true)
+			l.tell(ctx, id, true)
 		}
 		return nil
 	}

@@ -146,5 +146,5 @@ func (l *Lifecycle) sweepLive(ctx context.Context, roomID string) {
 		return
 	}
 	l.log.Info("room offline: its origin is gone", "room", roomID)
-	l.announce(ctx, roomID, false)
+	l.tell(ctx, roomID, false)
 }

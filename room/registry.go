@@ -27,8 +27,12 @@ type NodeInfo struct {
 	Seen    int64  `json:"seen"`               // unix ms of the last heartbeat (set by the registry)
 }
 
-// Beat reports info() to reg every ttl/3 until ctx ends, then leaves.
-func Beat(ctx context.Context, reg Registry, ttl time.Duration, info func() NodeInfo, log *slog.Logger) {
+// NodeTTL is how long a node stays in the registry without a heartbeat.
+const NodeTTL = 6 * time.Second
+
+// Beat reports info() to reg every ttl/3 until ctx ends, then leaves and
+// returns ctx's error.
+func Beat(ctx context.Context, reg Registry, ttl time.Duration, info func() NodeInfo, log *slog.Logger) error {
 	every := ttl / 3
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -51,7 +55,7 @@ func Beat(ctx context.Context, reg Registry, ttl time.Duration, info func() Node
 			lctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			_ = reg.Leave(lctx, n.ID)
 			cancel()
-			return
+			return ctx.Err()
 		case <-t.C:
 		}
 	}

@@ -2,14 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"liveroom/cart"
 	"liveroom/chat"
@@ -71,19 +67,13 @@ func openLocal(cfg Config) (*backends, error) {
 	return b, nil
 }
 
-// openRedis connects to Redis. It does not wait for Redis to answer: a node
-// starts (and serves video) while Redis is down, and /readyz says so.
+// openRedis: every node of the cluster shares one Redis; /readyz says
+// whether it answers.
 func openRedis(cfg Config, log *slog.Logger) (*backends, error) {
-	opt, err := redis.ParseURL(cfg.Redis.URL)
+	rdb, err := room.NewRedisClient(cfg.Redis.URL)
 	if err != nil {
-		return nil, fmt.Errorf("redis.url: %w", err)
+		return nil, err
 	}
-	// Fail fast while Redis is unreachable, so that requests answer
-	// `unavailable` at once instead of queueing behind retries.
-	opt.DialTimeout = time.Second
-	opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = 2*time.Second, 2*time.Second, 2*time.Second
-	opt.MaxRetries = 1
-	rdb := redis.NewClient(opt)
 	prefix := cfg.Cart.RedisPrefix
 	if prefix == "" {
 		prefix = cart.DefaultRedisPrefix
@@ -99,7 +89,7 @@ func openRedis(cfg Config, log *slog.Logger) (*backends, error) {
 	return &backends{
 		rooms: room.NewRedisStore(rdb, prefix), bus: bus,
 		origins: room.NewRedisOrigins(rdb, prefix), registry: room.NewRedisRegistry(rdb, prefix),
-		chat: state, audit: state.Audit(), store: store, secret: clusterSecret(cfg),
+		chat: state, audit: state.Audit(), store: store, secret: cfg.Node.Secret(cfg.Auth.JWTSecret),
 		ready: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
@@ -110,15 +100,4 @@ func openRedis(cfg Config, log *slog.Logger) (*backends, error) {
 		},
 		close: func() { _ = bus.Close(); _ = store.Close(); _ = rdb.Close() },
 	}, nil
-}
-
-// clusterSecret is node.cluster_secret, or one derived from the JWT secret
-// that every node of the cluster shares.
-func clusterSecret(cfg Config) []byte {
-	if cfg.Node.ClusterSecret != "" {
-		return []byte(cfg.Node.ClusterSecret)
-	}
-	m := hmac.New(sha256.New, []byte(cfg.Auth.JWTSecret))
-	m.Write([]byte("liveroom cluster secret"))
-	return m.Sum(nil)
 }

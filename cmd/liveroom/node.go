@@ -18,9 +18,6 @@ import (
 	"liveroom/web"
 )
 
-// nodeTTL is how long a node stays in the registry without a heartbeat.
-const nodeTTL = 6 * time.Second
-
 // node is one liveroom server's components, built from the config and
 // wired together; the backends (backends.go) are the only part that
 // differs between one node and a cluster.
@@ -30,7 +27,6 @@ type node struct {
 	back   *backends
 	auth   *room.Auth
 	rooms  room.Store
-	store  cart.Store
 	hub    *room.Hub
 	cart   *cart.Service
 	outbox *cart.Outbox
@@ -59,14 +55,15 @@ func wireNode(cfg Config, reg *prometheus.Registry, log *slog.Logger, b *backend
 	n := &node{cfg: cfg, log: log, back: b}
 	defer func() {
 		if err != nil { // release what was built: sockets, stores
-			n.closeMedia()
-			n.close()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			n.stop(ctx)
 		}
 	}()
 	if n.auth, err = room.NewAuth(cfg.Auth); err != nil {
 		return nil, err
 	}
-	n.rooms, n.store = b.rooms, b.store
+	n.rooms = b.rooms
 	if n.hub, err = room.NewHub(cfg.Hub, room.HubDeps{Auth: n.auth, Rooms: b.rooms, Bus: b.bus, Log: log.With("component", "hub"), Metrics: reg}); err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
@@ -87,7 +84,7 @@ func wireNode(cfg Config, reg *prometheus.Registry, log *slog.Logger, b *backend
 	n.edges = media.NewEdges(n.sfu, cfg.Node.ID, b.origins, web.NewEdgeClient(cfg.Node.ID, b.secret, b.registry).Signal)
 	if n.life, err = room.NewLifecycle(room.LifecycleDeps{
 		Node: cfg.Node.ID, Rooms: b.rooms, Origins: b.origins, Media: n.sfu, Moved: n.edges.Watch,
-		Announce: n.announce, Log: log,
+		Announce: n.hub.AnnounceLive, Log: log,
 	}); err != nil {
 		return nil, err
 	}
@@ -117,22 +114,15 @@ func (n *node) buildCart(reg prometheus.Registerer) error {
 		return err
 	}
 	clog := n.log.With("component", "cart")
-	if n.cart, err = cart.NewService(n.store, n.cfg.Cart, cart.ServiceOptions{Metrics: metrics, Log: clog}); err != nil {
+	if n.cart, err = cart.NewService(n.back.store, n.cfg.Cart, cart.ServiceOptions{Metrics: metrics, Log: clog}); err != nil {
 		return err
 	}
 	cart.AttachWS(n.hub, n.cart, clog)
-	if n.outbox, err = cart.NewOutbox(n.store, n.cfg.Webhooks, cart.OutboxOptions{Metrics: metrics, Log: n.log.With("component", "webhooks")}); err != nil {
+	if n.outbox, err = cart.NewOutbox(n.back.store, n.cfg.Webhooks, cart.OutboxOptions{Metrics: metrics, Log: n.log.With("component", "webhooks")}); err != nil {
 		return err
 	}
 	n.cart.OnOrder(func(cart.Order) { n.outbox.Wake() })
 	return nil
-}
-
-// announce is the lifecycle's hook: the room's clients learn the stored status.
-func (n *node) announce(ctx context.Context, roomID string, live bool) {
-	if err := n.hub.AnnounceLive(ctx, roomID, live); err != nil {
-		n.log.Warn("room live event", "room", roomID, "err", err)
-	}
 }
 
 // start runs the node's background workers until stop.
@@ -146,9 +136,6 @@ func (n *node) start() {
 			}
 		})
 	}
-	loop := func(f func(context.Context)) func(context.Context) error {
-		return func(ctx context.Context) error { f(ctx); return nil }
-	}
 	started := time.Now().UnixMilli()
 	info := func() room.NodeInfo {
 		return room.NodeInfo{ID: n.cfg.Node.ID, HTTPURL: n.advertise, Conns: n.hub.Conns(), Started: started}
@@ -156,11 +143,11 @@ func (n *node) start() {
 	run("hub", n.hub.Run)
 	run("cart", n.cart.Run)
 	run("webhooks", n.outbox.Run)
-	run("lifecycle", loop(n.life.Run))
-	run("edges", loop(n.edges.Run))
-	run("registry", loop(func(ctx context.Context) {
-		room.Beat(ctx, n.back.registry, nodeTTL, info, n.log.With("component", "registry"))
-	}))
+	run("lifecycle", n.life.Run)
+	run("edges", n.edges.Run)
+	run("registry", func(ctx context.Context) error {
+		return room.Beat(ctx, n.back.registry, room.NodeTTL, info, n.log.With("component", "registry"))
+	})
 }
 
 // stop closes the media peers, tells WebSocket clients the node is going
@@ -175,20 +162,7 @@ func (n *node) stop(ctx context.Context) {
 		n.cancel()
 	}
 	n.wg.Wait()
-	n.close()
-}
-
-// closeMedia shuts the SFU down when building the node failed half-way.
-func (n *node) closeMedia() {
-	if n.sfu != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = n.sfu.Shutdown(ctx)
-	}
-}
-
-func (n *node) close() {
-	if n.back != nil && n.back.close != nil {
+	if n.back.close != nil {
 		n.back.close()
 	}
 }

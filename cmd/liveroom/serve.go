@@ -9,11 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"liveroom/room"
 )
 
 // serveFlags are the command-line overrides of the config file.
@@ -80,7 +81,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		// node's tokens.
 		return errors.New("auth.jwt_secret and auth.admin_key: cluster mode (redis.url) needs them set, the same on every node")
 	}
-	secretsPath, generated, err := ensureSecrets(&cfg.Auth, cfg.DataDir)
+	secretsPath, generated, err := room.LoadSecrets(&cfg.Auth, cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("secrets: %w", err)
 	}
@@ -100,12 +101,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	srv := &http.Server{Handler: n.web, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	n.advertise = advertiseURL(cfg.Node.AdvertiseURL, ln.Addr())
+	n.advertise = cfg.Node.Advertise(ln.Addr())
 	udp, tcp := n.sfu.Addr()
 	log.Info("liveroom serving", "http", ln.Addr().String(), "webrtc_udp", udp.String(), "webrtc_tcp", tcp.String(), "data_dir", cfg.DataDir, "node", cfg.Node.ID, "cluster", cfg.Redis.URL != "")
 
 	if cfg.Dev {
-		if err := seedDemo(ctx, cfg, n, ln.Addr(), stdout); err != nil {
+		if err := n.web.SeedDemo(ctx, ln.Addr(), cfg.Auth.AdminKey, stdout); err != nil {
 			log.Error("dev seed", "err", err)
 		}
 	}
@@ -133,22 +134,4 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		err = nil
 	}
 	return err
-}
-
-// advertiseURL is the base URL other nodes reach this one at: the
-// configured one, else the listener's address (127.0.0.1 for an
-// unspecified host, which only works while the nodes share a machine).
-func advertiseURL(configured string, addr net.Addr) string {
-	if configured != "" {
-		return strings.TrimRight(configured, "/")
-	}
-	tcp, ok := addr.(*net.TCPAddr)
-	if !ok {
-		return "http://" + addr.String()
-	}
-	host := "127.0.0.1"
-	if !tcp.IP.IsUnspecified() {
-		host = tcp.IP.String()
-	}
-	return "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port))
 }

@@ -46,7 +46,7 @@ func token(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 		cfg.DataDir = *dataDir
 	}
 	cfg.setDefaults()
-	if _, _, err := ensureSecrets(&cfg.Auth, cfg.DataDir); err != nil {
+	if _, _, err := room.LoadSecrets(&cfg.Auth, cfg.DataDir); err != nil {
 		return err
 	}
 	auth, err := room.NewAuth(cfg.Auth)
