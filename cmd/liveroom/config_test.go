@@ -164,7 +164,7 @@ func TestAdvertiseURL(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got := (room.NodeConfig{AdvertiseURL: c.configured}).Advertise(addr); got != c.want {
-			t.Errorf("advertiseURL(%q, %s) = %q, want %q", c.configured, c.listen, got, c.want)
+			t.Errorf("Advertise(%q, %s) = %q, want %q", c.configured, c.listen, got, c.want)
 		}
 	}
 }

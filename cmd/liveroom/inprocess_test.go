@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
@@ -50,12 +52,12 @@ func (in *inNode) leave() {
 type backendsFor func(t *testing.T, cfg Config) *backends
 
 // inProcessBackends are the two ways nodes share state: one memory set
-// (what a single node runs) and one redis-server.
-func inProcessBackends() map[string]func(t *testing.T) backendsFor {
-	return map[string]func(t *testing.T) backendsFor{
-		"memory": sharedMemory,
-		"redis": func(t *testing.T) backendsFor {
-			srv := roomtest.StartRedis(t)
+// (what a single node runs) and one redis-server (returned too).
+func inProcessBackends() map[string]func(t *testing.T) (backendsFor, *roomtest.RedisServer) {
+	return map[string]func(t *testing.T) (backendsFor, *roomtest.RedisServer){
+		"memory": func(t *testing.T) (backendsFor, *roomtest.RedisServer) { return sharedMemory(t), nil },
+		"redis": func(t *testing.T) (backendsFor, *roomtest.RedisServer) {
+			srv := roomtest.StartPersistentRedis(t) // rooms survive its restart
 			return func(t *testing.T, cfg Config) *backends {
 				cfg.Redis.URL = srv.URL()
 				b, err := openBackends(cfg, quietLog())
@@ -63,7 +65,7 @@ func inProcessBackends() map[string]func(t *testing.T) backendsFor {
 					t.Fatal(err)
 				}
 				return b
-			}
+			}, srv
 		},
 	}
 }
@@ -114,30 +116,38 @@ func startInProcess(t *testing.T, open backendsFor, ids ...string) []*inNode {
 }
 
 // inProcessTest runs body on both kinds of shared backends, with nodes
-// named ids and a room roomID created on the first.
-func inProcessTest(t *testing.T, roomID string, within time.Duration, body func(t *testing.T, ctx context.Context, nodes []*inNode), ids ...string) {
+// named ids and a room roomID created on the first; redis is nil on the
+// memory ones.
+func inProcessTest(t *testing.T, roomID string, within time.Duration, body func(t *testing.T, ctx context.Context, nodes []*inNode, redis *roomtest.RedisServer), ids ...string) {
 	for name, open := range inProcessBackends() {
 		t.Run(name, func(t *testing.T) {
-			nodes := startInProcess(t, open(t), ids...)
+			backends, redis := open(t)
+			nodes := startInProcess(t, backends, ids...)
 			ctx, cancel := context.WithTimeout(context.Background(), within)
 			defer cancel()
 			if status, b := adminDo(t, "POST", nodes[0].p.Base+"/api/v1/rooms", map[string]any{"id": roomID, "title": roomID}); status != 201 {
 				t.Fatalf("create room: %d %s", status, b)
 			}
-			body(t, ctx, nodes)
+			body(t, ctx, nodes, redis)
 		})
 	}
 }
 
-// The host publishes to a; viewers on b get the video from a keyframe on,
-// through one pull however many they are; the pull ends with the last.
+// The host publishes to a; viewers on b (one waiting from before) get the
+// video from a keyframe on, through one pull however many they are; with
+// Redis, video keeps flowing while it is down; the pull ends with the last
+// viewer.
 func TestInProcessEdgePull(t *testing.T) {
-	inProcessTest(t, "edge", 60*time.Second, func(t *testing.T, ctx context.Context, nodes []*inNode) {
+	inProcessTest(t, "edge", 60*time.Second, func(t *testing.T, ctx context.Context, nodes []*inNode, redis *roomtest.RedisServer) {
 		a, b := nodes[0].p, nodes[1].p
 		early, earlySig := watchOn(t, ctx, b, "edge")
 		publishTo(t, ctx, a, "edge", mintToken(t, a.Base, "host", "host", "edge"))
-		late, lateSig := watchOn(t, ctx, b, "edge")
-		for i, v := range []*mediatest.Viewer{early, late} {
+		viewers, sigs := []*mediatest.Viewer{early}, []*mediatest.HTTPSignaler{earlySig}
+		for range 2 {
+			v, sig := watchOn(t, ctx, b, "edge")
+			viewers, sigs = append(viewers, v), append(sigs, sig)
+		}
+		for i, v := range viewers {
 			st := waitVideo(t, ctx, v, "video through the edge", func(st mediatest.ViewerStats) bool {
 				return !st.FirstKeyframeAt.IsZero() && st.Video.Packets > 60 && st.Audio.Packets > 20
 			})
@@ -146,14 +156,36 @@ func TestInProcessEdgePull(t *testing.T) {
 			}
 		}
 		if got := metric(t, b, "liveroom_media_edge_pulls_started_total"); got != 1 {
-			t.Errorf("b started %v pulls for 2 viewers, want 1", got)
+			t.Errorf("b started %v pulls for 3 viewers, want 1", got)
 		}
 		if got := metric(t, a, "liveroom_media_edge_sessions"); got != 1 {
 			t.Errorf("a serves %v edge sessions, want 1", got)
 		}
+		if got := metric(t, a, "liveroom_media_viewers"); got != 0 {
+			t.Errorf("a counts %v viewers, want 0 (the edge is not a viewer)", got)
+		}
 		wantLive(t, b, "edge")
-		for _, sig := range []*mediatest.HTTPSignaler{earlySig, lateSig} {
-			if err := sig.Delete(ctx); err != nil {
+		if redis != nil {
+			redis.Stop()
+			for i, v := range viewers {
+				before := v.Stats()
+				waitVideo(t, ctx, v, fmt.Sprintf("video on b while redis is down (viewer %d)", i), func(st mediatest.ViewerStats) bool {
+					return st.Video.Packets > before.Video.Packets+60
+				})
+			}
+			if err := redis.Start(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, sig := range sigs {
+			// Right after Redis restarts, a request may still meet a
+			// connection it closed and answer 503; the viewer retries.
+			err := sig.Delete(ctx)
+			for se := (*mediatest.StatusError)(nil); errors.As(err, &se) && se.Code == 503 && ctx.Err() == nil; {
+				time.Sleep(100 * time.Millisecond)
+				err = sig.Delete(ctx)
+			}
+			if err != nil {
 				t.Fatalf("WHEP DELETE: %v", err)
 			}
 		}
@@ -166,7 +198,7 @@ func TestInProcessEdgePull(t *testing.T) {
 // c becomes the origin, a drops its stale host and, like b, pulls from c;
 // nobody's WebRTC session ends.
 func TestInProcessHostMoves(t *testing.T) {
-	inProcessTest(t, "hop", 60*time.Second, func(t *testing.T, ctx context.Context, nodes []*inNode) {
+	inProcessTest(t, "hop", 60*time.Second, func(t *testing.T, ctx context.Context, nodes []*inNode, _ *roomtest.RedisServer) {
 		a, b, c := nodes[0].p, nodes[1].p, nodes[2].p
 		host := mintToken(t, a.Base, "host", "host", "hop")
 		publishTo(t, ctx, a, "hop", host)
@@ -191,7 +223,7 @@ func TestInProcessHostMoves(t *testing.T) {
 // to c: the viewer on b continues in the same session, now pulled from c;
 // the room stays live. Deleting the room through b ends the sessions on c.
 func TestInProcessOriginLeaves(t *testing.T) {
-	inProcessTest(t, "move", 60*time.Second, func(t *testing.T, ctx context.Context, nodes []*inNode) {
+	inProcessTest(t, "move", 60*time.Second, func(t *testing.T, ctx context.Context, nodes []*inNode, _ *roomtest.RedisServer) {
 		a, b, c := nodes[0].p, nodes[1].p, nodes[2].p
 		host := mintToken(t, a.Base, "host", "host", "move")
 		pub := publishTo(t, ctx, a, "move", host)
@@ -228,7 +260,7 @@ func TestInProcessOriginLeaves(t *testing.T) {
 // and the viewer on c gets video again. The "camera" is a's RTSP read of a
 // room a host publishes to over WHIP.
 func TestInProcessSourceTakeover(t *testing.T) {
-	inProcessTest(t, "cam", 60*time.Second, func(t *testing.T, ctx context.Context, nodes []*inNode) {
+	inProcessTest(t, "cam", 60*time.Second, func(t *testing.T, ctx context.Context, nodes []*inNode, _ *roomtest.RedisServer) {
 		a, b, c := nodes[0].p, nodes[1].p, nodes[2].p
 		publishTo(t, ctx, a, "cam", mintToken(t, a.Base, "host", "host", "cam"))
 		source := "rtsp://" + a.RTSPAddr + "/cam"
