@@ -70,7 +70,7 @@ func openLocal(cfg Config) (*backends, error) {
 // openRedis: every node of the cluster shares one Redis; /readyz says
 // whether it answers.
 func openRedis(cfg Config, log *slog.Logger) (*backends, error) {
-	rdb, err := room.NewRedisClient(cfg.Redis.URL)
+	rdb, err := cfg.Redis.Client()
 	if err != nil {
 		return nil, err
 	}

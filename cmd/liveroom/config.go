@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
-	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -29,17 +28,12 @@ type Config struct {
 	Chat     chat.Config        `yaml:"chat"`
 	Cart     cart.Config        `yaml:"cart"`
 	Webhooks cart.WebhookConfig `yaml:"webhooks"`
-	Redis    RedisConfig        `yaml:"redis"`
+	Redis    room.RedisConfig   `yaml:"redis"`
 	Node     room.NodeConfig    `yaml:"node"`
 	DataDir  string             `yaml:"data_dir"`
 	Log      LogConfig          `yaml:"log"`
 	// Dev seeds a demo room and prints URLs with tokens.
 	Dev bool `yaml:"dev"`
-}
-
-// RedisConfig is the `redis:` section; a URL turns on cluster mode.
-type RedisConfig struct {
-	URL string `yaml:"url"`
 }
 
 // LogConfig is the `log:` section.
@@ -77,19 +71,26 @@ func loadConfig(r io.Reader) (Config, error) {
 	return c, nil
 }
 
-func loadConfigFile(path string) (Config, error) {
-	if path == "" {
-		return defaultConfig(), nil
+// readConfig is the file at path (or the defaults), then the LIVEROOM_*
+// variables, then override (the command line), then the defaults of what
+// none of them set.
+func readConfig(path string, getenv func(string) string, override func(*Config)) (Config, error) {
+	c := defaultConfig()
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		defer f.Close()
+		if c, err = loadConfig(f); err != nil {
+			return c, fmt.Errorf("%s: %w", path, err)
+		}
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
+	if err := c.applyEnv(getenv); err != nil {
+		return c, err
 	}
-	defer f.Close()
-	c, err := loadConfig(f)
-	if err != nil {
-		return c, fmt.Errorf("%s: %w", path, err)
-	}
+	override(&c)
+	c.setDefaults()
 	return c, nil
 }
 
@@ -138,15 +139,12 @@ func (c *Config) setDefaults() {
 // validate checks every section; secrets are checked after they are
 // loaded or generated (room.LoadSecrets).
 func (c *Config) validate() error {
-	if c.Redis.URL != "" && !strings.HasPrefix(c.Redis.URL, "redis://") && !strings.HasPrefix(c.Redis.URL, "rediss://") {
-		return errors.New("redis.url: must start with redis:// or rediss://")
-	}
 	if c.DataDir == "" {
 		return errors.New("data_dir: must not be empty")
 	}
 	c.Hub.AllowedOrigins = c.HTTP.AllowedOrigins
 	c.Hub.NodeID = c.Node.ID
-	for _, section := range []interface{ Validate() error }{c.HTTP, c.WebRTC, c.RTSP, c.Node, c.Hub, c.Chat, c.Cart, c.Webhooks} {
+	for _, section := range []interface{ Validate() error }{c.HTTP, c.WebRTC, c.RTSP, c.Redis, c.Node, c.Hub, c.Chat, c.Cart, c.Webhooks} {
 		if err := section.Validate(); err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,56 +18,48 @@ import (
 	"liveroom/room"
 )
 
-// serveFlags are the command-line overrides of the config file.
+// serveFlags binds the command line to c, the config it overrides, and
+// returns --config.
+func serveFlags(fs *flag.FlagSet, c *Config) *string {
+	path := fs.String("config", "", "config file (YAML); default: built-in defaults")
+	fs.StringVar(&c.HTTP.Listen, "http", c.HTTP.Listen, "HTTP listen address (http.listen)")
+	fs.StringVar(&c.RTSP.Listen, "rtsp", c.RTSP.Listen, "RTSP listen address (rtsp.listen)")
+	fs.Func("rtsp-udp", "RTSP RTP port, RTCP = +1; 0 = TCP only (rtsp.udp_port)", func(v string) error {
+		n, err := strconv.Atoi(v)
+		c.RTSP.UDPPort = &n
+		return err
+	})
+	fs.IntVar(&c.WebRTC.Port, "webrtc-port", c.WebRTC.Port, "WebRTC UDP/TCP port (webrtc.port)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory (data_dir)")
+	fs.StringVar(&c.Redis.URL, "redis", c.Redis.URL, "Redis URL: cluster mode (redis.url)")
+	fs.StringVar(&c.Node.ID, "node-id", c.Node.ID, "node id (node.id)")
+	fs.StringVar(&c.Node.AdvertiseURL, "advertise-url", c.Node.AdvertiseURL, "base URL other nodes reach this one at (node.advertise_url)")
+	fs.BoolVar(&c.Dev, "dev", c.Dev, "seed a demo room and print URLs with tokens")
+	return path
+}
+
+// parseServeFlags: the command line overrides the environment, which
+// overrides the config file, so the command line is parsed twice: for
+// --config, then over the config read.
 func parseServeFlags(args []string, stderr io.Writer, getenv func(string) string) (Config, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "config file (YAML); default: built-in defaults")
-	httpAddr := fs.String("http", "", "HTTP listen address (http.listen)")
-	rtspAddr := fs.String("rtsp", "", "RTSP listen address (rtsp.listen)")
-	rtspUDP := fs.Int("rtsp-udp", 0, "RTSP RTP port, RTCP = +1; 0 = TCP only (rtsp.udp_port)")
-	webrtcPort := fs.Int("webrtc-port", 0, "WebRTC UDP/TCP port (webrtc.port)")
-	dataDir := fs.String("data-dir", "", "data directory (data_dir)")
-	redisURL := fs.String("redis", "", "Redis URL: cluster mode (redis.url)")
-	nodeID := fs.String("node-id", "", "node id (node.id)")
-	advertise := fs.String("advertise-url", "", "base URL other nodes reach this one at (node.advertise_url)")
-	dev := fs.Bool("dev", false, "seed a demo room and print URLs with tokens")
+	path := serveFlags(fs, &Config{})
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	cfg, err := loadConfigFile(*cfgPath)
-	if err != nil {
-		return cfg, err
-	}
-	if err := cfg.applyEnv(getenv); err != nil {
-		return cfg, err
-	}
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "http":
-			cfg.HTTP.Listen = *httpAddr
-		case "rtsp":
-			cfg.RTSP.Listen = *rtspAddr
-		case "rtsp-udp":
-			cfg.RTSP.UDPPort = rtspUDP
-		case "webrtc-port":
-			cfg.WebRTC.Port = *webrtcPort
-		case "data-dir":
-			cfg.DataDir = *dataDir
-		case "redis":
-			cfg.Redis.URL = *redisURL
-		case "node-id":
-			cfg.Node.ID = *nodeID
-		case "advertise-url":
-			cfg.Node.AdvertiseURL = *advertise
-		case "dev":
-			cfg.Dev = *dev
-		}
+	var bad error
+	cfg, err := readConfig(*path, getenv, func(c *Config) {
+		again := flag.NewFlagSet("serve", flag.ContinueOnError)
+		serveFlags(again, c)
+		bad = again.Parse(args)
 	})
-	cfg.setDefaults()
+	if err = errors.Join(err, bad); err != nil {
+		return cfg, err
+	}
 	return cfg, cfg.validate()
 }
 
