@@ -47,6 +47,17 @@ func (in *inNode) leave() {
 	})
 }
 
+// serveInProcess serves n's HTTP on loopback and starts its workers; the
+// test's end stops it.
+func serveInProcess(t *testing.T, n *node) *inNode {
+	srv := httptest.NewServer(n.web)
+	n.advertise = srv.URL
+	n.start()
+	in := &inNode{node: n, srv: srv, p: &proctest.Server{Base: srv.URL, RTSPAddr: n.rtspAddr.String()}}
+	t.Cleanup(in.leave)
+	return in
+}
+
 // backendsFor opens one node's backends; the nodes of a test share what
 // they hold.
 type backendsFor func(t *testing.T, cfg Config) *backends
@@ -105,12 +116,7 @@ func startInProcess(t *testing.T, open backendsFor, ids ...string) []*inNode {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv := httptest.NewServer(n.web)
-		n.advertise = srv.URL
-		n.start()
-		in := &inNode{node: n, srv: srv, p: &proctest.Server{Base: srv.URL, RTSPAddr: n.rtspAddr.String()}}
-		t.Cleanup(in.leave)
-		nodes = append(nodes, in)
+		nodes = append(nodes, serveInProcess(t, n))
 	}
 	return nodes
 }
@@ -219,84 +225,22 @@ func TestInProcessHostMoves(t *testing.T) {
 	}, "a", "b", "c")
 }
 
-// The origin a leaves (its leases are released) and the host republishes
-// to c: the viewer on b continues in the same session, now pulled from c;
-// the room stays live. Deleting the room through b ends the sessions on c.
+// The origin a leaves cleanly (its leases are released) and the host
+// republishes to c (see hostRepublishes).
 func TestInProcessOriginLeaves(t *testing.T) {
 	inProcessTest(t, "move", 60*time.Second, func(t *testing.T, ctx context.Context, nodes []*inNode, _ *roomtest.RedisServer) {
-		a, b, c := nodes[0].p, nodes[1].p, nodes[2].p
-		host := mintToken(t, a.Base, "host", "host", "move")
-		pub := publishTo(t, ctx, a, "move", host)
-		vb, _ := watchOn(t, ctx, b, "move")
-		vc, _ := watchOn(t, ctx, c, "move")
-		for _, v := range []*mediatest.Viewer{vb, vc} {
-			waitVideo(t, ctx, v, "video from a", func(st mediatest.ViewerStats) bool {
-				return !st.FirstKeyframeAt.IsZero() && st.Video.Packets > 60
-			})
-		}
-		nodes[0].leave()
-		_ = pub.Close()
-		leftAt := time.Now()
-		publishTo(t, ctx, c, "move", host)
-		waitResumed(t, ctx, map[string]*mediatest.Viewer{"b": vb, "c": vc}, leftAt)
-		waitMetric(t, ctx, b, "liveroom_media_edge_pulls", 1)
-		wantLive(t, b, "move")
-
-		if status, body := adminDo(t, "DELETE", b.Base+"/api/v1/rooms/move", nil); status != 204 {
-			t.Fatalf("delete room: %d %s", status, body)
-		}
-		for name, v := range map[string]*mediatest.Viewer{"b": vb, "c": vc} {
-			select {
-			case <-v.Ended():
-			case <-ctx.Done():
-				t.Fatalf("viewer on %s still connected after the room was deleted", name)
-			}
-		}
+		hostRepublishes(t, ctx, nodes[0].p, nodes[1].p, nodes[2].p, "move", nodes[0].leave)
 	}, "a", "b", "c")
 }
 
 // A room whose source is an RTSP URL is pulled by exactly one node, the
 // one that created it; when that node leaves, another takes the pull over
-// and the viewer on c gets video again. The "camera" is a's RTSP read of a
-// room a host publishes to over WHIP.
+// and the viewer on c gets video again.
 func TestInProcessSourceTakeover(t *testing.T) {
 	inProcessTest(t, "cam", 60*time.Second, func(t *testing.T, ctx context.Context, nodes []*inNode, _ *roomtest.RedisServer) {
 		a, b, c := nodes[0].p, nodes[1].p, nodes[2].p
-		publishTo(t, ctx, a, "cam", mintToken(t, a.Base, "host", "host", "cam"))
-		source := "rtsp://" + a.RTSPAddr + "/cam"
-		if status, body := adminDo(t, "POST", b.Base+"/api/v1/rooms", map[string]any{"id": "mirror", "title": "Mirror", "source": source}); status != 201 {
-			t.Fatalf("create mirror room: %d %s", status, body)
-		}
-		pulls := func(ps ...*proctest.Server) float64 {
-			sum := 0.0
-			for _, p := range ps {
-				sum += metricLabeled(t, p, "liveroom_rtsp_sessions", `kind="pull"`)
-			}
-			return sum
-		}
-		v, _ := watchOn(t, ctx, c, "mirror")
-		waitVideo(t, ctx, v, "the mirrored camera on c", func(st mediatest.ViewerStats) bool {
-			return !st.FirstKeyframeAt.IsZero() && st.Video.Packets > 60
-		})
-		// Every node has looked at the sources by now (every 3 s).
-		time.Sleep(4 * time.Second)
-		if got := pulls(a, b, c); got != 1 {
-			t.Fatalf("%v nodes pull the source, want 1", got)
-		}
-		if got := pulls(b); got != 1 {
-			t.Fatalf("b (which created the room) does not pull the source")
-		}
+		v := mirrorPulledOnce(t, ctx, a, b, c)
 		nodes[1].leave()
-		leftAt := time.Now()
-		for pulls(a, c) != 1 {
-			if ctx.Err() != nil {
-				t.Fatal("no node took the source over from the one that left")
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		before := v.Stats()
-		waitVideo(t, ctx, v, "the mirrored camera on c after the takeover", func(st mediatest.ViewerStats) bool {
-			return st.LastKeyframeAt.After(leftAt) && st.Video.Packets > before.Video.Packets+60
-		})
+		waitTakeover(t, ctx, v, time.Now(), a, c)
 	}, "a", "b", "c")
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"liveroom/cmd/internal/proctest"
 	"liveroom/media/mediatest"
 	"liveroom/room"
 )
@@ -109,11 +108,7 @@ func TestSingleNodeSourceAndRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv := httptest.NewServer(n.web)
-		n.advertise = srv.URL
-		n.start()
-		in := &inNode{node: n, srv: srv, p: &proctest.Server{Base: srv.URL, RTSPAddr: n.rtspAddr.String()}}
-		t.Cleanup(in.leave)
+		in := serveInProcess(t, n)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		t.Cleanup(cancel)
 		return in, ctx
