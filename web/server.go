@@ -1,6 +1,7 @@
 // Package web is the HTTP face of liveroom: routing, the admin API, the
-// WHIP/WHEP endpoints and the embedded pages. It holds no business logic: it
-// checks who is asking and hands the request to room, media, chat or cart.
+// WHIP/WHEP endpoints, the node-to-node edge route and its client, and the
+// embedded pages. It holds no business logic: it checks who is asking (for
+// RTSP too, RTSPAuth) and hands the request to room, media, chat or cart.
 package web
 
 import (
