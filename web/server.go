@@ -1,6 +1,7 @@
 // Package web is the HTTP face of liveroom: routing, the admin API, the
-// WHIP/WHEP endpoints and the embedded pages. It holds no business logic: it
-// checks who is asking and hands the request to room, media, chat or cart.
+// WHIP/WHEP endpoints, the node-to-node edge route and its client, and the
+// embedded pages. It holds no business logic: it checks who is asking (for
+// RTSP too, RTSPAuth) and hands the request to room, media, chat or cart.
 package web
 
 import (
@@ -18,9 +19,12 @@ import (
 // Deps are the components the HTTP layer routes to. Optional ones may be nil:
 // their routes then answer 503 unavailable.
 type Deps struct {
-	Auth   *room.Auth
-	Rooms  room.Store
-	Media  SFU
+	Auth  *room.Auth
+	Rooms room.Store
+	// WHIP, WHEP and Edge are the media server as each route sees it.
+	WHIP   Ingest
+	WHEP   Playback
+	Edge   EdgeOrigin
 	Hub    WebSockets
 	ModLog ModerationLog
 	// Catalog serves products and orders (the cart store).
@@ -38,12 +42,13 @@ type Deps struct {
 	// room's media from this one (POST /internal/v1/edge/{room}).
 	ClusterSecret []byte
 	// OnWatch, if set, is told about every new WHEP session (after the
-	// answer is sent): in a cluster, the node starts pulling the room
-	// from its origin.
+	// answer is sent): the edge reconciler pulls the room from its origin
+	// if that is another node (media.Edges.Watch).
 	OnWatch func(roomID string)
 	// OnSource, if set, is told that a room's RTSP source was set, changed
-	// or removed, instead of this node starting or stopping the pull
-	// itself: in a cluster exactly one node pulls each source.
+	// or removed, or the room deleted: the one reconciler of sources
+	// (room.Lifecycle.SourceChanged) starts, moves or stops the pull and
+	// closes a deleted room's media.
 	OnSource func(roomID string)
 }
 

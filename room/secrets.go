@@ -1,4 +1,4 @@
-package main
+package room
 
 import (
 	"encoding/json"
@@ -6,21 +6,20 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-
-	"liveroom/room"
 )
 
-// secretsFile keeps generated secrets so tokens and the admin key survive a
-// restart of a node that was started without configured ones.
+// secretsFile keeps generated secrets.
 type secretsFile struct {
 	JWTSecret string `json:"jwt_secret"`
 	AdminKey  string `json:"admin_key"`
 }
 
-// ensureSecrets fills empty auth secrets from dataDir/secrets.json, creating
-// it with fresh random values on first start. It reports whether the admin
-// key came from that file, so the operator can be told where to find it.
-func ensureSecrets(auth *room.AuthConfig, dataDir string) (path string, generated bool, err error) {
+// LoadSecrets fills empty auth secrets from dataDir/secrets.json, creating
+// it with fresh random values on first start, so that tokens and the admin
+// key survive a restart of a node started without configured ones. It
+// reports whether the admin key came from that file, so the operator can
+// be told where to find it.
+func LoadSecrets(auth *AuthConfig, dataDir string) (path string, generated bool, err error) {
 	if auth.JWTSecret != "" && auth.AdminKey != "" {
 		return "", false, nil
 	}
@@ -38,17 +37,17 @@ func ensureSecrets(auth *room.AuthConfig, dataDir string) (path string, generate
 	}
 	changed := false
 	if sf.JWTSecret == "" {
-		sf.JWTSecret, changed = room.RandomID(32), true
+		sf.JWTSecret, changed = RandomID(32), true
 	}
 	if sf.AdminKey == "" {
-		sf.AdminKey, changed = "ak_"+room.RandomID(24), true
+		sf.AdminKey, changed = "ak_"+RandomID(24), true
 	}
 	if changed {
 		if err := os.MkdirAll(dataDir, 0o750); err != nil {
 			return path, false, err
 		}
 		b, _ := json.MarshalIndent(sf, "", "  ")
-		if err := room.WriteFileAtomic(path, b, 0o600); err != nil {
+		if err := WriteFileAtomic(path, b, 0o600); err != nil {
 			return path, false, err
 		}
 	}

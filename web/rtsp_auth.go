@@ -1,4 +1,4 @@
-package main
+package web
 
 import (
 	"context"
@@ -9,22 +9,24 @@ import (
 	"liveroom/room"
 )
 
-// rtspAuth answers the media RTSP server's questions with the room store and
-// room.Auth, the way the web layer does for WHIP/WHEP: publishing needs the
-// room's stream key or a host token (as the RTSP password or ?key=),
-// reading a private room needs a token for it.
-type rtspAuth struct {
+// RTSPAuth answers the media RTSP server's questions with the room store
+// and room.Auth, as requireHost and mayWatch do for WHIP and WHEP (which is
+// why it lives here): publishing needs the room's stream key or a host
+// token (as the RTSP password or ?key=), reading a private room needs a
+// token for it.
+type RTSPAuth struct {
 	auth  *room.Auth
 	rooms room.Store
 }
 
-var _ media.RTSPAuthorizer = (*rtspAuth)(nil)
+var _ media.RTSPAuthorizer = (*RTSPAuth)(nil)
 
-func newRTSPAuth(auth *room.Auth, rooms room.Store) *rtspAuth {
-	return &rtspAuth{auth: auth, rooms: rooms}
+// NewRTSPAuth authorizes RTSP clients against rooms and auth.
+func NewRTSPAuth(auth *room.Auth, rooms room.Store) *RTSPAuth {
+	return &RTSPAuth{auth: auth, rooms: rooms}
 }
 
-func (a *rtspAuth) room(ctx context.Context, roomID string) (room.Room, error) {
+func (a *RTSPAuth) room(ctx context.Context, roomID string) (room.Room, error) {
 	if !room.ValidID(roomID) {
 		return room.Room{}, fmt.Errorf("%w: %q", media.ErrRoomNotFound, roomID)
 	}
@@ -35,6 +37,7 @@ func (a *rtspAuth) room(ctx context.Context, roomID string) (room.Room, error) {
 	return rm, err
 }
 
+// rtspSecret is what the client presented: ?key= first, else the password.
 func rtspSecret(c media.RTSPCredentials) string {
 	if c.Key != "" {
 		return c.Key
@@ -42,7 +45,7 @@ func rtspSecret(c media.RTSPCredentials) string {
 	return c.Password
 }
 
-func (a *rtspAuth) AuthorizePublish(ctx context.Context, roomID string, c media.RTSPCredentials) (string, error) {
+func (a *RTSPAuth) AuthorizePublish(ctx context.Context, roomID string, c media.RTSPCredentials) (string, error) {
 	rm, err := a.room(ctx, roomID)
 	if err != nil {
 		return "", err
@@ -57,7 +60,7 @@ func (a *rtspAuth) AuthorizePublish(ctx context.Context, roomID string, c media.
 	return id.ID, nil
 }
 
-func (a *rtspAuth) AuthorizeRead(ctx context.Context, roomID string, c media.RTSPCredentials) error {
+func (a *RTSPAuth) AuthorizeRead(ctx context.Context, roomID string, c media.RTSPCredentials) error {
 	rm, err := a.room(ctx, roomID)
 	if err != nil {
 		return err

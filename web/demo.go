@@ -1,4 +1,4 @@
-package main
+package web
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,10 +16,12 @@ import (
 
 const demoRoom = "demo"
 
-// seedDemo creates the demo room if it is missing and prints ready-to-open
-// URLs with tokens for the studio, a viewer and a moderator.
-func seedDemo(ctx context.Context, cfg Config, n *node, addr net.Addr, out io.Writer) error {
-	rooms, auth := n.rooms, n.auth
+// SeedDemo (dev mode) creates the demo room and its catalog if they are
+// missing and prints ready-to-open URLs of this server's pages, with
+// tokens, for the studio, a viewer and a moderator; addr is the HTTP
+// listener's.
+func (s *Server) SeedDemo(ctx context.Context, addr net.Addr, adminKey string, out io.Writer) error {
+	rooms, auth := s.deps.Rooms, s.deps.Auth
 	rm, err := rooms.Get(ctx, demoRoom)
 	if errors.Is(err, room.ErrNotFound) {
 		rm, err = room.NewRoom(room.Room{ID: demoRoom, Title: "Demo: the spring edit, live", GuestChat: false}, time.Now())
@@ -30,8 +33,8 @@ func seedDemo(ctx context.Context, cfg Config, n *node, addr net.Addr, out io.Wr
 	if err != nil {
 		return err
 	}
-	base := baseURL(cfg, addr)
-	if err := seedProducts(ctx, n.store, rm.ID); err != nil {
+	base := s.baseURL(addr)
+	if err := seedProducts(ctx, s.deps.Catalog, rm.ID); err != nil {
 		return err
 	}
 	const ttl = 7 * 24 * time.Hour
@@ -65,8 +68,8 @@ liveroom is running in dev mode. Demo room %q:
 		base, rm.ID,
 		base, rm.ID, mint("mod-demo", "Mo (moderator)", room.RoleModerator),
 		base, rm.ID, rm.StreamKey,
-		rtspURL(cfg, base, rm.ID, rm.StreamKey),
-		cfg.Auth.AdminKey, base)
+		s.rtspURL(base, rm.ID, rm.StreamKey),
+		adminKey, base)
 	return nil
 }
 
@@ -79,7 +82,10 @@ var demoProducts = []cart.Product{
 }
 
 // seedProducts adds the demo catalog to a room that has none yet.
-func seedProducts(ctx context.Context, store cart.Store, roomID string) error {
+func seedProducts(ctx context.Context, store Catalog, roomID string) error {
+	if store == nil {
+		return nil
+	}
 	have, err := store.Products(ctx, roomID)
 	if err != nil || len(have) > 0 {
 		return err
@@ -94,11 +100,11 @@ func seedProducts(ctx context.Context, store cart.Store, roomID string) error {
 }
 
 // rtspURL is where ffmpeg publishes to the room, key as the password.
-func rtspURL(cfg Config, base, roomID, key string) string {
-	_, port, err := net.SplitHostPort(cfg.RTSP.Listen)
-	if err != nil {
-		return "(rtsp.listen is not host:port)"
+func (s *Server) rtspURL(base, roomID, key string) string {
+	if s.deps.RTSPPort == 0 {
+		return "(RTSP is off)"
 	}
+	port := strconv.Itoa(s.deps.RTSPPort)
 	host := strings.TrimPrefix(strings.TrimPrefix(base, "http://"), "https://")
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
@@ -108,9 +114,9 @@ func rtspURL(cfg Config, base, roomID, key string) string {
 
 // baseURL is http.public_url, or the listen address with a host a browser
 // on this machine can open.
-func baseURL(cfg Config, addr net.Addr) string {
-	if cfg.HTTP.PublicURL != "" {
-		return strings.TrimRight(cfg.HTTP.PublicURL, "/")
+func (s *Server) baseURL(addr net.Addr) string {
+	if s.cfg.PublicURL != "" {
+		return strings.TrimRight(s.cfg.PublicURL, "/")
 	}
 	host, port, err := net.SplitHostPort(addr.String())
 	if err != nil {
