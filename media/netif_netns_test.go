@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -37,7 +38,8 @@ const (
 // TestNetworkChanges: the node starts next to a veth whose peer is down
 // (its IPv6 addresses stay tentative, which made startup fail before); a
 // viewer behind an existing veth plays; a veth pair added after startup
-// carries media to viewers (UDP and ICE-TCP) in the new namespace; removing
+// carries media to viewers (UDP and ICE-TCP) in the new namespace (an IPv6
+// viewer plays through the first one); removing
 // that pair leaves the first viewer playing; with no usable address left
 // the node says it is not ready.
 func TestNetworkChanges(t *testing.T) {
@@ -53,19 +55,29 @@ func TestNetworkChanges(t *testing.T) {
 		t.Fatalf("precondition: lrdown0's IPv6 addresses are not tentative:\n%s", out)
 	}
 	mediatest.Veth(t, node, "lrn1", "10.200.1.1/30", v1, "lrv1", "10.200.1.2/30")
+	// An IPv6 address on the same link, usable at once (nodad).
+	node.IP(t, "addr", "add", "fd00:201::1/64", "dev", "lrn1", "nodad")
+	v1.IP(t, "addr", "add", "fd00:201::2/64", "dev", "lrv1", "nodad")
 
 	ctx := testCtx(t, 2*time.Minute)
 	n := startHelper(t, ctx, node, "node")
 	n.waitLine(t, "READY", 30*time.Second)
-	status := nodeStatus(t, node)
-	if status.Err != "" || len(status.Addrs) != 1 || status.Addrs[0] != fmt.Sprintf("10.200.1.1:%d", nodeWebRTC) {
-		t.Fatalf("node's usable addresses: %+v, want 10.200.1.1 only (no tentative, no link-local)", status)
+	want := []string{fmt.Sprintf("10.200.1.1:%d", nodeWebRTC), fmt.Sprintf("[fd00:201::1]:%d", nodeWebRTC)}
+	if status := nodeStatus(t, node); status.Err != "" || !slices.Equal(status.Addrs, want) {
+		t.Fatalf("node's usable addresses: %+v, want %v (no tentative, no link-local)", status, want)
 	}
 
 	first := startHelper(t, ctx, v1, "viewer", "URL=http://10.200.1.1"+nodeHTTP+"/whep/demo", "NET=udp")
 	first.waitStats(t, "the first viewer plays", 30*time.Second, func(s viewerStats) bool {
 		return s.Keyframes > 0 && s.Audio > 25
 	})
+	v6 := startHelper(t, ctx, v1, "viewer", "URL=http://10.200.1.1"+nodeHTTP+"/whep/demo", "NET=udp6")
+	if s := v6.waitStats(t, "an IPv6 viewer plays", 30*time.Second, func(s viewerStats) bool {
+		return s.Keyframes > 0 && s.Audio > 25
+	}); s.Remote != "fd00:201::1" {
+		t.Errorf("IPv6 viewer: media from %q, want fd00:201::1", s.Remote)
+	}
+	v6.stop()
 
 	// A namespace attached after startup.
 	v2 := mediatest.NewNetns(t, "v2")
@@ -92,7 +104,7 @@ func TestNetworkChanges(t *testing.T) {
 		return s.Audio > before.Audio+100 && s.Video > before.Video+100 && s.Keyframes > before.Keyframes
 	})
 	waitStatus(t, node, "the removed address is dropped", func(s netnsStatus) bool {
-		return s.Err == "" && len(s.Addrs) == 1
+		return s.Err == "" && slices.Equal(s.Addrs, want)
 	})
 
 	// No usable address left: not ready, still running.
@@ -177,10 +189,9 @@ func runNodeHelper(t *testing.T) {
 func runViewerHelper(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	network := webrtc.NetworkTypeUDP4
-	if os.Getenv("NET") == "tcp" {
-		network = webrtc.NetworkTypeTCP4
-	}
+	network := map[string]webrtc.NetworkType{
+		"udp": webrtc.NetworkTypeUDP4, "udp6": webrtc.NetworkTypeUDP6, "tcp": webrtc.NetworkTypeTCP4,
+	}[os.Getenv("NET")]
 	api, err := mediatest.NewAPI(network)
 	if err != nil {
 		t.Fatal(err)

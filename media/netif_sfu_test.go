@@ -3,7 +3,9 @@ package media_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,5 +67,31 @@ func TestNoUsableAddress(t *testing.T) {
 	}
 	if err := s.Ready(context.Background()); !errors.Is(err, media.ErrNoMediaAddress) {
 		t.Errorf("ready: got %v, want ErrNoMediaAddress", err)
+	}
+}
+
+// TestNAT1To1IPsFollowingAddresses: with listen_ip "" the announced
+// candidates are the NAT's public IPs, not the usable local addresses.
+func TestNAT1To1IPsFollowingAddresses(t *testing.T) {
+	s := newSFU(t, func(c *media.Config) {
+		c.ListenIP = ""
+		c.Addresses = []string{"127.0.0.1"}
+		c.NAT1To1IPs = []string{"203.0.113.7"}
+	})
+	ctx := testCtx(t, 10*time.Second)
+	api, err := mediatest.NewAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := s.Subscribe(ctx, "nat", clientOffer(t, api, false, h264, opus))
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := s.UsableAddrs()[0].Port()
+	if want := fmt.Sprintf("203.0.113.7 %d typ host", port); !strings.Contains(sess.AnswerSDP, want) {
+		t.Errorf("answer lacks a host candidate %q:\n%s", want, sess.AnswerSDP)
+	}
+	if strings.Contains(sess.AnswerSDP, " 127.0.0.1 ") {
+		t.Errorf("answer still announces the local address:\n%s", sess.AnswerSDP)
 	}
 }

@@ -137,8 +137,16 @@ func buildNode(cfg Config, reg *prometheus.Registry, log *slog.Logger) (_ *node,
 		Auth: n.auth, Rooms: n.rooms, Media: n.sfu, Hub: n.hub, ModLog: n.chat, Catalog: n.store,
 		RTSPPort: rtspPort, Gatherer: reg, Logger: log.With("component", "web"),
 	}
+	// /readyz: no usable WebRTC address (and, in a cluster, Redis down)
+	// makes the node not ready; it keeps running either way.
+	wd.Ready = n.sfu.Ready
 	if n.cluster != nil {
-		wd.Ready = n.cluster.ready
+		wd.Ready = func(ctx context.Context) error {
+			if err := n.sfu.Ready(ctx); err != nil {
+				return err
+			}
+			return n.cluster.ready(ctx)
+		}
 		secret := clusterSecret(cfg)
 		n.edges = newMediaCluster(cfg.Node.ID, secret, n.sfu, n.cluster.origins, n.cluster.registry, n.rooms, log)
 		n.edges.notify = func(ctx context.Context, roomID string, live bool) {
