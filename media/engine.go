@@ -65,10 +65,10 @@ func newAPI(cfg Config, codecs codecTable, l *listeners, logs pionLogs) (*webrtc
 		// the addresses the UDP mux serves now (pion reads the interfaces
 		// afresh for each session), so both follow the same allow-lists
 		// and skip the same tentative and link-local addresses.
+		// pion's own loopback switch is on: the filter keeps loopback out
+		// unless an allow-list names it.
 		se.SetIPFilter(l.addrs.usableIP)
-		if l.addrs.filter.allowsLoopback() {
-			se.SetIncludeLoopbackCandidate(true)
-		}
+		se.SetIncludeLoopbackCandidate(true)
 	}
 	if len(cfg.NAT1To1IPs) > 0 {
 		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{

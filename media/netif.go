@@ -125,19 +125,3 @@ func (f addrFilter) namesLoopback(a hostAddr) bool {
 	}
 	return false
 }
-
-// allowsLoopback reports whether any loopback address may be used (ICE-TCP
-// candidates then need pion's loopback switch).
-func (f addrFilter) allowsLoopback() bool {
-	for _, p := range f.prefixes {
-		if p.Addr().IsLoopback() {
-			return true
-		}
-	}
-	for _, n := range f.ifaces {
-		if n == "lo" || strings.HasPrefix(n, "lo") && !strings.ContainsAny(n, "*?[") {
-			return true
-		}
-	}
-	return false
-}

@@ -119,8 +119,8 @@ func (l *listeners) close() error {
 // slogOf finds the slog logger behind the SFU's pion logger (address
 // changes are worth an Info line, which pion's Infof would drop).
 func slogOf(log logging.LeveledLogger) *slog.Logger {
-	if pl, ok := log.(pionLogger); ok {
-		return pl.log
+	if pl, ok := log.(pionLogger); ok && pl.base != nil {
+		return pl.base
 	}
 	return slog.New(slog.DiscardHandler)
 }

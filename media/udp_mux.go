@@ -138,6 +138,7 @@ func (m *addrMux) refresh() {
 		return
 	}
 	want := map[netip.Addr]string{}
+	m.forgetNotes(addrs)
 	for _, a := range addrs {
 		if why := m.filter.skip(a); why != "" {
 			m.note(a.Addr, why, "webrtc: address not used for media", "addr", a.Addr, "iface", a.Iface, "reason", why)
@@ -214,6 +215,22 @@ func (m *addrMux) refresh() {
 	m.mu.Unlock()
 	for _, mx := range retire {
 		_ = mx.Close()
+	}
+}
+
+// forgetNotes drops the once-only log marks of addresses the host no
+// longer has (container hosts churn through many).
+func (m *addrMux) forgetNotes(addrs []hostAddr) {
+	present := make(map[netip.Addr]bool, len(addrs))
+	for _, a := range addrs {
+		present[a.Addr] = true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for a := range m.logged {
+		if !present[a] {
+			delete(m.logged, a)
+		}
 	}
 }
 
