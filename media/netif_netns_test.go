@@ -41,7 +41,7 @@ const (
 // carries media to viewers (UDP and ICE-TCP) in the new namespace (an IPv6
 // viewer plays through the first one); removing
 // that pair leaves the first viewer playing; with no usable address left
-// the node says it is not ready.
+// the node says it is not ready, until the tentative address becomes valid.
 func TestNetworkChanges(t *testing.T) {
 	mediatest.NeedNetns(t)
 	node := mediatest.NewNetns(t, "node")
@@ -111,6 +111,13 @@ func TestNetworkChanges(t *testing.T) {
 	node.IP(t, "link", "del", "lrn1")
 	waitStatus(t, node, "not ready without an address", func(s netnsStatus) bool {
 		return strings.Contains(s.Err, "no usable interface address") && len(s.Addrs) == 0
+	})
+
+	// The tentative address's link gets its peer: duplicate-address
+	// detection completes and the address is taken up.
+	node.IP(t, "link", "set", "lrdown1", "up")
+	waitStatus(t, node, "the formerly tentative address is used once valid", func(s netnsStatus) bool {
+		return s.Err == "" && slices.Equal(s.Addrs, []string{fmt.Sprintf("[fd00:200::1]:%d", nodeWebRTC)})
 	})
 	n.stop()
 	if err := n.exitErr(); err != nil {
