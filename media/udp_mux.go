@@ -27,8 +27,9 @@ import (
 // time (GetListenAddresses re-reads first if a change was signalled).
 //
 // Each socket is a batchConn under its own ice.UDPMuxDefault, so the send
-// path is exactly the per-address one (see BenchmarkUDPSendSource for the
-// measurement that chose this over one wildcard socket with IP_PKTINFO).
+// path is exactly the per-address one (BenchmarkUDPSendSource measures it
+// against one wildcard socket with IP_PKTINFO; docs/network.md says why
+// this design was kept).
 type addrMux struct {
 	port    int
 	filter  addrFilter
@@ -39,13 +40,14 @@ type addrMux struct {
 	log     *slog.Logger
 	pionLog logging.LeveledLogger
 
-	refreshMu sync.Mutex // one refresh at a time
-	dirty     atomic.Bool
-	lastRead  atomic.Int64 // unix nanos of the last re-read
-	kick      chan struct{}
-	stop      chan struct{}
-	done      chan struct{}
-	watch     *addrWatch
+	refreshMu   sync.Mutex // one refresh at a time
+	listFailing bool       // under refreshMu
+	dirty       atomic.Bool
+	lastRead    atomic.Int64 // unix nanos of the last re-read
+	kick        chan struct{}
+	stop        chan struct{}
+	done        chan struct{}
+	watch       *addrWatch
 
 	mu     sync.Mutex
 	socks  map[netip.Addr]*addrSock
@@ -134,9 +136,14 @@ func (m *addrMux) refresh() {
 	m.lastRead.Store(time.Now().UnixNano())
 	addrs, err := m.list()
 	if err != nil {
-		m.log.Warn("webrtc: read interface addresses", "err", err)
+		// Keep the sockets as they are; say so once per failing spell.
+		if !m.listFailing {
+			m.log.Warn("webrtc: cannot read interface addresses, keeping the current ones", "err", err)
+		}
+		m.listFailing = true
 		return
 	}
+	m.listFailing = false
 	want := map[netip.Addr]string{}
 	m.forgetNotes(addrs)
 	for _, a := range addrs {

@@ -2,6 +2,7 @@ package media
 
 import (
 	"bytes"
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -17,13 +18,15 @@ import (
 type fakeAddrs struct {
 	mu    sync.Mutex
 	addrs []hostAddr
+	err   error
 }
 
 func (f *fakeAddrs) set(a ...hostAddr) { f.mu.Lock(); f.addrs = a; f.mu.Unlock() }
+func (f *fakeAddrs) fail(err error)    { f.mu.Lock(); f.err = err; f.mu.Unlock() }
 func (f *fakeAddrs) list() ([]hostAddr, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return slices.Clone(f.addrs), nil
+	return slices.Clone(f.addrs), f.err
 }
 
 type syncBuffer struct {
@@ -125,6 +128,19 @@ func TestAddrMuxFollowsAddresses(t *testing.T) {
 	if !m.usableIP(net.IPv4(127, 0, 0, 4)) || m.usableIP(net.IPv4(127, 0, 0, 2)) {
 		t.Error("usableIP does not match the usable set")
 	}
+
+	// The host cannot be read: the sockets stay, the failure is logged once.
+	host.set()
+	host.fail(errors.New("netlink broke"))
+	m.refresh()
+	m.refresh()
+	if got := listenAddrs(m); !slices.Equal(got, []string{want4}) {
+		t.Errorf("after a failed read: got %v, want [%s] kept", got, want4)
+	}
+	if n := strings.Count(logs.String(), "netlink broke"); n != 1 {
+		t.Errorf("the read failure was logged %d times, want once", n)
+	}
+	host.fail(nil)
 
 	// Nothing usable: no error, an empty set.
 	host.set()
