@@ -8,8 +8,8 @@ import (
 	"sync/atomic"
 
 	"github.com/pion/logging"
-	"github.com/pion/transport/v5"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // batchConn is the ICE UDP mux's socket with group-committed writes: every
@@ -52,8 +52,8 @@ type batchConn struct {
 	batches atomic.Uint64
 }
 
-// batchWriter is what x/net's ipv4.PacketConn offers (sendmmsg on Linux,
-// one sendmsg per call elsewhere).
+// batchWriter is what x/net's ipv4.PacketConn and ipv6.PacketConn offer
+// (sendmmsg on Linux, one sendmsg per call elsewhere).
 type batchWriter interface {
 	WriteBatch(ms []ipv4.Message, flags int) (int, error)
 }
@@ -79,15 +79,20 @@ type datagram struct {
 
 var errDatagramTooLarge = errors.New("media: datagram larger than the batch buffer")
 
-// newBatchConn wraps c, an IPv4 socket bound to a specific address or the
-// IPv4 wildcard; other sockets are not wrapped (nil), since sendmmsg on a
-// dual-stack socket would need v4-mapped addresses.
+// newBatchConn wraps c, a socket bound to one IPv4 or IPv6 address, or to
+// the IPv4 wildcard; a dual-stack wildcard socket is not wrapped (nil),
+// since sendmmsg there would need v4-mapped addresses.
 func newBatchConn(c *net.UDPConn, log logging.LeveledLogger) *batchConn {
 	la, ok := c.LocalAddr().(*net.UDPAddr)
-	if !ok || la.IP.To4() == nil {
+	switch {
+	case !ok:
 		return nil
+	case la.IP.To4() != nil:
+		return newBatchConnWriter(c, ipv4.NewPacketConn(c), log)
+	case !la.IP.IsUnspecified():
+		return newBatchConnWriter(c, ipv6.NewPacketConn(c), log)
 	}
-	return newBatchConnWriter(c, ipv4.NewPacketConn(c), log)
+	return nil
 }
 
 func newBatchConnWriter(c *net.UDPConn, w batchWriter, log logging.LeveledLogger) *batchConn {
@@ -338,23 +343,4 @@ func (b *batchConn) err() error {
 		return *e
 	}
 	return nil
-}
-
-// batchNet hands the multi-interface UDP mux batching sockets.
-type batchNet struct {
-	transport.Net
-	log logging.LeveledLogger
-}
-
-func (n batchNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
-	c, err := n.Net.ListenUDP(network, laddr)
-	if err != nil {
-		return nil, err
-	}
-	if uc, ok := c.(*net.UDPConn); ok {
-		if b := newBatchConn(uc, n.log); b != nil {
-			return b, nil
-		}
-	}
-	return c, nil
 }

@@ -17,8 +17,20 @@ type Config struct {
 	// Port is the one UDP port for all ICE (UDP mux); ICE-TCP listens on the
 	// same number. 0 = pick a free one.
 	Port int `yaml:"port"`
-	// ListenIP binds the listeners to one address; "" = all interfaces.
+	// ListenIP binds the listeners to one address, fixed at startup; "" =
+	// every usable interface address, following the host's addresses as
+	// they come and go (see Interfaces, Addresses).
 	ListenIP string `yaml:"listen_ip"`
+	// Interfaces and Addresses restrict media, when ListenIP is "", to the
+	// addresses of these interfaces (names or shell patterns, e.g. "eth*")
+	// and within these addresses or CIDR networks; empty = no restriction.
+	// Link-local and tentative addresses are never used; loopback only
+	// when named exactly (interface "lo", or a 127.x/::1 address).
+	Interfaces []string `yaml:"interfaces"`
+	Addresses  []string `yaml:"addresses"`
+	// AddressRefresh is how often the interface addresses are re-read
+	// (Linux also applies changes as the kernel announces them); 0 = 5s.
+	AddressRefresh time.Duration `yaml:"address_refresh"`
 	// NAT1To1IPs are public IPs announced instead of the local host addresses
 	// (behind a 1:1 NAT, in containers).
 	NAT1To1IPs []string `yaml:"nat_1to1_ips"`
@@ -64,6 +76,7 @@ const (
 	DefaultICEDisconnectedTimeout = 5 * time.Second
 	DefaultICEFailedTimeout       = 15 * time.Second
 	DefaultConnectTimeout         = 30 * time.Second
+	DefaultAddressRefresh         = 5 * time.Second
 )
 
 // SetDefaults fills unset fields.
@@ -99,9 +112,26 @@ func (c *Config) setTuningDefaults() {
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = DefaultConnectTimeout
 	}
+	if c.AddressRefresh == 0 {
+		c.AddressRefresh = DefaultAddressRefresh
+	}
 }
 
 func (c Config) iceTCP() bool { return c.ICETCP == nil || *c.ICETCP }
+
+func (c Config) addressRefresh() time.Duration {
+	if c.AddressRefresh <= 0 {
+		return DefaultAddressRefresh
+	}
+	return c.AddressRefresh
+}
+
+// addressGrace is how long the socket of a vanished address is kept, in
+// case the address comes back (a flapping link, a DHCP renewal): as long as
+// a session on it would survive the silence.
+func (c Config) addressGrace() time.Duration {
+	return max(c.ICEFailedTimeout, DefaultICEFailedTimeout)
+}
 
 // Validate reports the first invalid field, named by its YAML key.
 func (c Config) Validate() error {
@@ -110,6 +140,15 @@ func (c Config) Validate() error {
 	}
 	if c.ListenIP != "" && net.ParseIP(c.ListenIP) == nil {
 		return fmt.Errorf("webrtc.listen_ip: %q is not an IP address", c.ListenIP)
+	}
+	if c.ListenIP != "" && (len(c.Interfaces) > 0 || len(c.Addresses) > 0) {
+		return fmt.Errorf("webrtc.listen_ip: set either listen_ip or interfaces/addresses, not both")
+	}
+	if _, err := newAddrFilter(c); err != nil {
+		return err
+	}
+	if c.AddressRefresh < 0 {
+		return fmt.Errorf("webrtc.address_refresh: must not be negative")
 	}
 	for i, ip := range c.NAT1To1IPs {
 		if net.ParseIP(ip) == nil {

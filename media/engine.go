@@ -55,8 +55,19 @@ func newAPI(cfg Config, codecs codecTable, l *listeners, logs pionLogs) (*webrtc
 	}
 	se.SetNetworkTypes(networks)
 	// An explicit loopback listen address (tests, a local dev box) must yield
-	// candidates; with all interfaces the mux has no loopback socket anyway.
+	// candidates; with all interfaces the mux has a loopback socket only when
+	// an allow-list names it.
 	if ip := net.ParseIP(cfg.ListenIP); ip != nil && ip.IsLoopback() {
+		se.SetIncludeLoopbackCandidate(true)
+	}
+	if l.addrs != nil {
+		// ICE-TCP listens on every address; its candidates are offered for
+		// the addresses the UDP mux serves now (pion reads the interfaces
+		// afresh for each session), so both follow the same allow-lists
+		// and skip the same tentative and link-local addresses.
+		// pion's own loopback switch is on: the filter keeps loopback out
+		// unless an allow-list names it.
+		se.SetIPFilter(l.addrs.usableIP)
 		se.SetIncludeLoopbackCandidate(true)
 	}
 	if len(cfg.NAT1To1IPs) > 0 {

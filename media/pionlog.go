@@ -15,10 +15,13 @@ import (
 type pionLogs struct{ log *slog.Logger }
 
 func (f pionLogs) NewLogger(scope string) logging.LeveledLogger {
-	return pionLogger{log: f.log.With("pion", scope)}
+	return pionLogger{log: f.log.With("pion", scope), base: f.log}
 }
 
-type pionLogger struct{ log *slog.Logger }
+type pionLogger struct {
+	log  *slog.Logger
+	base *slog.Logger // without the pion scope, for the SFU's own lines
+}
 
 var _ logging.LeveledLogger = pionLogger{}
 

@@ -3,11 +3,11 @@ package media
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/logging"
-	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -20,6 +20,9 @@ type listeners struct {
 	tcpMux  ice.TCPMux // nil when ICE-TCP is off
 	udpAddr net.Addr
 	tcpAddr net.Addr
+	// addrs is the UDP mux when listening on every interface (nil with
+	// webrtc.listen_ip): the usable addresses, which follow the host's.
+	addrs *addrMux
 }
 
 func listen(cfg Config, log logging.LeveledLogger) (*listeners, error) {
@@ -75,7 +78,7 @@ func tryListen(cfg Config, ip net.IP, log logging.LeveledLogger) (*listeners, er
 	} else {
 		if port == 0 {
 			// No TCP listener chose the number: let the kernel pick a free UDP
-			// port, then bind it on every interface.
+			// port, then bind it on every usable address.
 			c, err := net.ListenUDP("udp", &net.UDPAddr{})
 			if err != nil {
 				return nil, fmt.Errorf("listen ice-udp: %w", err)
@@ -83,20 +86,19 @@ func tryListen(cfg Config, ip net.IP, log logging.LeveledLogger) (*listeners, er
 			port = c.LocalAddr().(*net.UDPAddr).Port
 			_ = c.Close()
 		}
-		// One socket per interface address (all on the same port) so replies
-		// leave from the address the client reached.
-		std, err := stdnet.NewNet()
+		// One socket per usable interface address (all on the same port) so
+		// replies leave from the address the client reached; the set follows
+		// the host's addresses. No address, or none bindable, is not an
+		// error: the node starts and Ready says so.
+		filter, err := newAddrFilter(cfg)
 		if err != nil {
 			closeTCP()
-			return nil, fmt.Errorf("listen ice-udp: %w", err)
+			return nil, err
 		}
-		m, err := ice.NewMultiUDPMuxFromPort(port, ice.UDPMuxFromPortWithLogger(log),
-			ice.UDPMuxFromPortWithNet(batchNet{Net: std, log: log}))
-		if err != nil {
-			closeTCP()
-			return nil, fmt.Errorf("listen ice-udp on port %d: %w", port, err)
-		}
-		l.udpMux = m
+		m := newAddrMux(port, filter, addrMuxOptions{
+			every: cfg.addressRefresh(), grace: cfg.addressGrace(), watch: true,
+		}, slogOf(log), log)
+		l.udpMux, l.addrs = m, m
 		l.udpAddr = &net.UDPAddr{Port: port}
 	}
 	if tcpLn != nil {
@@ -112,4 +114,13 @@ func (l *listeners) close() error {
 	}
 	errs = append(errs, l.udpMux.Close())
 	return errors.Join(errs...)
+}
+
+// slogOf finds the slog logger behind the SFU's pion logger (address
+// changes are worth an Info line, which pion's Infof would drop).
+func slogOf(log logging.LeveledLogger) *slog.Logger {
+	if pl, ok := log.(pionLogger); ok && pl.base != nil {
+		return pl.base
+	}
+	return slog.New(slog.DiscardHandler)
 }

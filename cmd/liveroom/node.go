@@ -98,9 +98,20 @@ func wireNode(cfg Config, reg *prometheus.Registry, log *slog.Logger, b *backend
 	if a, ok := n.rtspAddr.(*net.TCPAddr); ok {
 		rtspPort = a.Port
 	}
+	// /readyz: no usable WebRTC address (and, in a cluster, Redis down)
+	// makes the node not ready; it keeps running either way.
+	ready := n.sfu.Ready
+	if b.ready != nil {
+		ready = func(ctx context.Context) error {
+			if err := n.sfu.Ready(ctx); err != nil {
+				return err
+			}
+			return b.ready(ctx)
+		}
+	}
 	n.web = web.New(cfg.HTTP, web.Deps{
 		Auth: n.auth, Rooms: b.rooms, WHIP: n.sfu, WHEP: n.sfu, Edge: n.sfu, Hub: n.hub, ModLog: cs, Catalog: b.store, Webhooks: n.outbox,
-		RTSPPort: rtspPort, Gatherer: reg, Ready: b.ready, Logger: log.With("component", "web"),
+		RTSPPort: rtspPort, Gatherer: reg, Ready: ready, Logger: log.With("component", "web"),
 		ClusterSecret: b.secret, OnWatch: n.edges.Watch, OnSource: n.life.SourceChanged,
 	})
 	return n, nil
