@@ -323,3 +323,33 @@ func TestOpenReaderLayer(t *testing.T) {
 		t.Error("room kept after its only reader closed")
 	}
 }
+
+// FuzzAssembler: publisher payloads are untrusted; assembling them into
+// access units must never panic, whatever the packetization claims, and a
+// unit never exceeds its bound.
+func FuzzAssembler(f *testing.F) {
+	f.Add([]byte{0x78, 0x00, 0x03, 0x67, 0x42, 0xc0, 0x00, 0x02, 0x68, 0xce}, uint8(0), true)
+	f.Add([]byte{0x7c, 0x85, 0x88, 0x84}, uint8(0), false)
+	f.Add([]byte{0x7c, 0x45, 0x88}, uint8(0), true)
+	f.Add([]byte{0x10, 0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a, 160, 0, 120, 0}, uint8(1), true)
+	f.Add([]byte{0x78, 0xff, 0xff}, uint8(0), true)
+	table := newCodecTable()
+	vp8 := uint8(table.match("video/VP8", ""))
+	f.Fuzz(func(t *testing.T, payload []byte, codec uint8, marker bool) {
+		var a assembler
+		a.init(table)
+		c := uint8(0)
+		if codec%2 == 1 {
+			c = vp8
+		}
+		fam := table[c].fam
+		for i := range 3 { // the same payload as start, middle and end
+			pk := &packet{kind: kindVideo, codec: c, seq: uint16(i), ts: 9000, marker: marker || i == 2}
+			pk.n = copy(pk.buf[:], payload)
+			pk.keyframe = isKeyframeStart(fam, pk.payload())
+			if au := a.push(pk); au != nil && au.size > maxAUBytes {
+				t.Fatalf("unit of %d bytes", au.size)
+			}
+		}
+	})
+}
