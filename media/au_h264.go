@@ -13,12 +13,20 @@ const maxAUBytes = 8 << 20
 // single NAL units, STAP-A, FU-A; what the forwarder forwards). The buffers
 // are reused; finish copies the unit out once.
 type h264Depack struct {
-	buf  []byte // NAL units back to back
-	ends []int  // end offset of each complete NAL unit in buf
-	fu   bool   // inside an FU-A
-	sps  []byte // last parameter sets seen, owned
-	pps  []byte
-	list [][]byte // scratch
+	buf   []byte // NAL units back to back
+	ends  []int  // end offset of each complete NAL unit in buf
+	fu    bool   // inside an FU-A
+	sps   []byte // last parameter sets seen, owned
+	pps   []byte
+	list  [][]byte // scratch: the unit's output
+	units [][]byte // scratch: the unit's NAL units in buf
+}
+
+// keepParamSet stores parameter set n in *dst unless it holds it already.
+func keepParamSet(dst *[]byte, n []byte) {
+	if !bytes.Equal(n, *dst) {
+		*dst = bytes.Clone(n)
+	}
 }
 
 func (d *h264Depack) reset() { d.buf, d.ends, d.fu = d.buf[:0], d.ends[:0], false }
@@ -88,24 +96,22 @@ func (d *h264Depack) finish(au *AccessUnit, ka *kindAsm) bool {
 	if d.fu || len(d.ends) == 0 {
 		return false
 	}
-	var haveSPS, havePPS, idr bool
-	for i, start := 0, 0; i < len(d.ends); i++ {
-		n := d.buf[start:d.ends[i]]
-		start = d.ends[i]
-		if len(n) == 0 {
-			continue
+	units := d.units[:0]
+	for i, start := 0, 0; i < len(d.ends); start, i = d.ends[i], i+1 {
+		if n := d.buf[start:d.ends[i]]; len(n) > 0 {
+			units = append(units, n)
 		}
+	}
+	d.units = units[:0]
+	var haveSPS, havePPS, idr bool
+	for _, n := range units {
 		switch n[0] & 0x1f {
 		case naluSPS:
 			haveSPS = true
-			if !bytes.Equal(n, d.sps) {
-				d.sps = bytes.Clone(n)
-			}
+			keepParamSet(&d.sps, n)
 		case naluPPS:
 			havePPS = true
-			if !bytes.Equal(n, d.pps) {
-				d.pps = bytes.Clone(n)
-			}
+			keepParamSet(&d.pps, n)
 		case naluIDR:
 			idr = true
 		}
@@ -126,12 +132,7 @@ func (d *h264Depack) finish(au *AccessUnit, ka *kindAsm) bool {
 		list = append(list, d.sps, d.pps)
 	}
 	size := 0
-	for i, start := 0, 0; i < len(d.ends); i++ {
-		n := d.buf[start:d.ends[i]]
-		start = d.ends[i]
-		if len(n) == 0 {
-			continue
-		}
+	for _, n := range units {
 		switch n[0] & 0x1f {
 		case naluAUD:
 			continue

@@ -187,25 +187,14 @@ func (st *stream) shutdownLocked() {
 }
 
 // run assembles access units from the tap until the stream ends.
-func (st *stream) run() {
-	t := st.t
-	defer t.drain()
-	stop := st.r.sfu.stop
-	for {
-		select {
-		case <-t.done:
-			return
-		case <-stop:
-			return
-		case <-t.offline:
-			st.offline()
-		case pk := <-t.q:
-			if au := st.asm.push(pk); au != nil {
-				st.publish(au)
-			}
-			pk.release()
-		}
+func (st *stream) run() { st.t.run(st.r.sfu.stop, st.deliver, st.offline) }
+
+// deliver takes one packet from the tap.
+func (st *stream) deliver(pk *packet) bool {
+	if au := st.asm.push(pk); au != nil {
+		st.publish(au)
 	}
+	return true
 }
 
 // publish hands au to the GOP cache and every reader; never blocks.
@@ -225,8 +214,9 @@ func (st *stream) publish(au *AccessUnit) {
 	}
 }
 
-// offline: the source went away. Cached units belong to it; readers are told.
-func (st *stream) offline() {
+// offline: the source went away. Cached units belong to it; readers are
+// told, and the stream goes on for the next source.
+func (st *stream) offline() bool {
 	st.asm.reset()
 	st.mu.Lock()
 	st.gop.reset()
@@ -235,4 +225,5 @@ func (st *stream) offline() {
 	for _, rd := range readers {
 		rd.pushOffline()
 	}
+	return true
 }

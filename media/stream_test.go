@@ -30,13 +30,19 @@ func openReader(t testing.TB, r *room, opts ReaderOptions) *Reader {
 	return rd
 }
 
+// readerRoom is a bare room fed by a fake source, with one reader.
+func readerRoom(t testing.TB, name string) (*room, *fakeSource, *ingest, *Reader) {
+	t.Helper()
+	r := newRoom(bareSFU(t, 64), name)
+	src := &fakeSource{host: "h"}
+	in := feed(t, r, src)
+	return r, src, in, openReader(t, r, ReaderOptions{})
+}
+
 // TestReaderGetsAccessUnits: FU-A fragments and a STAP-A become one H264
 // unit each; a keyframe carries SPS/PPS and its parameters.
 func TestReaderGetsAccessUnits(t *testing.T) {
-	s := bareSFU(t, 64)
-	r := newRoom(s, "au")
-	in := feed(t, r, &fakeSource{host: "h"})
-	rd := openReader(t, r, ReaderOptions{})
+	_, _, in, rd := readerRoom(t, "au")
 	// A keyframe: STAP-A with SPS and PPS, then an IDR in two FU-A
 	// fragments; then an inter-frame as a single NAL unit.
 	writeKeyframe(in, 10, 9000)
@@ -101,10 +107,7 @@ func mustHex(t testing.TB, s string) []byte {
 // TestReaderParamsChanged: a keyframe with a new SPS (another resolution)
 // is flagged; one with the same parameters is not.
 func TestReaderParamsChanged(t *testing.T) {
-	s := bareSFU(t, 64)
-	r := newRoom(s, "params")
-	in := feed(t, r, &fakeSource{host: "h"})
-	rd := openReader(t, r, ReaderOptions{})
+	_, _, in, rd := readerRoom(t, "params")
 	// x264 baseline SPS for 320x240 and 640x360, and their PPS.
 	sps240 := mustHex(t, "6742c00bd90141fb0110000003001000000300a0f142a480")
 	sps360 := mustHex(t, "6742c016d900a02ff970110000030001000003000a0f162e48")
@@ -244,11 +247,7 @@ func TestSlowReaderDropsToKeyframe(t *testing.T) {
 // increasing, by about the wall time of the pause, and the new codec's
 // keyframe says its parameters changed.
 func TestReaderPTSAcrossSources(t *testing.T) {
-	s := bareSFU(t, 64)
-	r := newRoom(s, "clock")
-	src := &fakeSource{host: "h"}
-	in := feed(t, r, src)
-	rd := openReader(t, r, ReaderOptions{})
+	r, src, in, rd := readerRoom(t, "clock")
 	writeKeyframe(in, 10, 1_000_000)
 	in.writeRTP(h264Packet(13, 1_003_000, []byte{0x41, 1}))
 	var last time.Duration

@@ -67,10 +67,10 @@ func (t *tap) sourceGone() {
 // close ends run; idempotent.
 func (t *tap) close() { t.once.Do(func() { close(t.done) }) }
 
-// run hands each packet to deliver (valid only during the call) until close
-// or stop. deliver returning false, or the room going offline, calls end,
-// which is expected to remove the tap and close it.
-func (t *tap) run(stop <-chan struct{}, deliver func(*packet) bool, end func()) {
+// run hands each packet to deliver (valid only during the call) and each
+// "the room's source went away" to offline, on the consumer's goroutine,
+// until close, stop, or one of them returns false.
+func (t *tap) run(stop <-chan struct{}, deliver func(*packet) bool, offline func() bool) {
 	defer t.drain()
 	for {
 		select {
@@ -79,13 +79,13 @@ func (t *tap) run(stop <-chan struct{}, deliver func(*packet) bool, end func()) 
 		case <-stop:
 			return
 		case <-t.offline:
-			end()
-			return
+			if !offline() {
+				return
+			}
 		case pk := <-t.q:
 			ok := deliver(pk)
 			pk.release()
 			if !ok {
-				end()
 				return
 			}
 		}
