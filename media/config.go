@@ -34,8 +34,9 @@ type Config struct {
 	// NAT1To1IPs are public IPs announced instead of the local host addresses
 	// (behind a 1:1 NAT, in containers).
 	NAT1To1IPs []string `yaml:"nat_1to1_ips"`
-	// ICEServers are handed to clients (WHIP/WHEP Link headers); the server
-	// itself is ICE lite and does not use them.
+	// ICEServers are handed to clients (WHIP/WHEP Link headers). The server
+	// runs full ICE but only gathers host candidates (its public address is
+	// known, or set with NAT1To1IPs), so it does not use them itself.
 	ICEServers []ICEServer `yaml:"ice_servers"`
 	// ICETCP enables ICE-TCP (passive) on Port; nil = true.
 	ICETCP *bool `yaml:"ice_tcp"`
@@ -56,7 +57,8 @@ type Config struct {
 	ICEDisconnectedTimeout time.Duration `yaml:"ice_disconnected_timeout"`
 	ICEFailedTimeout       time.Duration `yaml:"ice_failed_timeout"`
 	// ConnectTimeout closes a session whose client got its answer but never
-	// connected (ICE lite never times such a peer out by itself).
+	// connected, whatever ICE's own timeouts make of a peer that never sent a
+	// single check.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 }
 

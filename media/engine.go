@@ -8,13 +8,14 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
 )
 
 // newAPI builds the one webrtc.API every session uses.
 //
 // Interceptors: the NACK generator (ask publishers for lost packets),
-// receiver and sender reports, and TWCC feedback towards publishers so their
+// receiver reports, and TWCC feedback towards publishers so their
 // congestion control has something to work with. Deliberately absent: pion's
 // NACK responder, which would keep a copy of every packet per viewer; the
 // room's shared history answers viewers' NACKs instead.
@@ -30,9 +31,13 @@ func newAPI(cfg Config, codecs codecTable, l *listeners, logs pionLogs) (*webrtc
 		return nil, fmt.Errorf("nack generator: %w", err)
 	}
 	reg.Add(gen)
-	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
+	// Receiver reports only: sender reports to viewers are written from the
+	// room clock (sender_report.go), not stamped with send times by pion.
+	rr, err := report.NewReceiverInterceptor(report.WithReceiverLoggerFactory(logs))
+	if err != nil {
 		return nil, fmt.Errorf("rtcp reports: %w", err)
 	}
+	reg.Add(rr)
 	if err := webrtc.ConfigureTWCCSender(m, reg); err != nil {
 		return nil, fmt.Errorf("twcc: %w", err)
 	}

@@ -25,6 +25,8 @@ type forwarder struct {
 	epoch   time.Time              // monotonic base for the keyframe clock
 	cur     atomic.Pointer[ingest] // lock-free view of in for keyframe requests
 	kf      keyframeThrottle
+	clk     *roomClock
+	tmPub   atomic.Pointer[tsMap] // f.tm for sender reports (other goroutines)
 
 	mu sync.Mutex // serialises writes (one source at a time) and guards below
 	in *ingest    // current source track; nil while offline
@@ -40,6 +42,10 @@ type forwarder struct {
 	lastSeq  uint16
 	lastTS   uint32
 	lastAt   time.Time
+	// the room clock mapping of outgoing timestamps (clock.go)
+	tm      tsMap
+	havePTS bool
+	lastPTS time.Duration
 }
 
 func newForwarder(k kind, r *room) *forwarder {
@@ -58,6 +64,7 @@ func newForwarder(k kind, r *room) *forwarder {
 		metrics: s.metrics,
 		epoch:   time.Now(),
 		kf:      keyframeThrottle{pending: s.cfg.PLIInterval},
+		clk:     r.clk,
 	}
 }
 
@@ -160,6 +167,7 @@ func (f *forwarder) write(in *ingest, p *rtp.Packet) {
 	pk.marker = p.Marker
 	pk.seq = seq
 	pk.ts = ts
+	pk.pts = f.stamp(ts)
 	pk.n = copy(pk.buf[:], p.Payload)
 
 	pk.retain() // the history's reference
@@ -175,10 +183,12 @@ func (f *forwarder) write(in *ingest, p *rtp.Packet) {
 
 // start maps a new source's numbering onto the outgoing stream: the sequence
 // continues at last+1 and the timestamp at last + elapsed wall time, so
-// players see one stream with a pause rather than a reset.
+// players see one stream with a pause rather than a reset; the room clock
+// mapping is anchored the same way (anchor).
 func (f *forwarder) start(p *rtp.Packet, now time.Time) {
 	f.started = true
 	f.baseIn = p.SequenceNumber
+	defer func() { f.anchor(p.Timestamp+f.tsOff, now) }()
 	if !f.haveLast {
 		f.seqOff, f.tsOff = 0, 0
 		return

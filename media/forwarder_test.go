@@ -1,6 +1,7 @@
 package media
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -302,15 +303,19 @@ func TestNACKRetransmitsFromHistory(t *testing.T) {
 // BenchmarkFanout100 measures the per-packet cost of forwarding one video
 // packet to 100 viewers: the rewrite, the copy into a shared buffer, the
 // enqueue per viewer and the viewers' writer goroutines (with a no-op
-// writer in place of SRTP), without and with one tap (an RTSP reader of a
-// WHIP room) next to them. allocs/op must be 0 in both.
+// writer in place of SRTP), without and with one tap next to them, and with
+// one access-unit Reader (the room's stream assembling H264 units on its
+// own goroutine: an RTSP reader, a recorder). allocs/op must be 0 without a
+// reader; with one it is the stream's per-unit allocation, shared by all
+// readers.
 func BenchmarkFanout100(b *testing.B) {
 	for _, taps := range []int{0, 1} {
-		b.Run(map[int]string{0: "no-tap", 1: "one-tap"}[taps], func(b *testing.B) { benchFanout(b, taps) })
+		b.Run(map[int]string{0: "no-tap", 1: "one-tap"}[taps], func(b *testing.B) { benchFanout(b, taps, false) })
 	}
+	b.Run("one-reader", func(b *testing.B) { benchFanout(b, 0, true) })
 }
 
-func benchFanout(b *testing.B, taps int) {
+func benchFanout(b *testing.B, taps int, reader bool) {
 	s := bareSFU(b, 1024)
 	r := newRoom(s, "bench")
 	var written atomic.Int64
@@ -324,6 +329,23 @@ func benchFanout(b *testing.B, taps int) {
 	var tapList []*tap
 	for range taps {
 		tapList = append(tapList, fakeTap(b, r, func(*packet) bool { tapped.Add(1); return true }))
+	}
+	var units atomic.Int64
+	if reader {
+		rd, err := r.openReader(ReaderOptions{Queue: 1 << 16})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer rd.Close()
+		tapList = append(tapList, r.stream.t)
+		go func() {
+			for {
+				if _, err := rd.Read(context.Background()); err != nil {
+					return
+				}
+				units.Add(1)
+			}
+		}()
 	}
 	payload := make([]byte, 1100)
 	payload[0] = 0x41
@@ -342,6 +364,17 @@ func benchFanout(b *testing.B, taps int) {
 		p.Marker = i%9 == 0
 		if p.Marker {
 			p.Timestamp += 3000
+		}
+		if reader {
+			// A keyframe every 60 frames (2 s), so the stream's reader
+			// has somewhere to start: IDR slices after the first STAP-A's
+			// SPS/PPS.
+			payload[0] = 0x41
+			if (i-1)/9%60 == 0 {
+				payload[0] = 0x65
+			}
+			p.Timestamp = uint32((i-1)/9*3000 + 3000) // one per frame of 9
+
 		}
 		start := time.Now()
 		in.writeRTP(p)
@@ -370,6 +403,9 @@ func benchFanout(b *testing.B, taps int) {
 	b.ReportMetric(float64(written.Load())/float64(b.N), "writes/op")
 	if taps > 0 {
 		b.ReportMetric(float64(tapped.Load())/float64(b.N), "tapped/op")
+	}
+	if reader {
+		b.ReportMetric(float64(units.Load())/float64(b.N), "units/op") // a unit is a 9-packet frame
 	}
 	// Time on the publisher's goroutine alone (rewrite, copy, 100 enqueues).
 	b.ReportMetric(float64(producer.Nanoseconds())/float64(b.N), "publisher-ns/op")

@@ -3,6 +3,7 @@ package media
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // maxPayload bounds an RTP payload the SFU forwards. Publishers use an MTU
@@ -36,8 +37,9 @@ type packet struct {
 	codec    uint8 // index into codecTable
 	keyframe bool  // first packet of a keyframe
 	marker   bool
-	seq      uint16 // rewritten, room-wide
-	ts       uint32 // rewritten, room-wide
+	seq      uint16        // rewritten, room-wide
+	ts       uint32        // rewritten, room-wide
+	pts      time.Duration // on the room clock (clock.go)
 	n        int
 	buf      [maxPayload]byte
 }

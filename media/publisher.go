@@ -16,7 +16,8 @@ type publisher struct {
 	host      string
 	keyframe  chan struct{} // capacity 1: pending keyframe request
 	videoSSRC atomic.Uint32
-	live      atomic.Bool // connected once: the room may go live
+	ins       [numKinds]atomic.Pointer[ingest] // each kind's current ingest, for sender reports
+	live      atomic.Bool                      // connected once: the room may go live
 }
 
 var _ source = (*publisher)(nil)
@@ -122,8 +123,9 @@ func (pub *publisher) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceive
 	}
 	// Unattached tracks are still read (and dropped) so pion's buffers and
 	// interceptors keep working.
+	pub.ins[k].Store(in)
 	pub.s.spawn(func() { pub.readTrack(track, k, in) })
-	pub.s.spawn(func() { drainRTCP(recv) })
+	pub.s.spawn(func() { pub.readRTCP(recv, k) })
 }
 
 func (pub *publisher) readTrack(track *webrtc.TrackRemote, k kind, in *ingest) {
@@ -144,6 +146,7 @@ func (pub *publisher) readTrack(track *webrtc.TrackRemote, k kind, in *ingest) {
 			// origin's host went from VP8 to H264.
 			pt = webrtc.PayloadType(p.PayloadType)
 			in = pub.switchCodec(track, k, in)
+			pub.ins[k].Store(in)
 		}
 		if in != nil {
 			in.writeRTP(&p)
@@ -167,13 +170,26 @@ func (pub *publisher) switchCodec(track *webrtc.TrackRemote, k kind, in *ingest)
 	return next
 }
 
-// drainRTCP reads a receiver's RTCP so the report interceptor sees the
-// publisher's sender reports; the packets themselves are not needed.
-func drainRTCP(recv *webrtc.RTPReceiver) {
+// readRTCP reads a receiver's RTCP (the report interceptor needs it read)
+// and hands the publisher's sender reports to the room clock: they relate
+// the publisher's audio and video timestamps (clock.go).
+func (pub *publisher) readRTCP(recv *webrtc.RTPReceiver, k kind) {
 	buf := make([]byte, 1500)
 	for {
-		if _, _, err := recv.Read(buf); err != nil {
+		n, _, err := recv.Read(buf)
+		if err != nil {
 			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, p := range pkts {
+			if sr, ok := p.(*rtcp.SenderReport); ok {
+				if in := pub.ins[k].Load(); in != nil {
+					in.senderReport(fromNTP(sr.NTPTime), sr.RTPTime)
+				}
+			}
 		}
 	}
 }

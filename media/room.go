@@ -23,6 +23,7 @@ func (p *peer) sessionID() string { return p.id }
 type room struct {
 	id    string
 	sfu   *SFU
+	clk   *roomClock
 	video *forwarder
 	audio *forwarder
 	// forwarders indexes video and audio by kind.
@@ -33,6 +34,9 @@ type room struct {
 	// taps is copy-on-write like viewers: non-WebRTC consumers of the
 	// outgoing packets (RTSP readers of a room not published over RTSP).
 	taps atomic.Pointer[[]*tap]
+	// stream produces access units for readers (stream.go); nil = none.
+	// Guarded by mu; its tap is in taps.
+	stream *stream
 
 	mu   sync.Mutex
 	src  source // current publisher, nil = none
@@ -48,7 +52,7 @@ type room struct {
 }
 
 func newRoom(s *SFU, id string) *room {
-	r := &room{id: id, sfu: s, sessions: map[string]session{}}
+	r := &room{id: id, sfu: s, clk: newRoomClock(), sessions: map[string]session{}}
 	empty := []*viewer{}
 	r.viewers.Store(&empty)
 	noTaps := []*tap{}
@@ -298,6 +302,10 @@ func (r *room) shutdown(reason string) {
 	}
 	for _, s := range all {
 		r.detachLocked(s)
+	}
+	if st := r.stream; st != nil {
+		r.stream = nil
+		st.shutdownLocked()
 	}
 	r.mu.Unlock()
 	var wg sync.WaitGroup

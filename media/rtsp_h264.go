@@ -42,7 +42,7 @@ func (h *h264Packer) setParams(sps, pps []byte) {
 		h.noteSPS(sps)
 	}
 	if len(pps) > 0 && pps[0]&0x1f == naluPPS {
-		h.pps = bytes.Clone(pps)
+		keepParamSet(&h.pps, pps)
 	}
 }
 
@@ -160,9 +160,7 @@ func (h *h264Packer) pack(au [][]byte, emit func(payload []byte, marker bool)) (
 			h.noteSPS(n)
 		case naluPPS:
 			havePPS = true
-			if !bytes.Equal(n, h.pps) {
-				h.pps = bytes.Clone(n)
-			}
+			keepParamSet(&h.pps, n)
 		case naluIDR:
 			idr = true
 			if sliceIsB(n) {

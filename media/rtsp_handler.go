@@ -2,9 +2,11 @@ package media
 
 import (
 	"strings"
+	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/pion/rtp"
 )
 
 // rtspHandler implements gortsplib's server callbacks. gortsplib parses and
@@ -129,6 +131,8 @@ func (h *rtspHandler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.R
 		old.stop()
 	}
 	tracks, err := src.start(pend.plan, func(t *rtspTrack, p rtspTrackPlan) {
+		// The publisher's sender reports relate its tracks on the room clock.
+		t.ntp = func(pkt *rtp.Packet) (time.Time, bool) { return ss.PacketNTP(p.media, pkt) }
 		ss.OnPacketRTP(p.media, p.format, t.onPacket)
 	})
 	if err != nil {

@@ -118,6 +118,11 @@ type rtspTrack struct {
 
 	readMedia *description.Media
 	readPT    uint8
+
+	// ntp, if set, is the NTP time of an input packet from the sender's
+	// reports; the first one known is handed to the room clock.
+	ntp      func(*rtp.Packet) (time.Time, bool)
+	reported bool
 }
 
 func newRTSPTrack(src *rtspSource, p rtspTrackPlan, in *ingest) (*rtspTrack, error) {
@@ -161,6 +166,12 @@ func (t *rtspTrack) onPacket(p *rtp.Packet) {
 		}
 	}
 	t.haveIn, t.lastIn = true, p.SequenceNumber
+	if !t.reported && t.ntp != nil {
+		if at, ok := t.ntp(p); ok {
+			t.reported = true
+			t.in.senderReport(at, p.Timestamp)
+		}
+	}
 	switch {
 	case t.h264 != nil:
 		t.onH264(p)

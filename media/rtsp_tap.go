@@ -1,34 +1,57 @@
 package media
 
 import (
+	"context"
 	"errors"
+	"sync"
+	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpvp8"
 	"github.com/pion/rtp"
 )
 
-// RTSP readers of a room that is not published over RTSP (WHIP, or an RTSP
-// source whose stream could not be set up) get a read stream fed from a tap
-// on the room's forwarders: the packets viewers get, after rewrite, with
-// fixed payload types. The SDP describes the room's codecs at the time of
-// the first DESCRIBE or SETUP. The tap is added when the first reader sets
-// up and removed, with the stream, when the last one leaves, when the room
-// goes offline, or when the publisher's codec changes (readers then
-// reconnect and get a new description).
+// RTSP readers of a room that is not published over RTSP (WHIP, an edge
+// pull, or an RTSP source whose stream could not be set up) get a read
+// stream fed by one Reader of the room's media seam (stream.go): access
+// units on the room clock, re-packetized once per room with gortsplib's
+// encoders, with the room clock as the NTP time of RTSP sender reports. The
+// SDP describes the room's codecs at the time of the first DESCRIBE or
+// SETUP. The reader is opened when the first RTSP reader sets up and closed,
+// with the stream, when the last one leaves, when the room goes offline, or
+// when the publisher's codec changes (readers then reconnect and get a new
+// description).
 
-// rtspTap is the tap side of a read stream.
+// rtspPlaySettle is how long after the first PLAY the units start flowing.
+// gortsplib activates a session only after OnPlay returns and has no hook
+// for "now playing"; what is written before is lost for it, and the first
+// units are the GOP cache's keyframe.
+const rtspPlaySettle = 50 * time.Millisecond
+
+// rtspTap is the seam side of a read stream.
 type rtspTap struct {
 	rs      *RTSPServer
 	r       *room
 	rd      *rtspReadStream
-	t       *tap
+	reader  *Reader       // set by join
 	codecs  [numKinds]int // codecTable index described per kind; -1 = none
 	medias  [numKinds]*description.Media
 	pts     [numKinds]uint8
-	started bool       // the tap is on the room; guarded by rs.mu
-	out     rtp.Packet // the run goroutine's only
+	started bool // the reader is open; guarded by rs.mu
+
+	ctx      context.Context // ends the run goroutine
+	cancel   context.CancelFunc
+	played   chan struct{} // closed at the first PLAY
+	playOnce sync.Once
+
+	// the run goroutine's only
+	h264 *rtph264.Encoder
+	vp8  *rtpvp8.Encoder
+	seq  [numKinds]uint16
+	out  rtp.Packet
 }
 
 // tapFormat is how a codec is offered to RTSP readers.
@@ -51,7 +74,8 @@ func tapFormat(spec codecSpec) format.Format {
 }
 
 func (rs *RTSPServer) newTapStream(r *room, codecs [numKinds]int) (*rtspReadStream, error) {
-	ts := &rtspTap{rs: rs, r: r, t: newTap(), codecs: codecs}
+	ts := &rtspTap{rs: rs, r: r, codecs: codecs, played: make(chan struct{})}
+	ts.ctx, ts.cancel = context.WithCancel(context.Background())
 	desc := &description.Session{}
 	for k, c := range codecs {
 		if c < 0 {
@@ -69,6 +93,9 @@ func (rs *RTSPServer) newTapStream(r *room, codecs [numKinds]int) (*rtspReadStre
 		m := &description.Media{Type: typ, Formats: []format.Format{f}}
 		desc.Medias = append(desc.Medias, m)
 		ts.medias[k], ts.pts[k] = m, f.PayloadType()
+		if err := ts.encoder(f); err != nil {
+			return nil, err
+		}
 	}
 	if len(desc.Medias) == 0 {
 		return nil, errors.New("no track to offer")
@@ -135,11 +162,13 @@ func (rs *RTSPServer) join(roomID string, rd *rtspReadStream) bool {
 	}
 	ts := rd.tap
 	if ts != nil && !ts.started {
-		if !ts.r.addTap(ts.t) {
+		reader, err := ts.r.openReader(ReaderOptions{})
+		if err != nil {
 			return false
 		}
-		if !rs.s.spawn(func() { ts.t.run(rs.s.stop, ts.deliver, ts.end) }) {
-			ts.r.removeTap(ts.t)
+		ts.reader = reader
+		if !rs.s.spawn(ts.run) {
+			reader.Close()
 			return false
 		}
 		ts.started = true
@@ -161,36 +190,114 @@ func (rs *RTSPServer) leave(roomID string, rd *rtspReadStream) {
 	}
 }
 
-// play: a reader starts playing; video restarts at a keyframe.
-func (ts *rtspTap) play() {
-	ts.t.resync()
-	ts.r.video.requestKeyframe()
+// encoder prepares the packetizer for f's codec.
+func (ts *rtspTap) encoder(f format.Format) error {
+	var err error
+	switch f := f.(type) {
+	case *format.H264:
+		if ts.h264, err = f.CreateEncoder(); err == nil {
+			ts.h264.PayloadMaxSize = rtspMaxPayload
+		}
+	case *format.VP8:
+		if ts.vp8, err = f.CreateEncoder(); err == nil {
+			ts.vp8.PayloadMaxSize = rtspMaxPayload
+		}
+	}
+	return err
 }
 
-// stop takes the tap off the room and ends its goroutine.
+// play: a reader starts playing. The first one starts the flow (from the
+// GOP cache if the room's stream has one); later ones join the running
+// stream and get a keyframe requested for them.
+func (ts *rtspTap) play() {
+	first := false
+	ts.playOnce.Do(func() { first = true; close(ts.played) })
+	if !first {
+		ts.r.video.requestKeyframe()
+	}
+}
+
+// stop closes the reader and ends the run goroutine.
 func (ts *rtspTap) stop() {
-	ts.r.removeTap(ts.t)
-	ts.t.close()
+	ts.cancel()
+	ts.rs.mu.Lock()
+	reader := ts.reader
+	ts.rs.mu.Unlock()
+	if reader != nil {
+		reader.Close()
+	}
 }
 
 // end runs on the tap's goroutine when the room went offline or the codec
 // changed: readers are disconnected.
 func (ts *rtspTap) end() { ts.rs.dropStream(ts.r.id, ts.rd) }
 
-// deliver writes one packet to the readers; false if the stream no longer
-// describes what the room sends.
-func (ts *rtspTap) deliver(pk *packet) bool {
-	k := pk.kind
+// run delivers access units from the first PLAY until the stream ends.
+func (ts *rtspTap) run() {
+	select {
+	case <-ts.played:
+	case <-ts.ctx.Done():
+		return
+	}
+	settle := time.NewTimer(rtspPlaySettle)
+	defer settle.Stop()
+	select {
+	case <-settle.C:
+	case <-ts.ctx.Done():
+		return
+	}
+	for {
+		au, err := ts.reader.Read(ts.ctx)
+		if err != nil {
+			if ts.ctx.Err() == nil {
+				ts.end() // offline or room closed
+			}
+			return
+		}
+		if !ts.deliver(au) {
+			ts.end()
+			return
+		}
+	}
+}
+
+// deliver writes one access unit to the readers; false if the stream no
+// longer describes what the room sends.
+func (ts *rtspTap) deliver(au *AccessUnit) bool {
+	k := kindAudio
+	if au.Video {
+		k = kindVideo
+	}
 	m := ts.medias[k]
 	if m == nil {
 		return true // a kind that came after the description: readers do without
 	}
-	if int(pk.codec) != ts.codecs[k] {
+	if int(au.codec) != ts.codecs[k] {
 		ts.rs.log.Info("rtsp readers disconnected: the publisher's codec changed", "room", ts.r.id, "kind", k)
 		return false
 	}
-	ts.out.Header = rtp.Header{Version: 2, Marker: pk.marker, PayloadType: ts.pts[k], SequenceNumber: pk.seq, Timestamp: pk.ts}
-	ts.out.Payload = pk.payload()
-	ts.rd.write(m, &ts.out)
+	rate := int64(ts.rs.s.codecs[au.codec].params.ClockRate)
+	rtpTS := uint32(int64(au.PTS) * rate / int64(time.Second))
+	ntp := ts.r.clk.wall(au.PTS)
+	var pkts []*rtp.Packet
+	var err error
+	switch {
+	case au.Video && ts.h264 != nil && au.NALUs != nil:
+		pkts, err = ts.h264.Encode(au.NALUs)
+	case au.Video && ts.vp8 != nil && au.Frame != nil:
+		pkts, err = ts.vp8.Encode(au.Frame)
+	case !au.Video:
+		ts.seq[k]++
+		ts.out.Header = rtp.Header{Version: 2, Marker: true, PayloadType: ts.pts[k], SequenceNumber: ts.seq[k]}
+		ts.out.Payload = au.Frame
+		pkts = []*rtp.Packet{&ts.out}
+	}
+	if err != nil {
+		return true // an oversized unit: skip it
+	}
+	for _, p := range pkts {
+		p.Timestamp = rtpTS
+		_ = ts.rd.stream.WritePacketRTPWithNTP(m, p, ntp) // fails only once closed
+	}
 	return true
 }

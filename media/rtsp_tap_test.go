@@ -162,3 +162,52 @@ func TestRTSPReadWHIPRoom(t *testing.T) {
 		t.Errorf("reading an offline room: err %v, want a 404:\n%s", err, rd3.stderr.String())
 	}
 }
+
+// TestRTSPReadStartsFromGOPCache: with the room's stream already running (a
+// recorder-like reader), an RTSP reader starts from the GOP cache: ffmpeg
+// decodes from its first frame, without the "no PPS"/"no frame" errors of a
+// mid-GOP start, and the publisher is not asked for a keyframe.
+func TestRTSPReadStartsFromGOPCache(t *testing.T) {
+	needFFmpeg(t)
+	ctx := testCtx(t, 60*time.Second)
+	s := newSFU(t)
+	_, base := startRTSP(t, s.SFU, nil)
+	const room = "gop-read"
+	pub, _ := startPublisher(t, ctx, s.SFU, room, "host")
+	rec, err := s.OpenReader(room, media.ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	log := readAll(t, ctx, rec)
+	var last [2]time.Duration
+	log.until(ctx, "the recorder's keyframe", &last, func(au *media.AccessUnit) bool { return au.Key })
+	go func() { // keep draining: the recorder is not what is tested
+		for {
+			select {
+			case <-log.unit:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	time.Sleep(700 * time.Millisecond) // past any repeated request for that keyframe
+	plis := pub.PLIs()
+
+	rd := startFFmpeg(t, "-rtsp_transport", "tcp", "-i", base+"/"+room, "-t", "1", "-f", "null", "-")
+	if err := rd.wait(t, 20*time.Second); err != nil {
+		t.Fatalf("ffmpeg read: %v\n%s", err, rd.stderr.String())
+	}
+	out := rd.stderr.String()
+	if n := framesDecoded(out); n <= 0 {
+		t.Errorf("ffmpeg decoded %d frames, want > 0:\n%s", n, out)
+	}
+	for _, bad := range []string{"non-existing PPS", "no frame!", "decode_slice_header error"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("ffmpeg reported %q: the read did not start at a keyframe:\n%s", bad, out)
+		}
+	}
+	if got := pub.PLIs(); got != plis {
+		t.Errorf("the RTSP read sent %d keyframe requests to the publisher, want 0 (the GOP cache has one)", got-plis)
+	}
+}

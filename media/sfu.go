@@ -139,14 +139,14 @@ func (s *SFU) acquire(roomID string) (*room, func(), error) {
 	}, nil
 }
 
-// reap forgets a room with no session and no call in flight, releasing its
-// history buffers. A room's stream continuity only matters to viewers, and a
+// reap forgets a room with no session, no reader and no call in flight,
+// releasing its history buffers. A room's stream continuity only matters to viewers, and a
 // room with viewers is never reaped.
 func (s *SFU) reap(r *room) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r.mu.Lock()
-	empty := len(r.sessions) == 0 && r.pending == 0 && !r.closed
+	empty := len(r.sessions) == 0 && r.pending == 0 && r.stream == nil && !r.closed
 	if empty && s.rooms[r.id] == r {
 		r.closed = true
 		delete(s.rooms, r.id)

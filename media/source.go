@@ -23,7 +23,8 @@ type source interface {
 type ingest struct {
 	f     *forwarder
 	src   source
-	codec int // index into codecTable
+	codec int        // index into codecTable
+	rep   *srcReport // the source's first clock report; guarded by f.mu
 }
 
 // writeRTP forwards p. p and its payload are only read during the call, so

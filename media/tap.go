@@ -10,12 +10,13 @@ import (
 // the forwarder's time.
 const tapQueue = 512
 
-// tap is a consumer of a room's outgoing packets other than a WebRTC viewer
-// (RTSP readers of a room published over WHIP). Forwarders offer it every
-// packet after rewrite, next to the viewers, on the publisher's goroutine:
-// offer only retains the shared packet and pushes it into a bounded queue,
-// dropping on overflow. run delivers the packets on the consumer's own
-// goroutine.
+// tap is a consumer of a room's outgoing packets other than a WebRTC viewer:
+// the input of the room's access-unit stream (stream.go), which RTSP
+// readers, and later the recorder and the HLS muxer, read. Forwarders offer
+// it every packet after rewrite, next to the viewers, on the publisher's
+// goroutine: offer only retains the shared packet and pushes it into a
+// bounded queue, dropping on overflow (video then waits for a keyframe). The
+// consumer drains q on its own goroutine (stream.run, or run).
 type tap struct {
 	q       chan *packet
 	needKey atomic.Bool // video waits for a keyframe (start, after a drop, on request)
@@ -55,9 +56,6 @@ func (t *tap) offer(f *forwarder, pk *packet) {
 	}
 }
 
-// resync makes video wait for the next keyframe (a reader starts playing).
-func (t *tap) resync() { t.needKey.Store(true) }
-
 // sourceGone tells the consumer the room went offline. Never blocks.
 func (t *tap) sourceGone() {
 	select {
@@ -69,10 +67,10 @@ func (t *tap) sourceGone() {
 // close ends run; idempotent.
 func (t *tap) close() { t.once.Do(func() { close(t.done) }) }
 
-// run hands each packet to deliver (valid only during the call) until close
-// or stop. deliver returning false, or the room going offline, calls end,
-// which is expected to remove the tap and close it.
-func (t *tap) run(stop <-chan struct{}, deliver func(*packet) bool, end func()) {
+// run hands each packet to deliver (valid only during the call) and each
+// "the room's source went away" to offline, on the consumer's goroutine,
+// until close, stop, or one of them returns false.
+func (t *tap) run(stop <-chan struct{}, deliver func(*packet) bool, offline func() bool) {
 	defer t.drain()
 	for {
 		select {
@@ -81,13 +79,13 @@ func (t *tap) run(stop <-chan struct{}, deliver func(*packet) bool, end func()) 
 		case <-stop:
 			return
 		case <-t.offline:
-			end()
-			return
+			if !offline() {
+				return
+			}
 		case pk := <-t.q:
 			ok := deliver(pk)
 			pk.release()
 			if !ok {
-				end()
 				return
 			}
 		}

@@ -19,7 +19,7 @@ func fakeTap(t testing.TB, r *room, deliver func(*packet) bool) *tap {
 	if !r.addTap(tp) {
 		t.Fatal("addTap refused")
 	}
-	if !r.sfu.spawn(func() { tp.run(nil, deliver, func() { r.removeTap(tp) }) }) {
+	if !r.sfu.spawn(func() { tp.run(nil, deliver, func() bool { r.removeTap(tp); return false }) }) {
 		t.Fatal("sfu closed")
 	}
 	t.Cleanup(tp.close)
@@ -171,7 +171,9 @@ func TestRoomOfflineSignalsTaps(t *testing.T) {
 	if !r.addTap(tp) {
 		t.Fatal("addTap refused")
 	}
-	s.spawn(func() { tp.run(nil, func(*packet) bool { return true }, func() { r.removeTap(tp); close(ended) }) })
+	s.spawn(func() {
+		tp.run(nil, func(*packet) bool { return true }, func() bool { r.removeTap(tp); close(ended); return false })
+	})
 	r.mu.Lock()
 	r.dropSourceLocked(src)
 	r.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
@@ -161,11 +162,15 @@ func (v *viewer) enqueue(pk *packet) bool {
 }
 
 // writeLoop is the viewer's only writer: SRTP encryption and the socket write
-// happen here, never on the publisher's goroutine. It wakes once per batch
+// happen here, never on the publisher's goroutine; so do its sender reports
+// (sender_report.go). It wakes once per batch
 // of queued packets (see sendQueue), not once per packet. Counters are
 // flushed per batch to keep shared cache lines out of the per-packet path.
 func (v *viewer) writeLoop() {
 	var n, bytes [numKinds]uint64
+	var sent [numKinds]sentCounts // cumulative, for sender reports
+	reports := time.NewTicker(senderReportInterval)
+	defer reports.Stop()
 	flush := func() {
 		for k := range n {
 			if n[k] > 0 {
@@ -180,9 +185,12 @@ func (v *viewer) writeLoop() {
 		case <-v.done:
 			v.drain()
 			return
+		case <-reports.C:
+			v.sendReports(&sent)
+			continue
 		case <-v.queue.wake:
 		}
-		for sent := 0; ; sent++ {
+		for i := 0; ; i++ {
 			pk := v.queue.pop()
 			if pk == nil {
 				break
@@ -191,9 +199,11 @@ func (v *viewer) writeLoop() {
 			if _, err := v.tracks[pk.kind].send(pk); err == nil {
 				n[pk.kind]++
 				bytes[pk.kind] += uint64(pk.n)
+				sent[pk.kind].packets++
+				sent[pk.kind].octets += uint32(pk.n)
 			}
 			pk.release()
-			if sent&0xff == 0xff {
+			if i&0xff == 0xff {
 				flush()
 			}
 		}

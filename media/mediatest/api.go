@@ -11,13 +11,26 @@ import (
 // (tests run on 127.0.0.1), no mDNS. networks defaults to UDP4; pass
 // webrtc.NetworkTypeTCP4 for an ICE-TCP client.
 func NewAPI(networks ...webrtc.NetworkType) (*webrtc.API, error) {
+	return newAPI(true, networks)
+}
+
+// NewAPIWithoutInterceptors is NewAPI with no interceptors: a sender that
+// writes its own RTCP sender reports (its own capture clock), as an encoder
+// behind a transcoder would.
+func NewAPIWithoutInterceptors(networks ...webrtc.NetworkType) (*webrtc.API, error) {
+	return newAPI(false, networks)
+}
+
+func newAPI(interceptors bool, networks []webrtc.NetworkType) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, err
 	}
 	reg := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
-		return nil, err
+	if interceptors {
+		if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+			return nil, err
+		}
 	}
 	if len(networks) == 0 {
 		networks = []webrtc.NetworkType{webrtc.NetworkTypeUDP4}

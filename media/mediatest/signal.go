@@ -167,3 +167,9 @@ func waitConnected(ctx context.Context, connected <-chan struct{}, failed <-chan
 		return ctx.Err()
 	}
 }
+
+// Negotiate is what NewPublisher and NewViewer do to connect: for tests that
+// build their own PeerConnection (own tracks, own RTCP).
+func Negotiate(ctx context.Context, pc *webrtc.PeerConnection, signal Signal) error {
+	return negotiate(ctx, pc, signal)
+}

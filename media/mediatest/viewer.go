@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -38,6 +39,13 @@ type StreamStats struct {
 	// includes retransmissions.
 	Reordered   int
 	TSBackwards int // in-order packets whose timestamp went backwards
+	// LastTS is the timestamp of the newest in-order packet (at LastAt).
+	LastTS uint32
+	// SenderReports counts the RTCP sender reports received for the
+	// stream; SRNTP and SRRTP are the last one's mapping.
+	SenderReports int
+	SRNTP         time.Time
+	SRRTP         uint32
 }
 
 // ViewerStats is a snapshot of what a Viewer received.
@@ -147,6 +155,7 @@ func NewViewer(ctx context.Context, signal Signal, opts ViewerOptions) (*Viewer,
 		for _, c := range r.GetParameters().Codecs {
 			vp8PT[uint8(c.PayloadType)] = strings.EqualFold(c.MimeType, webrtc.MimeTypeVP8)
 		}
+		go v.readRTCP(isVideo, r)
 		for {
 			p, _, err := t.ReadRTP()
 			if err != nil {
@@ -202,6 +211,37 @@ func (v *Viewer) Close() error {
 	return err
 }
 
+// readRTCP records the sender reports of one stream until the receiver
+// stops.
+func (v *Viewer) readRTCP(isVideo bool, r *webrtc.RTPReceiver) {
+	for {
+		pkts, _, err := r.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			sr, ok := p.(*rtcp.SenderReport)
+			if !ok {
+				continue
+			}
+			v.mu.Lock()
+			s := &v.stats.Audio
+			if isVideo {
+				s = &v.stats.Video
+			}
+			s.SenderReports++
+			s.SRNTP, s.SRRTP = ntpTime(sr.NTPTime), sr.RTPTime
+			v.mu.Unlock()
+		}
+	}
+}
+
+// ntpTime converts a 64-bit NTP timestamp.
+func ntpTime(ntp uint64) time.Time {
+	const ntpEpochOffset = 2208988800
+	return time.Unix(int64(ntp>>32)-ntpEpochOffset, int64((ntp&0xffffffff)*1e9>>32))
+}
+
 func (v *Viewer) record(isVideo, vp8 bool, p *rtp.Packet, now time.Time) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -245,6 +285,7 @@ func (v *Viewer) record(isVideo, vp8 bool, p *rtp.Packet, now time.Time) {
 	}
 	if inOrder {
 		q.have, q.lastSeq, q.lastTS = true, p.SequenceNumber, p.Timestamp
+		s.LastTS = p.Timestamp
 	}
 	if isVideo && inOrder {
 		v.recordVideo(vp8, p, now)

@@ -1,0 +1,162 @@
+package media
+
+import (
+	"bytes"
+	"time"
+)
+
+// assembler turns a room's outgoing packets (after the forwarder's rewrite:
+// one continuous numbering and one room-clock PTS per kind) into access
+// units. It runs on the stream's goroutine only, once per room. Input is
+// untrusted publisher payload: no panics, bounded work, a broken unit is
+// dropped (and video then waits for a keyframe).
+type assembler struct {
+	table codecTable
+	k     [numKinds]kindAsm
+}
+
+// kindAsm is the assembler's state for one kind.
+type kindAsm struct {
+	video   bool
+	haveSeq bool
+	lastSeq uint16
+	codec   int  // codec of the unit in progress; -1 = none yet
+	needKey bool // video: drop until a keyframe
+	havePTS bool
+	lastPTS time.Duration
+	// the video unit in progress
+	open   bool
+	ts     uint32
+	pts    time.Duration
+	h264   h264Depack
+	vp8    vp8Depack
+	params *Params // current video parameters
+	keyPar *Params // those of the last keyframe delivered
+}
+
+func (a *assembler) init(t codecTable) {
+	a.table = t
+	for k := range a.k {
+		a.k[k] = kindAsm{video: kind(k) == kindVideo, codec: -1, needKey: kind(k) == kindVideo}
+	}
+}
+
+// reset: the source went away. What continues across sources is the PTS
+// floor and the parameters (an identical SPS after a reconnect is no change).
+func (a *assembler) reset() {
+	for k := range a.k {
+		ka := &a.k[k]
+		ka.discard()
+		ka.haveSeq = false
+		ka.needKey = ka.video
+	}
+}
+
+func (ka *kindAsm) discard() {
+	ka.open = false
+	ka.h264.reset()
+	ka.vp8.reset()
+}
+
+// push takes one packet (valid during the call) and returns a finished
+// access unit, or nil.
+func (a *assembler) push(pk *packet) *AccessUnit {
+	ka := &a.k[pk.kind]
+	if ka.haveSeq && pk.seq != ka.lastSeq+1 {
+		// Lost upstream or in the tap: the unit in progress is broken, and
+		// so are the video frames that reference it.
+		ka.discard()
+		ka.needKey = ka.video
+	}
+	ka.haveSeq, ka.lastSeq = true, pk.seq
+	if int(pk.codec) != ka.codec {
+		ka.discard()
+		ka.codec = int(pk.codec)
+		ka.needKey = ka.video
+	}
+	fam := a.table[ka.codec].fam
+	if !ka.video {
+		au := &AccessUnit{Codec: famName(fam), PTS: pk.pts, Frame: bytes.Clone(pk.payload()), codec: pk.codec, size: pk.n}
+		return ka.finish(au)
+	}
+	if ka.open && pk.ts != ka.ts {
+		ka.discard() // the previous unit never got its marker
+	}
+	if !ka.open {
+		if ka.needKey && !pk.keyframe {
+			return nil
+		}
+		ka.open, ka.ts, ka.pts = true, pk.ts, pk.pts
+	}
+	var ok bool
+	switch fam {
+	case famH264:
+		ok = ka.h264.add(pk.payload())
+	case famVP8:
+		ok = ka.vp8.add(pk.payload())
+	}
+	if !ok {
+		ka.discard()
+		ka.needKey = true
+		return nil
+	}
+	if !pk.marker {
+		return nil
+	}
+	ka.open = false
+	au := &AccessUnit{Video: true, Codec: famName(fam), PTS: ka.pts, codec: pk.codec}
+	switch fam {
+	case famH264:
+		ok = ka.h264.finish(au, ka)
+	case famVP8:
+		ok = ka.vp8.finish(au, ka)
+	}
+	if !ok || (ka.needKey && !au.Key) {
+		return nil
+	}
+	ka.needKey = false
+	return ka.finish(au)
+}
+
+// finish applies the per-kind rules every unit obeys: PTS never goes back
+// (a clock correction at a source's first sender report can move a kind
+// back once; the units before the correction's point are dropped), and
+// keyframes carry the parameters.
+func (ka *kindAsm) finish(au *AccessUnit) *AccessUnit {
+	if ka.havePTS && au.PTS < ka.lastPTS {
+		ka.needKey = ka.video
+		return nil
+	}
+	ka.havePTS, ka.lastPTS = true, au.PTS
+	if au.Key {
+		au.Params = ka.params
+		au.ParamsChanged = ka.params != ka.keyPar
+		ka.keyPar = ka.params
+	}
+	return au
+}
+
+// setParams makes p current if it differs from what is.
+func (ka *kindAsm) setParams(p Params) {
+	if c := ka.params; c != nil && c.Codec == p.Codec && c.Width == p.Width && c.Height == p.Height &&
+		bytes.Equal(c.SPS, p.SPS) && bytes.Equal(c.PPS, p.PPS) {
+		return
+	}
+	ka.params = &p
+}
+
+func famName(f family) string {
+	switch f {
+	case famH264:
+		return "H264"
+	case famVP8:
+		return "VP8"
+	case famOpus:
+		return "Opus"
+	case famPCMU:
+		return "PCMU"
+	case famPCMA:
+		return "PCMA"
+	}
+	return ""
+}
