@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/url"
+	"time"
 )
 
 // Config is the `http:` section of the configuration.
@@ -17,6 +18,12 @@ type Config struct {
 	AllowedOrigins []string `yaml:"allowed_origins"`
 	// MaxSDPBytes bounds a WHIP/WHEP offer; real offers are a few KiB.
 	MaxSDPBytes int64 `yaml:"max_sdp_bytes"`
+	// DrainWait is how long a node told to stop (SIGTERM) fails /readyz
+	// before it tells its clients to move: at least the balancer's health
+	// check detection time. DrainTimeout bounds the wait for WebRTC sessions
+	// to move after that.
+	DrainWait    time.Duration `yaml:"drain_wait"`
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
 }
 
 // SetDefaults fills in what is not set.
@@ -26,6 +33,12 @@ func (c *Config) SetDefaults() {
 	}
 	if c.MaxSDPBytes == 0 {
 		c.MaxSDPBytes = 64 << 10
+	}
+	if c.DrainWait == 0 {
+		c.DrainWait = 2 * time.Second
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 10 * time.Second
 	}
 }
 
@@ -48,6 +61,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxSDPBytes < 4096 || c.MaxSDPBytes > 1<<20 {
 		return errors.New("http.max_sdp_bytes: must be between 4096 and 1048576")
+	}
+	if c.DrainWait < 0 || c.DrainWait > 5*time.Minute {
+		return errors.New("http.drain_wait: must be between 0s and 5m")
+	}
+	if c.DrainTimeout < 0 || c.DrainTimeout > 10*time.Minute {
+		return errors.New("http.drain_timeout: must be between 0s and 10m")
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"liveroom/room"
+	"liveroom/web"
 )
 
 // serveFlags are the command-line overrides of the config file.
@@ -108,7 +109,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		n.stop(context.Background())
 		return fmt.Errorf("http.listen: %w", err)
 	}
-	srv := &http.Server{Handler: n.web, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+	drainer := web.NewDrain(cfg.Node.ID)
+	srv := &http.Server{Handler: drainer.Wrap(n.web), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	n.advertise = advertiseURL(cfg.Node.AdvertiseURL, ln.Addr())
 	udp, tcp := n.sfu.Addr()
@@ -127,6 +129,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	select {
 	case err = <-serveErr:
 	case <-ctx.Done():
+		if errors.Is(context.Cause(ctx), errTerminated) {
+			// A second signal kills the process: no context needed here.
+			drain(context.Background(), drainer, n.hub, n.sfu, cfg.HTTP.DrainWait, cfg.HTTP.DrainTimeout, log)
+		}
 		log.Info("shutting down")
 	}
 	// Stop accepting, let short requests finish, then close every peer and
