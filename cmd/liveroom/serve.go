@@ -131,7 +131,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	case <-ctx.Done():
 		if errors.Is(context.Cause(ctx), errTerminated) {
 			// A second signal kills the process: no context needed here.
-			drain(context.Background(), drainer, n.hub, n.sfu, cfg.HTTP.DrainWait, cfg.HTTP.DrainTimeout, log)
+			drain(context.Background(), drainer, n.hub, n.sfu, cfg.Node.ID, cfg.HTTP.DrainWait, cfg.HTTP.DrainTimeout, log)
 		}
 		log.Info("shutting down")
 	}

@@ -15,6 +15,9 @@ const MAX_BACKOFF_MS = 15000;
 // long connected (a room whose host is offline sends no video at all).
 const SWAP_AFTER_MS = 2500;
 const SWAP_POLL_MS = 50;
+// The session on screen counts as stalled after this long without a new
+// frame: the replacement then goes on screen as soon as it is connected.
+const OLD_STALLED_MS = 300;
 
 export class Player {
   // onState(state, message): state is connecting, live, offline or retrying.
@@ -34,6 +37,7 @@ export class Player {
     this.lastMediaAt = 0;
     this.everConnected = false;
     this.switches = 0; // sessions replaced without a reload (tests read it)
+    this.timeline = []; // [ms since page load, what] of recovery steps, the last 50
     setInterval(() => this.update(), 1000);
     addEventListener('online', () => { if (this.retryTimer) this.connect(); });
     addEventListener('pagehide', () => {
@@ -42,6 +46,11 @@ export class Player {
       this.session = '';
     });
     addEventListener('pageshow', (ev) => { if (ev.persisted) this.connect(); });
+  }
+
+  mark(what) {
+    this.timeline.push([Math.round(performance.now()), what]);
+    if (this.timeline.length > 50) this.timeline.shift();
   }
 
   set(state, message = '') {
@@ -71,6 +80,7 @@ export class Player {
   nodeLost(node, kind) {
     if (!this.pc || !this.session) return; // not playing: the retry loop has it
     if (node && this.node && node !== this.node) return;
+    this.mark(`node ${node || '?'} lost (${kind})`);
     this.replace(kind === 'drain' ? 'The server is moving you…' : 'The video connection was lost.');
   }
 
@@ -82,6 +92,7 @@ export class Player {
       return;
     }
     if (reason) this.set('retrying', reason);
+    this.mark('replacing');
     this.open(true);
   }
 
@@ -117,6 +128,7 @@ export class Player {
       }
       slot.session = res.location;
       slot.node = res.node;
+      this.mark(`answered by ${res.node || '?'}`);
       if (!keep) {
         this.session = res.location;
         this.node = res.node;
@@ -149,21 +161,31 @@ export class Player {
     this.video.play().catch(() => {});
   }
 
-  // swapWhenReady puts the replacement on screen once it has decoded video
-  // (or has been connected a while: an offline room has no video to wait for).
+  // swapWhenReady puts the replacement on screen once it receives video, at
+  // once if the session on screen has stopped delivering, or after a while
+  // connected (an offline room has no video to wait for).
   async swapWhenReady(slot) {
     let connectedAt = 0;
+    let old = { count: -1, at: Date.now() };
     for (;;) {
       await new Promise((r) => setTimeout(r, SWAP_POLL_MS));
       if (this.next !== slot) return;
       const st = slot.conn.connectionState;
       if (st === 'failed' || st === 'closed') return; // onConnState retries
       if (st !== 'connected') continue;
-      if (!connectedAt) connectedAt = Date.now();
-      if ((await framesDecoded(slot.conn)) > 0 || Date.now() - connectedAt > SWAP_AFTER_MS) break;
+      if (!connectedAt) {
+        connectedAt = Date.now();
+        this.mark('replacement connected');
+      }
+      const fresh = await videoFrames(slot.conn);
+      if (fresh.received > 0 || fresh.decoded > 0) break;
+      const cur = this.pc && this.pc.connectionState === 'connected' ? (await videoFrames(this.pc)).decoded : -1;
+      if (cur !== old.count) old = { count: cur, at: Date.now() };
+      if (cur < 0 || Date.now() - old.at > OLD_STALLED_MS) break; // nothing to keep on screen
+      if (Date.now() - connectedAt > SWAP_AFTER_MS) break;
     }
     if (this.next !== slot) return;
-    const old = { conn: this.pc, session: this.session };
+    const prev = { conn: this.pc, session: this.session };
     this.next = null;
     this.pc = slot.conn;
     this.session = slot.session;
@@ -171,8 +193,9 @@ export class Player {
     this.lastCount = -1;
     this.attempt = 0;
     this.switches++;
+    this.mark(`swapped to ${slot.node || 'a new session'}`);
     this.attach(slot.media);
-    closeSession(old.conn, old.session, this.token); // its node may be gone: errors are ignored
+    closeSession(prev.conn, prev.session, this.token); // its node may be gone: errors are ignored
     this.update();
   }
 
@@ -187,6 +210,7 @@ export class Player {
         this.update();
         break;
       case 'disconnected':
+        this.mark(`ice disconnected (${onScreen ? 'on screen' : 'replacement'})`);
         // Consent checks went unanswered: the node (or the path to it) is
         // gone. A new session through the balancer costs one round of
         // signalling; waiting for ICE to give up costs seconds of frozen video.
@@ -212,6 +236,7 @@ export class Player {
   }
 
   retry(reason) {
+    this.mark(`retry: ${reason}`);
     this.drop();
     const delay = this.backoff();
     this.set('retrying', `${reason} Retrying in ${Math.ceil(delay / 1000)} s.`);
@@ -221,7 +246,7 @@ export class Player {
   async update() {
     const conn = this.pc;
     if (!conn || conn.connectionState !== 'connected') return;
-    const count = await framesDecoded(conn);
+    const count = (await videoFrames(conn)).decoded;
     if (count < 0 || conn !== this.pc) return;
     const now = Date.now();
     if (count > this.lastCount && this.lastCount >= 0) this.lastMediaAt = now;
@@ -231,18 +256,22 @@ export class Player {
   }
 }
 
-// framesDecoded sums the video frames a connection decoded; -1 if unknown.
-async function framesDecoded(conn) {
-  let count = 0;
+// videoFrames sums a connection's video frames received and decoded;
+// {-1, -1} if unknown.
+async function videoFrames(conn) {
+  const out = { received: 0, decoded: 0 };
   try {
     const stats = await conn.getStats();
     stats.forEach((s) => {
-      if (s.type === 'inbound-rtp' && s.kind === 'video') count += s.framesDecoded || 0;
+      if (s.type === 'inbound-rtp' && s.kind === 'video') {
+        out.received += s.framesReceived || 0;
+        out.decoded += s.framesDecoded || 0;
+      }
     });
   } catch {
-    return -1;
+    return { received: -1, decoded: -1 };
   }
-  return count;
+  return out;
 }
 
 function describe(err) {

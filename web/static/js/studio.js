@@ -389,8 +389,10 @@ if (room) {
   live = startLive({
     room, token, getPc: () => pc, isLive: () => status.state === 'live',
     // The room socket's node went away: if it holds the stream, move it now.
-    onLost: ({ node }) => {
-      if (pc && session && (!node || !pcNode || node === pcNode)) republish('The server went away, reconnecting…');
+    // exact: a node.draining event names the node; only its host moves.
+    onLost: ({ node, exact }) => {
+      if (!pc || !session) return;
+      if (node === pcNode || (!exact && (!node || !pcNode))) republish('The server went away, reconnecting…');
     },
   });
 }

@@ -79,6 +79,7 @@ window.liveroom = {
   get session() { return player.session; },
   get videoNode() { return player.node; },
   get switches() { return player.switches; },
+  get timeline() { return player.timeline; },
   get ws() { return sock; },
   get you() { return you; },
 };
@@ -103,6 +104,8 @@ function startSocket() {
   // The node serving this socket died or drains: if it holds the video
   // too, the player moves it now instead of waiting for ICE to notice.
   sock.on('lost', ({ node, kind }) => player.nodeLost(node, kind));
+  // A node serving this room drains: whoever's video is there moves now.
+  sock.on('node.draining', (ev) => { if (ev.node && ev.node === player.node) player.nodeLost(ev.node, 'drain'); });
   sock.on('chat.message', (ev) => chat.add(ev.message));
   sock.on('chat.held', (ev) => {
     if (ev.message && you && ev.message.user && ev.message.user.id === you.id) {
