@@ -70,7 +70,11 @@ func failoverCmd(ctx context.Context, args []string, out io.Writer) error {
 	}
 	*base = strings.TrimRight(*base, "/")
 	raiseFileLimit(*n * 4)
-	api, err := mediatest.NewAPI()
+	// ICE gives up on a silent peer about as soon as a browser says
+	// 'disconnected' (pion's defaults wait 5 s).
+	api, err := mediatest.NewAPIWith(func(se *webrtc.SettingEngine) {
+		se.SetICETimeouts(2500*time.Millisecond, 10*time.Second, 500*time.Millisecond)
+	})
 	if err != nil {
 		return err
 	}
@@ -222,6 +226,13 @@ func (f *fviewer) start(ctx context.Context) error {
 	jar, _ := cookiejar.New(nil)
 	f.client = &http.Client{Jar: jar, Timeout: 15 * time.Second}
 	ctx, f.cancel = context.WithCancel(ctx)
+	// The page first: the balancer picks a node and sets its cookie.
+	resp, err := f.client.Get(f.base + "/r/" + url.PathEscape(f.room))
+	if err != nil {
+		return fmt.Errorf("page: %w", err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
 	if err := f.dialWS(ctx); err != nil {
 		return err
 	}
@@ -242,11 +253,19 @@ func (f *fviewer) dialWS(ctx context.Context) error {
 	if f.token != "" {
 		u.RawQuery = "token=" + url.QueryEscape(f.token)
 	}
-	d := websocket.Dialer{Jar: f.client.Jar, HandshakeTimeout: 10 * time.Second}
-	ws, _, err := d.DialContext(ctx, u.String(), nil)
+	// A browser sends the balancer's cookie with the WebSocket too; the
+	// jar only knows http(s) URLs, so the cookie is carried by hand.
+	page, _ := url.Parse(f.base)
+	hdr := http.Header{}
+	for _, c := range f.client.Jar.Cookies(page) {
+		hdr.Add("Cookie", c.String())
+	}
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	ws, resp, err := d.DialContext(ctx, u.String(), hdr)
 	if err != nil {
 		return fmt.Errorf("websocket: %w", err)
 	}
+	f.client.Jar.SetCookies(page, resp.Cookies())
 	var welcome struct {
 		Type string `json:"type"`
 		Node string `json:"node"`
@@ -357,6 +376,10 @@ func (f *fviewer) watch(ctx context.Context) {
 			f.nodeLost(ctx, node)
 			continue
 		default:
+		}
+		if st := v.PC.ICEConnectionState(); st == webrtc.ICEConnectionStateDisconnected || st == webrtc.ICEConnectionStateFailed {
+			f.nodeLost(ctx, node) // consent checks unanswered, like the page's ICE 'disconnected'
+			continue
 		}
 		if armed {
 			gap := time.Since(v.Stats().Video.LastAt)

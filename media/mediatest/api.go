@@ -11,6 +11,12 @@ import (
 // (tests run on 127.0.0.1), no mDNS. networks defaults to UDP4; pass
 // webrtc.NetworkTypeTCP4 for an ICE-TCP client.
 func NewAPI(networks ...webrtc.NetworkType) (*webrtc.API, error) {
+	return NewAPIWith(nil, networks...)
+}
+
+// NewAPIWith is NewAPI with the setting engine adjusted by configure (e.g.
+// ICE timeouts) after the defaults are set.
+func NewAPIWith(configure func(*webrtc.SettingEngine), networks ...webrtc.NetworkType) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, err
@@ -26,5 +32,8 @@ func NewAPI(networks ...webrtc.NetworkType) (*webrtc.API, error) {
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes(networks)
+	if configure != nil {
+		configure(&se)
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
 }
