@@ -70,10 +70,12 @@ func failoverCmd(ctx context.Context, args []string, out io.Writer) error {
 	}
 	*base = strings.TrimRight(*base, "/")
 	raiseFileLimit(*n * 4)
-	// ICE gives up on a silent peer about as soon as a browser says
-	// 'disconnected' (pion's defaults wait 5 s).
+	// The room socket is the first sign of a dead node (the balancer keeps
+	// a viewer's socket and video on one node); ICE failing is the fallback
+	// for a viewer whose socket is elsewhere: sooner than pion's 30 s, but not
+	// so soon that a busy machine's hiccup moves everyone.
 	api, err := mediatest.NewAPIWith(func(se *webrtc.SettingEngine) {
-		se.SetICETimeouts(2500*time.Millisecond, 10*time.Second, 500*time.Millisecond)
+		se.SetICETimeouts(4*time.Second, 8*time.Second, time.Second)
 	})
 	if err != nil {
 		return err
@@ -377,8 +379,8 @@ func (f *fviewer) watch(ctx context.Context) {
 			continue
 		default:
 		}
-		if st := v.PC.ICEConnectionState(); st == webrtc.ICEConnectionStateDisconnected || st == webrtc.ICEConnectionStateFailed {
-			f.nodeLost(ctx, node) // consent checks unanswered, like the page's ICE 'disconnected'
+		if v.PC.ICEConnectionState() == webrtc.ICEConnectionStateFailed {
+			f.nodeLost(ctx, node) // the node stopped answering, and the socket did not say
 			continue
 		}
 		if armed {
