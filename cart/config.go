@@ -1,8 +1,10 @@
 package cart
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -79,14 +81,21 @@ type WebhookConfig struct {
 	// OrdersURL receives every order as a signed POST. Empty = orders are
 	// stored and listed but not delivered.
 	OrdersURL string `yaml:"orders_url"`
-	// Secret keys the HMAC-SHA256 signature (X-Liveroom-Signature).
+	// Secret keys the HMAC-SHA256 signatures (webhook-signature, and the
+	// deprecated X-Liveroom-Signature). A secret of the form whsec_<base64>
+	// (what Standard Webhooks libraries generate) is used as the decoded
+	// bytes in webhook-signature.
 	Secret string `yaml:"secret"`
 	// Timeout bounds one delivery attempt.
 	Timeout time.Duration `yaml:"timeout"`
 	// RetryMin and RetryMax bound the exponential backoff between attempts
-	// (with jitter); retries go on until the receiver answers 2xx.
+	// (with jitter).
 	RetryMin time.Duration `yaml:"retry_min"`
 	RetryMax time.Duration `yaml:"retry_max"`
+	// MaxAttempts bounds the attempts of one delivery; after the last one
+	// fails it is parked: listed by GET /api/v1/webhooks/failed until an
+	// admin retries it. RetrySpan says over how long the attempts spread.
+	MaxAttempts int `yaml:"max_attempts"`
 	// Concurrency is how many deliveries are in flight at once per node.
 	Concurrency int `yaml:"concurrency"`
 	// PollInterval is how often the outbox looks for due deliveries (new
@@ -98,7 +107,8 @@ type WebhookConfig struct {
 const (
 	DefaultWebhookTimeout     = 10 * time.Second
 	DefaultWebhookRetryMin    = time.Second
-	DefaultWebhookRetryMax    = 10 * time.Minute
+	DefaultWebhookRetryMax    = time.Hour
+	DefaultWebhookMaxAttempts = 24 // with the default backoff: parked 6–12 hours after the order
 	DefaultWebhookConcurrency = 4
 	DefaultWebhookPoll        = time.Second
 )
@@ -113,6 +123,9 @@ func (c *WebhookConfig) SetDefaults() {
 	}
 	if c.RetryMax == 0 {
 		c.RetryMax = DefaultWebhookRetryMax
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = DefaultWebhookMaxAttempts
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultWebhookConcurrency
@@ -133,6 +146,11 @@ func (c WebhookConfig) Validate() error {
 		if len(c.Secret) < 16 {
 			return fmt.Errorf("webhooks.secret: must be at least 16 characters when webhooks.orders_url is set")
 		}
+		if rest, ok := strings.CutPrefix(c.Secret, "whsec_"); ok {
+			if k, err := base64.StdEncoding.DecodeString(rest); err != nil || len(k) < 16 {
+				return fmt.Errorf("webhooks.secret: a whsec_ secret must be followed by at least 16 bytes in base64")
+			}
+		}
 	}
 	if c.Timeout < 100*time.Millisecond || c.Timeout > 5*time.Minute {
 		return fmt.Errorf("webhooks.timeout: must be 100ms..5m, got %s", c.Timeout)
@@ -143,6 +161,9 @@ func (c WebhookConfig) Validate() error {
 	if c.RetryMax < c.RetryMin || c.RetryMax > 24*time.Hour {
 		return fmt.Errorf("webhooks.retry_max: must be webhooks.retry_min..24h, got %s", c.RetryMax)
 	}
+	if c.MaxAttempts < 1 || c.MaxAttempts > 1000 {
+		return fmt.Errorf("webhooks.max_attempts: must be 1..1000, got %d", c.MaxAttempts)
+	}
 	if c.Concurrency < 1 || c.Concurrency > 256 {
 		return fmt.Errorf("webhooks.concurrency: must be 1..256, got %d", c.Concurrency)
 	}
@@ -150,4 +171,15 @@ func (c WebhookConfig) Validate() error {
 		return fmt.Errorf("webhooks.poll_interval: must be 10ms..1m, got %s", c.PollInterval)
 	}
 	return nil
+}
+
+// RetrySpan is the time from a delivery's first attempt to its last, the
+// shortest and the longest the jitter allows (attempts themselves not
+// counted): MaxAttempts−1 waits of backoff.
+func (c WebhookConfig) RetrySpan() (lo, hi time.Duration) {
+	for a := 1; a < c.MaxAttempts; a++ {
+		lo += backoff(a, c.RetryMin, c.RetryMax, func() float64 { return 0 })
+		hi += backoff(a, c.RetryMin, c.RetryMax, func() float64 { return 1 })
+	}
+	return lo, hi
 }

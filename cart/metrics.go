@@ -48,7 +48,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "liveroom_cart_webhook_failures_total",
-			Help: "Failed webhook attempts (retried later), by reason: status, network, store.",
+			Help: "Failed webhook attempts, by reason: status, redirect (never followed), network, store; parked counts deliveries given up after webhooks.max_attempts.",
 		}, []string{"reason"}),
 	}
 	for _, c := range []prometheus.Collector{m.reservations, m.ended, m.orders, m.conversions, m.soldOut, m.deliveries, m.failures} {

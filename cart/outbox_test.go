@@ -48,6 +48,11 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
+	if err := verifyWebhook([]byte(testSecret), req.Header, body, time.Now(), time.Minute); err != nil {
+		r.t.Errorf("delivery fails the documented check: %v", err)
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
 	var p struct {
 		Type           string `json:"type"`
 		IdempotencyKey string `json:"idempotency_key"`

@@ -80,6 +80,17 @@ type Deliveries interface {
 	CompleteDelivery(ctx context.Context, d Delivery) error
 	// RetryDelivery makes d due again at next (unless it was completed).
 	RetryDelivery(ctx context.Context, d Delivery, next time.Time) error
+
+	// ParkDelivery takes d off the queue after its last failed attempt and
+	// keeps it as failed, with why (unless it was completed meanwhile).
+	ParkDelivery(ctx context.Context, d Delivery, reason string, now time.Time) error
+	// FailedDeliveries lists parked deliveries by room, then order id (so
+	// by time within a room), limit at a time; pass the returned Next as
+	// cursor for the following page.
+	FailedDeliveries(ctx context.Context, cursor string, limit int) (FailedPage, error)
+	// RequeueDelivery puts a parked delivery back on the queue, due at now
+	// with its attempts counted from 0 again; not_found if none is parked.
+	RequeueDelivery(ctx context.Context, room, orderID string, now time.Time) error
 }
 
 // Delivery is one order waiting for the webhook.

@@ -19,12 +19,15 @@ const (
 	MaxStock        = 1_000_000_000
 	MaxSaleQuantity = 10_000_000
 	MaxQtyPerAdd    = 1000
-	MaxStartsIn     = 24 * 60 * 60 // seconds
-	MaxDuration     = 24 * 60 * 60 // seconds
-	maxTitle        = 200
-	maxImageURL     = 2048
-	maxKey          = 128
-	maxUser         = 128
+	// MaxOrderTotalCents bounds one order's total, about 900 times below
+	// 2^53 (no cart may add up to a total a float64 cannot hold exactly).
+	MaxOrderTotalCents = 10_000_000_000_000
+	MaxStartsIn        = 24 * 60 * 60 // seconds
+	MaxDuration        = 24 * 60 * 60 // seconds
+	maxTitle           = 200
+	maxImageURL        = 2048
+	maxKey             = 128
+	maxUser            = 128
 )
 
 var (
@@ -258,7 +261,16 @@ func newOrder(id, room, user, key string, rs []Reservation, now time.Time) (Orde
 			return Order{}, errf(CodeBadRequest, "the cart mixes %s and %s; check out one currency at a time", o.Currency, r.Currency)
 		}
 		o.Items = append(o.Items, OrderItem{ReservationID: r.ID, SaleID: r.SaleID, SKU: r.SKU, Qty: r.Qty, PriceCents: r.PriceCents})
+		// Each term is at most MaxQtyPerAdd·MaxPriceCents and the sum is
+		// checked at every step, so nothing overflows on the way.
+		if r.Qty < 0 || r.PriceCents < 0 || r.Qty > MaxQtyPerAdd || r.PriceCents > MaxPriceCents {
+			return Order{}, errf(CodeBadRequest, "a reservation of %s is out of bounds", r.SKU)
+		}
 		o.TotalCents += int64(r.Qty) * r.PriceCents
+		if o.TotalCents > MaxOrderTotalCents {
+			return Order{}, &Error{Code: CodeBadRequest, Field: "total_cents",
+				Message: fmt.Sprintf("the order's total would pass %d cents, the most one order may be; check out fewer items", int64(MaxOrderTotalCents))}
+		}
 	}
 	return o, nil
 }

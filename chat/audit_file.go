@@ -1,12 +1,12 @@
 package chat
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -16,8 +16,9 @@ import (
 
 // FileAudit appends the audit log to one JSON-lines file per room under a
 // directory (the node's data dir), synced on every entry: moderator actions
-// are rare and must survive a restart. A torn last line after a crash is
-// skipped on read.
+// are rare and must survive a restart. A crash can tear the last line: the
+// next append cuts the torn part off (an entry that lost only its newline
+// gets it back) before it writes, so no entry is lost with it.
 type FileAudit struct {
 	dir string
 
@@ -49,11 +50,31 @@ func (a *FileAudit) Append(_ context.Context, e AuditEntry) (AuditEntry, error) 
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return AuditEntry{}, fmt.Errorf("audit log: %w", err)
+	}
+	defer f.Close()
+	e, err = a.append(f, e)
+	if err != nil {
+		delete(a.next, e.Room) // learn it again from what the file holds
+		return AuditEntry{}, fmt.Errorf("audit log: %w", err)
+	}
+	a.next[e.Room] = e.ID + 1
+	return e, nil
+}
+
+// append writes e to the room's open file f after repairing its end.
+func (a *FileAudit) append(f *os.File, e AuditEntry) (AuditEntry, error) {
+	end, repaired, err := repairTail(f)
+	if err != nil {
+		return e, err
+	}
 	next, ok := a.next[e.Room]
-	if !ok {
-		all, err := a.read(p)
+	if !ok || repaired {
+		all, err := a.read(f.Name())
 		if err != nil {
-			return AuditEntry{}, err
+			return e, err
 		}
 		next = 1
 		if len(all) > 0 {
@@ -63,24 +84,42 @@ func (a *FileAudit) Append(_ context.Context, e AuditEntry) (AuditEntry, error) 
 	e.ID = next
 	line, err := json.Marshal(e)
 	if err != nil {
-		return AuditEntry{}, err
+		return e, err
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if _, err := f.WriteAt(append(line, '\n'), end); err != nil {
+		return e, err
+	}
+	return e, f.Sync()
+}
+
+// repairTail makes f end with a whole line: a torn last line is cut off,
+// a whole entry that lost only its newline gets it. It returns where the
+// next line goes and whether it changed anything.
+func repairTail(f *os.File) (int64, bool, error) {
+	st, err := f.Stat()
 	if err != nil {
-		return AuditEntry{}, fmt.Errorf("audit log: %w", err)
+		return 0, false, err
 	}
-	_, err = f.Write(append(line, '\n'))
-	if err == nil {
-		err = f.Sync()
+	size := st.Size()
+	last := []byte{'\n'}
+	if size > 0 {
+		if _, err := f.ReadAt(last, size-1); err != nil {
+			return 0, false, err
+		}
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if last[0] == '\n' {
+		return size, false, nil
 	}
+	b, err := io.ReadAll(io.NewSectionReader(f, 0, size))
 	if err != nil {
-		return AuditEntry{}, fmt.Errorf("audit log: %w", err)
+		return 0, false, err
 	}
-	a.next[e.Room] = next + 1
-	return e, nil
+	start := int64(bytes.LastIndexByte(b, '\n') + 1)
+	if _, ok := decodeAuditLine(b[start:]); ok {
+		_, err := f.WriteAt([]byte{'\n'}, size)
+		return size + 1, true, err
+	}
+	return start, true, f.Truncate(start)
 }
 
 func (a *FileAudit) Recent(_ context.Context, roomID string, limit int) ([]AuditEntry, error) {
@@ -110,42 +149,16 @@ func (a *FileAudit) read(p string) ([]AuditEntry, error) {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	var out []AuditEntry
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		var e AuditEntry
-		if json.Unmarshal(sc.Bytes(), &e) == nil && e.ID > 0 {
+	for line := range bytes.Lines(b) {
+		if e, ok := decodeAuditLine(line); ok {
 			out = append(out, e)
 		}
 	}
 	return out, nil
 }
 
-// MemoryAudit keeps the audit log in memory (tests, or no data dir).
-type MemoryAudit struct {
-	mu      sync.Mutex
-	entries map[string][]AuditEntry
-}
-
-var _ AuditLog = (*MemoryAudit)(nil)
-
-// NewMemoryAudit returns an empty in-memory audit log.
-func NewMemoryAudit() *MemoryAudit { return &MemoryAudit{entries: map[string][]AuditEntry{}} }
-
-func (a *MemoryAudit) Append(_ context.Context, e AuditEntry) (AuditEntry, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	e.ID = uint64(len(a.entries[e.Room]) + 1)
-	a.entries[e.Room] = append(a.entries[e.Room], e)
-	return e, nil
-}
-
-func (a *MemoryAudit) Recent(_ context.Context, roomID string, limit int) ([]AuditEntry, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	all := a.entries[roomID]
-	if limit > 0 && len(all) > limit {
-		all = all[len(all)-limit:]
-	}
-	return append([]AuditEntry(nil), all...), nil
+// decodeAuditLine reads one line of the file; a torn one is not an entry.
+func decodeAuditLine(line []byte) (AuditEntry, bool) {
+	var e AuditEntry
+	return e, json.Unmarshal(line, &e) == nil && e.ID > 0
 }

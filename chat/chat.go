@@ -189,9 +189,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	return s, nil
 }
 
-// ModerationLog returns the room's last limit audit entries, oldest first
-// ([]AuditEntry), for GET /api/v1/rooms/{room}/moderation/log.
-func (s *Service) ModerationLog(ctx context.Context, roomID string, limit int) (any, error) {
+// ModerationLog returns the room's last limit audit entries, oldest first,
+// for GET /api/v1/rooms/{room}/moderation/log.
+func (s *Service) ModerationLog(ctx context.Context, roomID string, limit int) ([]AuditEntry, error) {
 	entries, err := s.audit.Recent(ctx, roomID, limit)
 	if err != nil {
 		return nil, err

@@ -197,7 +197,7 @@ func TestViewerCannotModerate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := len(entries.([]chat.AuditEntry)); got != 0 {
+	if got := len(entries); got != 0 {
 		t.Errorf("audit entries: got %d, want 0", got)
 	}
 }
@@ -620,7 +620,7 @@ func TestAuditLog(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if es := got.([]chat.AuditEntry); len(es) != 2 || es[1].Action != "slow" {
+		if es := got; len(es) != 2 || es[1].Action != "slow" {
 			t.Fatalf("last 2: got %+v", es)
 		}
 	})

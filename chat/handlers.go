@@ -2,15 +2,12 @@ package chat
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"time"
 	"unicode/utf8"
 
 	"liveroom/room"
 )
-
-var errTooMany = fmt.Errorf("too many")
 
 // send handles chat.send {text}. The checks run cheapest first; the
 // moderators' exemptions (slow mode, terms, links, review) are deliberate:

@@ -200,7 +200,7 @@ func (s *Service) modTerms(ctx context.Context, req *room.Request) error {
 		}
 	}
 	terms, err := s.rules.UpdateTerms(ctx, req.Room, b.Add, b.Remove, s.cfg.MaxTerms)
-	if errors.Is(err, errTooMany) {
+	if errors.Is(err, ErrTooManyTerms) {
 		return room.Errorf(room.CodeBadRequest, "a room has at most %d blocked terms", s.cfg.MaxTerms)
 	}
 	if err != nil {

@@ -2,12 +2,16 @@ package chat
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
-// The room state chat keeps sits behind these small interfaces: the memory
-// implementation serves one node; the cluster issue adds Redis ones that
-// slot in through Deps without touching the handlers.
+// The room state chat keeps sits behind these small interfaces, passed in
+// through Deps: MemoryState (tests, or no data dir), FileState (one node:
+// moderation survives a restart) and RedisState (a cluster). Every one of
+// them passes the conformance suite in chattest.
 
 // History keeps each room's most recent messages (for the welcome and to
 // find a message a moderator deletes).
@@ -54,32 +58,42 @@ type Rules interface {
 	// Post records a post by userID at now unless their previous one was
 	// less than gap ago; then it reports false and when they may post.
 	Post(ctx context.Context, roomID, userID string, now time.Time, gap time.Duration) (bool, time.Time, error)
-	// UpdateTerms adds and removes blocked terms (compared by folded form)
-	// and returns the new list; more than max terms is an error.
+	// UpdateTerms adds and removes blocked terms (compared by folded form,
+	// as mergeTerms does) and returns the new list; more than max terms is
+	// an error wrapping ErrTooManyTerms, and changes nothing.
 	UpdateTerms(ctx context.Context, roomID string, add, remove []string, max int) ([]string, error)
 	// Terms returns the list and a version that changes with it.
 	Terms(ctx context.Context, roomID string) ([]string, uint64, error)
 }
 
-// AuditLog records every moderator action.
-type AuditLog interface {
-	// Append stores e, giving it the room's next id.
-	Append(ctx context.Context, e AuditEntry) (AuditEntry, error)
-	// Recent returns the room's last limit entries, oldest first.
-	Recent(ctx context.Context, roomID string, limit int) ([]AuditEntry, error)
-}
+// ErrTooManyTerms is wrapped by the error of an UpdateTerms that would
+// pass the room's maximum.
+var ErrTooManyTerms = errors.New("too many blocked terms")
 
-// AuditEntry is one moderator action: who did what to whom, when.
-type AuditEntry struct {
-	ID        uint64    `json:"id"`
-	Room      string    `json:"room"`
-	At        time.Time `json:"at"`
-	Actor     User      `json:"actor"`
-	Action    string    `json:"action"` // delete, timeout, ban, unban, slow, terms, approve, reject
-	UserID    string    `json:"user_id,omitempty"`
-	MessageID string    `json:"message_id,omitempty"`
-	Seconds   *int      `json:"seconds,omitempty"`
-	Text      string    `json:"text,omitempty"` // the message acted on
-	Added     []string  `json:"added,omitempty"`
-	Removed   []string  `json:"removed,omitempty"`
+func tooManyTerms(max int) error { return fmt.Errorf("%w: at most %d", ErrTooManyTerms, max) }
+
+// mergeTerms is the rule of Rules.UpdateTerms for every implementation:
+// removals, then additions, comparing folded forms; a term keeps the
+// spelling it was first added with.
+func mergeTerms(cur, add, remove []string) []string {
+	key := func(t string) string { return strings.Join(words(t), " ") }
+	drop := map[string]bool{}
+	for _, t := range remove {
+		drop[key(t)] = true
+	}
+	var next []string
+	seen := map[string]bool{}
+	for _, t := range cur {
+		if k := key(t); !drop[k] && !seen[k] {
+			seen[k] = true
+			next = append(next, t)
+		}
+	}
+	for _, t := range add {
+		if k := key(t); k != "" && !seen[k] {
+			seen[k] = true
+			next = append(next, strings.TrimSpace(t))
+		}
+	}
+	return next
 }

@@ -2,9 +2,7 @@ package chat
 
 import (
 	"context"
-	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 )
@@ -200,27 +198,9 @@ func (s *MemoryState) UpdateTerms(_ context.Context, roomID string, add, remove 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.room(roomID)
-	key := func(t string) string { return strings.Join(words(t), " ") }
-	drop := map[string]bool{}
-	for _, t := range remove {
-		drop[key(t)] = true
-	}
-	var next []string
-	seen := map[string]bool{}
-	for _, t := range r.terms { // removals first, then additions
-		if k := key(t); !drop[k] && !seen[k] {
-			seen[k] = true
-			next = append(next, t)
-		}
-	}
-	for _, t := range add {
-		if k := key(t); k != "" && !seen[k] {
-			seen[k] = true
-			next = append(next, strings.TrimSpace(t))
-		}
-	}
+	next := mergeTerms(r.terms, add, remove)
 	if len(next) > maxTerms {
-		return nil, fmt.Errorf("%w: at most %d blocked terms", errTooMany, maxTerms)
+		return nil, tooManyTerms(maxTerms)
 	}
 	r.terms = next
 	r.termsVer++

@@ -12,13 +12,14 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// RedisState keeps History, Held, Sanctions, Rules and the AuditLog in
-// Redis, so that every node of a cluster sees the same chat state. Keys
-// per room (one hash slot, {room:ID}), under <prefix>{room:ID}:chat:
+// RedisState keeps History, Held, Sanctions, Rules and (through Audit)
+// the AuditLog in Redis, so that every node of a cluster sees the same
+// chat state. Keys per room (one hash slot, {room:ID}), under
+// <prefix>{room:ID}:chat:
 //
 //	hist, held       list of message ids, oldest first (capped)
 //	hist:m, held:m   hash id -> message JSON
-//	hist:p           hash id -> "<seq> <ts>" once published
+//	hist:p, held:p   hash id -> "<seq> <ts>" (JSON leaves them out)
 //	bans             set of user ids
 //	mutes            hash user id -> muted until (unix ms)
 //	slow             string: slow mode seconds
@@ -59,11 +60,12 @@ func (s *RedisState) key(roomID, name string) string {
 
 func redisErr(err error) error { return fmt.Errorf("chat: redis: %w", err) }
 
-// luaPush: KEYS list, hash, extra hash; ARGV id, json, cap. Appends and
-// drops the oldest beyond cap.
+// luaPush: KEYS list, hash, extra hash; ARGV id, json, cap, "seq ts".
+// Appends and drops the oldest beyond cap.
 var luaPush = redis.NewScript(`
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
 local n = tonumber(ARGV[3])
 while redis.call('LLEN', KEYS[1]) > n do
   local old = redis.call('LPOP', KEYS[1])
@@ -99,7 +101,7 @@ func (s *RedisState) push(ctx context.Context, roomID, list string, m Message, l
 		return fmt.Errorf("chat: %w", err)
 	}
 	keys := []string{s.key(roomID, list), s.key(roomID, list+":m"), s.key(roomID, list+":p")}
-	if err := luaPush.Run(ctx, s.rdb, keys, m.ID, js, limit).Err(); err != nil {
+	if err := luaPush.Run(ctx, s.rdb, keys, m.ID, js, limit, seqTS(m.Seq, m.TS)).Err(); err != nil {
 		return redisErr(err)
 	}
 	return nil
@@ -145,6 +147,10 @@ func (s *RedisState) list(ctx context.Context, roomID, list string) ([]Message, 
 	return out, nil
 }
 
+// seqTS is the extra hash's value: a message's Seq and TS, which its JSON
+// leaves out.
+func seqTS(seq uint64, ts int64) string { return fmt.Sprintf("%d %d", seq, ts) }
+
 func decodeMessage(js, pub string) (Message, error) {
 	var m Message
 	if err := json.Unmarshal([]byte(js), &m); err != nil {
@@ -163,7 +169,7 @@ func (s *RedisState) Add(ctx context.Context, roomID string, m Message) error {
 
 func (s *RedisState) Published(ctx context.Context, roomID, id string, seq uint64, ts int64) error {
 	keys := []string{s.key(roomID, "hist:m"), s.key(roomID, "hist:p")}
-	if err := luaPublished.Run(ctx, s.rdb, keys, id, fmt.Sprintf("%d %d", seq, ts)).Err(); err != nil {
+	if err := luaPublished.Run(ctx, s.rdb, keys, id, seqTS(seq, ts)).Err(); err != nil {
 		return redisErr(err)
 	}
 	return nil
@@ -296,7 +302,7 @@ func (s *RedisState) UpdateTerms(ctx context.Context, roomID string, add, remove
 		}
 		next := mergeTerms(cur, add, remove)
 		if len(next) > maxTerms {
-			return nil, fmt.Errorf("%w: at most %d blocked terms", errTooMany, maxTerms)
+			return nil, tooManyTerms(maxTerms)
 		}
 		js, _ := json.Marshal(next)
 		res, err := luaSetTerms.Run(ctx, s.rdb, []string{s.key(roomID, "terms"), s.key(roomID, "terms:v")}, ver, js).Int64()
@@ -326,79 +332,4 @@ func (s *RedisState) Terms(ctx context.Context, roomID string) ([]string, uint64
 		ver, _ = strconv.ParseUint(v, 10, 64)
 	}
 	return terms, ver, nil
-}
-
-// RedisAudit is the cluster's moderation audit log.
-type RedisAudit struct{ s *RedisState }
-
-var _ AuditLog = (*RedisAudit)(nil)
-
-// luaAudit: KEYS audit, audit:id; ARGV entry JSON with id 0 as "{}" head, cap.
-var luaAudit = redis.NewScript(`
-local id = redis.call('INCR', KEYS[2])
-redis.call('RPUSH', KEYS[1], string.format('%d', id) .. ' ' .. ARGV[1])
-redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
-return id
-`)
-
-func (a *RedisAudit) Append(ctx context.Context, e AuditEntry) (AuditEntry, error) {
-	e.ID = 0
-	js, err := json.Marshal(e)
-	if err != nil {
-		return AuditEntry{}, fmt.Errorf("chat: audit: %w", err)
-	}
-	s := a.s
-	id, err := luaAudit.Run(ctx, s.rdb, []string{s.key(e.Room, "audit"), s.key(e.Room, "audit:id")}, js, s.auditMax).Int64()
-	if err != nil {
-		return AuditEntry{}, redisErr(err)
-	}
-	e.ID = uint64(id)
-	return e, nil
-}
-
-func (a *RedisAudit) Recent(ctx context.Context, roomID string, limit int) ([]AuditEntry, error) {
-	start := int64(0)
-	if limit > 0 {
-		start = -int64(limit)
-	}
-	vals, err := a.s.rdb.LRange(ctx, a.s.key(roomID, "audit"), start, -1).Result()
-	if err != nil {
-		return nil, redisErr(err)
-	}
-	out := make([]AuditEntry, 0, len(vals))
-	for _, v := range vals {
-		id, js, _ := strings.Cut(v, " ")
-		var e AuditEntry
-		if err := json.Unmarshal([]byte(js), &e); err != nil {
-			return nil, fmt.Errorf("chat: stored audit entry: %w", err)
-		}
-		e.ID, _ = strconv.ParseUint(id, 10, 64)
-		out = append(out, e)
-	}
-	return out, nil
-}
-
-// mergeTerms applies removals, then additions, comparing folded forms;
-// the same rule as MemoryState.UpdateTerms (which should call this).
-func mergeTerms(cur, add, remove []string) []string {
-	key := func(t string) string { return strings.Join(words(t), " ") }
-	drop := map[string]bool{}
-	for _, t := range remove {
-		drop[key(t)] = true
-	}
-	var next []string
-	seen := map[string]bool{}
-	for _, t := range cur {
-		if k := key(t); !drop[k] && !seen[k] {
-			seen[k] = true
-			next = append(next, t)
-		}
-	}
-	for _, t := range add {
-		if k := key(t); k != "" && !seen[k] {
-			seen[k] = true
-			next = append(next, strings.TrimSpace(t))
-		}
-	}
-	return next
 }

@@ -13,8 +13,9 @@ import (
 // the origin once, over an ordinary WebRTC connection on which it is the
 // receiving side (the origin serves it like a viewer, see SubscribeEdge),
 // and feeds the tracks into its own forwarders as the room's source, so its
-// viewers are served exactly as if the host were local. Which node is the
-// origin and how the offer reaches it are the caller's business (Signal).
+// viewers are served exactly as if the host were local. Edges
+// (edge_pull.go) decides when to pull and from where: which node is the
+// origin comes from Origins, and the offer reaches it through a NodeSignal.
 
 // edgeHostID is the host of every edge source. An edge replaces an edge
 // (the origin moved: viewers continue on the new tracks with rewritten

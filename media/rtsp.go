@@ -34,7 +34,7 @@ type RTSPCredentials struct {
 func (c RTSPCredentials) Empty() bool { return c.User == "" && c.Password == "" && c.Key == "" }
 
 // RTSPAuthorizer decides who may publish and read over RTSP; room lookup and
-// credentials are the caller's business (cmd implements it with the room
+// credentials are the caller's business (web.RTSPAuth implements it with the room
 // store and room.Auth). An error wrapping ErrRoomNotFound answers 404; any
 // other error answers 401.
 type RTSPAuthorizer interface {

@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// memoryBus is the one-node Bus: every room is a struct behind a mutex.
-// Several hubs may share one memoryBus to act as nodes of one cluster in a
+// MemoryBus is the one-node Bus: every room is a struct behind a mutex.
+// Several hubs may share one MemoryBus to act as nodes of one cluster in a
 // test process.
-type memoryBus struct {
+type MemoryBus struct {
 	history int
 	now     func() time.Time
 	// presenceTTL is how long a node's presence report counts.
@@ -20,7 +20,7 @@ type memoryBus struct {
 	rooms map[string]*memRoom
 }
 
-var _ Bus = (*memoryBus)(nil)
+var _ Bus = (*MemoryBus)(nil)
 
 type memRoom struct {
 	mu       sync.Mutex
@@ -43,14 +43,14 @@ type memPresence struct {
 
 // NewMemoryBus returns a Bus for one node that keeps history events per
 // room for resume.
-func NewMemoryBus(history int) Bus {
+func NewMemoryBus(history int) *MemoryBus {
 	if history < 1 {
 		history = 1
 	}
-	return &memoryBus{history: history, now: time.Now, presenceTTL: 10 * time.Second, rooms: map[string]*memRoom{}}
+	return &MemoryBus{history: history, now: time.Now, presenceTTL: 10 * time.Second, rooms: map[string]*memRoom{}}
 }
 
-func (b *memoryBus) room(id string) *memRoom {
+func (b *MemoryBus) room(id string) *memRoom {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	r := b.rooms[id]
@@ -61,7 +61,7 @@ func (b *memoryBus) room(id string) *memRoom {
 	return r
 }
 
-func (b *memoryBus) Publish(ctx context.Context, roomID string, ev Event) (Event, error) {
+func (b *MemoryBus) Publish(ctx context.Context, roomID string, ev Event) (Event, error) {
 	if err := ctx.Err(); err != nil {
 		return Event{}, err
 	}
@@ -96,7 +96,7 @@ func (r *memRoom) keep(ev Event, size int) {
 	r.start = (r.start + 1) % len(r.ring)
 }
 
-func (b *memoryBus) Send(ctx context.Context, roomID string, d Delivery) error {
+func (b *MemoryBus) Send(ctx context.Context, roomID string, d Delivery) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -110,7 +110,7 @@ func (b *memoryBus) Send(ctx context.Context, roomID string, d Delivery) error {
 	return nil
 }
 
-func (b *memoryBus) Subscribe(ctx context.Context, roomID string, h func(Delivery)) (func(), error) {
+func (b *MemoryBus) Subscribe(ctx context.Context, roomID string, h func(Delivery)) (func(), error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -134,7 +134,7 @@ func (b *memoryBus) Subscribe(ctx context.Context, roomID string, h func(Deliver
 	}, nil
 }
 
-func (b *memoryBus) Since(ctx context.Context, roomID string, after uint64) ([]Event, Position, bool, error) {
+func (b *MemoryBus) Since(ctx context.Context, roomID string, after uint64) ([]Event, Position, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, Position{}, false, err
 	}
@@ -156,7 +156,7 @@ func (b *memoryBus) Since(ctx context.Context, roomID string, after uint64) ([]E
 	return out, pos, true, nil
 }
 
-func (b *memoryBus) Position(ctx context.Context, roomID string) (Position, error) {
+func (b *MemoryBus) Position(ctx context.Context, roomID string) (Position, error) {
 	if err := ctx.Err(); err != nil {
 		return Position{}, err
 	}
@@ -166,7 +166,7 @@ func (b *memoryBus) Position(ctx context.Context, roomID string) (Position, erro
 	return Position{Seq: r.seq, Epoch: r.epoch}, nil
 }
 
-func (b *memoryBus) Presence(ctx context.Context, roomID, node string, conns int) (int, error) {
+func (b *MemoryBus) Presence(ctx context.Context, roomID, node string, conns int) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -190,7 +190,7 @@ func (b *memoryBus) Presence(ctx context.Context, roomID, node string, conns int
 	return total, nil
 }
 
-func (b *memoryBus) Add(ctx context.Context, roomID, counter string, delta int64) (int64, error) {
+func (b *MemoryBus) Add(ctx context.Context, roomID, counter string, delta int64) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}

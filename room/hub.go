@@ -43,6 +43,7 @@ type Hub struct {
 	stopped   bool
 
 	wg       sync.WaitGroup // connection pumps and refusals
+	conns    atomic.Int64   // WebSocket connections served now
 	flushing atomic.Bool    // Run's flush tick is on (hub.write_delay)
 
 	slowConsumerMsg *websocket.PreparedMessage
@@ -192,25 +193,11 @@ func (h *Hub) CloseRoom(ctx context.Context, roomID string) error {
 	return h.bus.Send(ctx, roomID, Delivery{Event: errorEvent("", CodeRoomClosed, "the room was closed"), Close: CodeRoomClosed})
 }
 
-// SetLive records that the room's stream went live or offline: it updates
-// the room's status in the store (live, or back to scheduled unless the
-// room has ended) and publishes stream.live or stream.offline.
+// SetLive records that the room's stream went live or offline: it stores
+// the status StreamStatus gives and publishes stream.live or stream.offline.
 func (h *Hub) SetLive(ctx context.Context, roomID string, live bool) error {
-	r, err := h.rooms.Get(ctx, roomID)
-	if err != nil {
+	if _, err := storeStreamStatus(ctx, h.rooms, roomID, live, nil); err != nil {
 		return err
-	}
-	want := r.Status
-	switch {
-	case live:
-		want = StatusLive
-	case r.Status == StatusLive:
-		want = StatusScheduled
-	}
-	if want != r.Status {
-		if _, err := h.rooms.Update(ctx, roomID, func(r *Room) error { r.Status = want; return nil }); err != nil {
-			return fmt.Errorf("set live: %w", err)
-		}
 	}
 	return h.AnnounceLive(ctx, roomID, live)
 }
@@ -224,6 +211,22 @@ func (h *Hub) AnnounceLive(ctx context.Context, roomID string, live bool) error 
 	}
 	_, err := h.bus.Publish(ctx, roomID, Event{Type: kind})
 	return err
+}
+
+// StreamNotice tells a room's hosts something about their stream (a track
+// a browser cannot play, a refused stream) as a stream.notice event. It is
+// the media server's notice hook and never blocks the media path.
+func (h *Hub) StreamNotice(roomID, message string) {
+	h.log.Warn("stream notice", "room", roomID, "notice", message)
+	ev, err := NewEvent("stream.notice", map[string]string{"message": message})
+	if err != nil {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = h.SendRole(ctx, roomID, RoleHost, ev)
+	}()
 }
 
 // AddLikes counts n likes for the room; totals go out as `likes` events at
@@ -249,6 +252,10 @@ func (h *Hub) Viewers(ctx context.Context, roomID string) (int, error) {
 	}
 	return h.bus.Presence(ctx, roomID, h.cfg.NodeID, local)
 }
+
+// Conns is the number of WebSocket connections this node serves: its load,
+// as the node registry reports it.
+func (h *Hub) Conns() int { return int(h.conns.Load()) }
 
 // RoleOf returns the role of userID if they are connected to the room on
 // this node (best effort: moderation uses it to protect higher roles).

@@ -19,7 +19,8 @@ type HubConfig struct {
 	NodeID string `yaml:"-"`
 
 	// MaxConnsPerIP caps WebSocket connections per client address
-	// (r.RemoteAddr); 0 = no limit. Env LIVEROOM_MAX_CONNS_PER_IP.
+	// (ClientKey: the resolved client, IPv6 by /64); 0 = no limit. Env
+	// LIVEROOM_MAX_CONNS_PER_IP.
 	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
 	// SendQueue is how many events may wait for one connection before it is
 	// disconnected as a slow consumer.

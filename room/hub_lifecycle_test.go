@@ -268,3 +268,26 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("max_conns_per_ip 0: %v", err)
 	}
 }
+
+// Conns counts this node's WebSocket connections (the load a node reports
+// to the registry), in every room, and drops as they close.
+func TestHubConns(t *testing.T) {
+	s := roomtest.New(t, roomtest.Options{})
+	if got := s.Hub.Conns(); got != 0 {
+		t.Fatalf("conns before any client: got %d, want 0", got)
+	}
+	a := s.Dial(t, "demo", "")
+	b := s.Dial(t, "demo", "")
+	defer b.Close()
+	if got := s.Hub.Conns(); got != 2 {
+		t.Fatalf("conns with two clients: got %d, want 2", got)
+	}
+	a.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Hub.Conns() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("conns after one client left: got %d, want 1", s.Hub.Conns())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -91,6 +91,7 @@ func (h *Hub) join(ctx context.Context, roomID string, c *conn) (*localRoom, err
 		lr.idle = 0
 		lr.mu.Unlock()
 		h.m.conns.Inc()
+		h.conns.Add(1)
 		return lr, nil
 	}
 }
@@ -108,6 +109,7 @@ func (h *Hub) leave(c *conn) {
 		lr.conns = lr.conns[:last]
 		c.slot = -1
 		h.m.conns.Dec()
+		h.conns.Add(-1)
 	}
 	lr.mu.Unlock()
 }

@@ -28,7 +28,7 @@ func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, roomID string) {
 	defer h.wg.Done()
 
 	ctx := r.Context()
-	ip := clientIP(r.RemoteAddr)
+	ip := ClientKey(r) // the resolved client address, IPv6 by /64
 	ipOK := h.ips.acquire(ip)
 	var id Identity
 	var refuse *Error

@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// memoryOrigins is the one-process Origins (tests, and a single node).
-type memoryOrigins struct {
+// MemoryOrigins is the one-process Origins (tests, and a single node).
+type MemoryOrigins struct {
 	now    func() time.Time
 	mu     sync.Mutex
 	leases map[string]lease
@@ -18,15 +18,15 @@ type lease struct {
 	expires time.Time
 }
 
-var _ Origins = (*memoryOrigins)(nil)
+var _ Origins = (*MemoryOrigins)(nil)
 
 // NewMemoryOrigins returns an Origins held in memory.
-func NewMemoryOrigins() Origins {
-	return &memoryOrigins{now: time.Now, leases: map[string]lease{}}
+func NewMemoryOrigins() *MemoryOrigins {
+	return &MemoryOrigins{now: time.Now, leases: map[string]lease{}}
 }
 
 // holder returns the live lease of roomID, dropping an expired one.
-func (o *memoryOrigins) holder(roomID string) string {
+func (o *MemoryOrigins) holder(roomID string) string {
 	l, ok := o.leases[roomID]
 	if ok && !o.now().Before(l.expires) {
 		delete(o.leases, roomID)
@@ -35,14 +35,14 @@ func (o *memoryOrigins) holder(roomID string) string {
 	return l.node
 }
 
-func (o *memoryOrigins) Claim(_ context.Context, roomID, node string, ttl time.Duration) error {
+func (o *MemoryOrigins) Claim(_ context.Context, roomID, node string, ttl time.Duration) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.leases[roomID] = lease{node: node, expires: o.now().Add(ttl)}
 	return nil
 }
 
-func (o *memoryOrigins) ClaimFree(_ context.Context, roomID, node string, ttl time.Duration) (bool, error) {
+func (o *MemoryOrigins) ClaimFree(_ context.Context, roomID, node string, ttl time.Duration) (bool, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.holder(roomID) != "" {
@@ -52,7 +52,7 @@ func (o *memoryOrigins) ClaimFree(_ context.Context, roomID, node string, ttl ti
 	return true, nil
 }
 
-func (o *memoryOrigins) Renew(_ context.Context, roomID, node string, ttl time.Duration) (bool, error) {
+func (o *MemoryOrigins) Renew(_ context.Context, roomID, node string, ttl time.Duration) (bool, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.holder(roomID) != node {
@@ -62,7 +62,7 @@ func (o *memoryOrigins) Renew(_ context.Context, roomID, node string, ttl time.D
 	return true, nil
 }
 
-func (o *memoryOrigins) Release(_ context.Context, roomID, node string) (bool, error) {
+func (o *MemoryOrigins) Release(_ context.Context, roomID, node string) (bool, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	switch o.holder(roomID) {
@@ -75,7 +75,7 @@ func (o *memoryOrigins) Release(_ context.Context, roomID, node string) (bool, e
 	return false, nil
 }
 
-func (o *memoryOrigins) Get(_ context.Context, roomID string) (string, error) {
+func (o *MemoryOrigins) Get(_ context.Context, roomID string) (string, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.holder(roomID), nil

@@ -3,9 +3,6 @@ package room
 import (
 	"context"
 	"log/slog"
-	"slices"
-	"sort"
-	"sync"
 	"time"
 )
 
@@ -30,8 +27,12 @@ type NodeInfo struct {
 	Seen    int64  `json:"seen"`               // unix ms of the last heartbeat (set by the registry)
 }
 
-// Beat reports info() to reg every ttl/3 until ctx ends, then leaves.
-func Beat(ctx context.Context, reg Registry, ttl time.Duration, info func() NodeInfo, log *slog.Logger) {
+// NodeTTL is how long a node stays in the registry without a heartbeat.
+const NodeTTL = 6 * time.Second
+
+// Beat reports info() to reg every ttl/3 until ctx ends, then leaves and
+// returns ctx's error.
+func Beat(ctx context.Context, reg Registry, ttl time.Duration, info func() NodeInfo, log *slog.Logger) error {
 	every := ttl / 3
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -54,59 +55,8 @@ func Beat(ctx context.Context, reg Registry, ttl time.Duration, info func() Node
 			lctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			_ = reg.Leave(lctx, n.ID)
 			cancel()
-			return
+			return ctx.Err()
 		case <-t.C:
 		}
 	}
-}
-
-// memoryRegistry is the one-process Registry (tests, and one node).
-type memoryRegistry struct {
-	now   func() time.Time
-	mu    sync.Mutex
-	nodes map[string]memNode
-}
-
-type memNode struct {
-	info    NodeInfo
-	expires time.Time
-}
-
-var _ Registry = (*memoryRegistry)(nil)
-
-// NewMemoryRegistry returns a Registry held in memory.
-func NewMemoryRegistry() Registry {
-	return &memoryRegistry{now: time.Now, nodes: map[string]memNode{}}
-}
-
-func (r *memoryRegistry) Heartbeat(_ context.Context, n NodeInfo, ttl time.Duration) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := r.now()
-	n.Seen = now.UnixMilli()
-	r.nodes[n.ID] = memNode{info: n, expires: now.Add(ttl)}
-	return nil
-}
-
-func (r *memoryRegistry) Leave(_ context.Context, id string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.nodes, id)
-	return nil
-}
-
-func (r *memoryRegistry) Nodes(_ context.Context) ([]NodeInfo, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := r.now()
-	var out []NodeInfo
-	for id, n := range r.nodes {
-		if now.After(n.expires) {
-			delete(r.nodes, id)
-			continue
-		}
-		out = append(out, n.info)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return slices.Clip(out), nil
 }

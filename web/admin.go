@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"liveroom/chat"
 	"liveroom/room"
 )
 
@@ -16,7 +17,7 @@ const maxAdminBody = 64 << 10
 
 // ModerationLog reads a room's audit log of moderator actions, newest last.
 type ModerationLog interface {
-	ModerationLog(ctx context.Context, roomID string, limit int) (any, error)
+	ModerationLog(ctx context.Context, roomID string, limit int) ([]chat.AuditEntry, error)
 }
 
 // callerIdentity authenticates the Authorization header for roomID ("" =
@@ -120,7 +121,7 @@ func (s *Server) createRoom(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, err)
 		return
 	}
-	s.followSource(rm)
+	s.followSource(rm.ID)
 	s.log.Info("room created", "room", rm.ID)
 	w.Header().Set("Location", "/api/v1/rooms/"+rm.ID)
 	writeJSON(w, http.StatusCreated, rm)
@@ -157,8 +158,8 @@ type roomView struct {
 
 func (s *Server) view(rm room.Room) roomView {
 	v := roomView{Room: rm}
-	if s.deps.Media != nil {
-		v.Viewers = s.deps.Media.Viewers(rm.ID)
+	if s.deps.WHEP != nil {
+		v.Viewers = s.deps.WHEP.Viewers(rm.ID)
 	}
 	return v
 }
@@ -244,9 +245,11 @@ func (s *Server) patchRoom(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "forbidden", "a host may change title and status; the rest needs admin credentials")
 		return
 	}
-	if p.Status != nil && *p.Status == room.StatusLive {
-		writeError(w, http.StatusBadRequest, "bad_request", "status: a room becomes live when its host publishes")
-		return
+	if p.Status != nil {
+		if err := room.RequestStatus(*p.Status); err != nil {
+			s.storeError(w, err)
+			return
+		}
 	}
 	rm, err := s.deps.Rooms.Update(r.Context(), r.PathValue("room"), func(rm *room.Room) error {
 		if p.Title != nil {
@@ -277,26 +280,16 @@ func (s *Server) patchRoom(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.Source != nil {
-		s.followSource(rm)
+		s.followSource(rm.ID)
 	}
 	writeJSON(w, http.StatusOK, s.view(rm))
 }
 
-// followSource starts or stops the server's pull of a room's RTSP source.
-func (s *Server) followSource(rm room.Room) {
+// followSource tells the source reconciler that a room's source or
+// existence changed (it decides which node pulls the source).
+func (s *Server) followSource(roomID string) {
 	if s.deps.OnSource != nil {
-		s.deps.OnSource(rm.ID) // a cluster: one node pulls, whichever claims the room first
-		return
-	}
-	if s.deps.Media == nil {
-		return
-	}
-	if rm.Source == "" {
-		s.deps.Media.StopPull(rm.ID)
-		return
-	}
-	if err := s.deps.Media.StartPull(rm.ID, rm.Source); err != nil {
-		s.log.Warn("rtsp pull", "room", rm.ID, "err", err)
+		s.deps.OnSource(roomID)
 	}
 }
 
@@ -306,10 +299,7 @@ func (s *Server) deleteRoom(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, err)
 		return
 	}
-	if s.deps.Media != nil {
-		s.deps.Media.StopPull(id)
-		s.deps.Media.CloseRoom(id)
-	}
+	s.followSource(id) // this node's media of the room closes
 	if s.deps.Hub != nil {
 		if err := s.deps.Hub.CloseRoom(r.Context(), id); err != nil {
 			s.log.Warn("close room websockets", "room", id, "err", err)

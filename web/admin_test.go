@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"liveroom/chat"
 	"liveroom/room"
 )
 
@@ -123,8 +124,8 @@ func TestHealth(t *testing.T) {
 // fakeModLog stands in for the chat service at the web seam.
 type fakeModLog struct{}
 
-func (fakeModLog) ModerationLog(_ context.Context, roomID string, limit int) (any, error) {
-	return []map[string]string{{"action": "timeout", "room": roomID}}, nil
+func (fakeModLog) ModerationLog(_ context.Context, roomID string, limit int) ([]chat.AuditEntry, error) {
+	return []chat.AuditEntry{{Action: "timeout", Room: roomID}}, nil
 }
 
 func TestRoomScopedRoutes(t *testing.T) {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"time"
@@ -18,6 +19,19 @@ type Config struct {
 	AllowedOrigins []string `yaml:"allowed_origins"`
 	// MaxSDPBytes bounds a WHIP/WHEP offer; real offers are a few KiB.
 	MaxSDPBytes int64 `yaml:"max_sdp_bytes"`
+	// TrustedProxies (CIDRs or addresses) are the peers whose
+	// X-Forwarded-For, and PROXY protocol header when ProxyProtocol is on,
+	// name the client; every per-address limit counts that client. Empty =
+	// the TCP peer is the client.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ProxyProtocol accepts a PROXY protocol header (v1 or v2) at the start
+	// of connections from TrustedProxies (haproxy send-proxy[-v2]).
+	ProxyProtocol bool `yaml:"proxy_protocol"`
+	// ProxyHeaderTimeout bounds the wait for that header.
+	ProxyHeaderTimeout time.Duration `yaml:"proxy_header_timeout"`
+	// BodyTimeout bounds the time a request body may take to arrive, on
+	// every route that takes one; responses are never cut by it.
+	BodyTimeout time.Duration `yaml:"body_timeout"`
 	// DrainWait is how long a node told to stop (SIGTERM) fails /readyz
 	// before it tells its clients to move: at least the balancer's health
 	// check detection time. DrainTimeout bounds the wait for WebRTC sessions
@@ -34,12 +48,25 @@ func (c *Config) SetDefaults() {
 	if c.MaxSDPBytes == 0 {
 		c.MaxSDPBytes = 64 << 10
 	}
+	if c.ProxyHeaderTimeout == 0 {
+		c.ProxyHeaderTimeout = 5 * time.Second
+	}
+	if c.BodyTimeout == 0 {
+		c.BodyTimeout = 10 * time.Second
+	}
 	if c.DrainWait == 0 {
 		c.DrainWait = 2 * time.Second
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = 10 * time.Second
 	}
+}
+
+// ClientAddrs is the client address model of the section (call after
+// Validate).
+func (c Config) ClientAddrs() *ClientAddrs {
+	p, _ := ParseTrustedProxies(c.TrustedProxies)
+	return NewClientAddrs(p)
 }
 
 // Validate checks the section; errors name the key.
@@ -61,6 +88,18 @@ func (c Config) Validate() error {
 	}
 	if c.MaxSDPBytes < 4096 || c.MaxSDPBytes > 1<<20 {
 		return errors.New("http.max_sdp_bytes: must be between 4096 and 1048576")
+	}
+	if _, err := ParseTrustedProxies(c.TrustedProxies); err != nil {
+		return fmt.Errorf("http.trusted_proxies: %w", err)
+	}
+	if c.ProxyProtocol && len(c.TrustedProxies) == 0 {
+		return errors.New("http.proxy_protocol: needs http.trusted_proxies (the proxies allowed to send the header)")
+	}
+	if c.ProxyHeaderTimeout < 100*time.Millisecond || c.ProxyHeaderTimeout > time.Minute {
+		return fmt.Errorf("http.proxy_header_timeout: must be 100ms..1m, got %s", c.ProxyHeaderTimeout)
+	}
+	if c.BodyTimeout < 100*time.Millisecond || c.BodyTimeout > 10*time.Minute {
+		return fmt.Errorf("http.body_timeout: must be 100ms..10m, got %s", c.BodyTimeout)
 	}
 	if c.DrainWait < 0 || c.DrainWait > 5*time.Minute {
 		return errors.New("http.drain_wait: must be between 0s and 5m")

@@ -49,7 +49,7 @@ func newTestNode(t testing.TB, tune ...func(*Deps)) *testNode {
 	}
 	cfg := Config{Listen: "127.0.0.1:0"}
 	cfg.SetDefaults()
-	deps := Deps{Auth: auth, Rooms: rooms, Media: sfu, Gatherer: reg, Logger: log}
+	deps := Deps{Auth: auth, Rooms: rooms, WHIP: sfu, WHEP: sfu, Edge: sfu, Gatherer: reg, Logger: log}
 	for _, f := range tune {
 		f(&deps)
 	}

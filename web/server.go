@@ -1,6 +1,7 @@
 // Package web is the HTTP face of liveroom: routing, the admin API, the
-// WHIP/WHEP endpoints and the embedded pages. It holds no business logic: it
-// checks who is asking and hands the request to room, media, chat or cart.
+// WHIP/WHEP endpoints, the node-to-node edge route and its client, and the
+// embedded pages. It holds no business logic: it checks who is asking (for
+// RTSP too, RTSPAuth) and hands the request to room, media, chat or cart.
 package web
 
 import (
@@ -18,13 +19,18 @@ import (
 // Deps are the components the HTTP layer routes to. Optional ones may be nil:
 // their routes then answer 503 unavailable.
 type Deps struct {
-	Auth   *room.Auth
-	Rooms  room.Store
-	Media  SFU
+	Auth  *room.Auth
+	Rooms room.Store
+	// WHIP, WHEP and Edge are the media server as each route sees it.
+	WHIP   Ingest
+	WHEP   Playback
+	Edge   EdgeOrigin
 	Hub    WebSockets
 	ModLog ModerationLog
 	// Catalog serves products and orders (the cart store).
 	Catalog Catalog
+	// Webhooks lists and retries parked order webhooks (the cart outbox).
+	Webhooks FailedWebhooks
 	// RTSPPort, when not 0, is advertised to hosts as the RTSP ingest port.
 	RTSPPort int
 	// Gatherer serves /metrics; Ready reports whether this node can take
@@ -36,12 +42,13 @@ type Deps struct {
 	// room's media from this one (POST /internal/v1/edge/{room}).
 	ClusterSecret []byte
 	// OnWatch, if set, is told about every new WHEP session (after the
-	// answer is sent): in a cluster, the node starts pulling the room
-	// from its origin.
+	// answer is sent): the edge reconciler pulls the room from its origin
+	// if that is another node (media.Edges.Watch).
 	OnWatch func(roomID string)
 	// OnSource, if set, is told that a room's RTSP source was set, changed
-	// or removed, instead of this node starting or stopping the pull
-	// itself: in a cluster exactly one node pulls each source.
+	// or removed, or the room deleted: the one reconciler of sources
+	// (room.Lifecycle.SourceChanged) starts, moves or stops the pull and
+	// closes a deleted room's media.
 	OnSource func(roomID string)
 }
 
@@ -54,15 +61,16 @@ type WebSockets interface {
 
 // Server routes HTTP requests. Build it with New; it is an http.Handler.
 type Server struct {
-	cfg  Config
-	deps Deps
-	log  *slog.Logger
-	mux  *http.ServeMux
+	cfg   Config
+	deps  Deps
+	log   *slog.Logger
+	mux   *http.ServeMux
+	addrs *ClientAddrs
 }
 
 // New builds the router. cfg must have been validated.
 func New(cfg Config, deps Deps) *Server {
-	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, mux: http.NewServeMux(), addrs: cfg.ClientAddrs()}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -86,6 +94,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/rooms/{room}/moderation/log", s.moderationLog)
 	m.HandleFunc("POST /api/v1/tokens", s.admin(s.mintToken))
 	s.catalogRoutes(m)
+	s.webhookRoutes(m)
 
 	m.HandleFunc("POST /whip/{room}", s.cors(s.whipPost))
 	m.HandleFunc("PATCH /whip/{room}/{session}", s.cors(s.whipPatch))
@@ -104,6 +113,8 @@ func (s *Server) routes() {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r = s.addrs.annotate(r)                       // clientaddr.go
+	r = withBodyDeadline(w, r, s.cfg.BodyTimeout) // bodydeadline.go
 	s.mux.ServeHTTP(w, r)
 }
 

@@ -12,20 +12,28 @@ import (
 	"liveroom/room"
 )
 
-// SFU is what the WHIP/WHEP endpoints need from the media layer.
-type SFU interface {
-	Publish(ctx context.Context, roomID, hostID, offerSDP string) (media.Session, error)
-	Subscribe(ctx context.Context, roomID, offerSDP string) (media.Session, error)
-	SubscribeEdge(ctx context.Context, roomID, offerSDP string) (media.Session, error)
+// Sessions is what the WHIP and WHEP session routes need from the media
+// server: trickle ICE and ICE restarts (PATCH), DELETE, and the ICE
+// servers an answer names.
+type Sessions interface {
 	Patch(ctx context.Context, roomID, sessionID, sdpFrag string) (string, error)
 	Close(roomID, sessionID string) error
-	CloseRoom(roomID string)
-	ICEServers() []media.ICEServer
-	Viewers(roomID string) int
 	IsPublisher(roomID, sessionID string) (bool, error)
-	// StartPull / StopPull follow a room's RTSP `source`.
-	StartPull(roomID, url string) error
-	StopPull(roomID string)
+	ICEServers() []media.ICEServer
+}
+
+// Ingest is what WHIP needs: a host's session that publishes the room.
+type Ingest interface {
+	Sessions
+	Publish(ctx context.Context, roomID, hostID, offerSDP string) (media.Session, error)
+}
+
+// Playback is what WHEP and the room views need: viewer sessions and how
+// many watch a room here.
+type Playback interface {
+	Sessions
+	Subscribe(ctx context.Context, roomID, offerSDP string) (media.Session, error)
+	Viewers(roomID string) int
 }
 
 // whipPost is WHIP ingest (RFC 9725): the host's offer in, the answer out.
@@ -38,17 +46,17 @@ func (s *Server) whipPost(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	offer, ok := s.readOffer(w, r)
+	offer, ok := s.readOffer(w, r, s.deps.WHIP != nil)
 	if !ok {
 		return
 	}
-	sess, err := s.deps.Media.Publish(r.Context(), rm.ID, id.ID, offer)
+	sess, err := s.deps.WHIP.Publish(r.Context(), rm.ID, id.ID, offer)
 	if err != nil {
 		s.mediaError(w, err)
 		return
 	}
 	s.log.Info("whip publish", "room", rm.ID, "host", id.ID, "session", sess.ID)
-	s.writeAnswer(w, "/whip/"+rm.ID+"/"+sess.ID, sess)
+	s.writeAnswer(w, "/whip/"+rm.ID+"/"+sess.ID, sess, s.deps.WHIP.ICEServers())
 }
 
 // whepPost is WHEP egress: a viewer's offer in, the answer out. It works
@@ -61,16 +69,16 @@ func (s *Server) whepPost(w http.ResponseWriter, r *http.Request) {
 	if !s.mayWatch(w, r, rm) {
 		return
 	}
-	offer, ok := s.readOffer(w, r)
+	offer, ok := s.readOffer(w, r, s.deps.WHEP != nil)
 	if !ok {
 		return
 	}
-	sess, err := s.deps.Media.Subscribe(r.Context(), rm.ID, offer)
+	sess, err := s.deps.WHEP.Subscribe(r.Context(), rm.ID, offer)
 	if err != nil {
 		s.mediaError(w, err)
 		return
 	}
-	s.writeAnswer(w, "/whep/"+rm.ID+"/"+sess.ID, sess)
+	s.writeAnswer(w, "/whep/"+rm.ID+"/"+sess.ID, sess, s.deps.WHEP.ICEServers())
 	if s.deps.OnWatch != nil {
 		s.deps.OnWatch(rm.ID)
 	}
@@ -98,8 +106,13 @@ func (s *Server) whepPatch(w http.ResponseWriter, r *http.Request) {
 // sessionKind answers 404 unless the session in the path is a publisher
 // (WHIP routes) or a viewer (WHEP routes): knowing the host's session id must
 // not let anyone end or restart it through the unauthenticated WHEP routes.
-func (s *Server) sessionKind(w http.ResponseWriter, r *http.Request, rm room.Room, publisher bool) bool {
-	pub, err := s.deps.Media.IsPublisher(rm.ID, r.PathValue("session"))
+func (s *Server) sessionKind(w http.ResponseWriter, r *http.Request, rm room.Room, publisher bool) (Sessions, bool) {
+	sessions := s.sessions(publisher)
+	if sessions == nil {
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "media is not available on this node")
+		return nil, false
+	}
+	pub, err := sessions.IsPublisher(rm.ID, r.PathValue("session"))
 	if err == nil && pub != publisher {
 		kind := "WHEP"
 		if publisher {
@@ -109,9 +122,20 @@ func (s *Server) sessionKind(w http.ResponseWriter, r *http.Request, rm room.Roo
 	}
 	if err != nil {
 		s.mediaError(w, err)
-		return false
+		return nil, false
 	}
-	return true
+	return sessions, true
+}
+
+// sessions are the WHIP (publisher) or WHEP session routes' media.
+func (s *Server) sessions(publisher bool) Sessions {
+	if publisher && s.deps.WHIP != nil {
+		return s.deps.WHIP
+	}
+	if !publisher && s.deps.WHEP != nil {
+		return s.deps.WHEP
+	}
+	return nil
 }
 
 func (s *Server) whipDelete(w http.ResponseWriter, r *http.Request) {
@@ -122,8 +146,8 @@ func (s *Server) whipDelete(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.requireHost(w, r, rm); !ok {
 		return
 	}
-	if s.sessionKind(w, r, rm, true) {
-		s.closeSession(w, r, rm)
+	if sessions, ok := s.sessionKind(w, r, rm, true); ok {
+		s.closeSession(w, r, rm, sessions)
 	}
 }
 
@@ -134,13 +158,13 @@ func (s *Server) whepDelete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if s.sessionKind(w, r, rm, false) {
-		s.closeSession(w, r, rm)
+	if sessions, ok := s.sessionKind(w, r, rm, false); ok {
+		s.closeSession(w, r, rm, sessions)
 	}
 }
 
-func (s *Server) closeSession(w http.ResponseWriter, r *http.Request, rm room.Room) {
-	if err := s.deps.Media.Close(rm.ID, r.PathValue("session")); err != nil {
+func (s *Server) closeSession(w http.ResponseWriter, r *http.Request, rm room.Room, sessions Sessions) {
+	if err := sessions.Close(rm.ID, r.PathValue("session")); err != nil {
 		s.mediaError(w, err)
 		return
 	}
@@ -153,7 +177,8 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rm room.Room, pub
 		writeError(w, http.StatusUnsupportedMediaType, "bad_request", "Content-Type must be application/trickle-ice-sdpfrag")
 		return
 	}
-	if !s.sessionKind(w, r, rm, publisher) {
+	sessions, ok := s.sessionKind(w, r, rm, publisher)
+	if !ok {
 		return
 	}
 	body, err := readBody(w, r, s.cfg.MaxSDPBytes)
@@ -161,7 +186,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rm room.Room, pub
 		s.bodyError(w, err)
 		return
 	}
-	frag, err := s.deps.Media.Patch(r.Context(), rm.ID, r.PathValue("session"), string(body))
+	frag, err := sessions.Patch(r.Context(), rm.ID, r.PathValue("session"), string(body))
 	if err != nil {
 		s.mediaError(w, err)
 		return
@@ -208,8 +233,9 @@ func (s *Server) mayWatch(w http.ResponseWriter, r *http.Request, rm room.Room) 
 	return false
 }
 
-func (s *Server) readOffer(w http.ResponseWriter, r *http.Request) (string, bool) {
-	if s.deps.Media == nil {
+// readOffer reads an SDP offer for a route whose media is available here.
+func (s *Server) readOffer(w http.ResponseWriter, r *http.Request, available bool) (string, bool) {
+	if !available {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "media is not available on this node")
 		return "", false
 	}
@@ -237,7 +263,7 @@ func (s *Server) bodyError(w http.ResponseWriter, err error) {
 	writeError(w, http.StatusBadRequest, "bad_request", "could not read the request body")
 }
 
-func (s *Server) writeAnswer(w http.ResponseWriter, location string, sess media.Session) {
+func (s *Server) writeAnswer(w http.ResponseWriter, location string, sess media.Session, ice []media.ICEServer) {
 	h := w.Header()
 	h.Set("Location", location)
 	h.Set("Content-Type", "application/sdp")
@@ -245,7 +271,7 @@ func (s *Server) writeAnswer(w http.ResponseWriter, location string, sess media.
 	if sess.ETag != "" {
 		h.Set("ETag", `"`+sess.ETag+`"`)
 	}
-	for _, srv := range s.deps.Media.ICEServers() {
+	for _, srv := range ice {
 		for _, u := range srv.URLs {
 			link := fmt.Sprintf("<%s>; rel=\"ice-server\"", u)
 			if srv.Username != "" {

@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"strconv"
-	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -30,29 +28,12 @@ type Config struct {
 	Chat     chat.Config        `yaml:"chat"`
 	Cart     cart.Config        `yaml:"cart"`
 	Webhooks cart.WebhookConfig `yaml:"webhooks"`
-	Redis    RedisConfig        `yaml:"redis"`
-	Node     NodeConfig         `yaml:"node"`
+	Redis    room.RedisConfig   `yaml:"redis"`
+	Node     room.NodeConfig    `yaml:"node"`
 	DataDir  string             `yaml:"data_dir"`
 	Log      LogConfig          `yaml:"log"`
 	// Dev seeds a demo room and prints URLs with tokens.
 	Dev bool `yaml:"dev"`
-}
-
-// RedisConfig is the `redis:` section; a URL turns on cluster mode.
-type RedisConfig struct {
-	URL string `yaml:"url"`
-}
-
-// NodeConfig is the `node:` section.
-type NodeConfig struct {
-	ID string `yaml:"id"` // default: host name
-	// AdvertiseURL is the base URL other nodes reach this node's HTTP API
-	// at (edges pull media through it); default http://<http.listen>, with
-	// 127.0.0.1 for an unspecified host.
-	AdvertiseURL string `yaml:"advertise_url"`
-	// ClusterSecret authenticates node-to-node requests; default: derived
-	// from auth.jwt_secret, which every node of a cluster shares anyway.
-	ClusterSecret string `yaml:"cluster_secret"`
 }
 
 // LogConfig is the `log:` section.
@@ -90,19 +71,26 @@ func loadConfig(r io.Reader) (Config, error) {
 	return c, nil
 }
 
-func loadConfigFile(path string) (Config, error) {
-	if path == "" {
-		return defaultConfig(), nil
+// readConfig is the file at path (or the defaults), then the LIVEROOM_*
+// variables, then override (the command line), then the defaults of what
+// none of them set.
+func readConfig(path string, getenv func(string) string, override func(*Config)) (Config, error) {
+	c := defaultConfig()
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		defer f.Close()
+		if c, err = loadConfig(f); err != nil {
+			return c, fmt.Errorf("%s: %w", path, err)
+		}
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
+	if err := c.applyEnv(getenv); err != nil {
+		return c, err
 	}
-	defer f.Close()
-	c, err := loadConfig(f)
-	if err != nil {
-		return c, fmt.Errorf("%s: %w", path, err)
-	}
+	override(&c)
+	c.setDefaults()
 	return c, nil
 }
 
@@ -139,9 +127,7 @@ func (c *Config) setDefaults() {
 	if c.DataDir == "" {
 		c.DataDir = "data"
 	}
-	if c.Node.ID == "" {
-		c.Node.ID, _ = os.Hostname()
-	}
+	c.Node.SetDefaults()
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -151,44 +137,17 @@ func (c *Config) setDefaults() {
 }
 
 // validate checks every section; secrets are checked after they are
-// loaded or generated (see secrets.go).
+// loaded or generated (room.LoadSecrets).
 func (c *Config) validate() error {
-	if err := c.HTTP.Validate(); err != nil {
-		return err
-	}
-	if err := c.WebRTC.Validate(); err != nil {
-		return err
-	}
-	if err := c.RTSP.Validate(); err != nil {
-		return err
-	}
-	if c.Redis.URL != "" && !strings.HasPrefix(c.Redis.URL, "redis://") && !strings.HasPrefix(c.Redis.URL, "rediss://") {
-		return errors.New("redis.url: must start with redis:// or rediss://")
-	}
 	if c.DataDir == "" {
 		return errors.New("data_dir: must not be empty")
 	}
-	if u := c.Node.AdvertiseURL; u != "" {
-		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return errors.New("node.advertise_url: must be an http:// or https:// URL")
-		}
-	}
-	if s := c.Node.ClusterSecret; s != "" && len(s) < 16 {
-		return errors.New("node.cluster_secret: must be at least 16 characters")
-	}
 	c.Hub.AllowedOrigins = c.HTTP.AllowedOrigins
 	c.Hub.NodeID = c.Node.ID
-	if err := c.Hub.Validate(); err != nil {
-		return err
-	}
-	if err := c.Chat.Validate(); err != nil {
-		return err
-	}
-	if err := c.Cart.Validate(); err != nil {
-		return err
-	}
-	if err := c.Webhooks.Validate(); err != nil {
-		return err
+	for _, section := range []interface{ Validate() error }{c.HTTP, c.WebRTC, c.RTSP, c.Redis, c.Node, c.Hub, c.Chat, c.Cart, c.Webhooks} {
+		if err := section.Validate(); err != nil {
+			return err
+		}
 	}
 	if _, err := c.Log.level(); err != nil {
 		return err

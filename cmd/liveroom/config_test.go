@@ -76,10 +76,10 @@ func TestFlagsOverrideEnvOverrideFile(t *testing.T) {
 func TestSecretsGeneratedOnceAndTokenCommand(t *testing.T) {
 	dir := t.TempDir()
 	var a, b room.AuthConfig
-	if _, gen, err := ensureSecrets(&a, dir); err != nil || !gen {
+	if _, gen, err := room.LoadSecrets(&a, dir); err != nil || !gen {
 		t.Fatalf("first: gen=%v err=%v, want generated", gen, err)
 	}
-	if _, _, err := ensureSecrets(&b, dir); err != nil || a != b {
+	if _, _, err := room.LoadSecrets(&b, dir); err != nil || a != b {
 		t.Fatalf("second: got %+v, want the same secrets %+v", b, a)
 	}
 	var out, errOut bytes.Buffer
@@ -163,8 +163,8 @@ func TestAdvertiseURL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := advertiseURL(c.configured, addr); got != c.want {
-			t.Errorf("advertiseURL(%q, %s) = %q, want %q", c.configured, c.listen, got, c.want)
+		if got := (room.NodeConfig{AdvertiseURL: c.configured}).Advertise(addr); got != c.want {
+			t.Errorf("Advertise(%q, %s) = %q, want %q", c.configured, c.listen, got, c.want)
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -19,168 +18,111 @@ import (
 	"liveroom/web"
 )
 
-// node is one liveroom server's components, built from the config. It is
-// the only place that knows which implementation of each seam is in use.
+// node is one liveroom server's components, built from the config and
+// wired together; the backends (backends.go) are the only part that
+// differs between one node and a cluster.
 type node struct {
 	cfg    Config
 	log    *slog.Logger
+	back   *backends
 	auth   *room.Auth
 	rooms  room.Store
 	hub    *room.Hub
-	chat   *chat.Service
-	store  cart.Store
 	cart   *cart.Service
 	outbox *cart.Outbox
 	sfu    *media.SFU
-	life   *lifecycle
+	edges  *media.Edges
+	life   *room.Lifecycle
 	web    *web.Server
 
-	cluster   *cluster      // nil on a single node
-	edges     *mediaCluster // media across nodes; nil on a single node
-	advertise string        // base URL other nodes and the registry know this node by
-	gatherer  prometheus.Gatherer
+	advertise string   // base URL other nodes and the registry know this node by
+	rtspAddr  net.Addr // RTSP listener
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
 }
 
-// buildNode wires a node: on its own, file-backed rooms, the memory bus,
-// memory chat state and bbolt-backed commerce; with redis.url, the Redis
-// implementations of each (node_redis.go).
-func buildNode(cfg Config, reg *prometheus.Registry, log *slog.Logger) (_ *node, err error) {
-	n := &node{cfg: cfg, log: log, gatherer: reg}
+func buildNode(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*node, error) {
+	b, err := openBackends(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return wireNode(cfg, reg, log, b)
+}
+
+// wireNode builds the components on b (closed by the node's stop).
+func wireNode(cfg Config, reg *prometheus.Registry, log *slog.Logger, b *backends) (_ *node, err error) {
+	n := &node{cfg: cfg, log: log, back: b}
 	defer func() {
 		if err != nil { // release what was built: sockets, stores
-			n.closeMedia()
-			n.close()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			n.stop(ctx)
 		}
 	}()
 	if n.auth, err = room.NewAuth(cfg.Auth); err != nil {
 		return nil, err
 	}
-	var bus room.Bus
-	chatDeps := chat.Deps{Log: log.With("component", "chat"), Metrics: reg}
-	if cfg.Redis.URL != "" {
-		if n.cluster, err = openCluster(cfg, log); err != nil {
-			return nil, err
-		}
-		n.rooms, bus = n.cluster.rooms, n.cluster.bus
-		cs := n.cluster.chat
-		chatDeps.History, chatDeps.Held, chatDeps.Sanctions, chatDeps.Rules, chatDeps.Audit = cs, cs, cs, cs, cs.Audit()
-	} else {
-		if n.rooms, err = room.OpenFileStore(cfg.DataDir); err != nil {
-			return nil, err
-		}
-		bus = room.NewMemoryBus(cfg.Hub.HistorySize)
-		if chatDeps.Audit, err = chat.OpenFileAudit(filepath.Join(cfg.DataDir, "audit")); err != nil {
-			return nil, fmt.Errorf("audit log: %w", err)
-		}
-		// Bans, timeouts, slow mode and terms survive a restart.
-		cs, err := chat.OpenFileState(filepath.Join(cfg.DataDir, "chat"), cfg.Chat.HistorySize, cfg.Chat.HeldMax)
-		if err != nil {
-			return nil, fmt.Errorf("chat state: %w", err)
-		}
-		chatDeps.History, chatDeps.Held, chatDeps.Sanctions, chatDeps.Rules = cs, cs, cs, cs
-	}
-	if n.hub, err = room.NewHub(cfg.Hub, room.HubDeps{Auth: n.auth, Rooms: n.rooms, Bus: bus, Log: log.With("component", "hub"), Metrics: reg}); err != nil {
+	n.rooms = b.rooms
+	if n.hub, err = room.NewHub(cfg.Hub, room.HubDeps{Auth: n.auth, Rooms: b.rooms, Bus: b.bus, Log: log.With("component", "hub"), Metrics: reg}); err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
-	chatDeps.Hub, chatDeps.Rooms = n.hub, n.rooms
-	if n.chat, err = chat.New(cfg.Chat, chatDeps); err != nil {
+	cs, err := chat.New(cfg.Chat, chat.Deps{Hub: n.hub, Rooms: b.rooms, History: b.chat, Held: b.chat, Sanctions: b.chat, Rules: b.chat,
+		Audit: b.audit, Log: log.With("component", "chat"), Metrics: reg})
+	if err != nil {
 		return nil, fmt.Errorf("chat: %w", err)
 	}
+	if err := n.buildCart(reg); err != nil {
+		return nil, err
+	}
 
-	metrics, err := cart.NewMetrics(reg)
-	if err != nil {
-		return nil, err
-	}
-	if n.cluster != nil {
-		n.store = n.cluster.store
-	} else {
-		local, err := cart.OpenLocal(filepath.Join(cfg.DataDir, "cart"), cfg.Cart)
-		if err != nil {
-			return nil, fmt.Errorf("cart store: %w", err)
-		}
-		n.store = local
-	}
-	clog := log.With("component", "cart")
-	if n.cart, err = cart.NewService(n.store, cfg.Cart, cart.ServiceOptions{Metrics: metrics, Log: clog}); err != nil {
-		return nil, err
-	}
-	cart.AttachWS(n.hub, n.cart, clog)
-	if n.outbox, err = cart.NewOutbox(n.store, cfg.Webhooks, cart.OutboxOptions{Metrics: metrics, Log: log.With("component", "webhooks")}); err != nil {
-		return nil, err
-	}
-	n.cart.OnOrder(func(cart.Order) { n.outbox.Wake() })
-
-	n.life = newLifecycle(n.rooms, log)
-	// The lifecycle stores the status itself (in a cluster, only while no
-	// other node is the origin) and then has the hub announce it.
-	n.life.notify = func(ctx context.Context, roomID string, live bool) {
-		if err := n.hub.AnnounceLive(ctx, roomID, live); err != nil {
-			log.Warn("room live event", "room", roomID, "err", err)
-		}
-	}
-	if n.sfu, err = media.New(cfg.WebRTC, media.Options{Logger: log, Registerer: reg, OnLive: n.life.onLive}); err != nil {
+	// The SFU's live events reach the lifecycle, built just below with the SFU.
+	onLive := func(roomID string, live bool) { n.life.OnLive(roomID, live) }
+	if n.sfu, err = media.New(cfg.WebRTC, media.Options{Logger: log, Registerer: reg, OnLive: onLive}); err != nil {
 		return nil, fmt.Errorf("webrtc: %w", err)
 	}
+	n.edges = media.NewEdges(n.sfu, cfg.Node.ID, b.origins, web.NewEdgeClient(cfg.Node.ID, b.secret, b.registry).Signal)
+	if n.life, err = room.NewLifecycle(room.LifecycleDeps{
+		Node: cfg.Node.ID, Rooms: b.rooms, Origins: b.origins, Media: n.sfu, Moved: n.edges.Watch,
+		Announce: n.hub.AnnounceLive, Log: log,
+	}); err != nil {
+		return nil, err
+	}
 	// RTSP ingest and read; closed by the SFU's Shutdown.
-	rtsp, err := n.sfu.ServeRTSP(cfg.RTSP, media.RTSPDeps{Auth: newRTSPAuth(n.auth, n.rooms), Notice: n.notice})
+	rtsp, err := n.sfu.ServeRTSP(cfg.RTSP, media.RTSPDeps{Auth: web.NewRTSPAuth(n.auth, b.rooms), Notice: n.hub.StreamNotice})
 	if err != nil {
 		return nil, fmt.Errorf("rtsp: %w", err)
 	}
+	n.rtspAddr = rtsp.Addr()
 	rtspPort := 0
-	if a, ok := rtsp.Addr().(*net.TCPAddr); ok {
+	if a, ok := n.rtspAddr.(*net.TCPAddr); ok {
 		rtspPort = a.Port
 	}
-	wd := web.Deps{
-		Auth: n.auth, Rooms: n.rooms, Media: n.sfu, Hub: n.hub, ModLog: n.chat, Catalog: n.store,
-		RTSPPort: rtspPort, Gatherer: reg, Logger: log.With("component", "web"),
-	}
-	if n.cluster != nil {
-		wd.Ready = n.cluster.ready
-		secret := clusterSecret(cfg)
-		n.edges = newMediaCluster(cfg.Node.ID, secret, n.sfu, n.cluster.origins, n.cluster.registry, n.rooms, log)
-		n.edges.notify = func(ctx context.Context, roomID string, live bool) {
-			if err := n.hub.SetLive(ctx, roomID, live); err != nil {
-				log.Warn("room live event", "room", roomID, "err", err)
-			}
-		}
-		n.life.origin, n.life.liveElsewhere = n.edges.live, n.edges.liveElsewhere
-		wd.ClusterSecret, wd.OnWatch, wd.OnSource = secret, n.edges.watched, n.edges.sourceChanged
-	}
-	n.web = web.New(cfg.HTTP, wd)
+	n.web = web.New(cfg.HTTP, web.Deps{
+		Auth: n.auth, Rooms: b.rooms, WHIP: n.sfu, WHEP: n.sfu, Edge: n.sfu, Hub: n.hub, ModLog: cs, Catalog: b.store, Webhooks: n.outbox,
+		RTSPPort: rtspPort, Gatherer: reg, Ready: b.ready, Logger: log.With("component", "web"),
+		ClusterSecret: b.secret, OnWatch: n.edges.Watch, OnSource: n.life.SourceChanged,
+	})
 	return n, nil
 }
 
-// notice tells a room's hosts something about their stream (a track a
-// browser cannot play). It must not block the media path.
-func (n *node) notice(roomID, message string) {
-	n.log.Warn("stream notice", "room", roomID, "notice", message)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		ev, err := room.NewEvent("stream.notice", map[string]string{"message": message})
-		if err == nil {
-			_ = n.hub.SendRole(ctx, roomID, room.RoleHost, ev)
-		}
-	}()
-}
-
-// startPulls starts pulling every room that names an RTSP source.
-func (n *node) startPulls(ctx context.Context) {
-	list, err := n.rooms.List(ctx)
+// buildCart wires commerce: the service, its WebSocket messages and the
+// order webhooks.
+func (n *node) buildCart(reg prometheus.Registerer) error {
+	metrics, err := cart.NewMetrics(reg)
 	if err != nil {
-		n.log.Warn("list rooms for pulls", "err", err)
-		return
+		return err
 	}
-	for _, r := range list {
-		if r.Source != "" {
-			if err := n.sfu.StartPull(r.ID, r.Source); err != nil {
-				n.log.Warn("rtsp pull", "room", r.ID, "err", err)
-			}
-		}
+	clog := n.log.With("component", "cart")
+	if n.cart, err = cart.NewService(n.back.store, n.cfg.Cart, cart.ServiceOptions{Metrics: metrics, Log: clog}); err != nil {
+		return err
 	}
+	cart.AttachWS(n.hub, n.cart, clog)
+	if n.outbox, err = cart.NewOutbox(n.back.store, n.cfg.Webhooks, cart.OutboxOptions{Metrics: metrics, Log: n.log.With("component", "webhooks")}); err != nil {
+		return err
+	}
+	n.cart.OnOrder(func(cart.Order) { n.outbox.Wake() })
+	return nil
 }
 
 // start runs the node's background workers until stop.
@@ -188,22 +130,24 @@ func (n *node) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	run := func(name string, f func(context.Context) error) {
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
+		n.wg.Go(func() {
 			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				n.log.Error("worker stopped", "worker", name, "err", err)
 			}
-		}()
+		})
+	}
+	started := time.Now().UnixMilli()
+	info := func() room.NodeInfo {
+		return room.NodeInfo{ID: n.cfg.Node.ID, HTTPURL: n.advertise, Conns: n.hub.Conns(), Started: started}
 	}
 	run("hub", n.hub.Run)
 	run("cart", n.cart.Run)
 	run("webhooks", n.outbox.Run)
-	run("lifecycle", func(ctx context.Context) error { n.life.run(ctx); return nil })
-	if n.cluster != nil {
-		run("registry", func(ctx context.Context) error { n.cluster.beat(ctx, n, n.gatherer); return nil })
-		run("edges", func(ctx context.Context) error { n.edges.run(ctx); return nil })
-	}
+	run("lifecycle", n.life.Run)
+	run("edges", n.edges.Run)
+	run("registry", func(ctx context.Context) error {
+		return room.Beat(ctx, n.back.registry, room.NodeTTL, info, n.log.With("component", "registry"))
+	})
 }
 
 // stop closes the media peers, tells WebSocket clients the node is going
@@ -218,26 +162,7 @@ func (n *node) stop(ctx context.Context) {
 		n.cancel()
 	}
 	n.wg.Wait()
-	n.close()
-}
-
-// closeMedia shuts the SFU down when building the node failed half-way.
-func (n *node) closeMedia() {
-	if n.sfu != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = n.sfu.Shutdown(ctx)
-	}
-}
-
-func (n *node) close() {
-	if n.cluster != nil {
-		n.cluster.close() // closes the cart store too
-		return
-	}
-	if n.store != nil {
-		if err := n.store.Close(); err != nil {
-			n.log.Warn("cart store close", "err", err)
-		}
+	if n.back.close != nil {
+		n.back.close()
 	}
 }

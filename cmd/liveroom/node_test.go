@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"liveroom/media/mediatest"
+	"liveroom/room"
 )
 
 // testConfig is a single node on free loopback ports in a temp dir.
@@ -91,5 +94,64 @@ func TestStreamKeyOpensHostWebSocket(t *testing.T) {
 	other := dialWS(t, srv.URL, "keyed", "sk_not_the_key")
 	if e := other.await("error", 5*time.Second); e == nil || e["code"] != "unauthorized" {
 		t.Fatalf("wrong key: got %v, want an unauthorized error", e)
+	}
+}
+
+// One node runs the cluster's control plane on memory backends: it pulls a
+// room's RTSP source itself (the source reconciler), and a room left live
+// when the node stopped is taken offline by the lifecycle's sweep after a
+// restart (nobody holds its origin lease).
+func TestSingleNodeSourceAndRestart(t *testing.T) {
+	cfg := testConfig(t)
+	start := func() (*inNode, context.Context) {
+		n, err := buildNode(cfg, prometheus.NewRegistry(), quietLog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := serveInProcess(t, n)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		t.Cleanup(cancel)
+		return in, ctx
+	}
+	n, ctx := start()
+	p := n.p
+	for _, body := range []map[string]any{
+		{"id": "cam", "title": "Camera"},
+		{"id": "mirror", "title": "Mirror", "source": "rtsp://" + p.RTSPAddr + "/cam"},
+	} {
+		if status, b := adminDo(t, "POST", p.Base+"/api/v1/rooms", body); status != 201 {
+			t.Fatalf("create room: %d %s", status, b)
+		}
+	}
+	publishTo(t, ctx, p, "cam", mintToken(t, p.Base, "host", "host", "cam"))
+	v, _ := watchOn(t, ctx, p, "mirror")
+	waitVideo(t, ctx, v, "the pulled source", func(st mediatest.ViewerStats) bool {
+		return !st.FirstKeyframeAt.IsZero() && st.Video.Packets > 60
+	})
+	wantLive(t, p, "mirror")
+	n.leave()
+
+	// The node stopped while the room was live (as after a crash).
+	rooms, err := room.OpenFileStore(cfg.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rooms.Update(context.Background(), "cam", func(r *room.Room) error { r.Status = room.StatusLive; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	n, ctx = start()
+	for {
+		rm, err := n.rooms.Get(ctx, "cam")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rm.Status == room.StatusScheduled {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("room left live by the stopped node: status %s, want scheduled", rm.Status)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }

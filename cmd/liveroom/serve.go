@@ -9,7 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,56 +19,48 @@ import (
 	"liveroom/web"
 )
 
-// serveFlags are the command-line overrides of the config file.
+// serveFlags binds the command line to c, the config it overrides, and
+// returns --config.
+func serveFlags(fs *flag.FlagSet, c *Config) *string {
+	path := fs.String("config", "", "config file (YAML); default: built-in defaults")
+	fs.StringVar(&c.HTTP.Listen, "http", c.HTTP.Listen, "HTTP listen address (http.listen)")
+	fs.StringVar(&c.RTSP.Listen, "rtsp", c.RTSP.Listen, "RTSP listen address (rtsp.listen)")
+	fs.Func("rtsp-udp", "RTSP RTP port, RTCP = +1; 0 = TCP only (rtsp.udp_port)", func(v string) error {
+		n, err := strconv.Atoi(v)
+		c.RTSP.UDPPort = &n
+		return err
+	})
+	fs.IntVar(&c.WebRTC.Port, "webrtc-port", c.WebRTC.Port, "WebRTC UDP/TCP port (webrtc.port)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory (data_dir)")
+	fs.StringVar(&c.Redis.URL, "redis", c.Redis.URL, "Redis URL: cluster mode (redis.url)")
+	fs.StringVar(&c.Node.ID, "node-id", c.Node.ID, "node id (node.id)")
+	fs.StringVar(&c.Node.AdvertiseURL, "advertise-url", c.Node.AdvertiseURL, "base URL other nodes reach this one at (node.advertise_url)")
+	fs.BoolVar(&c.Dev, "dev", c.Dev, "seed a demo room and print URLs with tokens")
+	return path
+}
+
+// parseServeFlags: the command line overrides the environment, which
+// overrides the config file, so the command line is parsed twice: for
+// --config, then over the config read.
 func parseServeFlags(args []string, stderr io.Writer, getenv func(string) string) (Config, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "config file (YAML); default: built-in defaults")
-	httpAddr := fs.String("http", "", "HTTP listen address (http.listen)")
-	rtspAddr := fs.String("rtsp", "", "RTSP listen address (rtsp.listen)")
-	rtspUDP := fs.Int("rtsp-udp", 0, "RTSP RTP port, RTCP = +1; 0 = TCP only (rtsp.udp_port)")
-	webrtcPort := fs.Int("webrtc-port", 0, "WebRTC UDP/TCP port (webrtc.port)")
-	dataDir := fs.String("data-dir", "", "data directory (data_dir)")
-	redisURL := fs.String("redis", "", "Redis URL: cluster mode (redis.url)")
-	nodeID := fs.String("node-id", "", "node id (node.id)")
-	advertise := fs.String("advertise-url", "", "base URL other nodes reach this one at (node.advertise_url)")
-	dev := fs.Bool("dev", false, "seed a demo room and print URLs with tokens")
+	path := serveFlags(fs, &Config{})
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	cfg, err := loadConfigFile(*cfgPath)
-	if err != nil {
-		return cfg, err
-	}
-	if err := cfg.applyEnv(getenv); err != nil {
-		return cfg, err
-	}
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "http":
-			cfg.HTTP.Listen = *httpAddr
-		case "rtsp":
-			cfg.RTSP.Listen = *rtspAddr
-		case "rtsp-udp":
-			cfg.RTSP.UDPPort = rtspUDP
-		case "webrtc-port":
-			cfg.WebRTC.Port = *webrtcPort
-		case "data-dir":
-			cfg.DataDir = *dataDir
-		case "redis":
-			cfg.Redis.URL = *redisURL
-		case "node-id":
-			cfg.Node.ID = *nodeID
-		case "advertise-url":
-			cfg.Node.AdvertiseURL = *advertise
-		case "dev":
-			cfg.Dev = *dev
-		}
+	var bad error
+	cfg, err := readConfig(*path, getenv, func(c *Config) {
+		again := flag.NewFlagSet("serve", flag.ContinueOnError)
+		serveFlags(again, c)
+		bad = again.Parse(args)
 	})
-	cfg.setDefaults()
+	if err = errors.Join(err, bad); err != nil {
+		return cfg, err
+	}
 	return cfg, cfg.validate()
 }
 
@@ -83,7 +75,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		// node's tokens.
 		return errors.New("auth.jwt_secret and auth.admin_key: cluster mode (redis.url) needs them set, the same on every node")
 	}
-	secretsPath, generated, err := ensureSecrets(&cfg.Auth, cfg.DataDir)
+	secretsPath, generated, err := room.LoadSecrets(&cfg.Auth, cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("secrets: %w", err)
 	}
@@ -96,28 +88,23 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
-	if n.cluster == nil {
-		// In a cluster another node may be streaming a live room.
-		resetLive(ctx, n.rooms, log)
-	}
-	if n.cluster == nil {
-		n.startPulls(ctx) // in a cluster, one node per source (mediaCluster)
-	}
-
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		n.stop(context.Background())
 		return fmt.Errorf("http.listen: %w", err)
 	}
+	if cfg.HTTP.ProxyProtocol {
+		ln = web.ProxyListener(ln, cfg.HTTP.ClientAddrs(), cfg.HTTP.ProxyHeaderTimeout)
+	}
 	drainer := web.NewDrain(cfg.Node.ID)
 	srv := &http.Server{Handler: drainer.Wrap(n.web), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	n.advertise = advertiseURL(cfg.Node.AdvertiseURL, ln.Addr())
+	n.advertise = cfg.Node.Advertise(ln.Addr())
 	udp, tcp := n.sfu.Addr()
 	log.Info("liveroom serving", "http", ln.Addr().String(), "webrtc_udp", udp.String(), "webrtc_tcp", tcp.String(), "data_dir", cfg.DataDir, "node", cfg.Node.ID, "cluster", cfg.Redis.URL != "")
 
 	if cfg.Dev {
-		if err := seedDemo(ctx, cfg, n, ln.Addr(), stdout); err != nil {
+		if err := n.web.SeedDemo(ctx, ln.Addr(), cfg.Auth.AdminKey, stdout); err != nil {
 			log.Error("dev seed", "err", err)
 		}
 	}
@@ -149,38 +136,4 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		err = nil
 	}
 	return err
-}
-
-// resetLive marks rooms that were live when the node stopped as scheduled:
-// nobody is publishing to a node that just started.
-func resetLive(ctx context.Context, rooms room.Store, log *slog.Logger) {
-	list, err := rooms.List(ctx)
-	if err != nil {
-		return
-	}
-	for _, r := range list {
-		if r.Status == room.StatusLive {
-			if _, err := rooms.Update(ctx, r.ID, func(r *room.Room) error { r.Status = room.StatusScheduled; return nil }); err != nil {
-				log.Warn("reset live room", "room", r.ID, "err", err)
-			}
-		}
-	}
-}
-
-// advertiseURL is the base URL other nodes reach this one at: the
-// configured one, else the listener's address (127.0.0.1 for an
-// unspecified host, which only works while the nodes share a machine).
-func advertiseURL(configured string, addr net.Addr) string {
-	if configured != "" {
-		return strings.TrimRight(configured, "/")
-	}
-	tcp, ok := addr.(*net.TCPAddr)
-	if !ok {
-		return "http://" + addr.String()
-	}
-	host := "127.0.0.1"
-	if !tcp.IP.IsUnspecified() {
-		host = tcp.IP.String()
-	}
-	return "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port))
 }

@@ -35,18 +35,15 @@ func token(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 	if err != nil {
 		return fmt.Errorf("--role: %w", err)
 	}
-	cfg, err := loadConfigFile(*cfgPath)
+	cfg, err := readConfig(*cfgPath, getenv, func(c *Config) {
+		if *dataDir != "" {
+			c.DataDir = *dataDir
+		}
+	})
 	if err != nil {
 		return err
 	}
-	if err := cfg.applyEnv(getenv); err != nil {
-		return err
-	}
-	if *dataDir != "" {
-		cfg.DataDir = *dataDir
-	}
-	cfg.setDefaults()
-	if _, _, err := ensureSecrets(&cfg.Auth, cfg.DataDir); err != nil {
+	if _, _, err := room.LoadSecrets(&cfg.Auth, cfg.DataDir); err != nil {
 		return err
 	}
 	auth, err := room.NewAuth(cfg.Auth)

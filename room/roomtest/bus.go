@@ -11,9 +11,9 @@ import (
 )
 
 // TestBus is the conformance suite every room.Bus implementation passes
-// (memory now, Redis with the cluster issue). newBus returns a fresh bus
-// keeping history events per room; two buses from the same call to
-// newCluster must act as two nodes of one cluster.
+// (memory and Redis). newCluster returns fresh buses keeping history
+// events per room; two buses from the same call must act as two nodes of
+// one cluster.
 func TestBus(t *testing.T, history int, newCluster func(t *testing.T) (room.Bus, room.Bus)) {
 	ctx := context.Background()
 	ev := func(kind string, i int) room.Event {

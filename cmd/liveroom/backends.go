@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"liveroom/cart"
+	"liveroom/chat"
+	"liveroom/room"
+)
+
+// backends are the implementations of every seam that holds shared state.
+// This is the one place that chooses them: on one node memory and files,
+// with redis.url Redis, shared by the nodes of a cluster. Everything else
+// runs the same code either way.
+type backends struct {
+	rooms    room.Store
+	bus      room.Bus
+	origins  room.Origins
+	registry room.Registry
+	chat     chatState
+	audit    chat.AuditLog
+	store    cart.Store
+	// secret authenticates node-to-node requests; nil on one node, which
+	// then serves no edge route.
+	secret []byte
+	ready  func(ctx context.Context) error // nil: always ready
+	close  func()
+}
+
+type chatState interface {
+	chat.History
+	chat.Held
+	chat.Sanctions
+	chat.Rules
+}
+
+func openBackends(cfg Config, log *slog.Logger) (*backends, error) {
+	if cfg.Redis.URL != "" {
+		return openRedis(cfg, log)
+	}
+	return openLocal(cfg)
+}
+
+// openLocal: rooms, chat state (bans, timeouts, slow mode, terms), the
+// audit log and commerce survive a restart in the data directory.
+func openLocal(cfg Config) (*backends, error) {
+	b := &backends{bus: room.NewMemoryBus(cfg.Hub.HistorySize), origins: room.NewMemoryOrigins(), registry: room.NewMemoryRegistry()}
+	var err error
+	if b.rooms, err = room.OpenFileStore(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if b.audit, err = chat.OpenFileAudit(filepath.Join(cfg.DataDir, "audit")); err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	if b.chat, err = chat.OpenFileState(filepath.Join(cfg.DataDir, "chat"), cfg.Chat.HistorySize, cfg.Chat.HeldMax); err != nil {
+		return nil, fmt.Errorf("chat state: %w", err)
+	}
+	local, err := cart.OpenLocal(filepath.Join(cfg.DataDir, "cart"), cfg.Cart)
+	if err != nil {
+		return nil, fmt.Errorf("cart store: %w", err)
+	}
+	b.store, b.close = local, func() { _ = local.Close() }
+	return b, nil
+}
+
+// openRedis: every node of the cluster shares one Redis; /readyz says
+// whether it answers.
+func openRedis(cfg Config, log *slog.Logger) (*backends, error) {
+	rdb, err := cfg.Redis.Client()
+	if err != nil {
+		return nil, err
+	}
+	prefix := cfg.Cart.RedisPrefix
+	if prefix == "" {
+		prefix = cart.DefaultRedisPrefix
+	}
+	store, err := cart.NewRedisStore(rdb, cfg.Cart)
+	if err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("cart store: %w", err)
+	}
+	bus := room.NewRedisBus(rdb, room.RedisBusConfig{Prefix: prefix, History: cfg.Hub.HistorySize,
+		Log: log.With("component", "bus")})
+	state := chat.NewRedisState(rdb, prefix, cfg.Chat.HistorySize, cfg.Chat.HeldMax)
+	return &backends{
+		rooms: room.NewRedisStore(rdb, prefix), bus: bus,
+		origins: room.NewRedisOrigins(rdb, prefix), registry: room.NewRedisRegistry(rdb, prefix),
+		chat: state, audit: state.Audit(), store: store, secret: cfg.Node.Secret(cfg.Auth.JWTSecret),
+		ready: func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			if err := rdb.Ping(ctx).Err(); err != nil {
+				return fmt.Errorf("redis unreachable: %w", err)
+			}
+			return nil
+		},
+		close: func() { _ = bus.Close(); _ = store.Close(); _ = rdb.Close() },
+	}, nil
+}

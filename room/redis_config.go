@@ -1,0 +1,38 @@
+package room
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisConfig is the `redis:` section; a URL turns on cluster mode.
+type RedisConfig struct {
+	URL string `yaml:"url"`
+}
+
+// Validate checks the section; errors name the key.
+func (c RedisConfig) Validate() error {
+	if c.URL != "" && !strings.HasPrefix(c.URL, "redis://") && !strings.HasPrefix(c.URL, "rediss://") {
+		return errors.New("redis.url: must start with redis:// or rediss://")
+	}
+	return nil
+}
+
+// Client is the client a node's Redis implementations share. It does not
+// wait for Redis to answer: a node starts (and serves video) while Redis
+// is down. It fails fast while Redis is unreachable, so that requests
+// answer `unavailable` at once instead of queueing behind retries.
+func (c RedisConfig) Client() (*redis.Client, error) {
+	opt, err := redis.ParseURL(c.URL)
+	if err != nil {
+		return nil, fmt.Errorf("redis.url: %w", err)
+	}
+	opt.DialTimeout = time.Second
+	opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = 2*time.Second, 2*time.Second, 2*time.Second
+	opt.MaxRetries = 1
+	return redis.NewClient(opt), nil
+}
