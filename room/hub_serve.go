@@ -224,6 +224,9 @@ func (h *Hub) buildWelcome(ctx context.Context, c *conn, pos Position, extra map
 	body["seq"] = pos.Seq
 	body["epoch"] = pos.Epoch
 	body["server_time"] = time.Now().UnixMilli()
+	// Pages compare it with the node holding their video (X-Liveroom-Node)
+	// to tell whether a closed socket means their video's node went away.
+	body["node"] = h.cfg.NodeID
 	for k, v := range extra {
 		body[k] = v
 	}

@@ -32,6 +32,12 @@ type Config struct {
 	// BodyTimeout bounds the time a request body may take to arrive, on
 	// every route that takes one; responses are never cut by it.
 	BodyTimeout time.Duration `yaml:"body_timeout"`
+	// DrainWait is how long a node told to stop (SIGTERM) fails /readyz
+	// before it tells its clients to move: at least the balancer's health
+	// check detection time. DrainTimeout bounds the wait for WebRTC sessions
+	// to move after that.
+	DrainWait    time.Duration `yaml:"drain_wait"`
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
 }
 
 // SetDefaults fills in what is not set.
@@ -47,6 +53,12 @@ func (c *Config) SetDefaults() {
 	}
 	if c.BodyTimeout == 0 {
 		c.BodyTimeout = 10 * time.Second
+	}
+	if c.DrainWait == 0 {
+		c.DrainWait = 2 * time.Second
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 10 * time.Second
 	}
 }
 
@@ -88,6 +100,12 @@ func (c Config) Validate() error {
 	}
 	if c.BodyTimeout < 100*time.Millisecond || c.BodyTimeout > 10*time.Minute {
 		return fmt.Errorf("http.body_timeout: must be 100ms..10m, got %s", c.BodyTimeout)
+	}
+	if c.DrainWait < 0 || c.DrainWait > 5*time.Minute {
+		return errors.New("http.drain_wait: must be between 0s and 5m")
+	}
+	if c.DrainTimeout < 0 || c.DrainTimeout > 10*time.Minute {
+		return errors.New("http.drain_timeout: must be between 0s and 10m")
 	}
 	return nil
 }

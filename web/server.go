@@ -191,7 +191,7 @@ func (s *Server) cors(h http.HandlerFunc) http.HandlerFunc {
 			hd.Set("Vary", "Origin")
 			hd.Set("Access-Control-Allow-Methods", "POST, PATCH, DELETE, OPTIONS")
 			hd.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match")
-			hd.Set("Access-Control-Expose-Headers", "Location, ETag, Link, Accept-Patch")
+			hd.Set("Access-Control-Expose-Headers", "Location, ETag, Link, Accept-Patch, X-Liveroom-Node")
 		}
 		h(w, r)
 	}

@@ -21,6 +21,7 @@ var workloads = map[string]func(ctx context.Context, args []string, out io.Write
 	"idle":       idleCmd,      // idle WebSocket clients: server memory per connection
 	"hub-server": hubServerCmd, // harness: the room hub and chat alone, to measure them
 	"sale":       saleCmd,      // flash-sale storm over the WebSocket: oversell check, reservations/s, latency
+	"failover":   failoverCmd,  // viewers behind a balancer while a node is killed or drained: outage per viewer
 }
 
 func main() {

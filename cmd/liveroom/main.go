@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,10 +25,26 @@ LIVEROOM_MAX_CONNS_PER_IP, LIVEROOM_HTTP, LIVEROOM_PUBLIC_URL, LIVEROOM_DATA_DIR
 LIVEROOM_ADVERTISE_URL, LIVEROOM_CLUSTER_SECRET
 `
 
+// errTerminated is the cause of the serve context's end on SIGTERM (what a
+// service manager or an orchestrator sends): the node drains first (drain.go).
+// SIGINT (Ctrl-C) stops at once. A second signal kills the process.
+var errTerminated = errors.New("terminated (SIGTERM)")
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-sigs
+		signal.Stop(sigs) // the next signal has its default effect
+		if sig == syscall.SIGTERM {
+			cancel(errTerminated)
+		} else {
+			cancel(errors.New("interrupted"))
+		}
+	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
-	stop()
+	cancel(nil)
 	os.Exit(code)
 }
 

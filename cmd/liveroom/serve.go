@@ -96,7 +96,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if cfg.HTTP.ProxyProtocol {
 		ln = web.ProxyListener(ln, cfg.HTTP.ClientAddrs(), cfg.HTTP.ProxyHeaderTimeout)
 	}
-	srv := &http.Server{Handler: n.web, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+	drainer := web.NewDrain(cfg.Node.ID)
+	srv := &http.Server{Handler: drainer.Wrap(n.web), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	n.advertise = cfg.Node.Advertise(ln.Addr())
 	udp, tcp := n.sfu.Addr()
@@ -115,6 +116,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	select {
 	case err = <-serveErr:
 	case <-ctx.Done():
+		if errors.Is(context.Cause(ctx), errTerminated) {
+			// A second signal kills the process: no context needed here.
+			drain(context.Background(), drainer, n.hub, n.sfu, cfg.Node.ID, cfg.HTTP.DrainWait, cfg.HTTP.DrainTimeout, log)
+		}
 		log.Info("shutting down")
 	}
 	// Stop accepting, let short requests finish, then close every peer and

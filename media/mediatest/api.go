@@ -11,17 +11,23 @@ import (
 // (tests run on 127.0.0.1), no mDNS. networks defaults to UDP4; pass
 // webrtc.NetworkTypeTCP4 for an ICE-TCP client.
 func NewAPI(networks ...webrtc.NetworkType) (*webrtc.API, error) {
-	return newAPI(true, networks)
+	return newAPI(true, nil, networks)
 }
 
 // NewAPIWithoutInterceptors is NewAPI with no interceptors: a sender that
 // writes its own RTCP sender reports (its own capture clock), as an encoder
 // behind a transcoder would.
 func NewAPIWithoutInterceptors(networks ...webrtc.NetworkType) (*webrtc.API, error) {
-	return newAPI(false, networks)
+	return newAPI(false, nil, networks)
 }
 
-func newAPI(interceptors bool, networks []webrtc.NetworkType) (*webrtc.API, error) {
+// NewAPIWith is NewAPI with the setting engine adjusted by configure (e.g.
+// ICE timeouts) after the defaults are set.
+func NewAPIWith(configure func(*webrtc.SettingEngine), networks ...webrtc.NetworkType) (*webrtc.API, error) {
+	return newAPI(true, configure, networks)
+}
+
+func newAPI(interceptors bool, configure func(*webrtc.SettingEngine), networks []webrtc.NetworkType) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, err
@@ -39,5 +45,8 @@ func newAPI(interceptors bool, networks []webrtc.NetworkType) (*webrtc.API, erro
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes(networks)
+	if configure != nil {
+		configure(&se)
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
 }

@@ -28,7 +28,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -427,103 +426,11 @@ func binary(t *testing.T) string {
 	return builtBin
 }
 
-type server struct {
-	base     string
-	adminKey string
-}
-
 // startServer builds and starts liveroom on free loopback ports and stops it
 // (SIGTERM, then wait) when the test ends.
 func startServer(t *testing.T, artifacts string) *server {
 	t.Helper()
 	return startNode(t, artifacts, nodeOptions{name: "server", jwtSecret: randomString(t), adminKey: randomString(t)})
-}
-
-// nodeOptions describe one server process: its log is <name>.log in the
-// artifacts; args are added to the serve flags.
-type nodeOptions struct {
-	name, jwtSecret, adminKey string
-	args                      []string
-}
-
-func startNode(t *testing.T, artifacts string, o nodeOptions) *server {
-	t.Helper()
-	tmp := t.TempDir()
-	bin := binary(t)
-
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t, false))
-	srv := &server{base: "http://" + httpAddr, adminKey: o.adminKey}
-	cmd := exec.Command(bin, append([]string{"serve",
-		"--http", httpAddr,
-		"--webrtc-port", strconv.Itoa(freePort(t, true)),
-		"--rtsp", fmt.Sprintf("127.0.0.1:%d", freePort(t, false)),
-		"--rtsp-udp", "0",
-		"--data-dir", filepath.Join(tmp, "data"),
-	}, o.args...)...)
-	cmd.Env = append(os.Environ(),
-		"LIVEROOM_JWT_SECRET="+o.jwtSecret,
-		"LIVEROOM_ADMIN_KEY="+o.adminKey,
-	)
-	logFile, err := os.Create(filepath.Join(artifacts, o.name+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &tail{}
-	cmd.Stdout = io.MultiWriter(logFile, logs)
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-
-	stopping := false
-	t.Cleanup(func() {
-		defer logFile.Close()
-		select {
-		case err := <-exited:
-			if !stopping {
-				t.Errorf("server exited during the test: %v\n%s", err, logs)
-			}
-			return
-		default:
-		}
-		stopping = true
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Logf("server exit after SIGTERM: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("server still running 10s after SIGTERM; killing it\n%s", logs)
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("server log (full log in %s):\n%s", logFile.Name(), logs)
-		}
-	})
-
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(srv.base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return srv
-			}
-		}
-		select {
-		case err := <-exited:
-			stopping = true // reported here, not again in cleanup
-			t.Fatalf("server exited before it was healthy: %v\n%s", err, logs)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET /healthz not 200 within 30s (last error %v)\n%s", err, logs)
-		}
-	}
 }
 
 // admin posts body to the admin API, checks the status (want 0: any 2xx)

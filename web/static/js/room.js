@@ -10,6 +10,13 @@ const FINAL = {
   4003: 'You were removed from this room.',
   4004: 'This room has been closed.',
 };
+// Close codes that say the node is going away (shutting down or draining,
+// RFC 6455 1001 and 1012): reconnect at once, spread over a short window so a
+// node's viewers do not all land in the same instant. An abnormal close (1006:
+// no close frame, the node died) also reconnects at once.
+const MOVE = new Set([1001, 1012]);
+const MOVE_SPREAD_MS = 1000;
+const DEAD_SPREAD_MS = 250;
 
 export class RoomSocket {
   constructor(room, token = '') {
@@ -28,6 +35,7 @@ export class RoomSocket {
     this.timer = 0;
     this.stopped = false;
     this.welcomed = false;
+    this.node = ''; // the node serving this connection (welcome.node)
   }
 
   // on registers fn for an event type ('*' = every event, 'state' = the
@@ -103,8 +111,25 @@ export class RoomSocket {
         this.setState('closed', this.lastError || FINAL[e.code]);
         return;
       }
+      const wasOpen = this.welcomed;
+      if (wasOpen && (MOVE.has(e.code) || e.code === 1006)) {
+        // The node went away (drained or died), not the network: tell the
+        // page (its video may be on the same node) and come back at once;
+        // backoff starts only if that attempt fails.
+        const kind = MOVE.has(e.code) ? 'drain' : 'dead';
+        this.emit('lost', { node: this.node, kind, code: e.code });
+        this.soon(kind === 'drain' ? MOVE_SPREAD_MS : DEAD_SPREAD_MS);
+        return;
+      }
       this.retry();
     });
+  }
+
+  // soon reconnects after a random delay below spreadMs, without backoff.
+  soon(spreadMs) {
+    if (this.stopped) return;
+    this.setState('reconnecting', 'Reconnecting…');
+    this.timer = setTimeout(() => this.connect(), Math.round(Math.random() * spreadMs));
   }
 
   retry() {
@@ -147,6 +172,7 @@ export class RoomSocket {
   onWelcome(ev) {
     if (typeof ev.server_time === 'number') this.offset = ev.server_time - Date.now();
     this.you = ev.you || null;
+    this.node = typeof ev.node === 'string' ? ev.node : '';
     if (ev.epoch) this.epoch = ev.epoch;
     this.lastSeq = Number(ev.seq || 0);
     if (!this.welcomed) {

@@ -6,8 +6,10 @@ import { ChatView } from './chat.js';
 
 const ORDERS_EVERY_MS = 5000;
 
-export function startLive({ room, token, getPc, isLive }) {
+export function startLive({ room, token, getPc, isLive, onLost = () => {} }) {
   const sock = new RoomSocket(room, token);
+  sock.on('lost', onLost);
+  sock.on('node.draining', (ev) => onLost({ node: ev.node, kind: 'drain', exact: true }));
   const chat = new ChatView(el('chat'), el('jump'));
   const catalog = new Map();
   let pinned = null;

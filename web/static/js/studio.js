@@ -25,12 +25,20 @@ let facing = 'user';
 let pc = null;
 let session = '';          // WHIP resource URL, for DELETE
 let senders = {};          // kind -> RTCRtpSender while publishing
+let pcNode = '';           // the node holding the session (X-Liveroom-Node)
+let republishing = false;
+let republishTimer = 0;
+let republishAttempt = 0;
+let republishes = 0;       // sessions replaced without a reload (tests read it)
 let iceServers = [];       // from the last response's Link headers
 let wakeLock = null;
 let live = null;            // the room side: stats, chat, products
 
 // The browser test reads the peer connection and the state from here.
-window.liveroom = { get pc() { return pc; }, get state() { return status.state; }, get session() { return session; } };
+window.liveroom = {
+  get pc() { return pc; }, get state() { return status.state; }, get session() { return session; },
+  get node() { return pcNode; }, get republishes() { return republishes; },
+};
 
 el('room').textContent = room || '(no room)';
 showTokenState();
@@ -221,14 +229,9 @@ async function goLive() {
   }
   goliveBtn.disabled = true;
   status.set('connecting', 'Connecting…');
-  const conn = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
+  const { conn, video, audio } = newPeer();
   pc = conn;
-  // Both kinds are always offered so a device added later can go on air.
-  const video = conn.addTransceiver(stream.getVideoTracks()[0] || 'video', { direction: 'sendonly', streams: [stream] });
-  const audio = conn.addTransceiver(stream.getAudioTracks()[0] || 'audio', { direction: 'sendonly', streams: [stream] });
-  preferVideoCodecs(video);
   senders = { video: video.sender, audio: audio.sender };
-  conn.addEventListener('connectionstatechange', () => onConnState(conn));
   try {
     const res = await negotiate(`/whip/${encodeURIComponent(room)}`, conn, { token });
     if (pc !== conn) {
@@ -236,6 +239,7 @@ async function goLive() {
       return;
     }
     session = res.location;
+    pcNode = res.node;
     if (res.iceServers.length) iceServers = res.iceServers;
     setButtons(true);
     onConnState(conn);
@@ -243,6 +247,55 @@ async function goLive() {
     conn.close();
     if (pc === conn) detach();
     status.set('error', describe(err), 'error');
+  }
+}
+
+// newPeer makes a publishing peer with the preview's tracks. Both kinds are
+// always offered so a device added later can go on air.
+function newPeer() {
+  const conn = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
+  const video = conn.addTransceiver(stream.getVideoTracks()[0] || 'video', { direction: 'sendonly', streams: [stream] });
+  const audio = conn.addTransceiver(stream.getAudioTracks()[0] || 'audio', { direction: 'sendonly', streams: [stream] });
+  preferVideoCodecs(video);
+  conn.addEventListener('connectionstatechange', () => onConnState(conn));
+  return { conn, video, audio };
+}
+
+// republish publishes again through the same URL while the current session
+// stays up (make before break): the node it is on died or drains, and a load
+// balancer sends the new offer to a live node. The server lets the same host
+// replace its own session, and viewers keep theirs. Backoff follows only a
+// failed attempt.
+async function republish(reason) {
+  if (!pc || republishing) return;
+  republishing = true;
+  clearTimeout(republishTimer);
+  status.set('connecting', reason);
+  const { conn, video, audio } = newPeer();
+  try {
+    const res = await negotiate(`/whip/${encodeURIComponent(room)}`, conn, { token });
+    if (!pc) { // the show ended meanwhile
+      closeSession(conn, res.location, token);
+      return;
+    }
+    const old = { conn: pc, loc: session };
+    pc = conn;
+    session = res.location;
+    pcNode = res.node;
+    senders = { video: video.sender, audio: audio.sender };
+    republishAttempt = 0;
+    republishes++;
+    closeSession(old.conn, old.loc, token); // its node may be gone: errors are ignored
+    onConnState(conn);
+  } catch (err) {
+    conn.close();
+    if (!pc) return;
+    const base = Math.min(15000, 1000 * 2 ** republishAttempt++);
+    const delay = Math.round(base * (0.75 + Math.random() * 0.5));
+    status.set('connecting', `${describe(err)} Trying again in ${Math.ceil(delay / 1000)} s…`);
+    republishTimer = setTimeout(() => republish('Reconnecting…'), delay);
+  } finally {
+    republishing = false;
   }
 }
 
@@ -254,15 +307,10 @@ function onConnState(conn) {
       keepAwake(true);
       break;
     case 'disconnected':
-      status.set('connecting', 'Connection unstable, holding on…');
-      break;
     case 'failed':
-    case 'closed': {
-      const old = detach();
-      closeSession(old.conn, old.loc, token);
-      status.set('error', 'The connection was lost. Tap Go live to reconnect.', 'error');
+    case 'closed':
+      republish('The connection was lost, reconnecting…');
       break;
-    }
     default:
       status.set('connecting', 'Connecting…');
   }
@@ -272,8 +320,10 @@ function onConnState(conn) {
 // that the caller can end them in the right order.
 function detach() {
   const old = { conn: pc, loc: session };
+  clearTimeout(republishTimer);
   pc = null;
   session = '';
+  pcNode = '';
   senders = {};
   setButtons(false);
   keepAwake(false);
@@ -335,5 +385,15 @@ document.addEventListener('visibilitychange', () => {
 });
 
 status.set('idle', room ? '' : 'No room in the address.', room ? 'info' : 'error');
-if (room) live = startLive({ room, token, getPc: () => pc, isLive: () => status.state === 'live' });
+if (room) {
+  live = startLive({
+    room, token, getPc: () => pc, isLive: () => status.state === 'live',
+    // The room socket's node went away: if it holds the stream, move it now.
+    // exact: a node.draining event names the node; only its host moves.
+    onLost: ({ node, exact }) => {
+      if (!pc || !session) return;
+      if (node === pcNode || (!exact && (!node || !pcNode))) republish('The server went away, reconnecting…');
+    },
+  });
+}
 openPreview();

@@ -77,6 +77,9 @@ window.liveroom = {
   get pc() { return player.pc; },
   get state() { return status.state; },
   get session() { return player.session; },
+  get videoNode() { return player.node; },
+  get switches() { return player.switches; },
+  get timeline() { return player.timeline; },
   get ws() { return sock; },
   get you() { return you; },
 };
@@ -98,6 +101,11 @@ function startSocket() {
     }
   });
   sock.on('welcome', onWelcome);
+  // The node serving this socket died or drains: if it holds the video
+  // too, the player moves it now instead of waiting for ICE to notice.
+  sock.on('lost', ({ node, kind }) => player.nodeLost(node, kind));
+  // A node serving this room drains: whoever's video is there moves now.
+  sock.on('node.draining', (ev) => { if (ev.node && ev.node === player.node) player.nodeLost(ev.node, 'drain'); });
   sock.on('chat.message', (ev) => chat.add(ev.message));
   sock.on('chat.held', (ev) => {
     if (ev.message && you && ev.message.user && ev.message.user.id === you.id) {
@@ -128,7 +136,7 @@ function startSocket() {
     if (ev.ref && sock.pending.has(ev.ref)) return; // the caller shows it
     if (ev.code === 'muted' || ev.code === 'slow_mode' || ev.code === 'rate_limited' || ev.code === 'forbidden' || ev.code === 'too_long') {
       toast(ev.message, 'warn');
-    } else if (ev.code !== 'going_away') {
+    } else if (ev.code !== 'going_away' && ev.code !== 'draining') {
       toast(ev.message || ev.code, 'error');
     }
   });

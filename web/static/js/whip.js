@@ -75,7 +75,8 @@ export function parseIceServers(header) {
 }
 
 // negotiate posts pc's offer to endpoint and applies the answer. It returns
-// the session resource URL (for DELETE) and any ICE servers the server named.
+// the session resource URL (for DELETE), any ICE servers the server named and
+// the id of the node that holds the session (X-Liveroom-Node; '' if unsaid).
 export async function negotiate(endpoint, pc, { token = '', timeoutMs = 15000 } = {}) {
   const offer = await pc.createOffer();
   await pc.setLocalDescription(offer);
@@ -107,6 +108,7 @@ export async function negotiate(endpoint, pc, { token = '', timeoutMs = 15000 } 
   if (!loc) throw new HTTPError(res.status, 'protocol', 'the server sent no Location header');
   const location = new URL(loc, res.url || endpoint).href;
   const iceServers = parseIceServers(res.headers.get('Link'));
+  const node = res.headers.get('X-Liveroom-Node') || '';
   const sdp = await res.text();
   if (!sdp.startsWith('v=')) {
     endSession(location, token); // the caller closes pc
@@ -117,7 +119,7 @@ export async function negotiate(endpoint, pc, { token = '', timeoutMs = 15000 } 
     // Too late for this gathering (non-trickle), but keeps them for restarts.
     try { pc.setConfiguration({ ...pc.getConfiguration(), iceServers }); } catch { /* ignore */ }
   }
-  return { location, iceServers };
+  return { location, iceServers, node };
 }
 
 // endSession deletes the session resource. keepalive lets it outlive the page

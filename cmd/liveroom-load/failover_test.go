@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"liveroom/cmd/internal/proctest"
+	"liveroom/media/mediatest"
+	"liveroom/room/roomtest"
+)
+
+// TestFailoverWorkload is the CI smoke of the failover workload: three nodes
+// on one redis-server behind haproxy (configs/haproxy.cfg as it is), the host
+// publishing to node a, viewers through the balancer; node b is killed with
+// SIGKILL and every viewer it served watches again on another node.
+func TestFailoverWorkload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process test: skipped with -short")
+	}
+	haproxy, err := exec.LookPath("haproxy")
+	if err != nil {
+		if _, serr := os.Stat("/usr/sbin/haproxy"); serr != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatal("haproxy not found (apt-get install haproxy); required under CI=true")
+			}
+			t.Skip("haproxy not found")
+		}
+		haproxy = "/usr/sbin/haproxy"
+	}
+	redis := roomtest.StartRedis(t)
+	env := []string{"LIVEROOM_ADMIN_KEY=" + testAdminKey, "LIVEROOM_JWT_SECRET=load-test-jwt-secret-0123456789",
+		"LIVEROOM_MAX_CONNS_PER_IP=0", "LIVEROOM_REDIS_URL=" + redis.URL()}
+	nodes := map[string]*proctest.Server{}
+	for _, id := range []string{"a", "b", "c"} {
+		nodes[id] = proctest.Start(t, proctest.Options{DataDir: t.TempDir(), Env: env, Args: []string{"--node-id", id}})
+	}
+	lb := startBalancer(t, haproxy, nodes)
+
+	a := nodes["a"].Base
+	req, _ := http.NewRequest("POST", a+"/api/v1/rooms", strings.NewReader(`{"id":"fo","title":"Failover"}`))
+	req.Header.Set("Authorization", "Bearer "+testAdminKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var rm struct {
+		StreamKey string `json:"stream_key"`
+	}
+	if resp.StatusCode != 201 || json.Unmarshal(body, &rm) != nil {
+		t.Fatalf("create room: %d %s", resp.StatusCode, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	clip, err := mediatest.LoadClip("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := mediatest.NewPublisher(ctx, mediatest.WHIP(a+"/whip/fo", rm.StreamKey).Signal, mediatest.PublisherOptions{Clip: clip})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	if err := pub.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	var out bytes.Buffer
+	event := fmt.Sprintf("kill -9 %d", nodes["b"].PID())
+	err = failoverCmd(ctx, []string{"--url", lb, "--room", "fo", "--n", "12", "--event", event, "--settle", "1s", "--timeout", "30s", "--json"}, &out)
+	if err != nil {
+		t.Fatalf("failover: %v\n%s", err, out.String())
+	}
+	js := out.String()[strings.Index(out.String(), "{"):]
+	var res failoverResult
+	if err := json.Unmarshal([]byte(js), &res); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
+	}
+	t.Logf("%s", js)
+	if res.Joined != 12 || res.ByNode["b"] == 0 {
+		t.Fatalf("got %+v; want 12 viewers, some on b", res)
+	}
+	if res.Affected != res.ByNode["b"] || res.Recovered != res.Affected {
+		t.Errorf("b served %d viewers; %d noticed, %d recovered; want all", res.ByNode["b"], res.Affected, res.Recovered)
+	}
+	if res.After["b"] != 0 {
+		t.Errorf("after the kill %d viewers are still on b", res.After["b"])
+	}
+	if res.OutageMax > 15000 {
+		t.Errorf("outage max %.0f ms, want well under 15 s (target 5 s)", res.OutageMax)
+	}
+}
+
+// startBalancer runs haproxy with configs/haproxy.cfg in front of a, b, c
+// and waits until it answers; it returns the balancer's base URL.
+func startBalancer(t *testing.T, bin string, nodes map[string]*proctest.Server) string {
+	t.Helper()
+	cfg, err := filepath.Abs("../../configs/haproxy.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb := fmt.Sprintf("127.0.0.1:%d", proctest.FreeTCP(t))
+	stats := fmt.Sprintf("127.0.0.1:%d", proctest.FreeTCP(t))
+	cmd := exec.Command(bin, "-db", "-f", cfg)
+	cmd.Env = append(os.Environ(), "LIVEROOM_LB="+lb, "LIVEROOM_LB_STATS="+stats,
+		"LIVEROOM_NODE_A="+strings.TrimPrefix(nodes["a"].Base, "http://"),
+		"LIVEROOM_NODE_B="+strings.TrimPrefix(nodes["b"].Base, "http://"),
+		"LIVEROOM_NODE_C="+strings.TrimPrefix(nodes["c"].Base, "http://"))
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("haproxy: %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	// Every node in rotation: the stats page says UP for all three.
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + stats + "/stats;csv"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Count(string(b), ",UP,") >= 4 { // three servers and the backend
+				return "http://" + lb
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("haproxy did not put the nodes in rotation:\n%s", logs.String())
+	return ""
+}
