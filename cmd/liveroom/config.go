@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -116,6 +117,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			return errors.New("LIVEROOM_MAX_CONNS_PER_IP: must be a whole number >= 0")
 		}
 		c.Hub.MaxConnsPerIP = n
+	}
+	if v := getenv("LIVEROOM_TRUSTED_PROXIES"); v != "" { // comma-separated, like http.trusted_proxies
+		c.HTTP.TrustedProxies = strings.Split(v, ",")
 	}
 	return nil
 }

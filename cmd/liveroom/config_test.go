@@ -45,6 +45,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"bad origin", "http:\n  allowed_origins: ['shop']\n", "http.allowed_origins"},
 		{"bad advertise url", "node:\n  advertise_url: 'node-b:8080'\n", "node.advertise_url"},
 		{"short cluster secret", "node:\n  cluster_secret: 'short'\n", "node.cluster_secret"},
+		{"bad trusted proxy", "http:\n  trusted_proxies: ['not-an-address']\n", "http.trusted_proxies"},
+		{"negative drain wait", "http:\n  drain_wait: -1s\n", "http.drain_wait"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -63,13 +65,17 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 func TestFlagsOverrideEnvOverrideFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.yaml")
 	_ = os.WriteFile(path, []byte("http:\n  listen: ':1111'\ndata_dir: fromfile\nauth:\n  admin_key: file-admin-key-000000\n"), 0o600)
-	env := map[string]string{"LIVEROOM_HTTP": ":2222", "LIVEROOM_DATA_DIR": "fromenv", "LIVEROOM_ADMIN_KEY": "env-admin-key-0000000"}
+	env := map[string]string{"LIVEROOM_HTTP": ":2222", "LIVEROOM_DATA_DIR": "fromenv", "LIVEROOM_ADMIN_KEY": "env-admin-key-0000000",
+		"LIVEROOM_TRUSTED_PROXIES": "10.0.0.0/8,127.0.0.1"}
 	cfg, err := parseServeFlags([]string{"--config", path, "--http", ":3333", "--webrtc-port", "9999"}, os.Stderr, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.HTTP.Listen != ":3333" || cfg.DataDir != "fromenv" || cfg.Auth.AdminKey != "env-admin-key-0000000" || cfg.WebRTC.Port != 9999 {
 		t.Fatalf("got listen=%s data=%s admin=%s port=%d", cfg.HTTP.Listen, cfg.DataDir, cfg.Auth.AdminKey, cfg.WebRTC.Port)
+	}
+	if got := strings.Join(cfg.HTTP.TrustedProxies, " "); got != "10.0.0.0/8 127.0.0.1" {
+		t.Fatalf("trusted proxies from LIVEROOM_TRUSTED_PROXIES: got %q", got)
 	}
 }
 
