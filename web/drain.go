@@ -1,9 +1,14 @@
 package web
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"time"
+
+	"liveroom/room"
 )
 
 // NodeHeader names the node that answered. Pages compare the node holding
@@ -58,4 +63,62 @@ func refusedWhileDraining(r *http.Request) bool {
 		return true
 	}
 	return false
+}
+
+// DrainDeps are what a drain moves clients off.
+type DrainDeps struct {
+	// Hub announces node.draining to rooms and closes WebSockets with 1012.
+	Hub interface {
+		Publish(ctx context.Context, roomID string, ev room.Event) (room.Event, error)
+		Drain() int
+	}
+	// Media names the rooms with WebRTC sessions here and counts viewers.
+	Media interface {
+		RoomsServed() []string
+		Sessions() int
+	}
+	Wait, Timeout time.Duration // http.drain_wait, http.drain_timeout
+	Log           *slog.Logger
+}
+
+// Run takes the node out of a cluster without freezing its viewers (on
+// SIGTERM): /readyz fails and new offers are refused at once; after Wait
+// (the balancer's detection time) every room with a WebRTC session here
+// hears `node.draining` (on whichever node its pages' WebSockets are: a page
+// whose video is here moves it, make before break) and every WebSocket here
+// is closed with 1012; then it waits, at most Timeout, for the WebRTC
+// sessions to leave. ctx ends it early.
+func (d *Drain) Run(ctx context.Context, deps DrainDeps) {
+	start := time.Now()
+	d.Start()
+	deps.Log.Info("draining: not ready, refusing new sessions", "wait", deps.Wait, "timeout", deps.Timeout)
+	if !sleepCtx(ctx, deps.Wait) {
+		return
+	}
+	ev := room.MustEvent("node.draining", map[string]string{"node": d.node})
+	ev.Transient = true
+	for _, id := range deps.Media.RoomsServed() {
+		if _, err := deps.Hub.Publish(ctx, id, ev); err != nil {
+			deps.Log.Warn("drain: tell the room", "room", id, "err", err)
+		}
+	}
+	told := deps.Hub.Drain()
+	deadline := time.Now().Add(deps.Timeout)
+	for deps.Media.Sessions() > 0 && time.Now().Before(deadline) {
+		if !sleepCtx(ctx, 100*time.Millisecond) {
+			return
+		}
+	}
+	deps.Log.Info("drained", "websockets_told", told, "sessions_left", deps.Media.Sessions(), "took", time.Since(start).Round(time.Millisecond))
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

@@ -26,7 +26,7 @@ LIVEROOM_ADVERTISE_URL, LIVEROOM_CLUSTER_SECRET, LIVEROOM_TRUSTED_PROXIES
 `
 
 // errTerminated is the cause of the serve context's end on SIGTERM (what a
-// service manager or an orchestrator sends): the node drains first (drain.go).
+// service manager or an orchestrator sends): the node drains first (web.Drain.Run).
 // SIGINT (Ctrl-C) stops at once. A second signal kills the process.
 var errTerminated = errors.New("terminated (SIGTERM)")
 

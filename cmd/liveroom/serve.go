@@ -118,7 +118,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	case <-ctx.Done():
 		if errors.Is(context.Cause(ctx), errTerminated) {
 			// A second signal kills the process: no context needed here.
-			drain(context.Background(), drainer, n.hub, n.sfu, cfg.Node.ID, cfg.HTTP.DrainWait, cfg.HTTP.DrainTimeout, log)
+			drainer.Run(context.Background(), web.DrainDeps{Hub: n.hub, Media: n.sfu, Wait: cfg.HTTP.DrainWait, Timeout: cfg.HTTP.DrainTimeout, Log: log})
 		}
 		log.Info("shutting down")
 	}
