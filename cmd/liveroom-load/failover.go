@@ -108,12 +108,13 @@ func failoverCmd(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "%d/%d watching %v; event in %v: %s\n", res.Joined, *n, res.ByNode, *settle, *event)
 	time.Sleep(*settle)
 
+	// Armed before the event: a socket may close before the command returns.
 	at := time.Now()
-	if msg, err := exec.CommandContext(ctx, "sh", "-c", *event).CombinedOutput(); err != nil {
-		return fmt.Errorf("--event: %v: %s", err, msg)
-	}
 	for _, v := range vs {
 		v.armed(at)
+	}
+	if msg, err := exec.CommandContext(ctx, "sh", "-c", *event).CombinedOutput(); err != nil {
+		return fmt.Errorf("--event: %v: %s", err, msg)
 	}
 
 	// Wait until every viewer whose node went away watches again elsewhere.
@@ -125,7 +126,8 @@ func failoverCmd(ctx context.Context, args []string, out io.Writer) error {
 				pending++
 			}
 		}
-		if pending == 0 && time.Since(at) > 3*time.Second {
+		// Viewers whose socket was on another node notice through ICE (8 s).
+		if pending == 0 && time.Since(at) > 10*time.Second {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -47,28 +47,14 @@ func TestFailoverWorkload(t *testing.T) {
 	lb := startBalancer(t, haproxy, nodes)
 
 	a := nodes["a"].Base
-	req, _ := http.NewRequest("POST", a+"/api/v1/rooms", strings.NewReader(`{"id":"fo","title":"Failover"}`))
-	req.Header.Set("Authorization", "Bearer "+testAdminKey)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	var rm struct {
-		StreamKey string `json:"stream_key"`
-	}
-	if resp.StatusCode != 201 || json.Unmarshal(body, &rm) != nil {
-		t.Fatalf("create room: %d %s", resp.StatusCode, body)
-	}
+	streamKey := createRoom(t, a, "fo")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	clip, err := mediatest.LoadClip("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := mediatest.NewPublisher(ctx, mediatest.WHIP(a+"/whip/fo", rm.StreamKey).Signal, mediatest.PublisherOptions{Clip: clip})
+	pub, err := mediatest.NewPublisher(ctx, mediatest.WHIP(a+"/whip/fo", streamKey).Signal, mediatest.PublisherOptions{Clip: clip})
 	if err != nil {
 		t.Fatal(err)
 	}

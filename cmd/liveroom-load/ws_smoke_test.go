@@ -4,26 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 )
-
-func createRoom(t *testing.T, base, id string) {
-	t.Helper()
-	req, _ := http.NewRequest("POST", base+"/api/v1/rooms", strings.NewReader(`{"id":"`+id+`","title":"Smoke"}`))
-	req.Header.Set("Authorization", "Bearer "+testAdminKey)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 201 {
-		t.Fatalf("create room %s: %d", id, resp.StatusCode)
-	}
-}
 
 // runJSON runs a workload with --json and decodes its report.
 func runJSON(t *testing.T, cmd func(context.Context, []string, *bytes.Buffer) error, args []string, v any) {

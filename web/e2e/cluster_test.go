@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"net/http"
-	"os/exec"
 	"testing"
 
 	"liveroom/room/roomtest"
@@ -14,18 +13,7 @@ import (
 // and one arriving later, play the video node B pulls from node A, and see
 // the host's chat.
 func TestBrowserClusterEdge(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser test: skipped with -short")
-	}
-	chromium := findChromium()
-	if chromium == "" {
-		missing(t, "chromium not found (/usr/bin/chromium or chromium on PATH)")
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing(t, "node not found on PATH")
-	}
-	installDriver(t)
+	chromium, node := browserTools(t)
 	redis := roomtest.StartRedis(t)
 
 	artifacts := artifactsDir(t)

@@ -115,18 +115,7 @@ type playback struct {
 }
 
 func TestBrowserPublishAndPlay(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser test: skipped with -short")
-	}
-	chromium := findChromium()
-	if chromium == "" {
-		missing(t, "chromium not found (/usr/bin/chromium or chromium on PATH)")
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing(t, "node not found on PATH")
-	}
-	installDriver(t)
+	chromium, node := browserTools(t)
 
 	artifacts := artifactsDir(t)
 	srv := startServer(t, artifacts)

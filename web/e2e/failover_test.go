@@ -24,22 +24,11 @@ import (
 // killed; the pages recover by themselves each time. Timings on this shared
 // machine are noisy: the bounds asserted are loose, the figures are logged.
 func TestBrowserFailover(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser test: skipped with -short")
-	}
-	chromium := findChromium()
-	if chromium == "" {
-		missing(t, "chromium not found (/usr/bin/chromium or chromium on PATH)")
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing(t, "node not found on PATH")
-	}
+	chromium, node := browserTools(t)
 	haproxy := findHaproxy()
 	if haproxy == "" {
 		missing(t, "haproxy not found (apt-get install haproxy)")
 	}
-	installDriver(t)
 	redis := roomtest.StartRedis(t)
 
 	artifacts := artifactsDir(t)
@@ -170,6 +159,24 @@ func mint(t *testing.T, s *server, sub, name, role string) string {
 	}
 	s.admin(t, "/api/v1/tokens", map[string]any{"sub": sub, "name": name, "role": role, "room": room, "ttl": "1h"}, 0, &out)
 	return out.Token
+}
+
+// browserTools skips a browser test under -short and finds chromium and
+// node (missing: skip, or fail under CI=true), with the driver installed.
+func browserTools(t *testing.T) (chromium, node string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("browser test: skipped with -short")
+	}
+	if chromium = findChromium(); chromium == "" {
+		missing(t, "chromium not found (/usr/bin/chromium or chromium on PATH)")
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing(t, "node not found on PATH")
+	}
+	installDriver(t)
+	return chromium, node
 }
 
 func findHaproxy() string {
