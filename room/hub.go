@@ -43,6 +43,7 @@ type Hub struct {
 	stopped   bool
 
 	wg       sync.WaitGroup // connection pumps and refusals
+	writers  writers        // shared write goroutines (conn_writer.go)
 	flushing atomic.Bool    // Run's flush tick is on (hub.write_delay)
 
 	slowConsumerMsg *websocket.PreparedMessage
