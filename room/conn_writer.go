@@ -17,12 +17,12 @@ import (
 //
 // Coalescing adapts to load: a connection on a quiet shard is written at
 // once. After a pass the writer pauses in proportion to the connections it
-// wrote (packPerConn each, at most hub.write_delay), and while a pass and
-// its pause go on, events for connections already written pile up and go
-// out together in the next pass: the busier the hub, the more frames share
-// a syscall, and the write syscall is most of the cost of a delivery. A
-// shard writing 20 connections pauses 0.2 ms; one writing 500, 5 ms; a
-// saturated one, hub.write_delay.
+// wrote (hub.write_delay for packFullAt or more), and while a pass and its
+// pause go on, events for connections already written pile up and go out
+// together in the next pass: the busier the hub, the more frames share a
+// syscall, and the write syscall is most of the cost of a delivery. With
+// the default 40 ms, a shard writing 20 connections does not pause, one
+// writing 500 pauses 5 ms, a saturated one 40 ms.
 //
 // A connection whose socket does not take a whole batch leaves the shard
 // for its own write pump until it has caught up (see corkConn).
@@ -42,18 +42,17 @@ type writerShard struct {
 	wake    chan struct{}
 }
 
-// packPerConn is the pause after a pass per connection it wrote: about
-// what a write costs, so the pause is about as long as the pass would take
-// on an idle core. It grows with the work, not with the wall time a busy
-// machine stretched the pass to (that feeds back: a longer pause packs
-// more, which makes the next pass longer...).
-const packPerConn = 10 * time.Microsecond
+// packFullAt is how many connections a pass must write for the writer to
+// pause the whole hub.write_delay after it; smaller passes pause in
+// proportion. The pause grows with the work, not with the wall time a
+// busy machine stretched the pass to (that feeds back: a longer pause
+// packs more, which makes the next pass longer...).
+const packFullAt = 4000
 
-// packPause is the pause after a pass that wrote n connections, at most
-// maxPause (hub.write_delay); pauses too short to pack anything are
-// skipped.
+// packPause is the pause after a pass that wrote n connections; pauses too
+// short to pack anything are skipped.
 func packPause(maxPause time.Duration, n int) time.Duration {
-	d := min(maxPause, time.Duration(n)*packPerConn)
+	d := maxPause * time.Duration(min(n, packFullAt)) / packFullAt
 	if d < 200*time.Microsecond {
 		return 0
 	}
