@@ -111,6 +111,9 @@ type ReserveResult struct {
 	Remaining int
 	// SoldOut: this call took the sale's last unit, for the first time.
 	SoldOut bool
+	// Cart is the buyer's cart after the call, as Cart lists it at now:
+	// the answer to the buyer comes with the reservation, no second read.
+	Cart []Reservation
 }
 
 // ReleaseResult is what Release did.
@@ -119,12 +122,17 @@ type ReleaseResult struct {
 	// Released: this call returned the units (false: it had ended before).
 	Released  bool
 	Remaining int // of the sale or product, when Released
+	// Cart is the buyer's cart after the call, as Cart lists it at now.
+	Cart []Reservation
 }
 
 // CheckoutResult is what Checkout did.
 type CheckoutResult struct {
 	Order    Order
 	Replayed bool
+	// Cart is what the buyer still holds after the call (reservations made
+	// while the order was being stored), as Cart lists it at now.
+	Cart []Reservation
 }
 
 // SweepResult lists what a Sweep changed.

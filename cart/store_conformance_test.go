@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -82,6 +84,10 @@ func (f *fixture) reserve(user, saleID, sku string, qty int, now time.Time) Rese
 	if err != nil {
 		f.t.Fatalf("Reserve(%s, sale %q, sku %q, %d): %v", user, saleID, sku, qty, err)
 	}
+	f.sameCart("Reserve", user, now, r.Cart)
+	if !slices.ContainsFunc(r.Cart, func(c Reservation) bool { return c.ID == r.Reservation.ID }) {
+		f.t.Fatalf("Reserve answered cart %s without the new reservation %s", cartString(r.Cart), r.Reservation.ID)
+	}
 	return r
 }
 
@@ -91,7 +97,32 @@ func (f *fixture) checkout(user string, now time.Time) Order {
 	if err != nil {
 		f.t.Fatalf("Checkout(%s): %v", user, err)
 	}
+	f.sameCart("Checkout", user, now, r.Cart)
 	return r.Order
+}
+
+// sameCart checks that the cart an answer carries is the one Cart reads.
+func (f *fixture) sameCart(what, user string, now time.Time, got []Reservation) {
+	f.t.Helper()
+	want, err := f.s.Cart(f.ctx, f.room, user, now)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if cartString(got) != cartString(want) {
+		f.t.Fatalf("%s answered cart %s; Cart reads %s", what, cartString(got), cartString(want))
+	}
+}
+
+func cartString(list []Reservation) string {
+	var b strings.Builder
+	for _, r := range list {
+		fmt.Fprintf(&b, "[%s %s %s/%s x%d %d%s exp %d %s %s]", r.ID, r.User, r.SaleID, r.SKU, r.Qty, r.PriceCents, r.Currency,
+			r.ExpiresAt.UnixMilli(), r.Status, r.Key)
+	}
+	if b.Len() == 0 {
+		return "[]"
+	}
+	return b.String()
 }
 
 func wantCode(t *testing.T, what string, err error, code Code) {
@@ -249,6 +280,7 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 			if err != nil || !again.Replayed || again.Reservation.ID != first.Reservation.ID || again.Reservation.Status != StatusHeld {
 				t.Fatalf("retry %d = %+v, %v; want the same held reservation", i, again, err)
 			}
+			f.sameCart("replayed Reserve", "u1", t0.Add(time.Duration(i)*time.Second), again.Cart)
 		}
 		if got := f.getSale(s.ID, t0); got.Held != 1 {
 			t.Fatalf("held after retries = %d, want 1", got.Held)
@@ -284,11 +316,37 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		if err != nil || c1.Replayed {
 			t.Fatal(c1, err)
 		}
+		later := f.reserve("u2", "", "tee", 1, t0.Add(time.Hour))
 		for range 3 {
 			c2, err := f.s.Checkout(f.ctx, f.room, "u2", "pay-1", t0.Add(time.Hour))
 			if err != nil || !c2.Replayed || c2.Order.ID != c1.Order.ID || c2.Order.TotalCents != c1.Order.TotalCents {
 				t.Fatalf("checkout retry = %+v, %v; want order %s", c2, err, c1.Order.ID)
 			}
+			f.sameCart("replayed Checkout", "u2", t0.Add(time.Hour), c2.Cart)
+			if len(c2.Cart) != 1 || c2.Cart[0].ID != later.Reservation.ID {
+				t.Fatalf("replayed Checkout answered cart %s, want only %s", cartString(c2.Cart), later.Reservation.ID)
+			}
+		}
+	})
+
+	// Every change answers with the buyer's cart as Cart reads it, so the
+	// WebSocket reply needs no second read; a hold past its expiry is not
+	// in it even before the sweeper has run.
+	t.Run("answers carry the cart", func(t *testing.T) {
+		f := newFixture(t, newStore(t))
+		hold := testConfig().Hold
+		old := f.reserve("u1", "", "tee", 1, t0)
+		f.reserve("u2", "", "tee", 1, t0) // another buyer's: never listed
+		fresh := f.reserve("u1", "", "tee", 2, t0.Add(hold+time.Second))
+		if len(fresh.Cart) != 1 || fresh.Cart[0].ID != fresh.Reservation.ID {
+			t.Fatalf("cart after the old hold lapsed: %s, want only %s (not %s)", cartString(fresh.Cart), fresh.Reservation.ID, old.Reservation.ID)
+		}
+		if fresh.Cart[0].Qty != 2 || fresh.Cart[0].PriceCents != 2500 || fresh.Cart[0].Currency != "USD" || fresh.Cart[0].User != "u1" {
+			t.Fatalf("cart item = %+v", fresh.Cart[0])
+		}
+		o := f.checkout("u1", t0.Add(hold+2*time.Second))
+		if len(o.Items) != 1 {
+			t.Fatalf("order items = %+v", o.Items)
 		}
 	})
 
@@ -330,13 +388,22 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		wantCode(t, "another buyer's reservation", err, CodeNotFound)
 		_, err = f.s.Release(f.ctx, f.room, "u1", "r_00", t0)
 		wantCode(t, "unknown reservation", err, CodeNotFound)
+		other := f.reserve("u1", "", "tee", 1, t0)
 		rel, err := f.s.Release(f.ctx, f.room, "u1", r.Reservation.ID, t0)
 		if err != nil || !rel.Released || rel.Remaining != 5 || rel.Reservation.Status != StatusReleased {
 			t.Fatalf("Release = %+v, %v", rel, err)
 		}
+		f.sameCart("Release", "u1", t0, rel.Cart)
+		if len(rel.Cart) != 1 || rel.Cart[0].ID != other.Reservation.ID {
+			t.Fatalf("Release answered cart %s, want only %s", cartString(rel.Cart), other.Reservation.ID)
+		}
 		rel, err = f.s.Release(f.ctx, f.room, "u1", r.Reservation.ID, t0)
 		if err != nil || rel.Released {
 			t.Fatalf("second Release = %+v, %v; want a no-op", rel, err)
+		}
+		f.sameCart("second Release", "u1", t0, rel.Cart)
+		if _, err := f.s.Release(f.ctx, f.room, "u1", other.Reservation.ID, t0); err != nil {
+			t.Fatal(err)
 		}
 		if got := f.getSale(s.ID, t0); got.Remaining != 5 || got.Held != 0 {
 			t.Fatalf("sale = %+v", got)

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -34,10 +35,10 @@ func (s *LocalStore) Reserve(_ context.Context, room string, p ReserveParams, no
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if id, ok := r.rkeys[uk]; ok {
-		return replayReservation(r.res[id].Reservation, p)
+		return r.replay(r.res[id].Reservation, p, now)
 	}
 	if inDB {
-		return replayReservation(bought, p)
+		return r.replay(bought, p, now)
 	}
 
 	res := &localRes{Reservation: Reservation{
@@ -84,7 +85,17 @@ func (s *LocalStore) Reserve(_ context.Context, room string, p ReserveParams, no
 	cart[res.ID] = res
 	heap.Push(&r.exp, expEntry{at: res.ExpiresAt, id: res.ID})
 	out.Reservation = res.Reservation
+	out.Cart = r.cartLocked(p.User, now)
 	return out, nil
+}
+
+// replay answers a known key with the buyer's cart (r.mu held).
+func (r *localRoom) replay(old Reservation, p ReserveParams, now time.Time) (ReserveResult, error) {
+	res, err := replayReservation(old, p)
+	if err == nil {
+		res.Cart = r.cartLocked(p.User, now)
+	}
+	return res, err
 }
 
 // admit checks a sale can give qty units to user now.
@@ -132,12 +143,12 @@ func (s *LocalStore) Release(_ context.Context, room, user, id string, now time.
 	case res.Status == StatusCheckedOut:
 		return ReleaseResult{}, errf(CodeBadRequest, "reservation %s is already checked out", id)
 	case res.Status != StatusHeld:
-		return ReleaseResult{Reservation: res.Reservation}, nil
+		return ReleaseResult{Reservation: res.Reservation, Cart: r.cartLocked(user, now)}, nil
 	case res.pending:
 		return ReleaseResult{}, errf(CodeBadRequest, "reservation %s is being checked out", id)
 	}
 	rem := r.end(res, StatusReleased, now)
-	return ReleaseResult{Reservation: res.Reservation, Released: true, Remaining: rem}, nil
+	return ReleaseResult{Reservation: res.Reservation, Released: true, Remaining: rem, Cart: r.cartLocked(user, now)}, nil
 }
 
 // end turns a held reservation into st and returns its units; it is the
@@ -216,14 +227,19 @@ func (s *LocalStore) Checkout(ctx context.Context, room, user, key string, now t
 		case <-p.done:
 			res := p.res // shared with the owner and other waiters: copy
 			res.Replayed = p.err == nil
+			res.Cart = slices.Clone(res.Cart)
 			return res, p.err
 		case <-ctx.Done():
 			return CheckoutResult{}, ctx.Err()
 		}
 	}
 	if o, ok, err := s.orderByKey(room, uk); err != nil || ok {
+		var cart []Reservation
+		if ok {
+			cart = r.cartLocked(user, now)
+		}
 		r.mu.Unlock()
-		return CheckoutResult{Order: o, Replayed: ok}, err
+		return CheckoutResult{Order: o, Replayed: ok, Cart: cart}, err
 	}
 	var held []*localRes
 	for _, res := range r.carts[user] {
@@ -276,7 +292,7 @@ func (s *LocalStore) Checkout(ctx context.Context, room, user, key string, now t
 		if len(r.carts[user]) == 0 {
 			delete(r.carts, user)
 		}
-		p.res = CheckoutResult{Order: o}
+		p.res = CheckoutResult{Order: o, Cart: r.cartLocked(user, now)}
 	} else {
 		for _, res := range held { // still held: the sweeper expires them if due
 			res.pending = false

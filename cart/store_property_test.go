@@ -113,7 +113,8 @@ func (w *propWorld) add(rng *rand.Rand, user string) {
 			p.SKU = "cap"
 		}
 	}
-	r, err := w.s.Reserve(w.ctx, w.room, p, w.now())
+	now := w.now()
+	r, err := w.s.Reserve(w.ctx, w.room, p, now)
 	switch ErrorCode(err) {
 	case "":
 		if err != nil {
@@ -124,6 +125,11 @@ func (w *propWorld) add(rng *rand.Rand, user string) {
 		return
 	default:
 		w.fatalf("Reserve(%+v): %v", p, err)
+	}
+	if r.Reservation.Status == StatusHeld && r.Reservation.ExpiresAt.After(truncMS(now)) {
+		w.checkCart("Reserve", user, r.Cart, r.Reservation.ID, "")
+	} else {
+		w.checkCart("Reserve", user, r.Cart, "", "")
 	}
 	uk := userKey(user, p.Key)
 	w.mu.Lock()
@@ -159,6 +165,9 @@ func (w *propWorld) remove(rng *rand.Rand, user string) {
 	if rel.Released {
 		w.stats[3].Add(1)
 	}
+	if err == nil {
+		w.checkCart("Release", user, rel.Cart, "", id)
+	}
 	if c := ErrorCode(err); err != nil && c != CodeBadRequest { // bad_request: bought, or being bought
 		w.fatalf("Release(%s): %v", id, err)
 	}
@@ -181,6 +190,9 @@ func (w *propWorld) checkout(rng *rand.Rand, user string) {
 	if !o.Replayed {
 		w.stats[4].Add(1)
 	}
+	for _, it := range o.Order.Items {
+		w.checkCart("Checkout", user, o.Cart, "", it.ReservationID)
+	}
 	uk := userKey(user, key)
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -188,6 +200,26 @@ func (w *propWorld) checkout(rng *rand.Rand, user string) {
 		w.fatalf("checkout key %s of %s: order %s, first %s", key, user, o.Order.ID, old)
 	}
 	w.payKeys[uk] = o.Order.ID
+}
+
+// checkCart checks the cart an answer carries: only the buyer's held
+// reservations, with has in it and without hasNot (either may be "").
+// (Other goroutines move the clock, so it is not compared with Cart.)
+func (w *propWorld) checkCart(what, user string, cart []Reservation, has, hasNot string) {
+	w.t.Helper()
+	found := has == ""
+	for _, r := range cart {
+		if r.User != user || r.Status != StatusHeld {
+			w.fatalf("%s for %s answered a cart with %+v", what, user, r)
+		}
+		if r.ID == hasNot {
+			w.fatalf("%s for %s: the cart still lists %s", what, user, hasNot)
+		}
+		found = found || r.ID == has
+	}
+	if !found {
+		w.fatalf("%s for %s: the cart lacks %s", what, user, has)
+	}
 }
 
 func (w *propWorld) expire(rng *rand.Rand) {

@@ -313,24 +313,40 @@ func (s *RedisStore) Reserve(ctx context.Context, room string, p ReserveParams, 
 	}
 	a := v.([]any)
 	if str(a[0]) == "replay" {
-		return replayReservation(resFrom(a[1]), p)
+		out, err := replayReservation(resFrom(a[1]), p)
+		if err == nil {
+			out.Cart = resList(a[2:])
+		}
+		return out, err
 	}
 	rem, _ := a[2].(int64)
-	out := ReserveResult{Remaining: int(rem), SoldOut: a[3] == int64(1)}
+	out := ReserveResult{Remaining: int(rem), SoldOut: a[3] == int64(1), Cart: resList(a[7:])}
 	price, _ := strconv.ParseInt(str(a[5]), 10, 64)
 	out.Reservation = Reservation{ID: str(a[1]), SaleID: p.SaleID, SKU: str(a[4]), Qty: p.Qty, PriceCents: price,
 		Currency: str(a[6]), ExpiresAt: exp, Status: StatusHeld, Key: p.Key, User: p.User}
 	return out, nil
 }
 
+// resList reads the cart part of a script's reply: res-hashes, sorted as
+// Cart lists them.
+func resList(hs []any) []Reservation {
+	var list []Reservation
+	for _, h := range hs {
+		list = append(list, resFrom(h))
+	}
+	sortCart(list)
+	return list
+}
+
 func (s *RedisStore) Release(ctx context.Context, room, user, id string, now time.Time) (ReleaseResult, error) {
-	v, err := s.run(ctx, luaRelease, room, "exp", user, id, s.cfg.KeyRetention.Milliseconds())
+	now = truncMS(now)
+	v, err := s.run(ctx, luaRelease, room, "exp", user, id, s.cfg.KeyRetention.Milliseconds(), toMS(now))
 	if err != nil {
 		return ReleaseResult{}, err
 	}
 	a := v.([]any)
 	rem, _ := a[1].(int64)
-	return ReleaseResult{Released: a[0] == int64(1), Remaining: int(rem), Reservation: resFrom(a[2])}, nil
+	return ReleaseResult{Released: a[0] == int64(1), Remaining: int(rem), Reservation: resFrom(a[2]), Cart: resList(a[3:])}, nil
 }
 
 func (s *RedisStore) Cart(ctx context.Context, room, user string, now time.Time) ([]Reservation, error) {
@@ -345,12 +361,35 @@ func (s *RedisStore) cart(ctx context.Context, room, user, okey string, now time
 	if err != nil {
 		return nil, false, "", err
 	}
+	return cartReply(v)
+}
+
+func cartReply(v any) (list []Reservation, expired bool, order string, err error) {
 	a := v.([]any)
-	for _, h := range a[2:] {
-		list = append(list, resFrom(h))
+	return resList(a[2:]), a[1] == int64(1), str(a[0]), nil
+}
+
+// checkoutCart is cart for a checkout's first look, pipelined with the
+// write that lets the outbox find the room: one round trip for both.
+func (s *RedisStore) checkoutCart(ctx context.Context, room, user, okey string, now time.Time) ([]Reservation, bool, string, error) {
+	p := s.prefix(room)
+	var cart *redis.Cmd
+	_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		pl.ZAdd(ctx, s.outboxIndex(), redis.Z{Score: float64(toMS(now)), Member: room})
+		cart = luaCart.EvalSha(ctx, pl, []string{p + "exp"}, p, user, toMS(now), s.cfg.Hold.Milliseconds(), okey)
+		return nil
+	})
+	if err != nil && cart != nil && isNoScript(cart.Err()) {
+		return s.cart(ctx, room, user, okey, now) // first use on this server: Run loads it
 	}
-	sortCart(list)
-	return list, a[1] == int64(1), str(a[0]), nil
+	if err != nil {
+		return nil, false, "", scriptErr(err)
+	}
+	return cartReply(cart.Val())
+}
+
+func isNoScript(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
 }
 
 func resFrom(v any) Reservation {
@@ -391,19 +430,22 @@ func (s *RedisStore) Checkout(ctx context.Context, room, user, key string, now t
 		return CheckoutResult{}, err
 	}
 	now = truncMS(now)
-	if err := s.rdb.ZAdd(ctx, s.outboxIndex(), redis.Z{Score: float64(toMS(now)), Member: room}).Err(); err != nil {
-		return CheckoutResult{}, fmt.Errorf("cart: redis: %w", err)
-	}
 	// Optimistic: build the order from a snapshot of the cart; the script
 	// applies it only if every reservation in it is still held. A hold that
-	// expired or was released meanwhile makes us look again.
-	for range 8 {
-		items, expired, dup, err := s.cart(ctx, room, user, key, now)
+	// expired or was released meanwhile makes us look again. The first look
+	// rides with the outbox index write; the script answers with the cart:
+	// two round trips in all when nothing races.
+	for i := range 8 {
+		look := s.cart
+		if i == 0 {
+			look = s.checkoutCart
+		}
+		items, expired, dup, err := look(ctx, room, user, key, now)
 		if err != nil {
 			return CheckoutResult{}, err
 		}
 		if dup != "" {
-			return orderReply(dup)
+			return dupOrder(dup, items)
 		}
 		if len(items) == 0 {
 			if expired {
@@ -431,12 +473,18 @@ func (s *RedisStore) Checkout(ctx context.Context, room, user, key string, now t
 		a := v.([]any)
 		switch str(a[0]) {
 		case "ok":
-			return CheckoutResult{Order: o}, nil
+			return CheckoutResult{Order: o, Cart: resList(a[1:])}, nil
 		case "dup":
-			return orderReply(str(a[1]))
+			return dupOrder(str(a[1]), resList(a[2:]))
 		}
 	}
 	return CheckoutResult{}, errf(CodeUnavailable, "the cart keeps changing; try again")
+}
+
+func dupOrder(js string, cart []Reservation) (CheckoutResult, error) {
+	res, err := orderReply(js)
+	res.Cart = cart
+	return res, err
 }
 
 func orderReply(js string) (CheckoutResult, error) {

@@ -57,19 +57,37 @@ local function finish(id, st, keep)
   redis.call('HINCRBY', P .. 'pheld', r[3], -q)
   return redis.call('HINCRBY', P .. 'stock', r[3], q)
 end
+-- cart appends the buyer's held, unexpired reservations (res-hashes) to
+-- out, so that a change answers with the cart in the same round trip; it
+-- reports whether one of the held ones is past its expiry.
+local function cart(u, now, out)
+  local stale = false
+  for _, id in ipairs(redis.call('SMEMBERS', u .. ':cart')) do
+    local k = P .. 'res:' .. id
+    if tonumber(redis.call('HGET', k, 'exp') or '0') > now then
+      out[#out + 1] = redis.call('HGETALL', k)
+    else
+      stale = true
+    end
+  end
+  return stale
+end
 `
 
 func newScript(body string) *redis.Script { return redis.NewScript(luaPrelude + body) }
 
 // ARGV: P user key sale sku qty now exp newid
-// -> {'replay', res-hash} | {'ok', id, remaining, first-sold-out, sku, price, cur}
+// -> {'replay', res-hash, cart...} | {'ok', id, remaining, first-sold-out, sku, price, cur, cart...}
+// (cart...: the buyer's held, unexpired res-hashes after the call)
 var luaReserve = newScript(`
 local user, key, sid, sku = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local qty, now, exp, nid = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
 local u = uk(user)
 local old = redis.call('GET', u .. ':rk:' .. key)
 if old and redis.call('EXISTS', P .. 'res:' .. old) == 1 then
-  return {'replay', redis.call('HGETALL', P .. 'res:' .. old)}
+  local out = {'replay', redis.call('HGETALL', P .. 'res:' .. old)}
+  cart(u, now, out)
+  return out
 end
 local rem, first, price, cur = 0, 0, '0', ''
 if sid ~= '' then
@@ -113,10 +131,12 @@ redis.call('HSET', P .. 'res:' .. nid, 'id', nid, 'user', user, 'key', key, 'sal
 redis.call('SET', u .. ':rk:' .. key, nid)
 redis.call('SADD', u .. ':cart', nid)
 redis.call('ZADD', P .. 'exp', exp, nid)
-return {'ok', nid, rem, first, sku, price, cur}
+local out = {'ok', nid, rem, first, sku, price, cur}
+cart(u, now, out)
+return out
 `)
 
-// ARGV: P user id keep -> {released 0|1, remaining, res-hash}
+// ARGV: P user id keep now -> {released 0|1, remaining, res-hash, cart...}
 var luaRelease = newScript(`
 local id = ARGV[3]
 local k = P .. 'res:' .. id
@@ -124,38 +144,38 @@ local r = redis.call('HMGET', k, 'user', 'st')
 if r[1] ~= ARGV[2] then return fail('not_found', '-', 'no reservation "' .. id .. '" in your cart') end
 if r[2] == 'checked_out' then return fail('bad_request', '-', 'reservation ' .. id .. ' is already checked out') end
 local rem = finish(id, 'released', tonumber(ARGV[4]))
-return {rem and 1 or 0, rem or 0, redis.call('HGETALL', k)}
+local out = {rem and 1 or 0, rem or 0, redis.call('HGETALL', k)}
+cart(uk(ARGV[2]), tonumber(ARGV[5]), out)
+return out
 `)
 
 // ARGV: P user now hold okey
 // -> {order-json or ”, expired-recently 0|1, res-hash...} (held, unexpired)
 var luaCart = newScript(`
 local u, now = uk(ARGV[2]), tonumber(ARGV[3])
+local out = {'', 0}
 if ARGV[5] ~= '' then
   local oid = redis.call('GET', u .. ':ok:' .. ARGV[5])
-  if oid then return {redis.call('GET', P .. 'order:' .. oid) or '', 0} end
+  if oid then out[1] = redis.call('GET', P .. 'order:' .. oid) or '' end
 end
 local le = tonumber(redis.call('GET', u .. ':lastexp') or '')
-local out = {'', (le and now - le < tonumber(ARGV[4])) and 1 or 0}
-for _, id in ipairs(redis.call('SMEMBERS', u .. ':cart')) do
-  local k = P .. 'res:' .. id
-  if tonumber(redis.call('HGET', k, 'exp') or '0') > now then
-    out[#out + 1] = redis.call('HGETALL', k)
-  else
-    out[2] = 1
-  end
-end
+if le and now - le < tonumber(ARGV[4]) then out[2] = 1 end
+if cart(u, now, out) then out[2] = 1 end
 return out
 `)
 
 // ARGV: P user okey now orderid orderjson reservation-ids...
-// -> {'ok'} | {'dup', order-json} | {'stale'}
+// -> {'ok', cart...} | {'dup', order-json, cart...} | {'stale'}
 var luaCheckout = newScript(`
 local user, now, oid = ARGV[2], tonumber(ARGV[4]), ARGV[5]
 local u = uk(user)
 local okey = u .. ':ok:' .. ARGV[3]
 local old = redis.call('GET', okey)
-if old then return {'dup', redis.call('GET', P .. 'order:' .. old) or ''} end
+if old then
+  local out = {'dup', redis.call('GET', P .. 'order:' .. old) or ''}
+  cart(u, now, out)
+  return out
+end
 for i = 7, #ARGV do
   local r = redis.call('HMGET', P .. 'res:' .. ARGV[i], 'user', 'st', 'exp')
   if r[1] ~= user or r[2] ~= 'held' or tonumber(r[3]) <= now then return {'stale'} end
@@ -180,7 +200,9 @@ redis.call('SET', P .. 'order:' .. oid, ARGV[6])
 redis.call('ZADD', P .. 'orders', 0, oid)
 redis.call('SET', okey, oid)
 redis.call('ZADD', P .. 'outbox', now, oid)
-return {'ok'}
+local out = {'ok'}
+cart(u, now, out)
+return out
 `)
 
 // ARGV: P now limit keep hold

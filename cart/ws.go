@@ -186,7 +186,7 @@ func (w *WS) add(ctx context.Context, req *room.Request) error {
 	if res.Replayed && res.Reservation.Status == StatusExpired {
 		return room.Errorf(room.CodeExpired, "reservation %s expired; add the item again with a new key", res.Reservation.ID)
 	}
-	return w.sendCart(ctx, req.Room, req.From.ID, req.Ref)
+	return w.sendItems(ctx, req.Room, req.From.ID, req.Ref, res.Cart)
 }
 
 func (w *WS) remove(ctx context.Context, req *room.Request) error {
@@ -199,10 +199,11 @@ func (w *WS) remove(ctx context.Context, req *room.Request) error {
 	if b.ReservationID == "" {
 		return room.Errorf(room.CodeBadRequest, "reservation_id is required")
 	}
-	if _, err := w.svc.Remove(ctx, req.Room, req.From.ID, b.ReservationID); err != nil {
+	res, err := w.svc.Remove(ctx, req.Room, req.From.ID, b.ReservationID)
+	if err != nil {
 		return protoErr(err)
 	}
-	return w.sendCart(ctx, req.Room, req.From.ID, req.Ref)
+	return w.sendItems(ctx, req.Room, req.From.ID, req.Ref, res.Cart)
 }
 
 // checkout answers order.confirmed only after the order is stored durably
@@ -225,15 +226,21 @@ func (w *WS) checkout(ctx context.Context, req *room.Request) error {
 	if err := w.hub.SendUser(ctx, req.Room, req.From.ID, ev); err != nil {
 		return err
 	}
-	return w.sendCart(ctx, req.Room, req.From.ID, "")
+	return w.sendItems(ctx, req.Room, req.From.ID, "", res.Cart)
 }
 
-// sendCart sends the buyer's cart to all of their connections.
+// sendCart reads the buyer's cart and sends it to all of their connections.
 func (w *WS) sendCart(ctx context.Context, roomID, user, ref string) error {
 	items, err := w.svc.Cart(ctx, roomID, user)
 	if err != nil {
 		return err
 	}
+	return w.sendItems(ctx, roomID, user, ref, items)
+}
+
+// sendItems sends a cart the store answered with (a change returns the
+// cart after it, so the answer costs no second read).
+func (w *WS) sendItems(ctx context.Context, roomID, user, ref string, items []Reservation) error {
 	ev := room.MustEvent("cart", map[string]any{"items": cartItems(items)})
 	ev.Ref = ref
 	return w.hub.SendUser(ctx, roomID, user, ev)

@@ -22,23 +22,26 @@ type qitem struct {
 }
 
 // conn is one WebSocket client in one room: a read pump that dispatches
-// frames, a write pump that drains a bounded queue. Nothing the fan-out does
-// can block on it: when the queue is full the client is disconnected.
+// frames, and a bounded queue that the hub's shared writers drain (or the
+// connection's own write pump, while its socket is backed up or when it
+// cannot write without blocking). Nothing the fan-out does can block on
+// it: when the queue is full the client is disconnected.
 type conn struct {
-	hub  *Hub
-	lr   *localRoom
-	id   Identity
-	ip   string
-	ws   *websocket.Conn // nil in tests that drive the dispatcher directly
-	cork *corkConn
-	slot int // index in lr.conns; guarded by lr.mu
+	hub    *Hub
+	lr     *localRoom
+	id     Identity
+	ip     string
+	ws     *websocket.Conn // nil in tests that drive the dispatcher directly
+	cork   *corkConn
+	writer *writerShard
+	slot   int // index in lr.conns; guarded by lr.mu
 
 	cancel     context.CancelFunc
 	stopped    atomic.Bool   // set by teardown: the write pump exits
 	wake       chan struct{} // capacity 1: work for the write pump
 	ping       atomic.Bool
-	dirty      atomic.Bool  // queued but not signalled (hub.write_delay)
-	lastActive atomic.Int64 // unix ns of the pump's last write
+	dirty      atomic.Bool  // unused: the writers coalesce (kept for Hub.flushAll)
+	lastActive atomic.Int64 // unix ns of the last write
 
 	mu        sync.Mutex
 	queue     []qitem
@@ -50,6 +53,7 @@ type conn struct {
 	closeLast *websocket.PreparedMessage // sent after the queue, before the close frame
 	dropQueue bool
 	pumping   bool   // a write pump is running (or about to)
+	inWriter  bool   // listed on (or being written by) a shard writer
 	reason    string // why the connection ends, when the server decided
 
 	// Owned by the read pump.
@@ -60,7 +64,8 @@ type conn struct {
 }
 
 func newConn(h *Hub, lr *localRoom, id Identity, ip string) *conn {
-	return &conn{hub: h, lr: lr, id: id, ip: ip, wake: make(chan struct{}, 1), holding: true, slot: -1}
+	return &conn{hub: h, lr: lr, id: id, ip: ip, wake: make(chan struct{}, 1), holding: true, slot: -1,
+		writer: h.writers.shardFor(h)}
 }
 
 func (c *conn) signal() {
@@ -91,53 +96,68 @@ func (c *conn) push(it qitem) bool {
 	} else {
 		c.queue = append(c.queue, it)
 	}
-	if d := c.hub.cfg.WriteDelay; d > 0 && c.hub.flushing.Load() &&
-		time.Now().UnixNano()-c.lastActive.Load() < int64(d) {
-		// Written to recently: ride the hub's next flush tick, so a busy
-		// room's events share syscalls. A quiet connection writes at once.
-		c.mu.Unlock()
-		c.dirty.Store(true)
-		return true
-	}
-	start := c.needPumpLocked()
+	a := c.scheduleLocked()
 	c.mu.Unlock()
-	c.startOrSignal(start)
+	c.act(a)
 	return true
 }
 
-// The write pump runs while there is something to write and lingers a
-// little after; an idle connection has none (its stack is most of an idle
-// connection's memory). needPumpLocked, called with c.mu held, reports
-// whether the caller must start one.
-func (c *conn) needPumpLocked() bool {
-	// While holding (a join in progress), ServeWS may be writing the
-	// welcome itself: no pump may start; release starts one.
-	if c.pumping || c.holding || c.stopped.Load() {
-		return false
+// action is what must happen for queued work to be written.
+type action uint8
+
+const (
+	actNone   action = iota
+	actSignal        // the running write pump will see it
+	actPump          // start a write pump
+	actWriter        // list the connection on its shard writer
+)
+
+// scheduleLocked, called with c.mu held, decides who writes what is queued:
+// the shard writer normally; the connection's own write pump while bytes
+// are stalled on a full socket, to close, or when the connection cannot
+// write without blocking. At most one of them works on a connection at a
+// time, and neither while a join holds it (ServeWS may be writing the
+// welcome; release schedules). An idle connection has neither, so it holds
+// no goroutine stack for writing.
+func (c *conn) scheduleLocked() action {
+	switch {
+	case c.stopped.Load() || c.holding:
+		return actNone
+	case c.pumping:
+		return actSignal
+	case c.inWriter:
+		return actNone // the writer looks at the queue again when done
 	}
-	c.pumping = true
-	c.hub.wg.Add(1)
-	return true
+	stalled := c.cork.stalled()
+	if len(c.queue) == 0 && !c.closing && !c.ping.Load() && !stalled {
+		return actNone
+	}
+	if c.closing || stalled || !c.cork.nonBlocking() || c.writer == nil {
+		c.pumping = true
+		c.hub.wg.Add(1)
+		return actPump
+	}
+	c.inWriter = true
+	return actWriter
 }
 
-func (c *conn) startOrSignal(start bool) {
-	if start {
+func (c *conn) act(a action) {
+	switch a {
+	case actSignal:
+		c.signal()
+	case actPump:
 		go c.writePump()
-		return
+	case actWriter:
+		c.writer.add(c)
 	}
-	c.signal()
 }
 
-// wakeUp makes sure a write pump looks at the queue, starting one if there
-// is work and none runs.
+// wakeUp makes sure someone looks at the queue.
 func (c *conn) wakeUp() {
 	c.mu.Lock()
-	start := false
-	if len(c.queue) > 0 || c.closing || c.ping.Load() {
-		start = c.needPumpLocked()
-	}
+	a := c.scheduleLocked()
 	c.mu.Unlock()
-	c.startOrSignal(start)
+	c.act(a)
 }
 
 // pushDirect queues past a hold (a reply that must precede the held events).
@@ -174,6 +194,9 @@ func (c *conn) release(first qitem, upTo uint64) {
 	c.parked = nil
 	c.holding = false
 	c.mu.Unlock()
+	if c.cork != nil {
+		c.cork.setOnStall(c.wakeUp)
+	}
 	c.wakeUp()
 }
 
@@ -225,18 +248,102 @@ func (c *conn) pushPrivate(ev Event) {
 	c.push(qitem{pm: pm})
 }
 
-// pumpLinger is how long a write pump stays after its last write.
+// writeOut is a shard writer's turn on c: everything queued goes out in
+// one non-blocking write. It returns the frames written. A connection
+// whose socket did not take it all, or that is closing, goes to a write
+// pump; one that got more meanwhile is listed again for the next pass.
+func (c *conn) writeOut(now time.Time) int {
+	c.mu.Lock()
+	if c.stopped.Load() || c.pumping {
+		c.inWriter = false
+		c.mu.Unlock()
+		return 0
+	}
+	if c.closing || c.cork.stalled() {
+		c.inWriter = false
+		a := c.scheduleLocked()
+		c.mu.Unlock()
+		c.act(a)
+		return 0
+	}
+	items := c.queue
+	c.queue = nil
+	ping := c.ping.Swap(false)
+	c.mu.Unlock()
+
+	var err error
+	if len(items) > 0 || ping {
+		c.cork.cork()
+		for _, it := range items {
+			if err = c.ws.WritePreparedMessage(it.pm); err != nil {
+				break
+			}
+		}
+		if ping && err == nil {
+			err = c.ws.WriteControl(websocket.PingMessage, nil, now.Add(c.hub.cfg.WriteTimeout))
+		}
+		// What the socket does not take stays stalled in the cork, and
+		// scheduleLocked below hands the connection to a pump.
+		if _, ferr := c.cork.flushNow(); err == nil {
+			err = ferr
+		}
+		c.lastActive.Store(now.UnixNano())
+	}
+	n := len(items)
+	clear(items)
+
+	c.mu.Lock()
+	if c.queue == nil && cap(items) <= 16 {
+		c.queue = items[:0] // reuse the array
+	}
+	c.inWriter = false
+	a := actNone
+	if err == nil {
+		// left, more queued, or a direct write (a pong) that stalled while
+		// this writer had the connection and so could not start a pump.
+		a = c.scheduleLocked()
+	}
+	c.mu.Unlock()
+	if err != nil {
+		c.setReason("write_error")
+		c.ws.Close() // the read pump sees it and tears down
+		return n
+	}
+	if a == actWriter {
+		// More arrived while writing: next pass, so that it packs whatever
+		// else comes meanwhile.
+		c.writer.add(c)
+	} else {
+		c.act(a)
+	}
+	return n
+}
+
+// pumpLinger is how long a write pump that cannot hand over to the writers
+// stays after its last write.
 const pumpLinger = 5 * time.Second
 
-// writePump drains the queue, batching what has piled up into one write,
-// then waits for more; after pumpLinger without work (the hub's viewer
-// tick pokes it) it retires, and the next push starts a new one.
+// writePump drains the queue with blocking writes, batching what has piled
+// up into one write. On a connection the writers can serve it exits once
+// the queue and the socket have caught up. Otherwise it waits for more;
+// after pumpLinger without work (the hub's viewer tick pokes it) it
+// retires, and the next push starts a new one.
 func (c *conn) writePump() {
 	defer c.hub.wg.Done()
 	var spare []qitem
 	for {
 		if !c.drain(&spare) {
 			return // closed, failed or torn down: no pump again
+		}
+		if c.cork.nonBlocking() {
+			c.mu.Lock()
+			if len(c.queue) == 0 && !c.closing && !c.ping.Load() && !c.cork.stalled() {
+				c.pumping = false // back to the writers
+				c.mu.Unlock()
+				return
+			}
+			c.mu.Unlock()
+			continue
 		}
 		<-c.wake
 		if c.stopped.Load() {
@@ -263,7 +370,7 @@ func (c *conn) drain(spare *[]qitem) bool {
 		closing, code, text, last := c.closing, c.closeCode, c.closeText, c.closeLast
 		c.mu.Unlock()
 		ping := c.ping.Swap(false)
-		if len(items) == 0 && !ping && !closing {
+		if len(items) == 0 && !ping && !closing && !c.cork.stalled() {
 			*spare = items
 			return !c.stopped.Load()
 		}
@@ -285,13 +392,12 @@ func (c *conn) drain(spare *[]qitem) bool {
 	}
 }
 
+// writeBatch writes items (after any stalled bytes) with one blocking
+// write.
 func (c *conn) writeBatch(items []qitem, ping bool) error {
 	deadline := time.Now().Add(c.hub.cfg.WriteTimeout)
 	c.ws.SetWriteDeadline(deadline)
-	batched := len(items) > 1 || (ping && len(items) > 0)
-	if batched {
-		c.cork.cork()
-	}
+	c.cork.cork()
 	var err error
 	for _, it := range items {
 		if err = c.ws.WritePreparedMessage(it.pm); err != nil {
@@ -301,10 +407,8 @@ func (c *conn) writeBatch(items []qitem, ping bool) error {
 	if ping && err == nil {
 		err = c.ws.WriteControl(websocket.PingMessage, nil, deadline)
 	}
-	if batched {
-		if ferr := c.cork.flush(deadline); err == nil {
-			err = ferr
-		}
+	if ferr := c.cork.flush(deadline); err == nil {
+		err = ferr
 	}
 	return err
 }
@@ -317,10 +421,12 @@ func (c *conn) writeClose(code int, text string, last *websocket.PreparedMessage
 	}
 	deadline := time.Now().Add(time.Second)
 	c.ws.SetWriteDeadline(deadline)
+	c.cork.cork()
 	if last != nil {
 		_ = c.ws.WritePreparedMessage(last)
 	}
 	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), deadline)
+	_ = c.cork.flush(deadline)
 	_ = c.ws.SetReadDeadline(time.Now().Add(2 * time.Second))
 }
 

@@ -5,74 +5,193 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 )
 
-// corkConn wraps a hijacked connection so the write pump can batch frames:
-// between cork and flush, gorilla's frame writes (already serialized by
-// gorilla's own write lock) land in a pooled buffer, and flush sends them
-// with one write. With a queue backed up, that turns N syscalls into one,
-// on the server and on the client's reading side. Writes outside a batch
-// (the handshake, gorilla's control replies) go straight through.
+// corkConn wraps a hijacked connection so that frames can be batched and
+// written without blocking. Between cork and a flush, gorilla's frame
+// writes (serialized by gorilla's own write lock) land in a pooled buffer,
+// and the flush sends the batch with one write: N frames, one syscall.
+//
+// flushNow is the writers' flush: one non-blocking write. Whatever the
+// socket did not take stays in the buffer ("stalled"), every later write
+// queues behind it, and the connection's own write pump sends the rest
+// with flush, which blocks up to the write deadline. So a slow client costs
+// its own goroutine, never a shared writer. Writes outside a batch (the
+// handshake, the welcome, gorilla's pong and close replies) go straight
+// through, non-blocking as well once the connection has an owner to tell
+// about a stall.
 type corkConn struct {
 	net.Conn
+	raw syscall.RawConn // nil: no non-blocking writes (e.g. TLS): pumps only
 
-	mu     sync.Mutex
-	corked bool
-	buf    *[]byte
+	mu      sync.Mutex
+	corked  bool    // a batch is open or a pump is writing: writes queue in buf
+	buf     *[]byte // bytes not yet on the wire, in order; nil = none
+	onStall func()  // a direct write left bytes in buf: start a pump
+	// deadline is the last one gorilla asked for. With raw writes the
+	// socket itself has no deadline except during a blocking write: an
+	// expired one would fail every later non-blocking write.
+	deadline time.Time
 }
 
 var corkBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
+func putCorkBuf(b *[]byte) {
+	if cap(*b) <= 64<<10 {
+		*b = (*b)[:0]
+		corkBufs.Put(b)
+	}
+}
+
+func newCorkConn(nc net.Conn) *corkConn {
+	c := &corkConn{Conn: nc}
+	if sc, ok := nc.(syscall.Conn); ok && nonBlockingWrites {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.raw = rc
+		}
+	}
+	return c
+}
+
+// nonBlocking reports whether the writers may serve this connection.
+func (c *corkConn) nonBlocking() bool { return c != nil && c.raw != nil }
+
 func (c *corkConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
-	if c.corked {
-		*c.buf = append(*c.buf, p...)
+	if c.corked || c.buf != nil {
+		c.appendLocked(p)
 		c.mu.Unlock()
 		return len(p), nil
 	}
+	if c.raw != nil && c.onStall != nil {
+		n, err := writeNow(c.raw, p)
+		if err != nil || n == len(p) {
+			c.mu.Unlock()
+			return n, err
+		}
+		c.appendLocked(p[n:])
+		stall := c.onStall
+		c.mu.Unlock()
+		stall()
+		return len(p), nil
+	}
+	deadline := c.deadline
 	c.mu.Unlock()
-	return c.Conn.Write(p)
+	if c.raw == nil {
+		return c.Conn.Write(p)
+	}
+	return c.blockingWrite(p, deadline)
 }
 
-// SetWriteDeadline is ignored inside a batch: flush sets its own.
+// blockingWrite writes p with a deadline on the socket for just this write.
+func (c *corkConn) blockingWrite(p []byte, deadline time.Time) (int, error) {
+	if err := c.Conn.SetWriteDeadline(deadline); err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Write(p)
+	if c.raw != nil && !deadline.IsZero() {
+		if derr := c.Conn.SetWriteDeadline(time.Time{}); err == nil {
+			err = derr
+		}
+	}
+	return n, err
+}
+
+func (c *corkConn) appendLocked(p []byte) {
+	if c.buf == nil {
+		c.buf = corkBufs.Get().(*[]byte)
+	}
+	*c.buf = append(*c.buf, p...)
+}
+
+// SetWriteDeadline is ignored while writes queue: the flush sets its own.
+// With raw writes it only records t for the next blocking write.
 func (c *corkConn) SetWriteDeadline(t time.Time) error {
 	c.mu.Lock()
-	corked := c.corked
+	queued := c.corked || c.buf != nil
+	if c.raw != nil {
+		c.deadline = t
+		queued = true
+	}
 	c.mu.Unlock()
-	if corked {
+	if queued {
 		return nil
 	}
 	return c.Conn.SetWriteDeadline(t)
 }
 
-func (c *corkConn) cork() {
+// setOnStall names who sends what a direct non-blocking write left behind.
+func (c *corkConn) setOnStall(fn func()) {
 	c.mu.Lock()
-	c.corked = true
-	c.buf = corkBufs.Get().(*[]byte)
+	c.onStall = fn
 	c.mu.Unlock()
 }
 
-// flush ends the batch and writes it with one syscall.
-func (c *corkConn) flush(deadline time.Time) error {
+func (c *corkConn) cork() {
 	c.mu.Lock()
-	buf := c.buf
-	c.buf, c.corked = nil, false
+	c.corked = true
 	c.mu.Unlock()
-	if buf == nil {
-		return nil
+}
+
+// stalled reports bytes waiting for a pump.
+func (c *corkConn) stalled() bool {
+	if c == nil {
+		return false
 	}
-	var err error
-	if len(*buf) > 0 {
-		if err = c.Conn.SetWriteDeadline(deadline); err == nil {
-			_, err = c.Conn.Write(*buf)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.corked && c.buf != nil
+}
+
+// flushNow ends a batch with one non-blocking write; left reports that the
+// socket did not take everything (the rest waits in buf for flush).
+func (c *corkConn) flushNow() (left bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corked = false
+	if c.buf == nil {
+		return false, nil
+	}
+	b := *c.buf
+	n, err := writeNow(c.raw, b)
+	if err != nil || n == len(b) {
+		putCorkBuf(c.buf)
+		c.buf = nil
+		return false, err
+	}
+	*c.buf = b[:copy(b, b[n:])]
+	return true, nil
+}
+
+// flush ends a batch and writes everything queued, blocking up to deadline;
+// writes made meanwhile queue and go out in the next round.
+func (c *corkConn) flush(deadline time.Time) error {
+	for {
+		c.mu.Lock()
+		buf := c.buf
+		c.buf = nil
+		if buf == nil {
+			c.corked = false
+			c.mu.Unlock()
+			return nil
+		}
+		c.corked = true
+		c.mu.Unlock()
+		_, err := c.blockingWrite(*buf, deadline)
+		putCorkBuf(buf)
+		if err != nil {
+			c.mu.Lock()
+			c.corked = false
+			if c.buf != nil {
+				putCorkBuf(c.buf)
+				c.buf = nil
+			}
+			c.mu.Unlock()
+			return err
 		}
 	}
-	if cap(*buf) <= 64<<10 {
-		*buf = (*buf)[:0]
-		corkBufs.Put(buf)
-	}
-	return err
 }
 
 // hijackRecorder hands gorilla a corkConn instead of the raw connection.
@@ -86,6 +205,6 @@ func (w *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	w.conn = &corkConn{Conn: nc}
+	w.conn = newCorkConn(nc)
 	return w.conn, brw, nil
 }

@@ -44,6 +44,7 @@ type Hub struct {
 
 	wg       sync.WaitGroup // connection pumps and refusals
 	conns    atomic.Int64   // WebSocket connections served now
+	writers  writers        // shared write goroutines (conn_writer.go)
 	flushing atomic.Bool    // Run's flush tick is on (hub.write_delay)
 
 	slowConsumerMsg *websocket.PreparedMessage

@@ -4,6 +4,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,27 +19,67 @@ var workloads = map[string]func(ctx context.Context, args []string, out io.Write
 	"viewers":    viewersCmd,
 	"publisher":  publisherCmd,
 	"baseline":   baselineCmd,
-	"chat":       chatCmd,      // WebSocket chat fan-out: deliveries/s, latency, CPU per 1,000 deliveries
-	"idle":       idleCmd,      // idle WebSocket clients: server memory per connection
-	"hub-server": hubServerCmd, // harness: the room hub and chat alone, to measure them
-	"sale":       saleCmd,      // flash-sale storm over the WebSocket: oversell check, reservations/s, latency
-	"failover":   failoverCmd,  // viewers behind a balancer while a node is killed or drained: outage per viewer
+	"chat":       chatCmd,
+	"idle":       idleCmd,
+	"hub-server": hubServerCmd,
+	"sale":       saleCmd,
+	"failover":   failoverCmd,
+}
+
+// workloadHelp is the one-line description --help prints for each workload.
+var workloadHelp = map[string]string{
+	"viewers":    "WHEP viewers of a published room: join time, CPU per forwarded packet, loss",
+	"publisher":  "publish a clip over WHIP and keep it running",
+	"baseline":   "CPU of one loopback UDP send, the yardstick for media costs",
+	"chat":       "WebSocket chat fan-out: deliveries/s, latency, CPU per 1,000 deliveries",
+	"idle":       "idle WebSocket clients: server memory per connection",
+	"hub-server": "harness: the room hub and chat alone, to measure them",
+	"sale":       "flash-sale storm over the WebSocket: oversell check, reservations/s, latency",
+	"failover":   "viewers behind a balancer while a node is killed or drained: outage per viewer",
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if len(os.Args) < 2 || workloads[os.Args[1]] == nil {
-		names := make([]string, 0, len(workloads))
-		for n := range workloads {
-			names = append(names, n)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the command without the process around it; it returns the exit
+// code: 0 for help, 2 for a usage error, 1 for a failed workload.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help", "help":
+			usage(stdout)
+			return 0
 		}
-		sort.Strings(names)
-		fmt.Fprintf(os.Stderr, "usage: liveroom-load <%v> [flags]   (liveroom-load <workload> -h for its flags)\n", names)
-		os.Exit(2)
 	}
-	if err := workloads[os.Args[1]](ctx, os.Args[2:], os.Stdout); err != nil {
-		fmt.Fprintf(os.Stderr, "liveroom-load %s: %v\n", os.Args[1], err)
-		os.Exit(1)
+	if len(args) < 1 || workloads[args[0]] == nil {
+		if len(args) > 0 {
+			fmt.Fprintf(stderr, "liveroom-load: unknown workload %q\n", args[0])
+		}
+		usage(stderr)
+		return 2
+	}
+	if err := workloads[args[0]](ctx, args[1:], stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // the flag set has printed the workload's flags
+		}
+		fmt.Fprintf(stderr, "liveroom-load %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+func usage(w io.Writer) {
+	names := make([]string, 0, len(workloads))
+	for n := range workloads {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(w, "usage: liveroom-load <workload> [flags]   (liveroom-load <workload> -h for its flags)\n\nworkloads:\n")
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-11s %s\n", n, workloadHelp[n])
 	}
 }

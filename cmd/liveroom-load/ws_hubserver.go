@@ -38,7 +38,7 @@ func hubServerCmd(ctx context.Context, args []string, out io.Writer) error {
 	roomID := fs.String("room", "demo", "room to create")
 	maxPerIP := fs.Int("max-conns-per-ip", 0, "hub.max_conns_per_ip (0 = no limit)")
 	sendQueue := fs.Int("send-queue", room.DefaultHubConfig().SendQueue, "hub.send_queue")
-	writeDelay := fs.Duration("write-delay", room.DefaultHubConfig().WriteDelay, "hub.write_delay (batch frames for busy connections)")
+	writeDelay := fs.Duration("write-delay", room.DefaultHubConfig().WriteDelay, "hub.write_delay (longest pause of the shared writers between passes, to pack frames)")
 	chatRate := fs.Float64("chat-rate", chat.DefaultConfig().ChatRate, "chat.chat_rate (messages/s per user)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile here on exit")
 	verbose := fs.Bool("v", false, "log at debug level")
