@@ -40,7 +40,6 @@ type conn struct {
 	stopped    atomic.Bool   // set by teardown: the write pump exits
 	wake       chan struct{} // capacity 1: work for the write pump
 	ping       atomic.Bool
-	dirty      atomic.Bool  // unused: the writers coalesce (kept for Hub.flushAll)
 	lastActive atomic.Int64 // unix ns of the last write
 
 	mu        sync.Mutex
@@ -363,7 +362,6 @@ func (c *conn) writePump() {
 // drain writes until the queue is empty; false means the pump must end.
 func (c *conn) drain(spare *[]qitem) bool {
 	for {
-		c.dirty.Store(false)
 		c.mu.Lock()
 		items := c.queue
 		c.queue, *spare = *spare, nil

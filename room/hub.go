@@ -42,10 +42,9 @@ type Hub struct {
 	snapshots []SnapshotFunc
 	stopped   bool
 
-	wg       sync.WaitGroup // connection pumps and refusals
-	conns    atomic.Int64   // WebSocket connections served now
-	writers  writers        // shared write goroutines (conn_writer.go)
-	flushing atomic.Bool    // Run's flush tick is on (hub.write_delay)
+	wg      sync.WaitGroup // connection pumps and refusals
+	conns   atomic.Int64   // WebSocket connections served now
+	writers writers        // shared write goroutines (conn_writer.go)
 
 	slowConsumerMsg *websocket.PreparedMessage
 }
@@ -289,21 +288,11 @@ func (h *Hub) Run(ctx context.Context) error {
 	defer ping.Stop()
 	defer viewers.Stop()
 	defer likes.Stop()
-	var flush <-chan time.Time
-	if h.cfg.WriteDelay > 0 {
-		t := time.NewTicker(h.cfg.WriteDelay)
-		defer t.Stop()
-		flush = t.C
-		h.flushing.Store(true) // without Run, nothing would flush: push writes at once
-		defer h.flushing.Store(false)
-	}
 	for {
 		select {
 		case <-ctx.Done():
 			h.shutdown()
 			return nil
-		case <-flush:
-			h.flushAll()
 		case <-ping.C:
 			h.pingAll()
 		case <-viewers.C:
@@ -311,19 +300,6 @@ func (h *Hub) Run(ctx context.Context) error {
 		case <-likes.C:
 			h.flushLikes(ctx)
 		}
-	}
-}
-
-// flushAll wakes the write pumps with queued events (hub.write_delay).
-func (h *Hub) flushAll() {
-	for _, lr := range h.localRooms() {
-		lr.mu.RLock()
-		for _, c := range lr.conns {
-			if c.dirty.Load() {
-				c.wakeUp()
-			}
-		}
-		lr.mu.RUnlock()
 	}
 }
 

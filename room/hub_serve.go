@@ -3,7 +3,6 @@ package room
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"time"
 
@@ -149,14 +148,6 @@ func (h *Hub) refuse(ws *websocket.Conn, e *Error) {
 		}
 	}
 	ws.Close()
-}
-
-func clientIP(remoteAddr string) string {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		return remoteAddr
-	}
-	return host
 }
 
 // Snapshot is the welcome being built for one connection. Contributors add
