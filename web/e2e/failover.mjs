@@ -184,6 +184,8 @@ async function main() {
 
   result.step = 'chat and cart after the kill';
   await viewer.waitForFunction(() => window.liveroom.ws.state === 'open', null, { timeout: STEP });
+  // Messages before, across and after the kill: at least 8 in all.
+  await studio.waitForFunction(() => window.__sent >= 8, null, { timeout: STEP });
   await studio.evaluate(() => clearInterval(window.__pump));
   const sent = await studio.evaluate(() => window.__sent);
   await viewer.waitForTimeout(1500);
