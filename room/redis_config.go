@@ -12,6 +12,10 @@ import (
 // RedisConfig is the `redis:` section; a URL turns on cluster mode.
 type RedisConfig struct {
 	URL string `yaml:"url"`
+	// RequireAOF refuses to start on a Redis that is not known to keep an
+	// append-only file synced at least every second (redis_persistence.go).
+	// Off, the node only warns.
+	RequireAOF bool `yaml:"require_aof"`
 }
 
 // Validate checks the section; errors name the key.

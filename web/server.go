@@ -37,7 +37,10 @@ type Deps struct {
 	// traffic (e.g. Redis reachable); nil = always ready.
 	Gatherer prometheus.Gatherer
 	Ready    func(ctx context.Context) error
-	Logger   *slog.Logger
+	// ReadyDetail, if set, adds to a ready node's /readyz answer (in a
+	// cluster, whether Redis persists what the docs promise).
+	ReadyDetail func(ctx context.Context) map[string]string
+	Logger      *slog.Logger
 	// ClusterSecret, in cluster mode, authenticates other nodes pulling a
 	// room's media from this one (POST /internal/v1/edge/{room}).
 	ClusterSecret []byte
@@ -133,7 +136,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	body := map[string]string{}
+	if s.deps.ReadyDetail != nil {
+		body = s.deps.ReadyDetail(r.Context())
+	}
+	body["status"] = "ready"
+	writeJSON(w, http.StatusOK, body)
 }
 
 // lookupRoom answers 404 for a room that does not exist.

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"liveroom/cart"
 	"liveroom/chat"
 	"liveroom/room"
@@ -28,7 +30,9 @@ type backends struct {
 	// then serves no edge route.
 	secret []byte
 	ready  func(ctx context.Context) error // nil: always ready
-	close  func()
+	// readyDetail adds to /readyz's answer (Redis persistence); nil: nothing.
+	readyDetail func(ctx context.Context) map[string]string
+	close       func()
 }
 
 type chatState interface {
@@ -74,6 +78,11 @@ func openRedis(cfg Config, log *slog.Logger) (*backends, error) {
 	if err != nil {
 		return nil, err
 	}
+	persistence, err := checkPersistence(cfg.Redis, rdb, log)
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
 	prefix := cfg.Cart.RedisPrefix
 	if prefix == "" {
 		prefix = cart.DefaultRedisPrefix
@@ -98,6 +107,29 @@ func openRedis(cfg Config, log *slog.Logger) (*backends, error) {
 			}
 			return nil
 		},
+		readyDetail: func(ctx context.Context) map[string]string {
+			p := persistence.Report(ctx)
+			return map[string]string{"redis_persistence": p.Verdict(), "redis_persistence_detail": p.Detail()}
+		},
 		close: func() { _ = bus.Close(); _ = store.Close(); _ = rdb.Close() },
 	}, nil
+}
+
+// checkPersistence says at startup whether Redis keeps what the docs
+// promise (docs/cluster.md, "What a Redis restart loses"); with
+// redis.require_aof a Redis that does not confirm it stops the start.
+func checkPersistence(cfg room.RedisConfig, rdb *redis.Client, log *slog.Logger) (*room.PersistenceWatch, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	p := room.CheckRedisPersistence(ctx, rdb)
+	if cfg.RequireAOF && !p.AOFConfirmed() {
+		return nil, fmt.Errorf("redis.require_aof: Redis does not confirm an append-only file: %s", p.Detail())
+	}
+	attrs := []any{"verdict", p.Verdict(), "detail", p.Detail()}
+	if p.Verdict() == room.PersistenceDurable {
+		log.Info("redis persistence", attrs...)
+	} else {
+		log.Warn("redis persistence: a Redis restart may lose confirmed orders and stock (docs/cluster.md)", attrs...)
+	}
+	return room.NewPersistenceWatch(rdb, p, time.Minute), nil
 }

@@ -111,7 +111,7 @@ func wireNode(cfg Config, reg *prometheus.Registry, log *slog.Logger, b *backend
 	}
 	n.web = web.New(cfg.HTTP, web.Deps{
 		Auth: n.auth, Rooms: b.rooms, WHIP: n.sfu, WHEP: n.sfu, Edge: n.sfu, Hub: n.hub, ModLog: cs, Catalog: b.store, Webhooks: n.outbox,
-		RTSPPort: rtspPort, Gatherer: reg, Ready: ready, Logger: log.With("component", "web"),
+		RTSPPort: rtspPort, Gatherer: reg, Ready: ready, ReadyDetail: b.readyDetail, Logger: log.With("component", "web"),
 		ClusterSecret: b.secret, OnWatch: n.edges.Watch, OnSource: n.life.SourceChanged,
 	})
 	return n, nil
