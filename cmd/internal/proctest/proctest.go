@@ -21,22 +21,43 @@ import (
 	"time"
 )
 
+// The binary is built once per test process into a temporary directory
+// that Main removes when the package's tests are done.
 var (
+	inMain    bool
 	buildOnce sync.Once
+	binDir    string
 	binPath   string
 	buildErr  error
 )
 
+// Main runs a package's tests and then removes the binary Binary built for
+// them; a package that starts servers calls it from its TestMain:
+//
+//	func TestMain(m *testing.M) { proctest.Main(m) }
+func Main(m *testing.M) {
+	inMain = true
+	code := m.Run()
+	if binDir != "" {
+		if err := os.RemoveAll(binDir); err != nil {
+			fmt.Fprintf(os.Stderr, "proctest: remove %s: %v\n", binDir, err)
+		}
+	}
+	os.Exit(code)
+}
+
 // Binary builds liveroom/cmd/liveroom once per test process.
 func Binary(t testing.TB) string {
 	t.Helper()
+	if !inMain {
+		t.Fatal("proctest: the package's TestMain must call proctest.Main, which removes the built binary")
+	}
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "liveroom-bin")
-		if err != nil {
-			buildErr = err
+		binDir, buildErr = os.MkdirTemp("", "liveroom-bin")
+		if buildErr != nil {
 			return
 		}
-		binPath = filepath.Join(dir, "liveroom")
+		binPath = filepath.Join(binDir, "liveroom")
 		out, err := exec.Command("go", "build", "-o", binPath, "liveroom/cmd/liveroom").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
