@@ -39,6 +39,7 @@ type SFU struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics
+	limits  *limits // WebRTC session caps (limits.go)
 	codecs  codecTable
 	pool    *sync.Pool // packets, shared by all rooms
 	net     *listeners
@@ -83,6 +84,7 @@ func New(cfg Config, opts Options) (*SFU, error) {
 		cfg:     cfg,
 		log:     log,
 		metrics: m,
+		limits:  newLimits(cfg.Limits, m),
 		codecs:  newCodecTable(),
 		pool:    newPacketPool(),
 		net:     l,
@@ -96,6 +98,7 @@ func New(cfg Config, opts Options) (*SFU, error) {
 		return nil, err
 	}
 	s.spawn(func() { s.events.run(s.stop) })
+	s.spawn(s.egressLoop)
 	log.Info("media listening", "udp", l.udpAddr, "tcp", l.tcpAddr)
 	return s, nil
 }
@@ -217,6 +220,14 @@ func (s *SFU) subscribe(ctx context.Context, roomID, offerSDP string, edge bool)
 	usable, err := checkOffer(offerSDP, s.codecs, false)
 	if err != nil {
 		return Session{}, err
+	}
+	if !edge && admissionFrom(ctx) == nil { // a caller that did not admit first: node and room caps
+		adm, err := s.limits.admit(admitViewer, roomID, "")
+		if err != nil {
+			return Session{}, err
+		}
+		defer adm.Release()
+		ctx = WithAdmission(ctx, adm)
 	}
 	r, release, err := s.acquire(roomID)
 	if err != nil {
