@@ -296,7 +296,6 @@ func (l *limits) admit(kind int, roomID, key string) (*Admission, error) {
 }
 
 func (l *limits) checkLocked(kind int, roomID, key string, c *addrCount) *LimitError {
-	over := func(n, limit int) bool { return limit > 0 && n >= limit }
 	perAddr := key != ""
 	if kind == admitPublisher {
 		switch {

@@ -25,6 +25,8 @@ type RTSPConfig struct {
 	// a connection that stayed up.
 	PullRetryMin time.Duration `yaml:"pull_retry_min"`
 	PullRetryMax time.Duration `yaml:"pull_retry_max"`
+	// Limits cap RTSP sessions and readers (limits_rtsp.go).
+	Limits RTSPLimits `yaml:"limits"`
 }
 
 // RTSP defaults.
@@ -45,6 +47,7 @@ func (c *RTSPConfig) SetDefaults() {
 		p := DefaultRTSPUDPPort
 		c.UDPPort = &p
 	}
+	c.Limits.SetDefaults()
 	c.setTuningDefaults()
 }
 
@@ -97,5 +100,5 @@ func (c RTSPConfig) Validate() error {
 	if c.PullRetryMin > 0 && c.PullRetryMax > 0 && c.PullRetryMax < c.PullRetryMin {
 		return fmt.Errorf("rtsp.pull_retry_max: must be at least rtsp.pull_retry_min")
 	}
-	return nil
+	return c.Limits.Validate()
 }
