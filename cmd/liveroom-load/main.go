@@ -24,6 +24,7 @@ var workloads = map[string]func(ctx context.Context, args []string, out io.Write
 	"hub-server": hubServerCmd,
 	"sale":       saleCmd,
 	"failover":   failoverCmd,
+	"whepflood":  whepfloodCmd,
 }
 
 // workloadHelp is the one-line description --help prints for each workload.
@@ -36,6 +37,7 @@ var workloadHelp = map[string]string{
 	"hub-server": "harness: the room hub and chat alone, to measure them",
 	"sale":       "flash-sale storm over the WebSocket: oversell check, reservations/s, latency",
 	"failover":   "viewers behind a balancer while a node is killed or drained: outage per viewer",
+	"whepflood":  "never-connecting WHEP offers from one address: refusals, server RSS and goroutines, another viewer's time to keyframe",
 }
 
 func main() {
