@@ -261,6 +261,7 @@ type limits struct {
 	addrs          map[string]*addrCount
 	rooms          map[string]int // unconnected viewers per room
 	unconnected    int
+	peak           int // most unconnected viewer sessions at once, ever
 	viewers        int
 	pubUnconnected int
 }
@@ -290,6 +291,7 @@ func (l *limits) admit(kind int, roomID, key string) (*Admission, error) {
 		l.unconnected++
 		c.unconnected++
 		l.rooms[roomID]++
+		l.peak = max(l.peak, l.unconnected)
 	}
 	l.gauges()
 	return &Admission{l: l, kind: kind, room: roomID, key: key}, nil
@@ -363,6 +365,7 @@ func (l *limits) forgetLocked(a *Admission) {
 
 func (l *limits) gauges() {
 	l.metrics.sessionStates(l.unconnected, l.viewers, l.pubUnconnected)
+	l.metrics.unconnectedPeak.Set(float64(l.peak))
 }
 
 // counts reports unconnected and connected viewers and unconnected

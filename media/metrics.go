@@ -26,20 +26,21 @@ func dropReasonName(r int) string {
 // metrics are the SFU's Prometheus series. Label children are resolved once
 // here so the packet path only does atomic adds.
 type metrics struct {
-	publishers    prometheus.Gauge
-	viewers       prometheus.Gauge
-	edgeServed    prometheus.Gauge   // edge nodes pulling rooms from this node
-	edgePulls     prometheus.Gauge   // rooms this node pulls from their origin
-	edgeStarts    prometheus.Counter // pulls started by this node
-	packets       [numKinds]prometheus.Counter
-	bytes         [numKinds]prometheus.Counter
-	dropped       [numKinds][numDropReasons]prometheus.Counter
-	nackReceived  prometheus.Counter
-	retransmitted prometheus.Counter
-	plis          prometheus.Counter
-	sessions      *prometheus.GaugeVec   // WebRTC sessions by kind and state (limits.go)
-	refusals      *prometheus.CounterVec // admissions refused, by reason
-	egress        egressMeter
+	publishers      prometheus.Gauge
+	viewers         prometheus.Gauge
+	edgeServed      prometheus.Gauge   // edge nodes pulling rooms from this node
+	edgePulls       prometheus.Gauge   // rooms this node pulls from their origin
+	edgeStarts      prometheus.Counter // pulls started by this node
+	packets         [numKinds]prometheus.Counter
+	bytes           [numKinds]prometheus.Counter
+	dropped         [numKinds][numDropReasons]prometheus.Counter
+	nackReceived    prometheus.Counter
+	retransmitted   prometheus.Counter
+	plis            prometheus.Counter
+	sessions        *prometheus.GaugeVec   // WebRTC sessions by kind and state (limits.go)
+	refusals        *prometheus.CounterVec // admissions refused, by reason
+	unconnectedPeak prometheus.Gauge       // most unconnected viewer sessions at once
+	egress          egressMeter
 
 	reg        prometheus.Registerer
 	registered []prometheus.Collector
@@ -63,6 +64,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "liveroom_media_sessions",
 			Help: "WebRTC sessions under the limits: viewer or publisher, unconnected (answered, ICE/DTLS not up yet) or connected (viewers only; edge pulls are not counted).",
 		}, []string{"kind", "state"}),
+		unconnectedPeak: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "liveroom_media_sessions_unconnected_peak",
+			Help: "The most unconnected WHEP sessions this node held at once since it started (at most webrtc.limits.unconnected_per_node).",
+		}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "liveroom_media_admissions_refused_total",
 			Help: "WebRTC and RTSP sessions refused by a cap, by reason (the cap's config key).",
@@ -109,7 +114,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.reg = reg
 	for _, c := range []prometheus.Collector{
 		m.publishers, m.viewers, m.edgeServed, m.edgePulls, m.edgeStarts, packets, bytes, dropped, m.nackReceived, m.retransmitted, m.plis,
-		m.sessions, m.refusals,
+		m.sessions, m.refusals, m.unconnectedPeak,
 	} {
 		if err := reg.Register(c); err != nil {
 			m.unregister()

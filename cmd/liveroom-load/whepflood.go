@@ -130,7 +130,7 @@ func whepfloodCmd(ctx context.Context, args []string, out io.Writer) error {
 			peakMu.Lock()
 			if err == nil {
 				res.GoroutinesPeak = max(res.GoroutinesPeak, m.get("go_goroutines"))
-				res.UnconnectedPeak = max(res.UnconnectedPeak, m.get(unconnectedViewers))
+				res.UnconnectedPeak = max(res.UnconnectedPeak, m.get(unconnectedViewers), m.get("liveroom_media_sessions_unconnected_peak"))
 			}
 			if rerr == nil {
 				res.RSSPeakMB = max(res.RSSPeakMB, r)
