@@ -47,14 +47,14 @@ type failoverResult struct {
 	// 503, each with Retry-After, retried after it), joins that failed
 	// otherwise, and each --nodes node's unconnected WHEP sessions at most
 	// (sampled from its /metrics) and refusals it counted.
-	Refused429      int                `json:"refused_429"`
-	Refused503      int                `json:"refused_503"`
-	NoRetryAfter    int                `json:"refusals_without_retry_after"`
-	JoinFailures    int                `json:"join_failures"` // an HTTP error other than 429/503, or no video
-	FailureSample   string             `json:"join_failure_sample,omitempty"`
+	Refused429    int    `json:"refused_429"`
+	Refused503    int    `json:"refused_503"`
+	NoRetryAfter  int    `json:"refusals_without_retry_after"`
+	JoinFailures  int    `json:"join_failures"` // an HTTP error other than 429/503, or no video
+	FailureSample string `json:"join_failure_sample,omitempty"`
 	// Joins cut at the transport (the balancer closed the connection: a
 	// request in flight to the killed node), retried like the rest.
-	TransportErrors int `json:"join_transport_errors"`
+	TransportErrors int                `json:"join_transport_errors"`
 	UnconnectedPeak map[string]float64 `json:"unconnected_peak_by_node,omitempty"`
 	ServerRefusals  map[string]float64 `json:"server_refusals_by_node,omitempty"`
 }
