@@ -319,13 +319,20 @@ func (s *SFU) Live(roomID string) bool {
 	return ok && r.isLive()
 }
 
-// Viewers is the number of viewer sessions in the room.
+// Viewers is the number of connected viewers in the room: a session
+// answered but never connected (a flood of offers) is not a viewer.
 func (s *SFU) Viewers(roomID string) int {
 	r, ok := s.lookup(roomID)
 	if !ok {
 		return 0
 	}
-	return r.viewerCount()
+	n := 0
+	for _, v := range *r.viewers.Load() {
+		if !v.edge && v.ready.Load() {
+			n++
+		}
+	}
+	return n
 }
 
 // Addr returns the bound UDP and ICE-TCP addresses (tcp is nil if ICE-TCP is
