@@ -49,7 +49,11 @@ type failoverResult struct {
 	// (sampled from its /metrics) and refusals it counted.
 	Refused429    int    `json:"refused_429"`
 	Refused503    int    `json:"refused_503"`
-	NoRetryAfter  int    `json:"refusals_without_retry_after"`
+	NoRetryAfter  int    `json:"refusals_without_retry_after"` // from the nodes (a JSON error)
+	NoRetrySample string `json:"refusal_without_retry_after_sample,omitempty"`
+	// 503s the balancer made itself (haproxy's "No server is available"
+	// page, no Retry-After), retried like the nodes' after a second.
+	Balancer503   int    `json:"balancer_503"`
 	JoinFailures  int    `json:"join_failures"` // an HTTP error other than 429/503, or no video
 	FailureSample string `json:"join_failure_sample,omitempty"`
 	// Joins cut at the transport (the balancer closed the connection: a
@@ -169,6 +173,10 @@ func failoverCmd(ctx context.Context, args []string, out io.Writer) error {
 		res.Refused429 += st.refused[http.StatusTooManyRequests]
 		res.Refused503 += st.refused[http.StatusServiceUnavailable]
 		res.NoRetryAfter += st.noRetryAfter
+		res.Balancer503 += st.balancer
+		if st.noRetrySample != "" {
+			res.NoRetrySample = st.noRetrySample
+		}
 		res.JoinFailures += st.failures
 		res.TransportErrors += st.transport
 		if st.failure != "" {
@@ -219,7 +227,8 @@ func failoverCmd(ctx context.Context, args []string, out io.Writer) error {
 		{"re-joins in the busiest second", fmt.Sprint(res.PeakJoins)},
 		{"unaffected / paused over 1 s", fmt.Sprintf("%d / %d", res.Unaffected, res.Disturbed)},
 		{"video sessions after", fmt.Sprint(res.After)},
-		{"refused 429 / 503 (without Retry-After)", fmt.Sprintf("%d / %d (%d)", res.Refused429, res.Refused503, res.NoRetryAfter)},
+		{"refused 429 / 503 (by a node without Retry-After; by the balancer)", fmt.Sprintf("%d / %d (%d; %d)", res.Refused429, res.Refused503, res.NoRetryAfter, res.Balancer503)},
+		{"a refusal without Retry-After", strings.Join(strings.Fields(res.NoRetrySample), " ")},
 		{"joins failed otherwise (HTTP / transport)", fmt.Sprintf("%d / %d", res.JoinFailures, res.TransportErrors)},
 		{"nodes' unconnected sessions at most", fmt.Sprint(res.UnconnectedPeak)},
 		{"nodes' refusals", fmt.Sprint(res.ServerRefusals)},
@@ -261,6 +270,8 @@ type fviewer struct {
 	cancel    context.CancelFunc
 	refused   map[int]int // 429s and 503s, by status
 	noRetry   int         // of those, without a Retry-After
+	noRetryAt string      // the body of the last such refusal
+	balancer  int         // 503s the balancer made itself
 	failures  int         // joins that failed otherwise
 	failure   string      // the last such failure
 	transport int         // joins cut at the transport
@@ -272,6 +283,8 @@ type fviewerReport struct {
 	maxGap          time.Duration
 	refused         map[int]int
 	noRetryAfter    int
+	noRetrySample   string
+	balancer        int
 	failures        int
 	failure         string
 	transport       int
@@ -333,8 +346,12 @@ func (f *fviewer) joinAdmitted(ctx context.Context) error {
 			f.refused = map[int]int{}
 		}
 		f.refused[se.code]++
-		if se.retryAfter <= 0 {
+		switch {
+		case !strings.HasPrefix(strings.TrimSpace(se.body), "{"):
+			f.balancer++
+		case se.retryAfter <= 0:
 			f.noRetry++
+			f.noRetryAt = se.body
 		}
 		f.mu.Unlock()
 		wait := max(se.retryAfter, time.Second)
@@ -580,7 +597,7 @@ func (f *fviewer) report() fviewerReport {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return fviewerReport{lost: f.lost, recovered: f.recovered, attempts: f.attempts, maxGap: f.maxGap,
-		refused: f.refused, noRetryAfter: f.noRetry, failures: f.failures, failure: f.failure, transport: f.transport}
+		refused: f.refused, noRetryAfter: f.noRetry, noRetrySample: f.noRetryAt, balancer: f.balancer, failures: f.failures, failure: f.failure, transport: f.transport}
 }
 
 func (f *fviewer) close() {
