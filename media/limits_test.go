@@ -3,6 +3,7 @@ package media_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,4 +144,22 @@ func TestAdmissionFollowsTheSession(t *testing.T) {
 	}
 	_ = v.Close()
 	waitFor(t, ctx, "the viewer to leave", func() bool { return sessions("connected") == 0 })
+}
+
+func TestLimitsValidate(t *testing.T) {
+	var l media.Limits
+	l.SetDefaults()
+	if err := l.Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	l.UnconnectedPerRoom = -1
+	if err := l.Validate(); err == nil || !strings.Contains(err.Error(), "webrtc.limits.unconnected_per_room") {
+		t.Errorf("negative cap: got %v, want an error naming webrtc.limits.unconnected_per_room", err)
+	}
+	var r media.RTSPLimits
+	r.SetDefaults()
+	r.ReadersPerNode = -3
+	if err := r.Validate(); err == nil || !strings.Contains(err.Error(), "rtsp.limits.readers_per_node") {
+		t.Errorf("negative RTSP cap: got %v, want an error naming rtsp.limits.readers_per_node", err)
+	}
 }

@@ -30,7 +30,7 @@ const hostileConfig = `auth:
   jwt_secret: %s
   admin_key: %s
 webrtc:
-  connect_timeout: 2s
+  connect_timeout: 4s
   limits:
     unconnected_per_address: 4
     unconnected_per_room: 10
