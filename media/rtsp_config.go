@@ -25,7 +25,9 @@ type RTSPConfig struct {
 	// a connection that stayed up.
 	PullRetryMin time.Duration `yaml:"pull_retry_min"`
 	PullRetryMax time.Duration `yaml:"pull_retry_max"`
-	// Limits cap RTSP sessions and readers (limits_rtsp.go).
+	// Limits cap RTSP sessions and readers (limits_rtsp.go). SetDefaults
+	// leaves them alone (it also runs after the YAML, where 0 = no limit):
+	// the caller applies Limits.SetDefaults before decoding.
 	Limits RTSPLimits `yaml:"limits"`
 }
 
@@ -47,7 +49,6 @@ func (c *RTSPConfig) SetDefaults() {
 		p := DefaultRTSPUDPPort
 		c.UDPPort = &p
 	}
-	c.Limits.SetDefaults()
 	c.setTuningDefaults()
 }
 

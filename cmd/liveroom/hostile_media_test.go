@@ -16,6 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
 	"github.com/pion/webrtc/v4"
 
 	"liveroom/cmd/internal/proctest"
@@ -36,6 +41,10 @@ webrtc:
     unconnected_per_room: 10
     unconnected_per_node: 14
     viewers_per_address: 5
+rtsp:
+  limits:
+    readers_per_address: 2
+    sessions_per_node: 5
 `
 
 func startHostileServer(t *testing.T) *proctest.Server {
@@ -289,4 +298,91 @@ func TestHostileConnectedViewersPerAddress(t *testing.T) {
 	if got := metricLabeled(t, p, "liveroom_media_sessions", `kind="viewer",state="connected"`); got != 6 {
 		t.Errorf("connected viewers: got %v, want 6", got)
 	}
+}
+
+// RTSP readers per address and sessions per node, with gortsplib clients
+// from different addresses: past a cap the answer is 503 and other
+// addresses still read.
+func TestHostileRTSPCaps(t *testing.T) {
+	p := startHostileServer(t)
+	var created struct {
+		StreamKey string `json:"stream_key"`
+	}
+	status, b := adminDo(t, "GET", p.Base+"/api/v1/rooms/shop", nil)
+	if status != 200 || json.Unmarshal(b, &created) != nil || created.StreamKey == "" {
+		t.Fatalf("room: %d %s", status, b)
+	}
+	base := "rtsp://" + p.RTSPAddr
+	pub := rtspClientFrom("127.0.0.1")
+	desc := &description.Session{Medias: []*description.Media{{
+		Type: description.MediaTypeVideo,
+		Formats: []format.Format{&format.H264{
+			PayloadTyp:        96,
+			PacketizationMode: 1,
+			SPS:               []byte{0x67, 0x42, 0xc0, 0x1f, 0xd9, 0x00, 0x78, 0x02, 0x27, 0xe5, 0x84, 0x00, 0x00, 0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xf0, 0x3c, 0x60, 0xc9, 0x20},
+			PPS:               []byte{0x68, 0xcb, 0x83, 0xcb, 0x20},
+		}},
+	}}}
+	if err := pub.StartRecording(base+"/shop?key="+created.StreamKey, desc); err != nil {
+		t.Fatalf("rtsp publish: %v", err)
+	}
+	defer pub.Close()
+
+	steps := []struct {
+		ip   string
+		want int // 200 = reading
+	}{
+		{"127.0.0.7", 200}, {"127.0.0.7", 200}, {"127.0.0.7", 503}, // readers_per_address
+		{"127.0.0.9", 200}, {"127.0.0.10", 200}, // the node now has 5 sessions, the publisher's included
+		{"127.0.0.11", 503}, // sessions_per_node
+	}
+	for i, st := range steps {
+		c, err := rtspReadFrom(base+"/shop", st.ip)
+		var bad liberrors.ErrClientBadStatusCode
+		switch {
+		case st.want == 200 && err != nil:
+			t.Fatalf("reader %d from %s: %v, want to read", i, st.ip, err)
+		case st.want == 503 && (!errors.As(err, &bad) || bad.Code != 503):
+			t.Fatalf("reader %d from %s: %v, want 503", i, st.ip, err)
+		}
+		if c != nil {
+			defer c.Close()
+		}
+	}
+	for _, reason := range []string{"rtsp_readers_per_address", "rtsp_sessions_per_node"} {
+		if got := metricLabeled(t, p, "liveroom_media_admissions_refused_total", `reason="`+reason+`"`); got != 1 {
+			t.Errorf("refusals %s: got %v, want 1", reason, got)
+		}
+	}
+}
+
+// rtspClientFrom is a gortsplib client (TCP) whose connection comes from ip.
+func rtspClientFrom(ip string) *gortsplib.Client {
+	tcp := gortsplib.TransportTCP
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	return &gortsplib.Client{Transport: &tcp, DialContext: d.DialContext}
+}
+
+// rtspReadFrom reads a room (DESCRIBE, SETUP, PLAY) from ip.
+func rtspReadFrom(rawURL, ip string) (*gortsplib.Client, error) {
+	u, err := base.ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	c := rtspClientFrom(ip)
+	if err := c.Start(u.Scheme, u.Host); err != nil {
+		return nil, err
+	}
+	desc, _, err := c.Describe(u)
+	if err == nil {
+		err = c.SetupAll(desc.BaseURL, desc.Medias)
+	}
+	if err == nil {
+		_, err = c.Play(nil)
+	}
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
