@@ -163,3 +163,33 @@ func TestLimitsValidate(t *testing.T) {
 		t.Errorf("negative RTSP cap: got %v, want an error naming rtsp.limits.readers_per_node", err)
 	}
 }
+
+// The egress budget is measured: with three viewers of the ~0.55 Mbit/s
+// test clip the node sends more than 1 Mbit/s and refuses new viewers
+// (503, "egress"); when they leave it takes them again.
+func TestAdmissionEgressBudget(t *testing.T) {
+	s := newSFU(t, func(c *media.Config) { c.Limits = media.Limits{EgressMbps: 1} })
+	ctx := testCtx(t, 30*time.Second)
+	startPublisher(t, ctx, s.SFU, "eg", "host")
+	var viewers []*mediatest.Viewer
+	for range 3 {
+		v, _ := startViewer(t, ctx, s.SFU, "eg")
+		viewers = append(viewers, v)
+	}
+	admit := func() error {
+		adm, err := s.AdmitViewer("eg", "10.0.0.1")
+		if err == nil {
+			adm.Release()
+		}
+		return err
+	}
+	var le *media.LimitError
+	waitFor(t, ctx, "the egress budget to refuse", func() bool { return errors.As(admit(), &le) })
+	if le.Reason != "egress" || le.PerClient {
+		t.Errorf("got %+v, want reason egress, not per client", le)
+	}
+	for _, v := range viewers {
+		_ = v.Close()
+	}
+	waitFor(t, ctx, "the egress budget to admit again", func() bool { return admit() == nil })
+}
