@@ -210,6 +210,9 @@ func TestHostileWHEPFloodFromOneAddress(t *testing.T) {
 	if got := unconnected(); got > 4 {
 		t.Errorf("unconnected sessions after the flood: got %v, want <= 4", got)
 	}
+	if got := metric(t, p, "liveroom_media_sessions_unconnected_peak"); got != 4 {
+		t.Errorf("most unconnected sessions at once during the flood: got %v, want 4", got)
+	}
 	// A handful of sessions, not one per offer (each costs tens).
 	if g := metric(t, p, "go_goroutines"); g > baseGoroutines+4*60+100 {
 		t.Errorf("goroutines: %v after the flood, %v before", g, baseGoroutines)
