@@ -127,12 +127,14 @@ const (
 	refuseRTSPReadersNode     = "rtsp_readers_per_node"
 )
 
-var refusalReasons = []string{
-	refuseUnconnectedAddress, refuseUnconnectedRoom, refuseUnconnectedNode,
-	refuseViewersAddress, refuseViewersNode, refuseEgress,
-	refusePublishersAddress, refusePublishersNode,
-	refuseRTSPSessionsAddress, refuseRTSPSessionsNode,
-	refuseRTSPReadersAddress, refuseRTSPReadersNode,
+func refusalReasons() []string {
+	return []string{
+		refuseUnconnectedAddress, refuseUnconnectedRoom, refuseUnconnectedNode,
+		refuseViewersAddress, refuseViewersNode, refuseEgress,
+		refusePublishersAddress, refusePublishersNode,
+		refuseRTSPSessionsAddress, refuseRTSPSessionsNode,
+		refuseRTSPReadersAddress, refuseRTSPReadersNode,
+	}
 }
 
 // Session kinds an admission is for.

@@ -107,7 +107,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			m.dropped[k][r] = dropped.WithLabelValues(k.String(), dropReasonName(r))
 		}
 	}
-	for _, r := range refusalReasons {
+	for _, r := range refusalReasons() {
 		m.refusals.WithLabelValues(r)
 	}
 	m.sessionStates(0, 0, 0)
