@@ -60,6 +60,8 @@ type Config struct {
 	// connected, whatever ICE's own timeouts make of a peer that never sent a
 	// single check.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// Limits cap sessions per client address, room and node (limits.go).
+	Limits Limits `yaml:"limits"`
 }
 
 // ICEServer is a STUN/TURN server handed to clients.
@@ -77,7 +79,7 @@ const (
 	DefaultNACKHistory            = 512
 	DefaultICEDisconnectedTimeout = 5 * time.Second
 	DefaultICEFailedTimeout       = 15 * time.Second
-	DefaultConnectTimeout         = 30 * time.Second
+	DefaultConnectTimeout         = 10 * time.Second
 	DefaultAddressRefresh         = 5 * time.Second
 )
 
@@ -90,6 +92,7 @@ func (c *Config) SetDefaults() {
 		t := true
 		c.ICETCP = &t
 	}
+	c.Limits.SetDefaults()
 	c.setTuningDefaults()
 }
 
@@ -188,7 +191,7 @@ func (c Config) Validate() error {
 	if c.ConnectTimeout < 0 {
 		return fmt.Errorf("webrtc.connect_timeout: must not be negative")
 	}
-	return nil
+	return c.Limits.Validate()
 }
 
 func validICEURL(u string) bool {

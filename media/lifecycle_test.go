@@ -81,14 +81,18 @@ func TestDeadViewersDoNotStopOthers(t *testing.T) {
 	if lost := st.Video.Lost - before.Video.Lost; lost > 5 {
 		t.Errorf("healthy viewer lost %d video packets meanwhile, want ~0", lost)
 	}
-	if got := s.Viewers("d"); got != 3 {
-		t.Errorf("Viewers: got %d, want 3 (the dead are not reaped yet)", got)
+	sessions := func() int { return int(metricValue(t, s.reg, "liveroom_media_viewers", nil)) }
+	if got := sessions(); got != 3 {
+		t.Errorf("viewer sessions: got %d, want 3 (the dead are not reaped yet)", got)
+	}
+	if got := s.Viewers("d"); got != 2 {
+		t.Errorf("Viewers: got %d, want 2 (the never-connected one is no viewer)", got)
 	}
 
 	// The vanished one fails ICE, the silent one hits the connect timeout.
-	for s.Viewers("d") != 1 {
+	for sessions() != 1 || s.Viewers("d") != 1 {
 		if ctx.Err() != nil {
-			t.Fatalf("dead viewers not reaped: Viewers %d, want 1", s.Viewers("d"))
+			t.Fatalf("dead viewers not reaped: sessions %d, Viewers %d, want 1", sessions(), s.Viewers("d"))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -179,9 +183,9 @@ func TestConnectTimeout(t *testing.T) {
 	if _, err := s.Publish(ctx, "ct", "host", clientOffer(t, api, true, h264, opus)); err != nil {
 		t.Fatal(err)
 	}
-	for s.Viewers("ct") != 0 || metricValue(t, s.reg, "liveroom_media_publishers", nil) != 0 {
+	for metricValue(t, s.reg, "liveroom_media_viewers", nil) != 0 || metricValue(t, s.reg, "liveroom_media_publishers", nil) != 0 {
 		if ctx.Err() != nil {
-			t.Fatalf("sessions that never connected still there: viewers %d", s.Viewers("ct"))
+			t.Fatalf("sessions that never connected still there: viewers %v", metricValue(t, s.reg, "liveroom_media_viewers", nil))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

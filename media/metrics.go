@@ -26,17 +26,21 @@ func dropReasonName(r int) string {
 // metrics are the SFU's Prometheus series. Label children are resolved once
 // here so the packet path only does atomic adds.
 type metrics struct {
-	publishers    prometheus.Gauge
-	viewers       prometheus.Gauge
-	edgeServed    prometheus.Gauge   // edge nodes pulling rooms from this node
-	edgePulls     prometheus.Gauge   // rooms this node pulls from their origin
-	edgeStarts    prometheus.Counter // pulls started by this node
-	packets       [numKinds]prometheus.Counter
-	bytes         [numKinds]prometheus.Counter
-	dropped       [numKinds][numDropReasons]prometheus.Counter
-	nackReceived  prometheus.Counter
-	retransmitted prometheus.Counter
-	plis          prometheus.Counter
+	publishers      prometheus.Gauge
+	viewers         prometheus.Gauge
+	edgeServed      prometheus.Gauge   // edge nodes pulling rooms from this node
+	edgePulls       prometheus.Gauge   // rooms this node pulls from their origin
+	edgeStarts      prometheus.Counter // pulls started by this node
+	packets         [numKinds]prometheus.Counter
+	bytes           [numKinds]prometheus.Counter
+	dropped         [numKinds][numDropReasons]prometheus.Counter
+	nackReceived    prometheus.Counter
+	retransmitted   prometheus.Counter
+	plis            prometheus.Counter
+	sessions        *prometheus.GaugeVec   // WebRTC sessions by kind and state (limits.go)
+	refusals        *prometheus.CounterVec // admissions refused, by reason
+	unconnectedPeak prometheus.Gauge       // most unconnected viewer sessions at once
+	egress          egressMeter
 
 	reg        prometheus.Registerer
 	registered []prometheus.Collector
@@ -56,6 +60,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Help: "RTP packets not sent, per viewer for queue_full and keyframe_wait.",
 	}, []string{"kind", "reason"})
 	m := &metrics{
+		sessions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "liveroom_media_sessions",
+			Help: "WebRTC sessions under the limits: viewer or publisher, unconnected (answered, ICE/DTLS not up yet) or connected (viewers only; edge pulls are not counted).",
+		}, []string{"kind", "state"}),
+		unconnectedPeak: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "liveroom_media_sessions_unconnected_peak",
+			Help: "The most unconnected WHEP sessions this node held at once since it started (at most webrtc.limits.unconnected_per_node).",
+		}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "liveroom_media_admissions_refused_total",
+			Help: "WebRTC and RTSP sessions refused by a cap, by reason (the cap's config key).",
+		}, []string{"reason"}),
 		publishers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "liveroom_media_publishers", Help: "Publisher sessions.",
 		}),
@@ -91,9 +107,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			m.dropped[k][r] = dropped.WithLabelValues(k.String(), dropReasonName(r))
 		}
 	}
+	for _, r := range refusalReasons() {
+		m.refusals.WithLabelValues(r)
+	}
+	m.sessionStates(0, 0, 0)
 	m.reg = reg
 	for _, c := range []prometheus.Collector{
 		m.publishers, m.viewers, m.edgeServed, m.edgePulls, m.edgeStarts, packets, bytes, dropped, m.nackReceived, m.retransmitted, m.plis,
+		m.sessions, m.refusals, m.unconnectedPeak,
 	} {
 		if err := reg.Register(c); err != nil {
 			m.unregister()
@@ -135,7 +156,17 @@ func (m *metrics) drop(k kind, reason int) { m.dropped[k][reason].Inc() }
 func (m *metrics) forwarded(k kind, packets, bytes uint64) {
 	m.packets[k].Add(float64(packets))
 	m.bytes[k].Add(float64(bytes))
+	m.egress.add(bytes)
 }
+
+// sessionStates sets the session gauges (limits.go keeps the counts).
+func (m *metrics) sessionStates(unconnected, viewers, pubUnconnected int) {
+	m.sessions.WithLabelValues("viewer", "unconnected").Set(float64(unconnected))
+	m.sessions.WithLabelValues("viewer", "connected").Set(float64(viewers))
+	m.sessions.WithLabelValues("publisher", "unconnected").Set(float64(pubUnconnected))
+}
+
+func (m *metrics) refused(reason string) { m.refusals.WithLabelValues(reason).Inc() }
 
 func (m *metrics) nacks(asked, sent int) {
 	m.nackReceived.Add(float64(asked))

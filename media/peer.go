@@ -2,6 +2,7 @@ package media
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -25,16 +26,28 @@ type peer struct {
 	done         chan struct{}
 	closeOnce    sync.Once
 	connectTimer *time.Timer
+	adm          *Admission // its place under the limits; nil = not counted
 }
 
 func newPeer(s *SFU, r *room, role string) (*peer, error) {
+	return newSessionPeer(context.Background(), s, r, role)
+}
+
+// newSessionPeer builds the PeerConnection of a WHIP or WHEP session; it
+// claims the admission ctx carries (WithAdmission), released when it closes.
+func newSessionPeer(ctx context.Context, s *SFU, r *room, role string) (*peer, error) {
+	adm := admissionFrom(ctx)
+	if adm != nil && !adm.claim() {
+		return nil, errors.New("media: admission already used")
+	}
 	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
+		adm.close()
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
 	id := newID()
 	return &peer{
-		s: s, r: r, id: id, role: role, pc: pc,
+		s: s, r: r, id: id, role: role, pc: pc, adm: adm,
 		log:  s.log.With("room", r.id, "session", id, "role", role),
 		done: make(chan struct{}),
 	}, nil
@@ -117,8 +130,15 @@ func (p *peer) startConnectTimer(onTimeout func()) {
 	p.connectTimer = time.AfterFunc(p.s.cfg.ConnectTimeout, func() { p.s.spawn(onTimeout) })
 }
 
-// connected disarms the connect timeout.
+// connected disarms the connect timeout and counts the session connected.
 func (p *peer) connected() {
+	p.stopConnectTimer()
+	if !p.closed() {
+		p.adm.connected()
+	}
+}
+
+func (p *peer) stopConnectTimer() {
 	if p.connectTimer != nil {
 		p.connectTimer.Stop()
 	}
@@ -140,7 +160,8 @@ func (p *peer) etag() string {
 func (p *peer) closePC() {
 	p.closeOnce.Do(func() {
 		close(p.done)
-		p.connected()
+		p.stopConnectTimer()
+		p.adm.close()
 		p.sigMu.Lock()
 		defer p.sigMu.Unlock()
 		if err := p.pc.GracefulClose(); err != nil {

@@ -24,7 +24,7 @@ var _ source = (*publisher)(nil)
 
 func newPublisher(ctx context.Context, r *room, hostID, offer string) (*publisher, string, error) {
 	s := r.sfu
-	p, err := newPeer(s, r, "publisher")
+	p, err := newSessionPeer(ctx, s, r, "publisher")
 	if err != nil {
 		return nil, "", err
 	}

@@ -64,6 +64,7 @@ type RTSPServer struct {
 	srv    *gortsplib.Server
 	tcp    net.Addr
 	closed atomic.Bool
+	caps   *rtspCaps // sessions and readers per address and node
 
 	mu      sync.Mutex
 	streams map[string]*rtspReadStream // room -> what readers get
@@ -78,7 +79,7 @@ func (s *SFU) ServeRTSP(cfg RTSPConfig, deps RTSPDeps) (*RTSPServer, error) {
 	if deps.Auth == nil {
 		return nil, errors.New("media: ServeRTSP needs an authorizer")
 	}
-	rs := &RTSPServer{s: s, cfg: cfg, deps: deps, log: s.log.With("component", "rtsp"), streams: map[string]*rtspReadStream{}}
+	rs := &RTSPServer{s: s, cfg: cfg, deps: deps, log: s.log.With("component", "rtsp"), streams: map[string]*rtspReadStream{}, caps: newRTSPCaps(cfg.Limits, s.metrics)}
 	var tcpAddr atomic.Pointer[net.Addr]
 	rs.srv = &gortsplib.Server{
 		Handler:     &rtspHandler{rs},

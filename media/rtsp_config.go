@@ -25,6 +25,10 @@ type RTSPConfig struct {
 	// a connection that stayed up.
 	PullRetryMin time.Duration `yaml:"pull_retry_min"`
 	PullRetryMax time.Duration `yaml:"pull_retry_max"`
+	// Limits cap RTSP sessions and readers (limits_rtsp.go). SetDefaults
+	// leaves them alone (it also runs after the YAML, where 0 = no limit):
+	// the caller applies Limits.SetDefaults before decoding.
+	Limits RTSPLimits `yaml:"limits"`
 }
 
 // RTSP defaults.
@@ -97,5 +101,5 @@ func (c RTSPConfig) Validate() error {
 	if c.PullRetryMin > 0 && c.PullRetryMax > 0 && c.PullRetryMax < c.PullRetryMin {
 		return fmt.Errorf("rtsp.pull_retry_max: must be at least rtsp.pull_retry_min")
 	}
-	return nil
+	return c.Limits.Validate()
 }

@@ -29,6 +29,7 @@ func (h *rtspHandler) OnConnClose(ctx *gortsplib.ServerHandlerOnConnCloseCtx) {
 }
 
 func (h *rtspHandler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	h.rs.caps.close(ctx.Session)
 	reason := "closed"
 	if ctx.Error != nil {
 		reason = ctx.Error.Error()
@@ -47,6 +48,9 @@ func (h *rtspHandler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseC
 // what it announces, before any media flows.
 func (h *rtspHandler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
 	rs := h.rs
+	if res := rs.caps.open(ctx.Session, ctx.Conn); res != nil {
+		return res, nil
+	}
 	roomID, ok := rtspRoomID(ctx.Path)
 	if !ok {
 		return rtspStatus(base.StatusBadRequest, "Bad Request: publish to rtsp://host/{room}"), nil
@@ -85,6 +89,12 @@ func (h *rtspHandler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*ba
 func (h *rtspHandler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
 	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
 		return rtspStatus(base.StatusOK, ""), nil, nil
+	}
+	if res := h.rs.caps.open(ctx.Session, ctx.Conn); res != nil {
+		return res, nil, nil
+	}
+	if res := h.rs.caps.read(ctx.Session); res != nil {
+		return res, nil, nil
 	}
 	res, rd, err := h.reader(ctx.Path, ctx.Query, ctx.Request)
 	if rd == nil {

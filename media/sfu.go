@@ -39,6 +39,7 @@ type SFU struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics
+	limits  *limits // WebRTC session caps (limits.go)
 	codecs  codecTable
 	pool    *sync.Pool // packets, shared by all rooms
 	net     *listeners
@@ -83,6 +84,7 @@ func New(cfg Config, opts Options) (*SFU, error) {
 		cfg:     cfg,
 		log:     log,
 		metrics: m,
+		limits:  newLimits(cfg.Limits, m),
 		codecs:  newCodecTable(),
 		pool:    newPacketPool(),
 		net:     l,
@@ -96,6 +98,7 @@ func New(cfg Config, opts Options) (*SFU, error) {
 		return nil, err
 	}
 	s.spawn(func() { s.events.run(s.stop) })
+	s.spawn(s.egressLoop)
 	log.Info("media listening", "udp", l.udpAddr, "tcp", l.tcpAddr)
 	return s, nil
 }
@@ -218,6 +221,14 @@ func (s *SFU) subscribe(ctx context.Context, roomID, offerSDP string, edge bool)
 	if err != nil {
 		return Session{}, err
 	}
+	if !edge && admissionFrom(ctx) == nil { // a caller that did not admit first: node and room caps
+		adm, err := s.limits.admit(admitViewer, roomID, "")
+		if err != nil {
+			return Session{}, err
+		}
+		defer adm.Release()
+		ctx = WithAdmission(ctx, adm)
+	}
 	r, release, err := s.acquire(roomID)
 	if err != nil {
 		return Session{}, err
@@ -308,13 +319,20 @@ func (s *SFU) Live(roomID string) bool {
 	return ok && r.isLive()
 }
 
-// Viewers is the number of viewer sessions in the room.
+// Viewers is the number of connected viewers in the room: a session
+// answered but never connected (a flood of offers) is not a viewer.
 func (s *SFU) Viewers(roomID string) int {
 	r, ok := s.lookup(roomID)
 	if !ok {
 		return 0
 	}
-	return r.viewerCount()
+	n := 0
+	for _, v := range *r.viewers.Load() {
+		if !v.edge && v.ready.Load() {
+			n++
+		}
+	}
+	return n
 }
 
 // Addr returns the bound UDP and ICE-TCP addresses (tcp is nil if ICE-TCP is

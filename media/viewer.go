@@ -30,7 +30,7 @@ type viewer struct {
 // answer a section whose sender has no codec in common.
 func newViewer(ctx context.Context, r *room, offer string, usable [numKinds]bool, edge bool) (*viewer, string, error) {
 	s := r.sfu
-	p, err := newPeer(s, r, "viewer")
+	p, err := newSessionPeer(ctx, s, r, "viewer")
 	if err != nil {
 		return nil, "", err
 	}

@@ -46,6 +46,9 @@ func (s *Server) whipPost(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if r, ok = s.admitWHIP(w, r, rm); !ok {
+		return
+	}
 	offer, ok := s.readOffer(w, r, s.deps.WHIP != nil)
 	if !ok {
 		return
@@ -67,6 +70,9 @@ func (s *Server) whepPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.mayWatch(w, r, rm) {
+		return
+	}
+	if r, ok = s.admitWHEP(w, r, rm); !ok {
 		return
 	}
 	offer, ok := s.readOffer(w, r, s.deps.WHEP != nil)

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os/exec"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +43,24 @@ type failoverResult struct {
 	Unaffected int            `json:"unaffected"`       // viewers on the other nodes
 	Disturbed  int            `json:"disturbed"`        // of those, video paused over 1 s
 	After      map[string]int `json:"after_by_node"`    // video sessions per node after
+	// The nodes' caps at work (issue #21): refusals the viewers got (429 or
+	// 503, each with Retry-After, retried after it), joins that failed
+	// otherwise, and each --nodes node's unconnected WHEP sessions at most
+	// (sampled from its /metrics) and refusals it counted.
+	Refused429    int    `json:"refused_429"`
+	Refused503    int    `json:"refused_503"`
+	NoRetryAfter  int    `json:"refusals_without_retry_after"` // from the nodes (a JSON error)
+	NoRetrySample string `json:"refusal_without_retry_after_sample,omitempty"`
+	// 503s the balancer made itself (haproxy's "No server is available"
+	// page, no Retry-After), retried like the nodes' after a second.
+	Balancer503   int    `json:"balancer_503"`
+	JoinFailures  int    `json:"join_failures"` // an HTTP error other than 429/503, or no video
+	FailureSample string `json:"join_failure_sample,omitempty"`
+	// Joins cut at the transport (the balancer closed the connection: a
+	// request in flight to the killed node), retried like the rest.
+	TransportErrors int                `json:"join_transport_errors"`
+	UnconnectedPeak map[string]float64 `json:"unconnected_peak_by_node,omitempty"`
+	ServerRefusals  map[string]float64 `json:"server_refusals_by_node,omitempty"`
 }
 
 // failoverCmd: viewers watch a room through a load balancer like the viewer
@@ -61,6 +80,7 @@ func failoverCmd(ctx context.Context, args []string, out io.Writer) error {
 	event := fs.String("event", "", "shell command run once everyone watches, e.g. 'kill -9 PID' (required)")
 	settle := fs.Duration("settle", 2*time.Second, "steady watching before the event")
 	timeout := fs.Duration("timeout", 20*time.Second, "how long to wait for every affected viewer to come back")
+	nodeList := fs.String("nodes", "", "comma-separated base URLs of the nodes behind the balancer: their /metrics are sampled (unconnected sessions, refusals)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -106,6 +126,15 @@ func failoverCmd(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("no viewer joined (first error: %v)", firstErr(errs))
 	}
 	fmt.Fprintf(out, "%d/%d watching %v; event in %v: %s\n", res.Joined, *n, res.ByNode, *settle, *event)
+	var nodes []string
+	if *nodeList != "" {
+		nodes = strings.Split(*nodeList, ",")
+	}
+	sampler := newCapSampler(nodes)
+	sctx, stopSampling := context.WithCancel(ctx)
+	defer stopSampling()
+	var sampling sync.WaitGroup
+	sampling.Go(func() { sampler.run(sctx) })
 	time.Sleep(*settle)
 
 	// Armed before the event: a socket may close before the command returns.
@@ -122,7 +151,7 @@ func failoverCmd(ctx context.Context, args []string, out io.Writer) error {
 	for time.Now().Before(deadline) {
 		pending := 0
 		for i, v := range vs {
-			if errs[i] == nil && !v.lostAt().IsZero() && v.recoveredAt().IsZero() {
+			if errs[i] == nil && (!v.lostAt().IsZero() && v.recoveredAt().IsZero() || v.iceTroubled()) {
 				pending++
 			}
 		}
@@ -133,13 +162,29 @@ func failoverCmd(ctx context.Context, args []string, out io.Writer) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	stopSampling()
+	sampling.Wait()
+	res.UnconnectedPeak, res.ServerRefusals = sampler.result(ctx)
+
 	var outages, gaps []time.Duration
 	var joins []time.Time
 	for i, v := range vs {
+		st := v.report()
+		res.Refused429 += st.refused[http.StatusTooManyRequests]
+		res.Refused503 += st.refused[http.StatusServiceUnavailable]
+		res.NoRetryAfter += st.noRetryAfter
+		res.Balancer503 += st.balancer
+		if st.noRetrySample != "" {
+			res.NoRetrySample = st.noRetrySample
+		}
+		res.JoinFailures += st.failures
+		res.TransportErrors += st.transport
+		if st.failure != "" {
+			res.FailureSample = st.failure
+		}
 		if errs[i] != nil {
 			continue
 		}
-		st := v.report()
 		res.Attempts += st.attempts
 		res.After[v.videoNode()]++
 		if st.lost.IsZero() {
@@ -182,6 +227,11 @@ func failoverCmd(ctx context.Context, args []string, out io.Writer) error {
 		{"re-joins in the busiest second", fmt.Sprint(res.PeakJoins)},
 		{"unaffected / paused over 1 s", fmt.Sprintf("%d / %d", res.Unaffected, res.Disturbed)},
 		{"video sessions after", fmt.Sprint(res.After)},
+		{"refused 429 / 503 (by a node without Retry-After; by the balancer)", fmt.Sprintf("%d / %d (%d; %d)", res.Refused429, res.Refused503, res.NoRetryAfter, res.Balancer503)},
+		{"a refusal without Retry-After", strings.Join(strings.Fields(res.NoRetrySample), " ")},
+		{"joins failed otherwise (HTTP / transport)", fmt.Sprintf("%d / %d", res.JoinFailures, res.TransportErrors)},
+		{"nodes' unconnected sessions at most", fmt.Sprint(res.UnconnectedPeak)},
+		{"nodes' refusals", fmt.Sprint(res.ServerRefusals)},
 	})
 	return nil
 }
@@ -218,12 +268,26 @@ type fviewer struct {
 	maxGap    time.Duration
 	closed    bool
 	cancel    context.CancelFunc
+	refused   map[int]int // 429s and 503s, by status
+	noRetry   int         // of those, without a Retry-After
+	noRetryAt string      // the body of the last such refusal
+	balancer  int         // 503s the balancer made itself
+	failures  int         // joins that failed otherwise
+	failure   string      // the last such failure
+	transport int         // joins cut at the transport
 }
 
 type fviewerReport struct {
 	lost, recovered time.Time
 	attempts        int
 	maxGap          time.Duration
+	refused         map[int]int
+	noRetryAfter    int
+	noRetrySample   string
+	balancer        int
+	failures        int
+	failure         string
+	transport       int
 }
 
 func (f *fviewer) start(ctx context.Context) error {
@@ -240,11 +304,63 @@ func (f *fviewer) start(ctx context.Context) error {
 	if err := f.dialWS(ctx); err != nil {
 		return err
 	}
-	if err := f.join(ctx); err != nil {
+	if err := f.joinAdmitted(ctx); err != nil {
 		return err
 	}
 	go f.watch(ctx)
 	return nil
+}
+
+// joinRefused is a WHEP offer answered 429 or 503.
+type joinRefused struct {
+	code       int
+	retryAfter time.Duration // 0 = none given
+	body       string
+}
+
+func (e *joinRefused) Error() string { return fmt.Sprintf("http %d: %s", e.code, e.body) }
+
+// joinAdmitted joins, and when the node refuses (429 or 503: a cap, or a
+// drain) tries again after its Retry-After, spread over as long again, as
+// the viewer page does. Other failures are returned.
+func (f *fviewer) joinAdmitted(ctx context.Context) error {
+	for {
+		err := f.join(ctx)
+		var se *joinRefused
+		if !errors.As(err, &se) {
+			var ue *url.Error
+			f.mu.Lock()
+			switch {
+			case err == nil:
+			case errors.As(err, &ue):
+				f.transport++
+			default:
+				f.failures++
+				f.failure = err.Error()
+			}
+			f.mu.Unlock()
+			return err
+		}
+		f.mu.Lock()
+		if f.refused == nil {
+			f.refused = map[int]int{}
+		}
+		f.refused[se.code]++
+		switch {
+		case !strings.HasPrefix(strings.TrimSpace(se.body), "{"):
+			f.balancer++
+		case se.retryAfter <= 0:
+			f.noRetry++
+			f.noRetryAt = se.body
+		}
+		f.mu.Unlock()
+		wait := max(se.retryAfter, time.Second)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait + rand.N(wait)):
+		}
+	}
 }
 
 // dialWS opens the room WebSocket with the jar (the balancer's cookie).
@@ -330,6 +446,10 @@ func (f *fviewer) join(ctx context.Context) error {
 		}
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+			ra, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+			return "", &joinRefused{code: resp.StatusCode, retryAfter: time.Duration(ra) * time.Second, body: string(body)}
+		}
 		if resp.StatusCode != http.StatusCreated {
 			return "", &mediatest.StatusError{Code: resp.StatusCode, Body: string(body)}
 		}
@@ -415,7 +535,7 @@ func (f *fviewer) nodeLost(ctx context.Context, node string) {
 			f.mu.Lock()
 			f.attempts++
 			f.mu.Unlock()
-			if err := f.join(ctx); err == nil {
+			if err := f.joinAdmitted(ctx); err == nil {
 				break
 			}
 			time.Sleep(delay/2 + rand.N(delay))
@@ -447,6 +567,20 @@ func (f *fviewer) videoNode() string {
 	return f.node
 }
 
+// iceTroubled: the video session's ICE is disconnected or failed and the
+// viewer has not acted on it yet (on a busy machine that can take past the
+// 10 s the wait gives every viewer to notice).
+func (f *fviewer) iceTroubled() bool {
+	f.mu.Lock()
+	v, moving := f.v, !f.lost.IsZero()
+	f.mu.Unlock()
+	if v == nil || moving {
+		return false
+	}
+	st := v.PC.ICEConnectionState()
+	return st == webrtc.ICEConnectionStateDisconnected || st == webrtc.ICEConnectionStateFailed
+}
+
 func (f *fviewer) lostAt() time.Time {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -462,7 +596,8 @@ func (f *fviewer) recoveredAt() time.Time {
 func (f *fviewer) report() fviewerReport {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return fviewerReport{lost: f.lost, recovered: f.recovered, attempts: f.attempts, maxGap: f.maxGap}
+	return fviewerReport{lost: f.lost, recovered: f.recovered, attempts: f.attempts, maxGap: f.maxGap,
+		refused: f.refused, noRetryAfter: f.noRetry, noRetrySample: f.noRetryAt, balancer: f.balancer, failures: f.failures, failure: f.failure, transport: f.transport}
 }
 
 func (f *fviewer) close() {
@@ -479,4 +614,58 @@ func (f *fviewer) close() {
 	if v != nil {
 		v.Close()
 	}
+}
+
+// capSampler follows the nodes' WebRTC caps through their /metrics: the
+// most unconnected WHEP sessions each held at once (the node's own
+// high-water mark, and samples every 50 ms of a node that may die before
+// the end) and, at the end, the refusals each counted.
+type capSampler struct {
+	nodes []string
+	mu    sync.Mutex
+	peak  map[string]float64
+}
+
+func newCapSampler(nodes []string) *capSampler {
+	return &capSampler{nodes: nodes, peak: map[string]float64{}}
+}
+
+func (c *capSampler) run(ctx context.Context) {
+	if len(c.nodes) == 0 {
+		return
+	}
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		for _, n := range c.nodes {
+			if m, err := scrapeMetrics(ctx, n); err == nil {
+				c.mu.Lock()
+				c.peak[n] = max(c.peak[n], m.get(unconnectedViewers), m.get("liveroom_media_sessions_unconnected_peak"))
+				c.mu.Unlock()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (c *capSampler) result(ctx context.Context) (peak, refusals map[string]float64) {
+	if len(c.nodes) == 0 {
+		return nil, nil
+	}
+	refusals = map[string]float64{}
+	for _, n := range c.nodes {
+		if m, err := scrapeMetrics(ctx, n); err == nil {
+			refusals[n] = m.get("liveroom_media_admissions_refused_total")
+			c.mu.Lock()
+			c.peak[n] = max(c.peak[n], m.get("liveroom_media_sessions_unconnected_peak"))
+			c.mu.Unlock()
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peak, refusals
 }

@@ -22,7 +22,11 @@ import (
 // TestFailoverWorkload is the CI smoke of the failover workload: three nodes
 // on one redis-server behind haproxy (configs/haproxy.cfg as it is), the host
 // publishing to node a, viewers through the balancer; node b is killed with
-// SIGKILL and every viewer it served watches again on another node.
+// SIGKILL and every viewer it served watches again on another node. The
+// nodes hold one unconnected WHEP session at a time
+// (webrtc.limits.unconnected_per_node: 1), so the viewers stampeding the
+// survivors are refused 429/503 with Retry-After and come back after it:
+// nothing else fails, and no node holds more than its cap.
 func TestFailoverWorkload(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process test: skipped with -short")
@@ -40,9 +44,13 @@ func TestFailoverWorkload(t *testing.T) {
 	redis := roomtest.StartRedis(t)
 	env := []string{"LIVEROOM_ADMIN_KEY=" + testAdminKey, "LIVEROOM_JWT_SECRET=load-test-jwt-secret-0123456789",
 		"LIVEROOM_MAX_CONNS_PER_IP=0", "LIVEROOM_REDIS_URL=" + redis.URL()}
+	cfg := filepath.Join(t.TempDir(), "caps.yaml")
+	if err := os.WriteFile(cfg, []byte("webrtc:\n  limits:\n    unconnected_per_node: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	nodes := map[string]*proctest.Server{}
 	for _, id := range []string{"a", "b", "c"} {
-		nodes[id] = proctest.Start(t, proctest.Options{DataDir: t.TempDir(), Env: env, Args: []string{"--node-id", id}})
+		nodes[id] = proctest.Start(t, proctest.Options{DataDir: t.TempDir(), Env: env, Args: []string{"--node-id", id, "--config", cfg}})
 	}
 	lb := startBalancer(t, haproxy, nodes)
 
@@ -65,7 +73,8 @@ func TestFailoverWorkload(t *testing.T) {
 
 	var out bytes.Buffer
 	event := fmt.Sprintf("kill -9 %d", nodes["b"].PID())
-	err = failoverCmd(ctx, []string{"--url", lb, "--room", "fo", "--n", "12", "--event", event, "--settle", "1s", "--timeout", "30s", "--json"}, &out)
+	err = failoverCmd(ctx, []string{"--url", lb, "--room", "fo", "--n", "12", "--event", event, "--settle", "1s", "--timeout", "30s", "--json",
+		"--nodes", nodes["a"].Base + "," + nodes["c"].Base}, &out)
 	if err != nil {
 		t.Fatalf("failover: %v\n%s", err, out.String())
 	}
@@ -86,6 +95,27 @@ func TestFailoverWorkload(t *testing.T) {
 	}
 	if res.OutageMax > 15000 {
 		t.Errorf("outage max %.0f ms, want well under 15 s (target 5 s)", res.OutageMax)
+	}
+	// The survivors' caps held: the nodes' refusals came with Retry-After,
+	// nothing else failed (a request the balancer cut in flight to the
+	// killed node is a transport error, and haproxy's own 503 page has no
+	// Retry-After: both retried, reported, not failed on), and no survivor
+	// held more than one unconnected session.
+	refusedByNodes := 0.0
+	for _, n := range res.ServerRefusals {
+		refusedByNodes += n
+	}
+	if refusedByNodes == 0 || res.NoRetryAfter != 0 || res.JoinFailures != 0 {
+		t.Errorf("nodes a and c refused %v offers (viewers saw %d 429, %d 503), %d without Retry-After, %d joins failed otherwise; want refusals (haproxy retries a 503 elsewhere), all with Retry-After, no other failure",
+			refusedByNodes, res.Refused429, res.Refused503, res.NoRetryAfter, res.JoinFailures)
+	}
+	for node, peak := range res.UnconnectedPeak {
+		if peak > 1 {
+			t.Errorf("node %s held %v unconnected sessions, cap 1", node, peak)
+		}
+	}
+	if len(res.UnconnectedPeak) != 2 {
+		t.Errorf("unconnected sessions sampled on %d nodes, want 2 (a, c)", len(res.UnconnectedPeak))
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 // workloads maps a subcommand to its runner.
 var workloads = map[string]func(ctx context.Context, args []string, out io.Writer) error{
 	"viewers":    viewersCmd,
+	"whepflood":  whepfloodCmd,
 	"publisher":  publisherCmd,
 	"baseline":   baselineCmd,
 	"chat":       chatCmd,
@@ -29,6 +30,7 @@ var workloads = map[string]func(ctx context.Context, args []string, out io.Write
 // workloadHelp is the one-line description --help prints for each workload.
 var workloadHelp = map[string]string{
 	"viewers":    "WHEP viewers of a published room: join time, CPU per forwarded packet, loss",
+	"whepflood":  "never-connecting WHEP offers from one address: refusals, server RSS and goroutines, another viewer's time to keyframe",
 	"publisher":  "publish a clip over WHIP and keep it running",
 	"baseline":   "CPU of one loopback UDP send, the yardstick for media costs",
 	"chat":       "WebSocket chat fan-out: deliveries/s, latency, CPU per 1,000 deliveries",

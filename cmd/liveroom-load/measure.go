@@ -21,7 +21,8 @@ type serverMetrics map[string]float64
 func (m serverMetrics) get(name string) float64 { return m[name] }
 
 // scrapeMetrics reads the Prometheus text format: each sample line is
-// `name{labels} value`; samples of one name are summed.
+// `name{labels} value`; samples of one name are summed under the name, and
+// each labelled series is also kept as written (`name{labels}`).
 func scrapeMetrics(ctx context.Context, base string) (serverMetrics, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	if err != nil {
@@ -43,12 +44,12 @@ func scrapeMetrics(ctx context.Context, base string) (serverMetrics, error) {
 		if line == "" || line[0] == '#' {
 			continue
 		}
-		name, rest := line, ""
+		name, rest, series := line, "", ""
 		if i := strings.IndexAny(line, "{ "); i >= 0 {
 			name, rest = line[:i], line[i:]
 		}
 		if j := strings.LastIndexByte(rest, '}'); j >= 0 {
-			rest = rest[j+1:]
+			series, rest = name+rest[:j+1], rest[j+1:]
 		}
 		fields := strings.Fields(rest)
 		if len(fields) == 0 {
@@ -59,6 +60,9 @@ func scrapeMetrics(ctx context.Context, base string) (serverMetrics, error) {
 			continue
 		}
 		m[name] += v
+		if series != "" {
+			m[series] = v // one labelled series: name{a="x",b="y"}
+		}
 	}
 	return m, sc.Err()
 }

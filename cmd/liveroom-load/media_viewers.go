@@ -6,9 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -21,6 +24,8 @@ type viewersResult struct {
 	Viewers           int     `json:"viewers"`
 	Joined            int     `json:"joined"`
 	Failed            int     `json:"failed"`
+	Refused           int     `json:"refused_then_retried"` // 429/503 from a session cap
+	AllJoinedSeconds  float64 `json:"all_joined_seconds"`   // first POST to the last first keyframe, retries included
 	KeyframeP50ms     float64 `json:"first_keyframe_p50_ms"`
 	KeyframeP95ms     float64 `json:"first_keyframe_p95_ms"`
 	KeyframeP99ms     float64 `json:"first_keyframe_p99_ms"`
@@ -116,7 +121,9 @@ func viewersCmd(ctx context.Context, args []string, out io.Writer) error {
 	viewers := make([]*mediatest.Viewer, *n)
 	errs := make([]error, *n)
 	posted := make([]time.Time, *n)
+	var refused atomic.Int64 // offers refused by a cap, then retried
 	var wg sync.WaitGroup
+	joinStart := time.Now()
 	interval := time.Duration(0)
 	if *rate > 0 {
 		interval = time.Duration(float64(time.Second) / *rate)
@@ -125,20 +132,33 @@ func viewersCmd(ctx context.Context, args []string, out io.Writer) error {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			jctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-			defer cancel()
-			// The clock starts when the WHEP POST goes out (the issue's
-			// measure); the client's own setup before it is reported apart.
-			whep := mediatest.WHEP(*base+"/whep/"+*roomID, *token)
-			signal := func(ctx context.Context, offer string) (string, error) {
-				posted[i] = time.Now()
-				return whep.Signal(ctx, offer)
+			for {
+				jctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+				// The clock starts when the WHEP POST goes out (the issue's
+				// measure); the client's own setup before it is reported apart.
+				whep := mediatest.WHEP(*base+"/whep/"+*roomID, *token)
+				signal := func(ctx context.Context, offer string) (string, error) {
+					posted[i] = time.Now()
+					return whep.Signal(ctx, offer)
+				}
+				v, err := mediatest.NewViewer(jctx, signal, mediatest.ViewerOptions{API: api})
+				if err == nil {
+					_, err = v.WaitFor(jctx, func(s mediatest.ViewerStats) bool { return !s.FirstKeyframeAt.IsZero() })
+				}
+				cancel()
+				// A node at a session cap (webrtc.limits) refuses with 429 or
+				// 503 + Retry-After (2 s for joins in flight); like the viewer
+				// page, try again after it, with jitter. The join time is the
+				// attempt that got in; the refusals are reported.
+				var se *mediatest.StatusError
+				if errors.As(err, &se) && (se.Code == http.StatusTooManyRequests || se.Code == http.StatusServiceUnavailable) && ctx.Err() == nil {
+					refused.Add(1)
+					time.Sleep(2*time.Second + rand.N(2*time.Second))
+					continue
+				}
+				viewers[i], errs[i] = v, err
+				return
 			}
-			v, err := mediatest.NewViewer(jctx, signal, mediatest.ViewerOptions{API: api})
-			if err == nil {
-				_, err = v.WaitFor(jctx, func(s mediatest.ViewerStats) bool { return !s.FirstKeyframeAt.IsZero() })
-			}
-			viewers[i], errs[i] = v, err
 		}(i)
 		if interval > 0 {
 			time.Sleep(interval)
@@ -153,7 +173,7 @@ func viewersCmd(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}()
 
-	res := viewersResult{Viewers: *n, BaselineSendUs: baseline.Seconds() * 1e6, BaselineReadUs: baselineRead.Seconds() * 1e6}
+	res := viewersResult{Viewers: *n, Refused: int(refused.Load()), BaselineSendUs: baseline.Seconds() * 1e6, BaselineReadUs: baselineRead.Seconds() * 1e6}
 	var joins, setups []time.Duration
 	for i, v := range viewers {
 		if errs[i] != nil || v == nil {
@@ -162,6 +182,7 @@ func viewersCmd(ctx context.Context, args []string, out io.Writer) error {
 		}
 		st := v.Stats()
 		res.Joined++
+		res.AllJoinedSeconds = max(res.AllJoinedSeconds, st.FirstKeyframeAt.Sub(joinStart).Seconds())
 		joins = append(joins, st.FirstKeyframeAt.Sub(posted[i]))
 		setups = append(setups, posted[i].Sub(st.Start))
 		if st.FirstKeyframeParams {
@@ -225,7 +246,7 @@ func viewersCmd(ctx context.Context, args []string, out io.Writer) error {
 		return printJSON(out, res)
 	}
 	printTable(out, [][2]string{
-		{"viewers joined", fmt.Sprintf("%d of %d (%d failed)", res.Joined, res.Viewers, res.Failed)},
+		{"viewers joined", fmt.Sprintf("%d of %d (%d failed; %d offers refused by a cap and retried; all in after %.1f s)", res.Joined, res.Viewers, res.Failed, res.Refused, res.AllJoinedSeconds)},
 		{"WHEP POST → first keyframe p50 / p95 / p99 / max", fmt.Sprintf("%.0f / %.0f / %.0f / %.0f ms", res.KeyframeP50ms, res.KeyframeP95ms, res.KeyframeP99ms, res.KeyframeMaxms)},
 		{"client setup before the POST p50 / p95", fmt.Sprintf("%.0f / %.0f ms", res.ClientSetupP50ms, res.ClientSetupP95ms)},
 		{"first keyframe carried SPS+PPS", fmt.Sprintf("%d of %d", res.KeyframeWithSPS, res.Joined)},

@@ -48,6 +48,7 @@ func defaultConfig() Config {
 	c := Config{Hub: room.DefaultHubConfig(), Chat: chat.DefaultConfig()}
 	c.HTTP.SetDefaults()
 	c.WebRTC.SetDefaults()
+	c.RTSP.Limits.SetDefaults() // not in RTSP.SetDefaults: that one runs after the file too
 	c.Cart.SetDefaults()
 	c.Webhooks.SetDefaults()
 	return c

@@ -137,19 +137,19 @@ export class Player {
       if (keep) this.swapWhenReady(slot);
     } catch (err) {
       if (!keep) {
-        if (this.pc === conn) this.retry(describe(err));
+        if (this.pc === conn) this.retry(describe(err), err);
       } else if (this.next === slot) {
         this.dropNext();
-        if (this.pc && this.pc.connectionState === 'connected') this.retryReplace();
-        else this.retry(describe(err));
+        if (this.pc && this.pc.connectionState === 'connected') this.retryReplace(err);
+        else this.retry(describe(err), err);
       }
     }
   }
 
   // retryReplace tries the replacement again later while the current session
   // still plays (a draining node's video runs until it exits).
-  retryReplace() {
-    const delay = this.backoff();
+  retryReplace(err) {
+    const delay = this.backoff(err);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = 0;
       this.replace('');
@@ -229,16 +229,23 @@ export class Player {
     }
   }
 
-  backoff() {
+  // backoff is the wait before the next attempt: exponential with jitter,
+  // and never sooner than a 429/503's Retry-After, spread over as long
+  // again so that a crowd the node turned away does not come back at once.
+  backoff(err) {
     const base = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** this.attempt);
     this.attempt++;
-    return Math.round(base * (0.75 + Math.random() * 0.5));
+    let delay = Math.round(base * (0.75 + Math.random() * 0.5));
+    if (err instanceof HTTPError && (err.status === 429 || err.status === 503) && err.retryAfter > 0) {
+      delay = Math.max(delay, Math.round(err.retryAfter * 1000 * (1 + Math.random())));
+    }
+    return delay;
   }
 
-  retry(reason) {
+  retry(reason, err) {
     this.mark(`retry: ${reason}`);
     this.drop();
-    const delay = this.backoff();
+    const delay = this.backoff(err);
     this.set('retrying', `${reason} Retrying in ${Math.ceil(delay / 1000)} s.`);
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
@@ -283,6 +290,8 @@ function describe(err) {
     case 401:
     case 403:
       return `This room is private: ${msg}.`;
+    case 429:
+      return 'Many viewers are joining from your network.';
     case 503:
       return `The server is busy: ${msg}.`;
     default:

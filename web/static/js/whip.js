@@ -30,7 +30,9 @@ export async function errorFromResponse(res) {
     // body unreadable: fall back to the status line
   }
   if (!message) message = `HTTP ${res.status} ${res.statusText}`.trim();
-  return new HTTPError(res.status, code, message);
+  const err = new HTTPError(res.status, code, message);
+  err.retryAfter = Number(res.headers.get('Retry-After')) || 0; // seconds; 0 = not said
+  return err;
 }
 
 // waitForIceGathering resolves when gathering completes or after timeoutMs,
