@@ -484,8 +484,9 @@ func (c *conn) readLoop(ctx context.Context) string {
 	c.ws.SetPongHandler(func(string) error {
 		return c.ws.SetReadDeadline(time.Now().Add(h.cfg.PongTimeout))
 	})
-	// Answer pings and closes through gorilla's default handlers: they write
-	// under gorilla's lock, which corkConn respects.
+	// Answer closes through gorilla's default handler and pings through
+	// pongHandler: they write under gorilla's lock, which corkConn respects.
+	c.ws.SetPingHandler(c.pong)
 	for {
 		mt, r, err := c.ws.NextReader()
 		if err != nil {
@@ -524,6 +525,24 @@ func (c *conn) readLoop(ctx context.Context) string {
 		h.dispatch(ctx, c, (*buf)[:n])
 		h.readBufs.Put(buf)
 	}
+}
+
+// pong answers a ping, unless the socket is backed up: a client that
+// pings and does not read must not pile pongs up in the server's buffer
+// (it is a slow consumer, which the send queue deals with).
+func (c *conn) pong(data string) error {
+	c.mu.Lock()
+	backedUp := c.pumping
+	c.mu.Unlock()
+	if backedUp || c.cork.stalled() {
+		return nil
+	}
+	err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	var ne net.Error
+	if errors.Is(err, websocket.ErrCloseSent) || errors.As(err, &ne) {
+		return nil // as gorilla's default: the read pump sees a dead socket
+	}
+	return err
 }
 
 // limited handles a frame over the rate limit: it is dropped, and the client
