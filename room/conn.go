@@ -63,6 +63,7 @@ type conn struct {
 	closeCode int
 	closeText string
 	closeLast *websocket.PreparedMessage // sent after the queue, before the close frame
+	closeSent chan struct{}              // closed once the close frame is written (or given up)
 	dropQueue bool
 	pumping   bool   // a write pump is running (or about to)
 	inWriter  bool   // listed on (or being written by) a shard writer
@@ -78,7 +79,7 @@ type conn struct {
 
 func newConn(h *Hub, lr *localRoom, id Identity, ip string) *conn {
 	return &conn{hub: h, lr: lr, id: id, ip: ip, wake: make(chan struct{}, 1), holding: true, slot: -1,
-		writer: h.writers.shardFor(h)}
+		writer: h.writers.shardFor(h), closeSent: make(chan struct{})}
 }
 
 func (c *conn) signal() {
@@ -456,6 +457,7 @@ func (c *conn) writeBatch(items []qitem, ping bool) error {
 // writeClose sends the last event and the close frame, then gives the
 // client a moment to answer before the read pump gives up on it.
 func (c *conn) writeClose(code int, text string, last *websocket.PreparedMessage) {
+	defer close(c.closeSent)
 	if code == 0 {
 		return // torn down by the read pump; nothing to say
 	}
@@ -493,6 +495,10 @@ func (c *conn) readLoop(ctx context.Context) string {
 			return readErrorReason(err)
 		}
 		if c.isClosing() {
+			if c.flooded() {
+				c.discard()
+				return "flood"
+			}
 			// Kicked: ignore the rest until the client's close reply or the
 			// short deadline the write pump set.
 			continue
@@ -524,6 +530,35 @@ func (c *conn) readLoop(ctx context.Context) string {
 		}
 		h.dispatch(ctx, c, (*buf)[:n])
 		h.readBufs.Put(buf)
+	}
+}
+
+// flooded reports a connection closing for a frame flood.
+func (c *conn) flooded() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing && c.closeCode == CloseFlood
+}
+
+// discard is the read side of a flooder's last moments: once its close
+// frame is written, what it still sends is read raw and thrown away (no
+// frame parsing: a client that keeps flooding after 4009 costs a copy, not
+// a parse per frame) until it closes or the pump's short read deadline
+// passes. Reading on keeps our close from being lost to a reset.
+func (c *conn) discard() {
+	t := time.NewTimer(c.hub.cfg.WriteTimeout + time.Second)
+	defer t.Stop()
+	select {
+	case <-c.closeSent:
+	case <-t.C:
+		return
+	}
+	buf := make([]byte, 32<<10)
+	nc := c.ws.UnderlyingConn()
+	for {
+		if _, err := nc.Read(buf); err != nil {
+			return
+		}
 	}
 }
 

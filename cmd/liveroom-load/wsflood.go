@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,8 @@ type wsfloodResult struct {
 	GoroutinesPeak  float64        `json:"server_goroutines_peak"`
 	GoroutinesAfter float64        `json:"server_goroutines_after"`
 	ServerDrops     float64        `json:"server_drops"`
+	ServerCores     float64        `json:"server_cpu_cores_flood"` // server CPU during the flood
+	QuietCores      float64        `json:"server_cpu_cores_quiet"` // and during the quiet probe
 	QuietSamples    int            `json:"probe_quiet_samples"`
 	QuietP50ms      float64        `json:"probe_quiet_p50_ms"`
 	QuietP99ms      float64        `json:"probe_quiet_p99_ms"`
@@ -57,12 +60,21 @@ type wsfloodResult struct {
 func wsfloodCmd(ctx context.Context, args []string, out io.Writer) error {
 	var f wsFlags
 	fs := flag.NewFlagSet("wsflood", flag.ContinueOnError)
-	f.register(fs)
+	fs.StringVar(&f.baseURL, "url", "http://127.0.0.1:8080", "server base URL (its /metrics is scraped too)")
+	fs.StringVar(&f.room, "room", "demo", "room id")
+	fs.StringVar(&f.secret, "token-secret", "", "JWT secret: mint tokens locally")
+	fs.StringVar(&f.adminKey, "admin-key", "", "admin key: mint tokens through POST /api/v1/tokens")
+	fs.BoolVar(&f.json, "json", false, "print JSON")
+	f.connectRate = 1000
 	flooders := fs.Int("flooders", 4, "hostile clients (each its own user and, on loopback, its own 127.0.0.x)")
 	duration := fs.Duration("duration", 10*time.Second, "flood time")
 	quiet := fs.Duration("quiet", 5*time.Second, "probe time without the flood, before it")
 	probeRate := fs.Float64("probe-rate", 10, "probe requests per second (under hub.frame_rate)")
 	sku := fs.String("sku", "flood-tee", "product the flooders cart.add (created with --admin-key if missing)")
+	frameRate := fs.Float64("frame-rate", 0, "frames per second per flooder (0: as fast as it can); under hub.frame_rate "+
+		"the frame limit never cuts it off and the other caps must")
+	history := fs.Int("history", 0, "chat messages of 450 bytes to seed the room with first (5 per seeding user), "+
+		"so that each resume replays a big welcome")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,6 +94,11 @@ func wsfloodCmd(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 	}
+	if *history > 0 {
+		if err := seedHistory(ctx, &f, m, *history); err != nil {
+			return fmt.Errorf("seed history: %w", err)
+		}
+	}
 	res := wsfloodResult{Flooders: *flooders, FloodCloses: map[string]int{}}
 	before, err := scrapeServer(ctx, f.baseURL)
 	if err != nil {
@@ -99,7 +116,13 @@ func wsfloodCmd(ctx context.Context, args []string, out io.Writer) error {
 	}
 	defer probe.close()
 
+	quietStart := time.Now()
 	quietLat := probe.run(ctx, *quiet, *probeRate)
+	mid, err := scrapeServer(ctx, f.baseURL)
+	if err != nil {
+		return err
+	}
+	res.QuietCores = (mid.CPUSeconds - before.CPUSeconds) / time.Since(quietStart).Seconds()
 
 	// The flood, with the probe running and the server sampled.
 	fctx, stop := context.WithTimeout(ctx, *duration)
@@ -112,7 +135,7 @@ func wsfloodCmd(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		wg.Go(func() { flood(fctx, &f, tok, i, *sku, &fl) })
+		wg.Go(func() { flood(fctx, &f, tok, i, *sku, *frameRate, &fl) })
 	}
 	var peak serverStats
 	var sampler sync.WaitGroup
@@ -136,6 +159,9 @@ func wsfloodCmd(ctx context.Context, args []string, out io.Writer) error {
 	wg.Wait()
 	sampler.Wait()
 	res.FloodSeconds = time.Since(start).Seconds()
+	if s, err := scrapeServer(ctx, f.baseURL); err == nil {
+		res.ServerCores = (s.CPUSeconds - mid.CPUSeconds) / res.FloodSeconds
+	}
 
 	time.Sleep(time.Second) // let the server tear the last flooders down
 	after, err := scrapeServer(ctx, f.baseURL)
@@ -174,6 +200,7 @@ func wsfloodCmd(ctx context.Context, args []string, out io.Writer) error {
 		{"server RSS", fmt.Sprintf("%.1f MiB before, %.1f peak (+%.1f), %.1f after", res.RSSBeforeMB, res.RSSPeakMB, res.RSSGrowthMB, res.RSSAfterMB)},
 		{"server goroutines", fmt.Sprintf("%.0f before, %.0f peak, %.0f after", res.GoroutinesPre, res.GoroutinesPeak, res.GoroutinesAfter)},
 		{"server drops", fmt.Sprintf("%.0f", res.ServerDrops)},
+		{"server CPU", fmt.Sprintf("%.2f cores quiet, %.2f during the flood", res.QuietCores, res.ServerCores)},
 		{"probe without flood", fmt.Sprintf("p50 %.2f ms, p99 %.2f ms (%d)", res.QuietP50ms, res.QuietP99ms, res.QuietSamples)},
 		{"probe during flood", fmt.Sprintf("p50 %.2f ms, p99 %.2f ms (%d; %d lost)", res.FloodP50ms, res.FloodP99ms, res.FloodSamples, res.ProbeLost)},
 	})
@@ -189,7 +216,12 @@ type floodStats struct {
 
 // flood is one hostile client: connect, write resume and cart.add without
 // reading until the server cuts it off, learn how it was closed, repeat.
-func flood(ctx context.Context, f *wsFlags, token string, i int, sku string, st *floodStats) {
+func flood(ctx context.Context, f *wsFlags, token string, i int, sku string, rate float64, st *floodStats) {
+	var pace *time.Ticker
+	if rate > 0 {
+		pace = time.NewTicker(time.Duration(float64(time.Second) / rate))
+		defer pace.Stop()
+	}
 	d := &websocket.Dialer{HandshakeTimeout: 5 * time.Second}
 	if isLoopback(f.baseURL) {
 		nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(i%250)+2)}}
@@ -209,6 +241,12 @@ func flood(ctx context.Context, f *wsFlags, token string, i int, sku string, st 
 		}
 		stop := context.AfterFunc(ctx, func() { ws.Close() })
 		for ctx.Err() == nil {
+			if pace != nil {
+				select {
+				case <-ctx.Done():
+				case <-pace.C:
+				}
+			}
 			frame := resume
 			if n%2 == 1 {
 				frame = fmt.Appendf(nil, `{"type":"cart.add","sku":%q,"qty":1,"key":"f%d-%d","ref":"a"}`, sku, i, n)
@@ -345,6 +383,48 @@ func (p *floodProbe) finish(lat []time.Duration) []time.Duration {
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	return lat
+}
+
+// seedHistory posts n chat messages, 5 per user (the chat burst), from
+// loopback addresses of their own when the server is local.
+func seedHistory(ctx context.Context, f *wsFlags, m *minter, n int) error {
+	text := strings.Repeat("x", 450)
+	d := &websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	for u := 0; u*5 < n; u++ {
+		tok, err := m.token(ctx, fmt.Sprintf("wsflood-seed-%d", u), room.RoleViewer)
+		if err != nil {
+			return err
+		}
+		if isLoopback(f.baseURL) {
+			nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 3, byte(u%250)+1)}}
+			d.NetDialContext = nd.DialContext
+		}
+		ws, _, err := d.DialContext(ctx, f.wsURL(tok), nil)
+		if err != nil {
+			return err
+		}
+		for j := 0; j < 5 && u*5+j < n; j++ {
+			if err := ws.WriteMessage(websocket.TextMessage, fmt.Appendf(nil, `{"type":"chat.send","text":"%d %s"}`, u*5+j, text)); err != nil {
+				ws.Close()
+				return err
+			}
+		}
+		// Wait until our last message is back: the room has it.
+		want := fmt.Sprintf(`"%d %s"`, min(n, u*5+5)-1, text)
+		_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			_, b, err := ws.ReadMessage()
+			if err != nil {
+				ws.Close()
+				return err
+			}
+			if bytes.Contains(b, []byte(want)) {
+				break
+			}
+		}
+		ws.Close()
+	}
+	return nil
 }
 
 // putFloodProduct makes sure the flooders' product exists (stock 1000).
