@@ -42,9 +42,9 @@ func (h *Hub) handleResume(ctx context.Context, req *Request) error {
 	if b.Epoch != "" && b.Epoch != pos.Epoch {
 		complete = false
 	}
-	budget := h.cfg.SendQueueBytes / 2
-	if complete && missedBytes(events, budget) > budget {
-		complete = false
+	why := "the events after after_seq are no longer kept; here is a fresh snapshot"
+	if budget := h.cfg.SendQueueBytes / 2; complete && missedBytes(events, budget) > budget {
+		complete, why = false, "too much was missed to replay; here is a fresh snapshot"
 	}
 	extra := map[string]any{"resumed": complete}
 	if complete {
@@ -52,8 +52,7 @@ func (h *Hub) handleResume(ctx context.Context, req *Request) error {
 			events = []Event{}
 		}
 		extra["missed"] = events
-	} else if e, err := prepare(errorEvent(req.Ref, CodeExpired,
-		"the events after after_seq are no longer kept; here is a fresh snapshot")); err == nil {
+	} else if e, err := prepare(errorEvent(req.Ref, CodeExpired, why)); err == nil {
 		c.pushDirect(e)
 	}
 	welcome, err := h.buildWelcome(ctx, c, pos, extra)
