@@ -13,10 +13,20 @@ type Config struct {
 	// Hold is how long a reservation keeps its units before they return to
 	// stock.
 	Hold time.Duration `yaml:"hold"`
-	// KeyRetention is how long an idempotency key of a reservation that
-	// ended without an order (released, expired) is remembered; keys of
-	// checked-out reservations and of orders are kept for good.
+	// KeyRetention is how long the idempotency keys of a checkout (its
+	// `cart.checkout` key and the `cart.add` keys of the reservations it
+	// bought) are remembered; MaxKeys bounds how many one buyer keeps per
+	// room, the oldest evicted first. A reservation that ends without an
+	// order (released, expired) is forgotten at once, its key with it.
 	KeyRetention time.Duration `yaml:"key_retention"`
+	MaxKeys      int           `yaml:"max_keys"`
+	// MaxHolds and MaxHeldUnits cap one buyer's held reservations and the
+	// units in them, per room; ListPriceLimit caps the units of one
+	// product a buyer may hold at list price (a sale has its own
+	// per_user_limit). A cart.add past a cap is limit_reached.
+	MaxHolds       int `yaml:"max_holds"`
+	MaxHeldUnits   int `yaml:"max_held_units"`
+	ListPriceLimit int `yaml:"list_price_limit"`
 	// SweepInterval is how often due reservations are expired and ended
 	// sales settled.
 	SweepInterval time.Duration `yaml:"sweep_interval"`
@@ -35,6 +45,10 @@ const (
 	DefaultSweepInterval = time.Second
 	DefaultStockInterval = 250 * time.Millisecond
 	DefaultRedisPrefix   = "lr:"
+	DefaultMaxKeys       = 100
+	DefaultMaxHolds      = 20
+	DefaultMaxHeldUnits  = 100
+	DefaultListLimit     = 10
 )
 
 // SetDefaults fills unset fields.
@@ -54,6 +68,18 @@ func (c *Config) SetDefaults() {
 	if c.RedisPrefix == "" {
 		c.RedisPrefix = DefaultRedisPrefix
 	}
+	if c.MaxKeys == 0 {
+		c.MaxKeys = DefaultMaxKeys
+	}
+	if c.MaxHolds == 0 {
+		c.MaxHolds = DefaultMaxHolds
+	}
+	if c.MaxHeldUnits == 0 {
+		c.MaxHeldUnits = DefaultMaxHeldUnits
+	}
+	if c.ListPriceLimit == 0 {
+		c.ListPriceLimit = DefaultListLimit
+	}
 }
 
 // Validate reports the first invalid field, named by its YAML key.
@@ -69,6 +95,18 @@ func (c Config) Validate() error {
 	}
 	if c.StockInterval < 10*time.Millisecond || c.StockInterval > 10*time.Second {
 		return fmt.Errorf("cart.stock_interval: must be 10ms..10s, got %s", c.StockInterval)
+	}
+	if c.MaxKeys < 1 || c.MaxKeys > 100_000 {
+		return fmt.Errorf("cart.max_keys: must be 1..100000, got %d", c.MaxKeys)
+	}
+	if c.MaxHolds < 1 || c.MaxHolds > 1000 {
+		return fmt.Errorf("cart.max_holds: must be 1..1000, got %d", c.MaxHolds)
+	}
+	if c.MaxHeldUnits < 1 || c.MaxHeldUnits > MaxQtyPerAdd*100 {
+		return fmt.Errorf("cart.max_held_units: must be 1..%d, got %d", MaxQtyPerAdd*100, c.MaxHeldUnits)
+	}
+	if c.ListPriceLimit < 1 || c.ListPriceLimit > c.MaxHeldUnits {
+		return fmt.Errorf("cart.list_price_limit: must be 1..cart.max_held_units (%d), got %d", c.MaxHeldUnits, c.ListPriceLimit)
 	}
 	if c.RedisPrefix == "" || len(c.RedisPrefix) > 32 {
 		return fmt.Errorf("cart.redis_prefix: must be 1-32 bytes")

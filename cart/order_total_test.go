@@ -17,7 +17,9 @@ func TestOrderTotalBound(t *testing.T) {
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {
 			ctx := context.Background()
-			s := st.open(t, testConfig())
+			cfg := testConfig()
+			cfg.MaxHeldUnits, cfg.ListPriceLimit = 100*MaxQtyPerAdd, 100*MaxQtyPerAdd
+			s := st.open(t, cfg)
 			now := time.Now()
 			// Two adds of 1000 units at 5e9 cents reach exactly the bound; a
 			// third unit passes it.

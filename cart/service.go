@@ -141,7 +141,9 @@ func (s *Service) Unpin(ctx context.Context, room string) (Product, bool, error)
 }
 
 // Snapshot is the cart part of `welcome`: the pinned product and the sale
-// to show (the latest scheduled or open one), each nil if none.
+// to show (the latest scheduled or open one), each nil if none. It reads
+// only the unsettled sales, so a welcome costs the same however many sales
+// the room had.
 func (s *Service) Snapshot(ctx context.Context, room string) (pinned *Product, sale *Sale, err error) {
 	p, ok, err := s.store.Pinned(ctx, room)
 	if err != nil {
@@ -150,7 +152,7 @@ func (s *Service) Snapshot(ctx context.Context, room string) (pinned *Product, s
 	if ok {
 		pinned = &p
 	}
-	sales, err := s.store.Sales(ctx, room, s.now())
+	sales, err := s.store.Unsettled(ctx, room, s.now())
 	if err != nil {
 		return nil, nil, err
 	}

@@ -36,23 +36,30 @@ type Store interface {
 	Sale(ctx context.Context, room, saleID string, now time.Time) (Sale, error)
 	// Sales lists the room's sales, oldest first.
 	Sales(ctx context.Context, room string, now time.Time) ([]Sale, error)
+	// Unsettled lists the sales that are scheduled, open, or ended with
+	// units still held, oldest first: what a welcome needs, however many
+	// sales the room had before.
+	Unsettled(ctx context.Context, room string, now time.Time) ([]Sale, error)
 
-	// Reserve holds units for p.User until now + Config.Hold. A key the
-	// buyer used before returns that reservation as it is now (held,
-	// released, expired or checked_out) with Replayed set and changes
+	// Reserve holds units for p.User until now + Config.Hold. A key of a
+	// reservation that is held, or was checked out (within
+	// Config.KeyRetention and the buyer's last Config.MaxKeys keys),
+	// returns that reservation as it is now with Replayed set and changes
 	// nothing; a retry asking for something else under the same key is
-	// bad_request.
+	// bad_request. A released or expired reservation is forgotten with its
+	// key: that key reserves afresh. Past the buyer's caps
+	// (Config.MaxHolds, MaxHeldUnits, ListPriceLimit) it is limit_reached.
 	Reserve(ctx context.Context, room string, p ReserveParams, now time.Time) (ReserveResult, error)
-	// Release returns a held reservation's units. Releasing one that has
-	// already ended (released or expired) is a no-op that returns it;
-	// releasing one that was checked out is bad_request; another buyer's
-	// is not_found.
+	// Release returns a held reservation's units and forgets it. One that
+	// ended (released, expired) is gone, so not_found, as is another
+	// buyer's; one that was checked out is bad_request.
 	Release(ctx context.Context, room, user, reservationID string, now time.Time) (ReleaseResult, error)
 	// Cart lists the buyer's held reservations that have not expired.
 	Cart(ctx context.Context, room, user string, now time.Time) ([]Reservation, error)
 	// Checkout turns the buyer's held, unexpired reservations into one order,
 	// stored durably (with its outbox delivery) before it returns. A key
-	// the buyer used before returns that order with Replayed set. An empty
+	// the buyer used before (within Config.KeyRetention and the buyer's
+	// last Config.MaxKeys keys) returns that order with Replayed set. An empty
 	// cart is expired if some hold of the buyer expired within Config.Hold,
 	// bad_request otherwise.
 	Checkout(ctx context.Context, room, user, key string, now time.Time) (CheckoutResult, error)
@@ -119,7 +126,7 @@ type ReserveResult struct {
 // ReleaseResult is what Release did.
 type ReleaseResult struct {
 	Reservation Reservation
-	// Released: this call returned the units (false: it had ended before).
+	// Released: this call returned the units (always, without an error).
 	Released  bool
 	Remaining int // of the sale or product, when Released
 	// Cart is the buyer's cart after the call, as Cart lists it at now.

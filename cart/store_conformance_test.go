@@ -296,11 +296,17 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		if r, err := f.s.Reserve(f.ctx, f.room, ReserveParams{User: "u2", SaleID: s.ID, Qty: 1, Key: "add-1"}, t0); err != nil || r.Replayed {
 			t.Fatalf("another buyer's key: %+v, %v", r, err)
 		}
-		// After release the retry answers the released reservation.
-		f.s.Release(f.ctx, f.room, "u1", first.Reservation.ID, t0)
+		// A released reservation is forgotten with its key: the key
+		// reserves afresh.
+		if _, err := f.s.Release(f.ctx, f.room, "u1", first.Reservation.ID, t0); err != nil {
+			t.Fatal(err)
+		}
 		again, err := f.s.Reserve(f.ctx, f.room, p, t0)
-		if err != nil || again.Reservation.ID != first.Reservation.ID || again.Reservation.Status != StatusReleased {
-			t.Fatalf("retry after release = %+v, %v", again, err)
+		if err != nil || again.Replayed || again.Reservation.ID == first.Reservation.ID || again.Reservation.Status != StatusHeld {
+			t.Fatalf("retry after release = %+v, %v; want a new hold", again, err)
+		}
+		if _, err := f.s.Release(f.ctx, f.room, "u1", again.Reservation.ID, t0); err != nil {
+			t.Fatal(err)
 		}
 		// After checkout it answers the checked-out one.
 		p2 := ReserveParams{User: "u1", SaleID: s.ID, Qty: 1, Key: "add-2"}
@@ -397,11 +403,9 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		if len(rel.Cart) != 1 || rel.Cart[0].ID != other.Reservation.ID {
 			t.Fatalf("Release answered cart %s, want only %s", cartString(rel.Cart), other.Reservation.ID)
 		}
-		rel, err = f.s.Release(f.ctx, f.room, "u1", r.Reservation.ID, t0)
-		if err != nil || rel.Released {
-			t.Fatalf("second Release = %+v, %v; want a no-op", rel, err)
-		}
-		f.sameCart("second Release", "u1", t0, rel.Cart)
+		// Released is forgotten: a second release finds nothing.
+		_, err = f.s.Release(f.ctx, f.room, "u1", r.Reservation.ID, t0)
+		wantCode(t, "second Release", err, CodeNotFound)
 		if _, err := f.s.Release(f.ctx, f.room, "u1", other.Reservation.ID, t0); err != nil {
 			t.Fatal(err)
 		}
@@ -444,13 +448,16 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		_, err = f.s.Checkout(f.ctx, f.room, "u1", "pay", t0.Add(2*time.Minute))
 		wantCode(t, "checkout after expiry", err, CodeExpired)
+		// An expired hold is forgotten with its key: release finds
+		// nothing, the key reserves afresh.
+		_, err = f.s.Release(f.ctx, f.room, "u1", r.Reservation.ID, t0.Add(3*time.Minute))
+		wantCode(t, "Release after expiry", err, CodeNotFound)
 		again, err := f.s.Reserve(f.ctx, f.room, ReserveParams{User: "u1", SaleID: s.ID, Qty: 2, Key: r.Reservation.Key}, t0.Add(3*time.Minute))
-		if err != nil || again.Reservation.Status != StatusExpired || again.Reservation.ID != r.Reservation.ID {
-			t.Fatalf("retry after expiry = %+v, %v", again, err)
+		if err != nil || again.Replayed || again.Reservation.ID == r.Reservation.ID || again.Reservation.Status != StatusHeld {
+			t.Fatalf("retry after expiry = %+v, %v; want a new hold", again, err)
 		}
-		// Release after expiry changes nothing.
-		if rel, err := f.s.Release(f.ctx, f.room, "u1", r.Reservation.ID, t0.Add(3*time.Minute)); err != nil || rel.Released {
-			t.Fatalf("Release after expiry = %+v, %v", rel, err)
+		if _, err := f.s.Release(f.ctx, f.room, "u1", again.Reservation.ID, t0.Add(3*time.Minute)); err != nil {
+			t.Fatal(err)
 		}
 		// Much later, an empty cart is just empty.
 		_, err = f.s.Checkout(f.ctx, f.room, "u1", "pay2", t0.Add(time.Hour))
@@ -543,8 +550,15 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 		if got.State != SaleEnded || !got.Settled || got.Sold != 2 {
 			t.Fatalf("sale = %+v", got)
 		}
-		// A new sale of the product may start now.
-		f.sale(SaleParams{SKU: "tee", PriceCents: 1, Quantity: 7, DurationS: 60}, end.Add(time.Hour))
+		// A new sale of the product may start now; Unsettled lists only it.
+		next := f.sale(SaleParams{SKU: "tee", PriceCents: 1, Quantity: 7, DurationS: 60}, end.Add(time.Hour))
+		open, err := f.s.Unsettled(f.ctx, f.room, end.Add(time.Hour))
+		if err != nil || len(open) != 1 || open[0].ID != next.ID || open[0].State != SaleOpen {
+			t.Fatalf("Unsettled = %+v, %v; want only %s, open", open, err, next.ID)
+		}
+		if all, _ := f.s.Sales(f.ctx, f.room, end.Add(time.Hour)); len(all) != 2 {
+			t.Fatalf("Sales = %d, want both", len(all))
+		}
 	})
 
 	t.Run("stop sale", func(t *testing.T) {
@@ -686,4 +700,116 @@ func runStoreConformance(t *testing.T, newStore func(t *testing.T) Store) {
 			}
 		}
 	})
+}
+
+// TestStoreConformanceCaps holds both stores to the same per-buyer caps:
+// holds, units held, units of one product at list price, and the
+// idempotency keys a buyer keeps.
+func TestStoreConformanceCaps(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxHolds, cfg.MaxHeldUnits, cfg.ListPriceLimit = 3, 5, 2
+	cfg.MaxKeys, cfg.KeyRetention = 4, time.Hour
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			t.Run("holds", func(t *testing.T) {
+				f := newFixture(t, st.open(t, cfg))
+				f.put(Product{SKU: "tee", Title: "T-shirt", PriceCents: 2500, Currency: "USD", Stock: 20})
+				f.put(Product{SKU: "cap", Title: "Cap", PriceCents: 900, Currency: "USD", Stock: 10})
+				s := f.sale(SaleParams{SKU: "tee", PriceCents: 1000, Quantity: 5, DurationS: 600}, t0)
+				refused := func(what string, p ReserveParams, at time.Time) {
+					t.Helper()
+					p.Key = f.key()
+					var before Product
+					if p.SKU != "" {
+						before = f.product(p.SKU)
+					}
+					saleBefore := f.getSale(s.ID, at)
+					_, err := f.s.Reserve(f.ctx, f.room, p, at)
+					wantCode(t, what, err, CodeLimitReached)
+					if e := (*Error)(nil); !errors.As(err, &e) || e.Message == "" {
+						t.Fatalf("%s: error %v has no message", what, err)
+					}
+					if p.SKU != "" && f.product(p.SKU).Stock != before.Stock {
+						t.Fatalf("%s: a refused hold moved the stock", what)
+					}
+					if got := f.getSale(s.ID, at); got.Remaining != saleBefore.Remaining {
+						t.Fatalf("%s: a refused hold moved the sale", what)
+					}
+				}
+				a := f.reserve("u1", "", "tee", 2, t0)
+				refused("list price over list_price_limit", ReserveParams{User: "u1", SKU: "tee", Qty: 1}, t0)
+				f.reserve("u1", "", "cap", 1, t0) // another product has its own
+				refused("units over max_held_units", ReserveParams{User: "u1", SaleID: s.ID, Qty: 3}, t0)
+				f.reserve("u1", s.ID, "", 2, t0) // 3 holds, 5 units
+				refused("holds over max_holds", ReserveParams{User: "u1", SKU: "cap", Qty: 1}, t0)
+				f.reserve("u2", "", "tee", 2, t0) // another buyer is not affected
+				// Releasing one frees its place.
+				if _, err := f.s.Release(f.ctx, f.room, "u1", a.Reservation.ID, t0); err != nil {
+					t.Fatal(err)
+				}
+				f.reserve("u1", "", "tee", 1, t0)
+				refused("holds over max_holds again", ReserveParams{User: "u1", SKU: "tee", Qty: 1}, t0)
+				// A hold past its expiry does not count, swept or not.
+				later := t0.Add(cfg.Hold + time.Second)
+				f.reserve("u1", "", "tee", 2, later)
+				// Checked out is not held.
+				f.checkout("u1", later)
+				f.reserve("u1", "", "tee", 2, later)
+			})
+			t.Run("keys", func(t *testing.T) {
+				f := newFixture(t, st.open(t, cfg))
+				// Six checkouts of one item each: two keys apiece (the
+				// checkout's and the cart.add's); max_keys 4 keeps the last two.
+				var adds []ReserveParams
+				var orders []Order
+				for i := range 6 {
+					at := t0.Add(time.Duration(i) * time.Second)
+					p := ReserveParams{User: "u1", SKU: "tee", Qty: 1, Key: fmt.Sprintf("add-%d", i)}
+					if _, err := f.s.Reserve(f.ctx, f.room, p, at); err != nil {
+						t.Fatal(err)
+					}
+					c, err := f.s.Checkout(f.ctx, f.room, "u1", fmt.Sprintf("pay-%d", i), at)
+					if err != nil {
+						t.Fatal(err)
+					}
+					adds, orders = append(adds, p), append(orders, c.Order)
+				}
+				at := t0.Add(10 * time.Second)
+				for i := range 6 {
+					c, err := f.s.Checkout(f.ctx, f.room, "u1", fmt.Sprintf("pay-%d", i), at)
+					if kept := i >= 4; kept {
+						if err != nil || !c.Replayed || c.Order.ID != orders[i].ID {
+							t.Fatalf("checkout key %d (kept) = %+v, %v; want order %s replayed", i, c, err, orders[i].ID)
+						}
+					} else {
+						wantCode(t, fmt.Sprintf("checkout key %d (evicted), empty cart", i), err, CodeBadRequest)
+					}
+				}
+				r, err := f.s.Reserve(f.ctx, f.room, adds[5], at)
+				if err != nil || !r.Replayed || r.Reservation.Status != StatusCheckedOut || r.Reservation.OrderID != orders[5].ID {
+					t.Fatalf("cart.add key 5 (kept) = %+v, %v; want the checked-out reservation", r, err)
+				}
+				r, err = f.s.Reserve(f.ctx, f.room, adds[0], at)
+				if err != nil || r.Replayed || r.Reservation.Status != StatusHeld {
+					t.Fatalf("cart.add key 0 (evicted) = %+v, %v; want a new hold", r, err)
+				}
+				if _, err := f.s.Release(f.ctx, f.room, "u1", r.Reservation.ID, at); err != nil {
+					t.Fatal(err)
+				}
+				// Past key_retention nothing is answered from the keys.
+				late := t0.Add(cfg.KeyRetention + time.Minute)
+				if _, err := f.s.Checkout(f.ctx, f.room, "u1", "pay-5", late); ErrorCode(err) != CodeBadRequest {
+					t.Fatalf("checkout key 5 past key_retention: %v, want bad_request (empty cart, not a replay)", err)
+				}
+				r, err = f.s.Reserve(f.ctx, f.room, adds[5], late)
+				if err != nil || r.Replayed || r.Reservation.Status != StatusHeld {
+					t.Fatalf("cart.add key 5 past key_retention = %+v, %v; want a new hold", r, err)
+				}
+				// The stock still adds up: 6 sold, 1 held.
+				if got := f.product("tee").Stock; got != 10-6-1 {
+					t.Fatalf("stock = %d, want 3", got)
+				}
+			})
+		})
+	}
 }

@@ -23,9 +23,10 @@ import (
 // remaining is quantity − sold and each product's stock is what it was plus
 // its held units (see store_local_db.go). sold + held + remaining = quantity
 // therefore holds across a crash as it does while running. Idempotency keys
-// of orders and of checked-out reservations are durable; the key of a hold
-// that was lost in a restart (or released or expired) is not, so re-sending
-// that cart.add after a restart reserves afresh (once).
+// of orders and of checked-out reservations are durable (cart.max_keys per
+// buyer and room, for cart.key_retention); the key of a hold that was lost
+// in a restart (or released or expired) is not, so re-sending that
+// cart.add after a restart reserves afresh (once).
 type LocalStore struct {
 	db  *bolt.DB
 	cfg Config
@@ -59,7 +60,7 @@ type localRoom struct {
 	carts   map[string]map[string]*localRes
 	exp     expHeap
 	lastExp map[string]time.Time // user -> when a hold of theirs last expired
-	ended   []endedRes           // ended reservations, oldest first, for pruning
+	ended   []endedRes           // checked-out reservations, oldest first, for pruning
 	pending map[string]*pendingCheckout
 }
 
@@ -358,6 +359,21 @@ func (s *LocalStore) Sales(_ context.Context, room string, now time.Time) ([]Sal
 	list := make([]Sale, 0, len(r.sales))
 	for _, ls := range r.sales {
 		list = append(list, ls.view(now))
+	}
+	r.mu.Unlock()
+	sortSales(list)
+	return list, nil
+}
+
+func (s *LocalStore) Unsettled(_ context.Context, room string, now time.Time) ([]Sale, error) {
+	now = truncMS(now)
+	r := s.room(room)
+	r.mu.Lock()
+	var list []Sale
+	for _, ls := range r.sales {
+		if !ls.Settled {
+			list = append(list, ls.view(now))
+		}
 	}
 	r.mu.Unlock()
 	sortSales(list)

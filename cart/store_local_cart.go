@@ -27,7 +27,7 @@ func (s *LocalStore) Reserve(_ context.Context, room string, p ReserveParams, no
 	// A key is in bbolt but not in memory only when its reservation was
 	// bought before a restart or long ago (pruned): a state that no longer
 	// changes, so it can be read before taking the room's lock. Memory wins.
-	bought, inDB, err := s.checkedOutReservation(room, uk)
+	bought, inDB, err := s.checkedOutReservation(room, uk, now)
 	if err != nil {
 		return ReserveResult{}, err
 	}
@@ -35,10 +35,16 @@ func (s *LocalStore) Reserve(_ context.Context, room string, p ReserveParams, no
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if id, ok := r.rkeys[uk]; ok {
-		return r.replay(r.res[id].Reservation, p, now)
+		if res := r.res[id]; res.Status != StatusCheckedOut || keyLive(res.OrderID, s.cfg.KeyRetention, now) {
+			return r.replay(res.Reservation, p, now)
+		}
+		delete(r.rkeys, uk) // bought longer ago than key_retention: forgotten
 	}
 	if inDB {
 		return r.replay(bought, p, now)
+	}
+	if err := r.admitHold(s.cfg, p, now); err != nil {
+		return ReserveResult{}, err
 	}
 
 	res := &localRes{Reservation: Reservation{
@@ -98,6 +104,38 @@ func (r *localRoom) replay(old Reservation, p ReserveParams, now time.Time) (Res
 	return res, err
 }
 
+// admitHold checks the buyer's caps (r.mu held): held reservations, units
+// held, and units of one product held at list price. Holds past their
+// expiry that the sweeper has not reached yet do not count.
+func (r *localRoom) admitHold(cfg Config, p ReserveParams, now time.Time) error {
+	var holds, units, list int
+	for _, res := range r.carts[p.User] {
+		if !res.ExpiresAt.After(now) {
+			continue
+		}
+		holds++
+		units += res.Qty
+		if res.SaleID == "" && res.SKU == p.SKU {
+			list += res.Qty
+		}
+	}
+	return holdCaps(cfg, p, holds, units, list)
+}
+
+// holdCaps is the caps' verdict, shared by both stores' tests of the
+// answer (the Redis script says the same in Lua).
+func holdCaps(cfg Config, p ReserveParams, holds, units, list int) error {
+	switch {
+	case holds >= cfg.MaxHolds:
+		return errf(CodeLimitReached, "at most %d items held per buyer in this room; check out or remove one", cfg.MaxHolds)
+	case units+p.Qty > cfg.MaxHeldUnits:
+		return errf(CodeLimitReached, "at most %d units held per buyer in this room; you hold %d", cfg.MaxHeldUnits, units)
+	case p.SaleID == "" && list+p.Qty > cfg.ListPriceLimit:
+		return errf(CodeLimitReached, "at most %d of %s held per buyer at list price; you hold %d", cfg.ListPriceLimit, p.SKU, list)
+	}
+	return nil
+}
+
 // admit checks a sale can give qty units to user now.
 func (ls *localSale) admit(user string, qty int, now time.Time) error {
 	switch saleState(ls.StartsAt, ls.EndsAt, now) {
@@ -142,25 +180,27 @@ func (s *LocalStore) Release(_ context.Context, room, user, id string, now time.
 	switch {
 	case res.Status == StatusCheckedOut:
 		return ReleaseResult{}, errf(CodeBadRequest, "reservation %s is already checked out", id)
-	case res.Status != StatusHeld:
-		return ReleaseResult{Reservation: res.Reservation, Cart: r.cartLocked(user, now)}, nil
 	case res.pending:
 		return ReleaseResult{}, errf(CodeBadRequest, "reservation %s is being checked out", id)
 	}
-	rem := r.end(res, StatusReleased, now)
+	rem := r.end(res, StatusReleased)
 	return ReleaseResult{Reservation: res.Reservation, Released: true, Remaining: rem, Cart: r.cartLocked(user, now)}, nil
 }
 
 // end turns a held reservation into st and returns its units; it is the
 // only place units go back, and it runs once per reservation because only a
-// held one gets here, under r.mu.
-func (r *localRoom) end(res *localRes, st ResStatus, now time.Time) int {
+// held one gets here, under r.mu. The reservation and its key are
+// forgotten at once: a released or expired hold leaves nothing behind.
+func (r *localRoom) end(res *localRes, st ResStatus) int {
 	res.Status = st
 	delete(r.carts[res.User], res.ID)
 	if len(r.carts[res.User]) == 0 {
 		delete(r.carts, res.User)
 	}
-	r.ended = append(r.ended, endedRes{id: res.ID, at: now})
+	delete(r.res, res.ID)
+	if uk := userKey(res.User, res.Key); r.rkeys[uk] == res.ID {
+		delete(r.rkeys, uk)
+	}
 	if res.SaleID != "" {
 		ls := r.sales[res.SaleID]
 		ls.Remaining += res.Qty
@@ -233,7 +273,7 @@ func (s *LocalStore) Checkout(ctx context.Context, room, user, key string, now t
 			return CheckoutResult{}, ctx.Err()
 		}
 	}
-	if o, ok, err := s.orderByKey(room, uk); err != nil || ok {
+	if o, ok, err := s.orderByKey(room, uk, now); err != nil || ok {
 		var cart []Reservation
 		if ok {
 			cart = r.cartLocked(user, now)
@@ -273,9 +313,20 @@ func (s *LocalStore) Checkout(ctx context.Context, room, user, key string, now t
 	// the sales' sold counts and buyers, the products' stock and the outbox
 	// entry, all in one transaction.
 	r.wmu.Lock()
-	err = s.db.Update(func(tx *bolt.Tx) error { return writeOrder(tx, r, o, items, now) })
+	var evicted []string
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		evicted, err = writeOrder(tx, r, o, items, s.cfg, now)
+		return err
+	})
 	r.mu.Lock()
 	if err == nil {
+		for _, uk := range evicted { // the buyer's oldest bought cart.add keys
+			if id, ok := r.rkeys[uk]; ok && r.res[id].Status == StatusCheckedOut {
+				delete(r.rkeys, uk)
+				delete(r.res, id)
+			}
+		}
 		for _, res := range held {
 			res.pending = false
 			res.Status, res.OrderID = StatusCheckedOut, o.ID
@@ -345,7 +396,7 @@ func (s *LocalStore) Sweep(_ context.Context, now time.Time) (SweepResult, error
 				skipped = append(skipped, e)
 				continue
 			}
-			rem := r.end(res, StatusExpired, now)
+			rem := r.end(res, StatusExpired)
 			r.lastExp[res.User] = now
 			out.Expired = append(out.Expired, Expired{Room: r.id, Reservation: res.Reservation, Remaining: rem})
 		}

@@ -3,6 +3,7 @@ package cart
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -19,6 +20,10 @@ import (
 //	rooms/<room>/orders/<order id>  Order (ids sort by time)
 //	rooms/<room>/okeys/<user\0key>  order id of a checkout key
 //	rooms/<room>/rkeys/<user\0key>  the checked-out Reservation of a cart.add key
+//	rooms/<room>/ukeys/<user\0 ms kind key>  (empty) one okeys (kind 'o') or rkeys ('r')
+//	                                entry of the buyer, by time: cart.max_keys and
+//	                                cart.key_retention evict the oldest at the
+//	                                buyer's next checkout; reads ignore expired ones
 //	rooms/<room>/meta/pin           pinned sku
 //	outbox/<room\0order id>         outboxEntry
 //
@@ -33,6 +38,7 @@ var (
 	bOrders   = []byte("orders")
 	bOKeys    = []byte("okeys")
 	bRKeys    = []byte("rkeys")
+	bUKeys    = []byte("ukeys")
 	bMeta     = []byte("meta")
 	kSale     = []byte("sale")
 	kPin      = []byte("pin")
@@ -148,39 +154,50 @@ func updateSaleRecord(tx *bolt.Tx, room, id string, fn func(*saleRecord)) error 
 	return putJSON(b, kSale, rec)
 }
 
-// writeOrder is the checkout transaction.
-func writeOrder(tx *bolt.Tx, r *localRoom, o Order, items []Reservation, now time.Time) error {
+// writeOrder is the checkout transaction. It returns the buyer's cart.add
+// keys (user\0key) that it evicted to stay within cart.max_keys.
+func writeOrder(tx *bolt.Tx, r *localRoom, o Order, items []Reservation, cfg Config, now time.Time) ([]string, error) {
 	orders, err := roomBucket(tx, r.id, bOrders)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := putJSON(orders, []byte(o.ID), o); err != nil {
-		return err
+		return nil, err
 	}
 	okeys, err := roomBucket(tx, r.id, bOKeys)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := okeys.Put([]byte(userKey(o.User, o.Key)), []byte(o.ID)); err != nil {
-		return err
+		return nil, err
 	}
 	rkeys, err := roomBucket(tx, r.id, bRKeys)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	ukeys, err := roomBucket(tx, r.id, bUKeys)
+	if err != nil {
+		return nil, err
+	}
+	if err := ukeys.Put(userKeyEntry(o.User, now, 'o', o.Key), nil); err != nil {
+		return nil, err
 	}
 	products, err := roomBucket(tx, r.id, bProducts)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, it := range items {
 		done := it
 		done.Status, done.OrderID = StatusCheckedOut, o.ID
 		if err := putJSON(rkeys, []byte(userKey(it.User, it.Key)), done); err != nil {
-			return err
+			return nil, err
+		}
+		if err := ukeys.Put(userKeyEntry(o.User, now, 'r', it.Key), nil); err != nil {
+			return nil, err
 		}
 		if it.SaleID != "" {
 			if err := addSold(tx, r.id, it.SaleID, o.User, it.Qty); err != nil {
-				return err
+				return nil, err
 			}
 			continue
 		}
@@ -188,16 +205,96 @@ func writeOrder(tx *bolt.Tx, r *localRoom, o Order, items []Reservation, now tim
 		var p Product
 		if v := products.Get([]byte(it.SKU)); v != nil {
 			if err := json.Unmarshal(v, &p); err != nil {
-				return fmt.Errorf("product %s: %w", it.SKU, err)
+				return nil, fmt.Errorf("product %s: %w", it.SKU, err)
 			}
 			p.Stock -= it.Qty
 			if err := putJSON(products, []byte(it.SKU), p); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
+	evicted, err := evictKeys(ukeys, okeys, rkeys, o.User, cfg, now)
+	if err != nil {
+		return nil, err
+	}
 	key := []byte(r.id + "\x00" + o.ID)
-	return putJSON(tx.Bucket(bOutbox), key, outboxEntry{Next: toMS(now)})
+	return evicted, putJSON(tx.Bucket(bOutbox), key, outboxEntry{Next: toMS(now)})
+}
+
+// userKeyEntry is the ukeys key of one idempotency key of user, kept since
+// at: user \0, at in ms (8 bytes big-endian, so a user's entries sort by
+// time), kind ('o' checkout, 'r' cart.add), key.
+func userKeyEntry(user string, at time.Time, kind byte, key string) []byte {
+	b := make([]byte, 0, len(user)+10+len(key))
+	b = append(b, user...)
+	b = append(b, 0)
+	b = binary.BigEndian.AppendUint64(b, uint64(toMS(at)))
+	b = append(b, kind)
+	return append(b, key...)
+}
+
+// evictKeys drops user's idempotency keys that are past cart.key_retention
+// and, beyond those, the oldest over cart.max_keys. It returns the evicted
+// cart.add keys as user\0key.
+func evictKeys(ukeys, okeys, rkeys *bolt.Bucket, user string, cfg Config, now time.Time) ([]string, error) {
+	prefix := append([]byte(user), 0)
+	var all [][]byte
+	c := ukeys.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) >= len(prefix)+9 {
+			all = append(all, bytes.Clone(k))
+		}
+	}
+	cutoff := uint64(toMS(now.Add(-cfg.KeyRetention)))
+	var evicted []string
+	for i, k := range all {
+		rest := k[len(prefix):]
+		if binary.BigEndian.Uint64(rest) >= cutoff && len(all)-i <= cfg.MaxKeys {
+			break
+		}
+		uk := []byte(userKey(user, string(rest[9:])))
+		// The key may have been used again since it lapsed: only the
+		// entry's own checkout is forgotten.
+		target, orderID := okeys, string(okeys.Get(uk))
+		if rest[8] == 'r' {
+			target = rkeys
+			var res Reservation
+			if v := rkeys.Get(uk); v != nil && json.Unmarshal(v, &res) == nil {
+				orderID = res.OrderID
+			}
+		}
+		if orderMS(orderID) == int64(binary.BigEndian.Uint64(rest)) {
+			if err := target.Delete(uk); err != nil {
+				return nil, err
+			}
+			if rest[8] == 'r' {
+				evicted = append(evicted, string(uk))
+			}
+		}
+		if err := ukeys.Delete(k); err != nil {
+			return nil, err
+		}
+	}
+	return evicted, nil
+}
+
+// keyLive reports whether an idempotency key of order id is within
+// cart.key_retention at now (order ids start with their time).
+func keyLive(orderID string, retention time.Duration, now time.Time) bool {
+	ms := orderMS(orderID)
+	return ms >= 0 && now.Sub(fromMS(ms)) < retention
+}
+
+// orderMS is the time in an order id (unix ms), -1 if it has none.
+func orderMS(orderID string) int64 {
+	if len(orderID) < 14 {
+		return -1
+	}
+	ms, err := strconv.ParseInt(orderID[2:14], 16, 64)
+	if err != nil {
+		return -1
+	}
+	return ms
 }
 
 func addSold(tx *bolt.Tx, room, saleID, user string, qty int) error {
@@ -284,8 +381,9 @@ func loadRoom(rb *bolt.Bucket, id string) (*localRoom, error) {
 	return r, err
 }
 
-// checkedOutReservation finds a cart.add key whose reservation was bought.
-func (s *LocalStore) checkedOutReservation(room, uk string) (Reservation, bool, error) {
+// checkedOutReservation finds a cart.add key whose reservation was bought
+// (within cart.key_retention).
+func (s *LocalStore) checkedOutReservation(room, uk string, now time.Time) (Reservation, bool, error) {
 	var res Reservation
 	var ok bool
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -297,8 +395,11 @@ func (s *LocalStore) checkedOutReservation(room, uk string) (Reservation, bool, 
 		if v == nil {
 			return nil
 		}
-		ok = true
-		return json.Unmarshal(v, &res)
+		if err := json.Unmarshal(v, &res); err != nil {
+			return err
+		}
+		ok = keyLive(res.OrderID, s.cfg.KeyRetention, now)
+		return nil
 	})
 	if err != nil {
 		return Reservation{}, false, fmt.Errorf("cart: read key: %w", err)
@@ -306,7 +407,8 @@ func (s *LocalStore) checkedOutReservation(room, uk string) (Reservation, bool, 
 	return res, ok, nil
 }
 
-func (s *LocalStore) orderByKey(room, uk string) (Order, bool, error) {
+// orderByKey finds the order of a checkout key (within cart.key_retention).
+func (s *LocalStore) orderByKey(room, uk string, now time.Time) (Order, bool, error) {
 	var o Order
 	var ok bool
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -315,7 +417,7 @@ func (s *LocalStore) orderByKey(room, uk string) (Order, bool, error) {
 			return nil
 		}
 		id := kb.Get([]byte(uk))
-		if id == nil {
+		if id == nil || !keyLive(string(id), s.cfg.KeyRetention, now) {
 			return nil
 		}
 		ok = true

@@ -268,6 +268,15 @@ func (s *RedisStore) Sales(ctx context.Context, room string, now time.Time) ([]S
 	return s.salesByID(ctx, room, ids, truncMS(now))
 }
 
+// Unsettled reads the sales in the ends index: those not settled yet.
+func (s *RedisStore) Unsettled(ctx context.Context, room string, now time.Time) ([]Sale, error) {
+	ids, err := s.rdb.ZRange(ctx, s.prefix(room)+"ends", 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("cart: redis: %w", err)
+	}
+	return s.salesByID(ctx, room, ids, truncMS(now))
+}
+
 func (s *RedisStore) salesByID(ctx context.Context, room string, ids []string, now time.Time) ([]Sale, error) {
 	p := s.prefix(room)
 	cmds := make([]*redis.MapStringStringCmd, len(ids))
@@ -307,7 +316,8 @@ func (s *RedisStore) Reserve(ctx context.Context, room string, p ReserveParams, 
 	if p.SaleID != "" {
 		sku = ""
 	}
-	v, err := s.run(ctx, luaReserve, room, "exp", p.User, p.Key, p.SaleID, sku, p.Qty, toMS(now), toMS(exp), newID("r"))
+	v, err := s.run(ctx, luaReserve, room, "exp", p.User, p.Key, p.SaleID, sku, p.Qty, toMS(now), toMS(exp), newID("r"),
+		s.cfg.MaxHolds, s.cfg.MaxHeldUnits, s.cfg.ListPriceLimit, s.cfg.KeyRetention.Milliseconds())
 	if err != nil {
 		return ReserveResult{}, err
 	}
@@ -340,13 +350,13 @@ func resList(hs []any) []Reservation {
 
 func (s *RedisStore) Release(ctx context.Context, room, user, id string, now time.Time) (ReleaseResult, error) {
 	now = truncMS(now)
-	v, err := s.run(ctx, luaRelease, room, "exp", user, id, s.cfg.KeyRetention.Milliseconds(), toMS(now))
+	v, err := s.run(ctx, luaRelease, room, "exp", user, id, toMS(now))
 	if err != nil {
 		return ReleaseResult{}, err
 	}
 	a := v.([]any)
-	rem, _ := a[1].(int64)
-	return ReleaseResult{Released: a[0] == int64(1), Remaining: int(rem), Reservation: resFrom(a[2]), Cart: resList(a[3:])}, nil
+	rem, _ := a[0].(int64)
+	return ReleaseResult{Released: true, Remaining: int(rem), Reservation: resFrom(a[1]), Cart: resList(a[2:])}, nil
 }
 
 func (s *RedisStore) Cart(ctx context.Context, room, user string, now time.Time) ([]Reservation, error) {
@@ -357,7 +367,7 @@ func (s *RedisStore) Cart(ctx context.Context, room, user string, now time.Time)
 // cart reads the buyer's held, unexpired reservations, whether one expired
 // recently, and (if okey is set) the order of that checkout key.
 func (s *RedisStore) cart(ctx context.Context, room, user, okey string, now time.Time) (list []Reservation, expired bool, order string, err error) {
-	v, err := s.run(ctx, luaCart, room, "exp", user, toMS(now), s.cfg.Hold.Milliseconds(), okey)
+	v, err := s.run(ctx, luaCart, room, "exp", user, toMS(now), s.cfg.Hold.Milliseconds(), okey, s.cfg.KeyRetention.Milliseconds())
 	if err != nil {
 		return nil, false, "", err
 	}
@@ -376,7 +386,7 @@ func (s *RedisStore) checkoutCart(ctx context.Context, room, user, okey string, 
 	var cart *redis.Cmd
 	_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
 		pl.ZAdd(ctx, s.outboxIndex(), redis.Z{Score: float64(toMS(now)), Member: room})
-		cart = luaCart.EvalSha(ctx, pl, []string{p + "exp"}, p, user, toMS(now), s.cfg.Hold.Milliseconds(), okey)
+		cart = luaCart.EvalSha(ctx, pl, []string{p + "exp"}, p, user, toMS(now), s.cfg.Hold.Milliseconds(), okey, s.cfg.KeyRetention.Milliseconds())
 		return nil
 	})
 	if err != nil && cart != nil && isNoScript(cart.Err()) {
@@ -462,7 +472,7 @@ func (s *RedisStore) Checkout(ctx context.Context, room, user, key string, now t
 		if err != nil {
 			return CheckoutResult{}, err
 		}
-		args := []any{user, key, toMS(now), o.ID, string(body)}
+		args := []any{user, key, toMS(now), o.ID, string(body), s.cfg.KeyRetention.Milliseconds(), s.cfg.MaxKeys}
 		for _, it := range items {
 			args = append(args, it.ID)
 		}
@@ -512,7 +522,7 @@ func (s *RedisStore) Sweep(ctx context.Context, now time.Time) (SweepResult, err
 	}
 	for _, room := range rooms {
 		for {
-			v, err := s.run(ctx, luaTick, room, "exp", toMS(now), sweepBatch, s.cfg.KeyRetention.Milliseconds(), s.cfg.Hold.Milliseconds())
+			v, err := s.run(ctx, luaTick, room, "exp", toMS(now), sweepBatch, s.cfg.Hold.Milliseconds())
 			if err != nil {
 				return out, err
 			}

@@ -24,38 +24,56 @@ import "github.com/redis/go-redis/v9"
 //	u:N:USER:cart      set of the buyer's held reservation ids
 //	u:N:USER:rk:KEY    reservation id of a cart.add key
 //	u:N:USER:ok:KEY    order id of a checkout key
+//	u:N:USER:keys      zset of the buyer's kept keys ("o"..KEY checkout, "r"..KEY
+//	                   bought cart.add) by time, for cart.max_keys
 //	u:N:USER:lastexp   when a hold of the buyer last expired (kept for cart.hold)
 //	order:ID   string, the order JSON; orders zset of order ids (by lex)
 //	outbox     zset order id -> due time (ms); outbox:att hash id -> attempts
 //
 // (N is the byte length of USER, so that no user id and key can collide.)
-// Ended reservations and their cart.add keys expire after key_retention;
-// checked-out ones, orders and order keys are kept.
+// A reservation that is released or expires is deleted at once with its
+// cart.add key. A checkout's keys (its own and its reservations', with the
+// reservations) expire after cart.key_retention, and a buyer keeps at most
+// cart.max_keys of them per room (the oldest are evicted). Orders are kept.
 const luaPrelude = `
 local P = ARGV[1]
 local function uk(u) return P .. 'u:' .. string.len(u) .. ':' .. u end
 local function fail(code, field, msg) return redis.error_reply('CART ' .. code .. ' ' .. field .. ' ' .. msg) end
+-- live tells whether a kept key of order oid is within keep ms at now
+-- (order ids start with their time in hex ms), so that the store's clock,
+-- not Redis', decides; the key's own TTL only reclaims the memory.
+local function live(oid, now, keep)
+  if not oid then return false end
+  local ms = tonumber(string.sub(oid, 3, 14), 16)
+  return ms ~= nil and now - ms < keep
+end
 -- finish ends a held reservation as st and gives its units back; it returns
--- the stock after, or nil if the reservation was not held (so units go back
--- exactly once whoever races: release, expiry, checkout).
-local function finish(id, st, keep)
+-- the stock after, the reservation as it ended (res-hash) and its buyer, or
+-- nil if the reservation was not held (so units go back exactly once
+-- whoever races: release, expiry, checkout). The reservation and its
+-- cart.add key are deleted.
+local function finish(id, st)
   local k = P .. 'res:' .. id
   local r = redis.call('HMGET', k, 'st', 'sale', 'sku', 'qty', 'user', 'key')
   if r[1] ~= 'held' then return nil end
+  local h = redis.call('HGETALL', k)
+  for i = 1, #h, 2 do
+    if h[i] == 'st' then h[i + 1] = st end
+  end
   local q = tonumber(r[4])
-  redis.call('HSET', k, 'st', st)
-  redis.call('PEXPIRE', k, keep)
-  redis.call('PEXPIRE', uk(r[5]) .. ':rk:' .. r[6], keep)
+  local rk = uk(r[5]) .. ':rk:' .. r[6]
+  redis.call('DEL', k)
+  if redis.call('GET', rk) == id then redis.call('DEL', rk) end
   redis.call('SREM', uk(r[5]) .. ':cart', id)
   redis.call('ZREM', P .. 'exp', id)
   if r[2] ~= '' then
     local s = P .. 'sale:' .. r[2]
     redis.call('HINCRBY', s, 'held', -q)
     redis.call('HINCRBY', s .. ':users', r[5], -q)
-    return redis.call('HINCRBY', s, 'remaining', q)
+    return redis.call('HINCRBY', s, 'remaining', q), h, r[5]
   end
   redis.call('HINCRBY', P .. 'pheld', r[3], -q)
-  return redis.call('HINCRBY', P .. 'stock', r[3], q)
+  return redis.call('HINCRBY', P .. 'stock', r[3], q), h, r[5]
 end
 -- cart appends the buyer's held, unexpired reservations (res-hashes) to
 -- out, so that a change answers with the cart in the same round trip; it
@@ -76,7 +94,7 @@ end
 
 func newScript(body string) *redis.Script { return redis.NewScript(luaPrelude + body) }
 
-// ARGV: P user key sale sku qty now exp newid
+// ARGV: P user key sale sku qty now exp newid max-holds max-units list-limit keep
 // -> {'replay', res-hash, cart...} | {'ok', id, remaining, first-sold-out, sku, price, cur, cart...}
 // (cart...: the buyer's held, unexpired res-hashes after the call)
 var luaReserve = newScript(`
@@ -84,10 +102,31 @@ local user, key, sid, sku = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local qty, now, exp, nid = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
 local u = uk(user)
 local old = redis.call('GET', u .. ':rk:' .. key)
-if old and redis.call('EXISTS', P .. 'res:' .. old) == 1 then
+local ost = old and redis.call('HMGET', P .. 'res:' .. old, 'st', 'order')
+if ost and ost[1] and (ost[1] ~= 'checked_out' or live(ost[2], now, tonumber(ARGV[13]))) then
   local out = {'replay', redis.call('HGETALL', P .. 'res:' .. old)}
   cart(u, now, out)
   return out
+end
+-- The buyer's caps (the cart is at most max-holds long, so this is bounded).
+local maxh, maxu, maxl = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
+local holds, units, list = 0, 0, 0
+for _, id in ipairs(redis.call('SMEMBERS', u .. ':cart')) do
+  local r = redis.call('HMGET', P .. 'res:' .. id, 'exp', 'qty', 'sale', 'sku')
+  if tonumber(r[1] or '0') > now then
+    holds = holds + 1
+    units = units + tonumber(r[2])
+    if r[3] == '' and r[4] == sku then list = list + tonumber(r[2]) end
+  end
+end
+if holds >= maxh then
+  return fail('limit_reached', '-', 'at most ' .. maxh .. ' items held per buyer in this room; check out or remove one')
+end
+if units + qty > maxu then
+  return fail('limit_reached', '-', 'at most ' .. maxu .. ' units held per buyer in this room; you hold ' .. units)
+end
+if sid == '' and list + qty > maxl then
+  return fail('limit_reached', '-', 'at most ' .. maxl .. ' of ' .. sku .. ' held per buyer at list price; you hold ' .. list)
 end
 local rem, first, price, cur = 0, 0, '0', ''
 if sid ~= '' then
@@ -136,27 +175,27 @@ cart(u, now, out)
 return out
 `)
 
-// ARGV: P user id keep now -> {released 0|1, remaining, res-hash, cart...}
+// ARGV: P user id now -> {remaining, res-hash, cart...}
 var luaRelease = newScript(`
 local id = ARGV[3]
 local k = P .. 'res:' .. id
 local r = redis.call('HMGET', k, 'user', 'st')
 if r[1] ~= ARGV[2] then return fail('not_found', '-', 'no reservation "' .. id .. '" in your cart') end
 if r[2] == 'checked_out' then return fail('bad_request', '-', 'reservation ' .. id .. ' is already checked out') end
-local rem = finish(id, 'released', tonumber(ARGV[4]))
-local out = {rem and 1 or 0, rem or 0, redis.call('HGETALL', k)}
-cart(uk(ARGV[2]), tonumber(ARGV[5]), out)
+local rem, h = finish(id, 'released')
+local out = {rem, h}
+cart(uk(ARGV[2]), tonumber(ARGV[4]), out)
 return out
 `)
 
-// ARGV: P user now hold okey
+// ARGV: P user now hold okey keep
 // -> {order-json or ”, expired-recently 0|1, res-hash...} (held, unexpired)
 var luaCart = newScript(`
 local u, now = uk(ARGV[2]), tonumber(ARGV[3])
 local out = {'', 0}
 if ARGV[5] ~= '' then
   local oid = redis.call('GET', u .. ':ok:' .. ARGV[5])
-  if oid then out[1] = redis.call('GET', P .. 'order:' .. oid) or '' end
+  if live(oid, now, tonumber(ARGV[6])) then out[1] = redis.call('GET', P .. 'order:' .. oid) or '' end
 end
 local le = tonumber(redis.call('GET', u .. ':lastexp') or '')
 if le and now - le < tonumber(ARGV[4]) then out[2] = 1 end
@@ -164,28 +203,33 @@ if cart(u, now, out) then out[2] = 1 end
 return out
 `)
 
-// ARGV: P user okey now orderid orderjson reservation-ids...
+// ARGV: P user okey now orderid orderjson keep max-keys reservation-ids...
 // -> {'ok', cart...} | {'dup', order-json, cart...} | {'stale'}
 var luaCheckout = newScript(`
 local user, now, oid = ARGV[2], tonumber(ARGV[4]), ARGV[5]
+local keep, maxk = tonumber(ARGV[7]), tonumber(ARGV[8])
 local u = uk(user)
 local okey = u .. ':ok:' .. ARGV[3]
 local old = redis.call('GET', okey)
-if old then
+if live(old, now, keep) then
   local out = {'dup', redis.call('GET', P .. 'order:' .. old) or ''}
   cart(u, now, out)
   return out
 end
-for i = 7, #ARGV do
+for i = 9, #ARGV do
   local r = redis.call('HMGET', P .. 'res:' .. ARGV[i], 'user', 'st', 'exp')
   if r[1] ~= user or r[2] ~= 'held' or tonumber(r[3]) <= now then return {'stale'} end
 end
-for i = 7, #ARGV do
+local keys = u .. ':keys'
+for i = 9, #ARGV do
   local id = ARGV[i]
   local k = P .. 'res:' .. id
-  local r = redis.call('HMGET', k, 'sale', 'sku', 'qty')
+  local r = redis.call('HMGET', k, 'sale', 'sku', 'qty', 'key')
   local q = tonumber(r[3])
   redis.call('HSET', k, 'st', 'checked_out', 'order', oid)
+  redis.call('PEXPIRE', k, keep)
+  redis.call('PEXPIRE', u .. ':rk:' .. r[4], keep)
+  redis.call('ZADD', keys, now, 'r' .. r[4])
   redis.call('SREM', u .. ':cart', id)
   redis.call('ZREM', P .. 'exp', id)
   if r[1] ~= '' then
@@ -198,24 +242,46 @@ for i = 7, #ARGV do
 end
 redis.call('SET', P .. 'order:' .. oid, ARGV[6])
 redis.call('ZADD', P .. 'orders', 0, oid)
-redis.call('SET', okey, oid)
+redis.call('SET', okey, oid, 'PX', keep)
+redis.call('ZADD', keys, now, 'o' .. ARGV[3])
 redis.call('ZADD', P .. 'outbox', now, oid)
+-- Keep at most max-keys of the buyer's keys, none past keep: evict the
+-- oldest (a bought cart.add key takes its reservation with it; one that
+-- lapsed and now names a new hold is left alone).
+local function evict(m)
+  redis.call('ZREM', keys, m)
+  local key = string.sub(m, 2)
+  if string.sub(m, 1, 1) == 'o' then
+    redis.call('DEL', u .. ':ok:' .. key)
+    return
+  end
+  local rk = u .. ':rk:' .. key
+  local id = redis.call('GET', rk)
+  if id and redis.call('HGET', P .. 'res:' .. id, 'st') == 'checked_out' then
+    redis.call('DEL', rk, P .. 'res:' .. id)
+  end
+end
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', keys, '-inf', '(' .. (now - keep))) do evict(m) end
+local n = redis.call('ZCARD', keys)
+if n > maxk then
+  for _, m in ipairs(redis.call('ZRANGE', keys, 0, n - maxk - 1)) do evict(m) end
+end
+redis.call('PEXPIRE', keys, keep)
 local out = {'ok'}
 cart(u, now, out)
 return out
 `)
 
-// ARGV: P now limit keep hold
+// ARGV: P now limit hold
 // -> {{{remaining, res-hash}...}, {ended ids}, {settled ids}}
 var luaTick = newScript(`
-local now, limit, keep, hold = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local now, limit, hold = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local expired, ended, settled = {}, {}, {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', now, 'LIMIT', 0, limit)) do
-  local rem = finish(id, 'expired', keep)
+  local rem, h, user = finish(id, 'expired')
   if rem then
-    local k = P .. 'res:' .. id
-    redis.call('SET', uk(redis.call('HGET', k, 'user')) .. ':lastexp', now, 'PX', hold)
-    expired[#expired + 1] = {rem, redis.call('HGETALL', k)}
+    redis.call('SET', uk(user) .. ':lastexp', now, 'PX', hold)
+    expired[#expired + 1] = {rem, h}
   else
     redis.call('ZREM', P .. 'exp', id)
   end

@@ -183,9 +183,6 @@ func (w *WS) add(ctx context.Context, req *room.Request) error {
 	if err != nil {
 		return protoErr(err)
 	}
-	if res.Replayed && res.Reservation.Status == StatusExpired {
-		return room.Errorf(room.CodeExpired, "reservation %s expired; add the item again with a new key", res.Reservation.ID)
-	}
 	return w.sendItems(ctx, req.Room, req.From.ID, req.Ref, res.Cart)
 }
 

@@ -19,6 +19,17 @@ import (
 type qitem struct {
 	seq uint64 // room events only; 0 for private events
 	pm  *websocket.PreparedMessage
+	n   int // encoded bytes, for hub.send_queue_bytes
+}
+
+// prepare encodes a private event for queueing.
+func prepare(ev Event) (qitem, error) {
+	data := ev.AppendJSON(nil)
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
+	if err != nil {
+		return qitem{}, err
+	}
+	return qitem{pm: pm, n: len(data)}, nil
 }
 
 // conn is one WebSocket client in one room: a read pump that dispatches
@@ -45,11 +56,14 @@ type conn struct {
 	mu        sync.Mutex
 	queue     []qitem
 	parked    []qitem // events that arrived while holding (join, resume)
+	qbytes    int     // bytes in queue
+	pbytes    int     // bytes in parked
 	holding   bool
 	closing   bool
 	closeCode int
 	closeText string
 	closeLast *websocket.PreparedMessage // sent after the queue, before the close frame
+	closeSent chan struct{}              // closed once the close frame is written (or given up)
 	dropQueue bool
 	pumping   bool   // a write pump is running (or about to)
 	inWriter  bool   // listed on (or being written by) a shard writer
@@ -57,6 +71,7 @@ type conn struct {
 
 	// Owned by the read pump.
 	frames     bucket
+	resumes    bucket
 	dropWindow int64 // unix second of the current drop count
 	dropped    int
 	lastLimit  int64 // unix ns of the last rate_limited error sent
@@ -64,7 +79,7 @@ type conn struct {
 
 func newConn(h *Hub, lr *localRoom, id Identity, ip string) *conn {
 	return &conn{hub: h, lr: lr, id: id, ip: ip, wake: make(chan struct{}, 1), holding: true, slot: -1,
-		writer: h.writers.shardFor(h)}
+		writer: h.writers.shardFor(h), closeSent: make(chan struct{})}
 }
 
 func (c *conn) signal() {
@@ -75,7 +90,8 @@ func (c *conn) signal() {
 }
 
 // push queues an event; it never blocks. It reports whether the event was
-// queued. A full queue ends the connection as a slow consumer.
+// queued. A full queue (hub.send_queue events or hub.send_queue_bytes)
+// ends the connection as a slow consumer.
 func (c *conn) push(it qitem) bool {
 	c.mu.Lock()
 	if c.closing {
@@ -83,22 +99,34 @@ func (c *conn) push(it qitem) bool {
 		c.hub.m.drops.WithLabelValues("closing").Inc()
 		return false
 	}
-	if len(c.queue)+len(c.parked) >= c.hub.cfg.SendQueue {
-		c.closeLocked(CloseSlowConsumer, CodeSlowConsumer, c.hub.slowConsumerMsg, true)
+	if len(c.queue)+len(c.parked) >= c.hub.cfg.SendQueue || c.overLocked(it.n) {
+		c.slowLocked()
 		c.mu.Unlock()
-		c.hub.m.drops.WithLabelValues("queue_full").Inc()
 		c.wakeUp()
 		return false
 	}
 	if c.holding && it.seq > 0 {
 		c.parked = append(c.parked, it)
+		c.pbytes += it.n
 	} else {
 		c.queue = append(c.queue, it)
+		c.qbytes += it.n
 	}
 	a := c.scheduleLocked()
 	c.mu.Unlock()
 	c.act(a)
 	return true
+}
+
+// overLocked reports whether n more bytes would pass hub.send_queue_bytes.
+func (c *conn) overLocked(n int) bool {
+	return c.qbytes+c.pbytes+n > c.hub.cfg.SendQueueBytes
+}
+
+// slowLocked ends the connection as a slow consumer, dropping its queue.
+func (c *conn) slowLocked() {
+	c.closeLocked(CloseSlowConsumer, CodeSlowConsumer, c.hub.slowConsumerMsg, true)
+	c.hub.m.drops.WithLabelValues("queue_full").Inc()
 }
 
 // action is what must happen for queued work to be written.
@@ -159,11 +187,17 @@ func (c *conn) wakeUp() {
 	c.act(a)
 }
 
-// pushDirect queues past a hold (a reply that must precede the held events).
+// pushDirect queues past a hold (a reply that must precede the held
+// events); it counts against hub.send_queue_bytes like any event.
 func (c *conn) pushDirect(it qitem) {
 	c.mu.Lock()
-	if !c.closing {
+	switch {
+	case c.closing:
+	case c.overLocked(it.n):
+		c.slowLocked()
+	default:
 		c.queue = append(c.queue, it)
+		c.qbytes += it.n
 	}
 	c.mu.Unlock()
 	c.wakeUp()
@@ -176,21 +210,28 @@ func (c *conn) hold() {
 }
 
 // release queues first (a welcome) and then the held room events newer than
-// upTo, which the welcome already covers, and ends the hold.
+// upTo, which the welcome already covers, and ends the hold. The welcome
+// counts against hub.send_queue_bytes: a client that asks for welcomes
+// and does not read them is a slow consumer.
 func (c *conn) release(first qitem, upTo uint64) {
 	c.mu.Lock()
+	if !c.closing && first.pm != nil && c.overLocked(first.n) {
+		c.slowLocked()
+	}
 	if !c.closing {
 		if first.pm != nil {
 			c.queue = append(c.queue, first)
+			c.qbytes += first.n
 		}
 		for _, it := range c.parked {
 			if it.seq == 0 || it.seq > upTo {
 				c.queue = append(c.queue, it)
+				c.qbytes += it.n
 			}
 		}
 	}
 	clear(c.parked)
-	c.parked = nil
+	c.parked, c.pbytes = nil, 0
 	c.holding = false
 	c.mu.Unlock()
 	if c.cork != nil {
@@ -218,6 +259,7 @@ func (c *conn) closeLocked(code int, reason string, last *websocket.PreparedMess
 		clear(c.queue)
 		clear(c.parked)
 		c.queue, c.parked = nil, nil
+		c.qbytes, c.pbytes = 0, 0
 	}
 }
 
@@ -240,11 +282,11 @@ func (c *conn) sendError(ref string, e *Error) {
 }
 
 func (c *conn) pushPrivate(ev Event) {
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, ev.AppendJSON(nil))
+	it, err := prepare(ev)
 	if err != nil {
 		return
 	}
-	c.push(qitem{pm: pm})
+	c.push(it)
 }
 
 // writeOut is a shard writer's turn on c: everything queued goes out in
@@ -266,7 +308,7 @@ func (c *conn) writeOut(now time.Time) int {
 		return 0
 	}
 	items := c.queue
-	c.queue = nil
+	c.queue, c.qbytes = nil, 0
 	ping := c.ping.Swap(false)
 	c.mu.Unlock()
 
@@ -365,6 +407,7 @@ func (c *conn) drain(spare *[]qitem) bool {
 		c.mu.Lock()
 		items := c.queue
 		c.queue, *spare = *spare, nil
+		c.qbytes = 0
 		closing, code, text, last := c.closing, c.closeCode, c.closeText, c.closeLast
 		c.mu.Unlock()
 		ping := c.ping.Swap(false)
@@ -414,6 +457,7 @@ func (c *conn) writeBatch(items []qitem, ping bool) error {
 // writeClose sends the last event and the close frame, then gives the
 // client a moment to answer before the read pump gives up on it.
 func (c *conn) writeClose(code int, text string, last *websocket.PreparedMessage) {
+	defer close(c.closeSent)
 	if code == 0 {
 		return // torn down by the read pump; nothing to say
 	}
@@ -442,14 +486,19 @@ func (c *conn) readLoop(ctx context.Context) string {
 	c.ws.SetPongHandler(func(string) error {
 		return c.ws.SetReadDeadline(time.Now().Add(h.cfg.PongTimeout))
 	})
-	// Answer pings and closes through gorilla's default handlers: they write
-	// under gorilla's lock, which corkConn respects.
+	// Answer closes through gorilla's default handler and pings through
+	// pongHandler: they write under gorilla's lock, which corkConn respects.
+	c.ws.SetPingHandler(c.pong)
 	for {
 		mt, r, err := c.ws.NextReader()
 		if err != nil {
 			return readErrorReason(err)
 		}
 		if c.isClosing() {
+			if c.flooded() {
+				c.discard()
+				return "flood"
+			}
 			// Kicked: ignore the rest until the client's close reply or the
 			// short deadline the write pump set.
 			continue
@@ -583,7 +632,7 @@ func (c *conn) teardown(readReason string) {
 	c.closing = true
 	c.stopped.Store(true)
 	clear(c.queue)
-	c.queue = nil
+	c.queue, c.qbytes = nil, 0
 	c.mu.Unlock()
 	if reason == "" {
 		reason = readReason

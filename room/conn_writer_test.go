@@ -24,7 +24,7 @@ import (
 // the shared writer sends after it caught up.
 func TestStalledClientDoesNotHoldUpItsWriter(t *testing.T) {
 	s := roomtest.New(t, roomtest.Options{Hub: cfgWith(func(c *room.HubConfig) {
-		c.SendQueue, c.WriteTimeout = 65536, time.Minute // stalled for long, but not cut off
+		c.SendQueue, c.SendQueueBytes, c.WriteTimeout = 65536, 256<<20, time.Minute // stalled for long, but not cut off
 	})})
 	d := &websocket.Dialer{NetDial: func(network, addr string) (net.Conn, error) {
 		c, err := net.Dial(network, addr)

@@ -25,6 +25,15 @@ type HubConfig struct {
 	// SendQueue is how many events may wait for one connection before it is
 	// disconnected as a slow consumer.
 	SendQueue int `yaml:"send_queue"`
+	// SendQueueBytes caps the bytes waiting for one connection, everything
+	// counted: room events, replies, errors and the welcome a resume
+	// queues. Over it, the client is disconnected as a slow consumer. A
+	// resume whose missed events would fill half of it gets a fresh
+	// snapshot (resumed: false) instead.
+	SendQueueBytes int `yaml:"send_queue_bytes"`
+	// ResumeRate is how many `resume` frames one connection may send a
+	// second (each builds a full welcome); more get a rate_limited error.
+	ResumeRate float64 `yaml:"resume_rate"`
 	// ReadLimit is the largest frame handled, in bytes; larger ones get a
 	// too_long error. Frames above MaxFrame close the connection (1009).
 	ReadLimit int `yaml:"read_limit"`
@@ -65,6 +74,8 @@ func DefaultHubConfig() HubConfig {
 		NodeID:          "node-1",
 		MaxConnsPerIP:   200, // a carrier NAT can put many viewers behind one address
 		SendQueue:       256,
+		SendQueueBytes:  1 << 20,
+		ResumeRate:      1,
 		ReadLimit:       8 << 10,
 		MaxFrame:        64 << 10,
 		HistorySize:     1000,
@@ -95,6 +106,12 @@ func (c HubConfig) Validate() error {
 	}
 	if c.SendQueue < 8 || c.SendQueue > 65536 {
 		bad("send_queue", "must be 8-65536, got %d", c.SendQueue)
+	}
+	if c.SendQueueBytes < 64<<10 || c.SendQueueBytes > 256<<20 {
+		bad("send_queue_bytes", "must be 65536-268435456, got %d", c.SendQueueBytes)
+	}
+	if c.ResumeRate <= 0 || c.ResumeRate > 100 {
+		bad("resume_rate", "must be more than 0 and at most 100 a second, got %g", c.ResumeRate)
 	}
 	if c.ReadLimit < 512 || c.ReadLimit > 1<<20 {
 		bad("read_limit", "must be 512-1048576 bytes, got %d", c.ReadLimit)

@@ -6,8 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // shard is one slice of the node's room table.
@@ -181,12 +179,13 @@ func (lr *localRoom) deliver(d Delivery) {
 			lr.lastViewers.Store(n)
 		}
 	}
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, ev.AppendJSON(nil))
+	it, err := prepare(ev)
 	if err != nil {
 		h.log.Error("encode event", "room", lr.id, "type", ev.Type, "err", err)
 		return
 	}
-	it := qitem{seq: ev.Seq, pm: pm}
+	it.seq = ev.Seq
+	pm := it.pm
 	n := 0
 	lr.mu.RLock()
 	for _, c := range lr.conns {

@@ -359,7 +359,7 @@ func TestPrivateEvents(t *testing.T) {
 }
 
 func TestResume(t *testing.T) {
-	s := roomtest.New(t, roomtest.Options{Setup: echo, Hub: cfgWith(func(c *room.HubConfig) { c.HistorySize = 20 })})
+	s := roomtest.New(t, roomtest.Options{Setup: echo, Hub: cfgWith(func(c *room.HubConfig) { c.HistorySize, c.ResumeRate = 20, 100 })})
 	ctx := context.Background()
 	say := func(text string) {
 		if _, err := s.Hub.Publish(ctx, "demo", room.MustEvent("test.said", map[string]any{"text": text})); err != nil {

@@ -25,6 +25,7 @@ var workloads = map[string]func(ctx context.Context, args []string, out io.Write
 	"hub-server": hubServerCmd,
 	"sale":       saleCmd,
 	"failover":   failoverCmd,
+	"wsflood":    wsfloodCmd,
 }
 
 // workloadHelp is the one-line description --help prints for each workload.
@@ -38,6 +39,7 @@ var workloadHelp = map[string]string{
 	"hub-server": "harness: the room hub and chat alone, to measure them",
 	"sale":       "flash-sale storm over the WebSocket: oversell check, reservations/s, latency",
 	"failover":   "viewers behind a balancer while a node is killed or drained: outage per viewer",
+	"wsflood":    "WebSocket clients sending resume and cart.add without reading: server RSS, goroutines, refusals, a normal client's latency",
 }
 
 func main() {
