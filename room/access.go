@@ -2,9 +2,7 @@ package room
 
 import (
 	"crypto/hmac"
-	"errors"
 	"net/url"
-	"strings"
 	"time"
 )
 
@@ -107,18 +105,18 @@ func (a *Access) Check(req AccessRequest) (Identity, error) {
 		}
 	case ActWatch:
 		if id.Kind == KindStreamKey {
-			return Identity{}, errStreamKeyOnly
+			return Identity{}, errStreamKeyOnly()
 		}
 	case ActJoin:
 		switch id.Kind {
 		case KindStreamKey:
-			return Identity{}, errStreamKeyOnly
+			return Identity{}, errStreamKeyOnly()
 		case KindAdminKey:
 			return Identity{}, Errorf(CodeUnauthorized, "the admin key is not accepted here: use an admin token")
 		}
 	case ActRoom:
 		if id.Kind == KindStreamKey {
-			return Identity{}, errStreamKeyOnly
+			return Identity{}, errStreamKeyOnly()
 		}
 		if !id.Role.AtLeast(req.MinRole) {
 			return Identity{}, Errorf(CodeForbidden, "this needs the %s role or higher", req.MinRole)
@@ -129,8 +127,9 @@ func (a *Access) Check(req AccessRequest) (Identity, error) {
 	return id, nil
 }
 
-var errStreamKeyOnly = Errorf(CodeUnauthorized,
-	"the stream key only publishes (WHIP, RTSP): use a token from your host or viewer link here")
+func errStreamKeyOnly() *Error {
+	return Errorf(CodeUnauthorized, "the stream key only publishes (WHIP, RTSP): use a token from your host or viewer link here")
+}
 
 // anonymous answers a caller with no credential.
 func (a *Access) anonymous(req AccessRequest) (Identity, error) {
@@ -221,13 +220,6 @@ func Refusal(err error) *Error {
 	return Errorf(CodeUnauthorized, "unauthorized")
 }
 
-// IsForbidden reports whether the policy refused a good credential for lack
-// of rights (HTTP 403) rather than a missing or bad one (401).
-func IsForbidden(err error) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Code == CodeForbidden
-}
-
 // RedactURL drops the user information (an RTSP camera's password) from a
 // URL, for anyone but a global admin and for logs. A string that is not a
 // URL is dropped whole.
@@ -240,8 +232,6 @@ func RedactURL(s string) string {
 		return ""
 	}
 	u.User = nil
-	if u.RawQuery != "" {
-		u.RawQuery = "" // a ?key= is a credential too
-	}
-	return strings.TrimSuffix(u.String(), "?")
+	u.RawQuery, u.ForceQuery, u.Fragment = "", false, "" // a ?key= is a credential too
+	return u.String()
 }
