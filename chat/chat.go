@@ -204,9 +204,7 @@ func (s *Service) ModerationLog(ctx context.Context, roomID string, limit int) (
 
 // checkJoin keeps banned users out of the room.
 func (s *Service) checkJoin(ctx context.Context, roomID string, who room.Identity) error {
-	if who.Guest() {
-		return nil // guest ids are per connection
-	}
+	// Guests too: a browser keeps its guest id (a signed guest token).
 	st, err := s.sanctions.Standing(ctx, roomID, who.ID)
 	if err != nil {
 		return err

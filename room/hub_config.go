@@ -48,6 +48,10 @@ type HubConfig struct {
 	FrameBurst  int     `yaml:"frame_burst"`
 	FloodFactor int     `yaml:"flood_factor"`
 
+	// AuthTimeout is how long a client that announced an auth frame
+	// (?auth=frame) has to send it after the upgrade.
+	AuthTimeout time.Duration `yaml:"auth_timeout"`
+
 	PingInterval time.Duration `yaml:"ping_interval"`
 	PongTimeout  time.Duration `yaml:"pong_timeout"`
 	WriteTimeout time.Duration `yaml:"write_timeout"`
@@ -82,6 +86,7 @@ func DefaultHubConfig() HubConfig {
 		FrameRate:       20,
 		FrameBurst:      40,
 		FloodFactor:     10,
+		AuthTimeout:     5 * time.Second,
 		PingInterval:    25 * time.Second,
 		PongTimeout:     60 * time.Second,
 		WriteTimeout:    10 * time.Second,
@@ -130,6 +135,9 @@ func (c HubConfig) Validate() error {
 	}
 	if c.FloodFactor < 1 {
 		bad("flood_factor", "must be at least 1, got %d", c.FloodFactor)
+	}
+	if c.AuthTimeout < 100*time.Millisecond || c.AuthTimeout > time.Minute {
+		bad("auth_timeout", "must be 100ms-1m, got %s", c.AuthTimeout)
 	}
 	if c.PingInterval < time.Second {
 		bad("ping_interval", "must be at least 1s, got %s", c.PingInterval)

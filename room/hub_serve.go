@@ -2,7 +2,6 @@ package room
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 
@@ -10,10 +9,10 @@ import (
 )
 
 // ServeWS serves GET /ws/{room}. The web layer calls it after checking that
-// the room exists. The token comes from ?token= (or an Authorization bearer
-// for non-browser clients); no token makes a guest. A refused client is
-// still upgraded, then gets an `error` event and a 4xxx close, because
-// browsers cannot read the status of a failed upgrade.
+// the room exists. The credential comes from the auth frame (?auth=frame),
+// else from ?token= or an Authorization bearer (hub_auth.go); none makes a
+// guest. A refused client is still upgraded, then gets an `error` event and
+// a 4xxx close, because browsers cannot read the status of a failed upgrade.
 func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, roomID string) {
 	h.mu.RLock()
 	if h.stopped {
@@ -31,10 +30,12 @@ func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, roomID string) {
 	ipOK := h.ips.acquire(ip)
 	var id Identity
 	var refuse *Error
-	if ipOK {
-		id, refuse = h.admit(ctx, r, roomID)
-	} else {
+	byFrame := frameAuth(r)
+	switch {
+	case !ipOK:
 		refuse = Errorf(CodeTooManyConns, "too many connections from your address")
+	case !byFrame:
+		id, refuse = h.admit(ctx, roomID, requestCredential(r), "")
 	}
 	rec := &hijackRecorder{ResponseWriter: w}
 	ws, err := h.upgrader.Upgrade(rec, r, nil)
@@ -43,6 +44,9 @@ func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, roomID string) {
 			h.ips.release(ip)
 		}
 		return // gorilla has answered with an HTTP error
+	}
+	if refuse == nil && byFrame {
+		id, refuse = h.authFrame(ctx, ws, roomID)
 	}
 	if refuse != nil {
 		if ipOK {
@@ -71,7 +75,7 @@ func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, roomID string) {
 	pos, err := h.bus.Position(ctx, roomID)
 	var welcome Event
 	if err == nil {
-		welcome, err = h.buildWelcome(ctx, c, pos, nil)
+		welcome, err = h.buildWelcome(ctx, c, pos, h.welcomeAuth(id))
 	}
 	if err != nil {
 		h.log.Warn("ws welcome", "room", roomID, "err", err)
@@ -92,46 +96,6 @@ func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, roomID string) {
 		c.kick(CloseGoingAway, CodeGoingAway, nil)
 	}
 	h.log.Debug("ws connect", "room", roomID, "user", id.ID, "role", id.Role.String())
-}
-
-// admit decides who the client is and whether it may enter.
-func (h *Hub) admit(ctx context.Context, r *http.Request, roomID string) (Identity, *Error) {
-	rm, err := h.rooms.Get(ctx, roomID)
-	if errors.Is(err, ErrNotFound) {
-		return Identity{}, Errorf(CodeRoomClosed, "no such room")
-	}
-	if err != nil {
-		h.log.Warn("ws room lookup", "room", roomID, "err", err)
-		return Identity{}, Errorf(CodeUnavailable, "the room is unavailable; retry")
-	}
-	token := r.URL.Query().Get("token")
-	if token == "" {
-		token = BearerToken(r.Header.Get("Authorization"))
-	}
-	var id Identity
-	if token == "" {
-		if rm.Private {
-			return Identity{}, Errorf(CodeUnauthorized, "this room is private: a token is required")
-		}
-		id = GuestIdentity()
-		id.Room = roomID
-	} else if id, err = h.auth.Bearer(token, roomID, rm.StreamKey); err != nil {
-		// Bearer: a token, or the room's stream key (its host) as on WHIP.
-		return Identity{}, Errorf(CodeUnauthorized, "invalid, expired or other-room token")
-	}
-	h.mu.RLock()
-	joins := h.joins
-	h.mu.RUnlock()
-	for _, f := range joins {
-		if err := f(ctx, roomID, id); err != nil {
-			if e := AsError(err); e != nil {
-				return Identity{}, e
-			}
-			h.log.Warn("ws join check", "room", roomID, "err", err)
-			return Identity{}, Errorf(CodeUnavailable, "the room is unavailable; retry")
-		}
-	}
-	return id, nil
 }
 
 // refuse tells a freshly upgraded client why it cannot stay, then closes.

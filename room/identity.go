@@ -7,6 +7,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -50,12 +51,68 @@ func ParseRole(s string) (Role, error) {
 // AtLeast reports whether r may do what min may do.
 func (r Role) AtLeast(min Role) bool { return r >= min }
 
+// Kind is how an identity was proved. Only the server decides it (from the
+// credential it checked): a token's claims cannot name one.
+type Kind uint8
+
+const (
+	KindUser      Kind = iota // a signed token's subject
+	KindGuest                 // no token: a generated id, kept by a signed guest token
+	KindStreamKey             // a room's stream key: its host, for ingest only
+	KindAdminKey              // the configured admin key
+	KindInternal              // the server itself: an RTSP pull, another node's edge pull
+)
+
+var kindNames = [...]string{"user", "guest", "stream_key", "admin_key", "internal"}
+
+func (k Kind) String() string {
+	if int(k) >= len(kindNames) {
+		return "unknown"
+	}
+	return kindNames[k]
+}
+
 // Identity is who is behind a request, as proved by a token (or a guest).
 type Identity struct {
 	ID   string // the token's sub; a generated id for guests
 	Name string
 	Role Role
 	Room string // the room the token was minted for, or "*"
+	Kind Kind
+}
+
+// The subjects of the identities the server makes up itself. A token may
+// not name them (Mint refuses, Verify rejects), so that nobody can pose as
+// the admin key, a stream-key host, a pull or another node, nor take over a
+// guest's id.
+const (
+	AdminID         = "admin"     // the admin key
+	HostIDPrefix    = "host:"     // "host:{room}": the room's stream key
+	PullID          = "rtsp-pull" // a room's pulled RTSP source (media.pullHostID)
+	EdgeIDPrefix    = "edge:"     // "edge:{node}": another node pulling a room
+	GuestIDPrefix   = "guest-"    // generated guest ids
+	maxSubjectBytes = 128
+)
+
+// ReservedSubject reports whether sub is a subject no token may carry: one
+// of the server's own identities (compared without case), or one with
+// control characters (media's edge host id is "\x00edge").
+func ReservedSubject(sub string) bool {
+	l := strings.ToLower(sub)
+	if l == AdminID || l == PullID {
+		return true
+	}
+	for _, p := range []string{HostIDPrefix, EdgeIDPrefix, GuestIDPrefix} {
+		if strings.HasPrefix(l, p) {
+			return true
+		}
+	}
+	for _, r := range sub {
+		if r < 0x20 || r == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 // Guest reports whether the identity carries no token.
@@ -109,6 +166,9 @@ func (a *Auth) Mint(id Identity, ttl time.Duration) (string, error) {
 	if id.ID == "" {
 		return "", errors.New("mint: sub is required")
 	}
+	if ReservedSubject(id.ID) {
+		return "", fmt.Errorf("mint: sub %q is reserved for the server's own identities", id.ID)
+	}
 	if id.Role <= RoleGuest || id.Role > RoleAdmin {
 		return "", errors.New("mint: role must be viewer, moderator, host or admin")
 	}
@@ -149,6 +209,10 @@ func (a *Auth) Verify(token, roomID string) (Identity, error) {
 	if c.Subject == "" || c.Room == "" {
 		return Identity{}, fmt.Errorf("%w: token lacks sub or room", ErrUnauthorized)
 	}
+	if ReservedSubject(c.Subject) {
+		// Signed with our secret but not by Mint: never one of ours.
+		return Identity{}, fmt.Errorf("%w: token names a reserved subject", ErrUnauthorized)
+	}
 	if roomID != "" && c.Room != "*" && c.Room != roomID {
 		return Identity{}, fmt.Errorf("%w: token is for another room", ErrUnauthorized)
 	}
@@ -156,7 +220,7 @@ func (a *Auth) Verify(token, roomID string) (Identity, error) {
 	if name == "" {
 		name = c.Subject
 	}
-	return Identity{ID: c.Subject, Name: name, Role: role, Room: c.Room}, nil
+	return Identity{ID: c.Subject, Name: name, Role: role, Room: c.Room, Kind: KindUser}, nil
 }
 
 // IsAdminKey reports whether key is the configured admin key, in constant time.
@@ -166,26 +230,41 @@ func (a *Auth) IsAdminKey(key string) bool {
 	return hmac.Equal(ka[:], kb[:])
 }
 
-// Bearer authenticates an Authorization bearer value for roomID: the admin
-// key, a token, or (when streamKey is not empty) the room's stream key, which
-// stands for the room's host.
-func (a *Auth) Bearer(value, roomID, streamKey string) (Identity, error) {
-	value = strings.TrimSpace(value)
-	if value == "" {
-		return Identity{}, fmt.Errorf("%w: no credentials", ErrUnauthorized)
-	}
-	if a.IsAdminKey(value) {
-		return Identity{ID: "admin", Name: "admin", Role: RoleAdmin, Room: "*"}, nil
-	}
-	if streamKey != "" && hmac.Equal([]byte(value), []byte(streamKey)) {
-		return Identity{ID: "host:" + roomID, Name: "host", Role: RoleHost, Room: roomID}, nil
-	}
-	return a.Verify(value, roomID)
-}
-
 // GuestIdentity returns a fresh guest identity with a generated id.
 func GuestIdentity() Identity {
-	return Identity{ID: "guest-" + RandomID(6), Name: "guest", Role: RoleGuest}
+	return Identity{ID: GuestIDPrefix + RandomID(8), Name: "guest", Role: RoleGuest, Kind: KindGuest}
+}
+
+// Guest tokens let a browser keep one guest id across reconnects (so a
+// guest's ban and slow mode hold): "g1.<id>.<mac>", the MAC an HMAC-SHA256
+// of the id with the JWT secret. They never expire; rotating the secret
+// gives every guest a new id.
+const guestTokenPrefix = "g1."
+
+// GuestToken signs a guest id.
+func (a *Auth) GuestToken(id string) string {
+	return guestTokenPrefix + id + "." + a.guestMAC(id)
+}
+
+// VerifyGuest checks a guest token and returns the guest it names.
+func (a *Auth) VerifyGuest(tok string) (Identity, error) {
+	rest, ok := strings.CutPrefix(tok, guestTokenPrefix)
+	i := strings.LastIndexByte(rest, '.')
+	if !ok || i < 0 {
+		return Identity{}, fmt.Errorf("%w: not a guest token", ErrUnauthorized)
+	}
+	id, mac := rest[:i], rest[i+1:]
+	if !strings.HasPrefix(id, GuestIDPrefix) || len(id) > maxSubjectBytes ||
+		!hmac.Equal([]byte(mac), []byte(a.guestMAC(id))) {
+		return Identity{}, fmt.Errorf("%w: bad guest token", ErrUnauthorized)
+	}
+	return Identity{ID: id, Name: "guest", Role: RoleGuest, Kind: KindGuest}, nil
+}
+
+func (a *Auth) guestMAC(id string) string {
+	m := hmac.New(sha256.New, a.secret)
+	m.Write([]byte("liveroom-guest\x00" + id))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // RandomID returns n random bytes hex-encoded.

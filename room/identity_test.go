@@ -4,8 +4,10 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -80,21 +82,57 @@ func TestVerify(t *testing.T) {
 	}
 }
 
-func TestBearer(t *testing.T) {
+// A token cannot claim one of the server's own identities: Mint refuses
+// the subject, and Verify rejects it even when it is signed with our secret
+// (by hand here, as another tool holding the secret would).
+func TestReservedSubjects(t *testing.T) {
 	a := testAuth(t)
-	id, err := a.Bearer("admin-key-0123456789", "r1", "sk_x")
-	if err != nil || id.Role != RoleAdmin {
-		t.Fatalf("admin key: got %+v %v", id, err)
+	future := itoa(time.Now().Add(time.Hour).Unix())
+	for _, sub := range []string{"admin", "Admin", "host:r1", "HOST:r1", "rtsp-pull", "edge:node-2", "guest-0011aabb", "\x00edge", "u\n1"} {
+		t.Run(sub, func(t *testing.T) {
+			if _, err := a.Mint(Identity{ID: sub, Role: RoleHost, Room: "r1"}, time.Hour); err == nil {
+				t.Errorf("Mint: got a token for %q, want a refusal", sub)
+			}
+			js, _ := json.Marshal(sub)
+			tok := rawJWT(`{"alg":"HS256","typ":"JWT"}`, `{"sub":`+string(js)+`,"role":"admin","room":"*","exp":`+future+`}`, a.secret)
+			if id, err := a.Verify(tok, "r1"); !errors.Is(err, ErrUnauthorized) {
+				t.Errorf("Verify: got %+v %v, want ErrUnauthorized", id, err)
+			}
+		})
 	}
-	id, err = a.Bearer("sk_room1key", "r1", "sk_room1key")
-	if err != nil || id.Role != RoleHost || id.Room != "r1" {
-		t.Fatalf("stream key: got %+v %v", id, err)
+	for _, sub := range []string{"u1", "administrator", "hostess", "guest", "edge"} {
+		tok, err := a.Mint(Identity{ID: sub, Role: RoleViewer, Room: "r1"}, time.Hour)
+		if err != nil {
+			t.Fatalf("Mint %q: %v", sub, err)
+		}
+		if id, err := a.Verify(tok, "r1"); err != nil || id.ID != sub || id.Kind != KindUser {
+			t.Errorf("Verify %q: got %+v %v, want a user", sub, id, err)
+		}
 	}
-	if _, err := a.Bearer("sk_room1key", "r1", "sk_other"); !errors.Is(err, ErrUnauthorized) {
-		t.Fatalf("wrong stream key: got %v, want ErrUnauthorized", err)
+}
+
+// A guest token keeps a guest's id; anything else is not one.
+func TestGuestToken(t *testing.T) {
+	a := testAuth(t)
+	g := GuestIdentity()
+	tok := a.GuestToken(g.ID)
+	id, err := a.VerifyGuest(tok)
+	if err != nil || id.ID != g.ID || id.Kind != KindGuest || id.Role != RoleGuest {
+		t.Fatalf("got %+v %v, want guest %s", id, err, g.ID)
 	}
-	if _, err := a.Bearer("", "r1", ""); !errors.Is(err, ErrUnauthorized) {
-		t.Fatalf("empty: got %v, want ErrUnauthorized", err)
+	other, _ := NewAuth(AuthConfig{JWTSecret: "another-secret-0123456789", AdminKey: "admin-key-0123456789"})
+	jwtTok, _ := a.Mint(Identity{ID: "u1", Role: RoleViewer, Room: "r1"}, time.Hour)
+	for name, bad := range map[string]string{
+		"other secret":   other.GuestToken(g.ID),
+		"other id":       strings.Replace(tok, g.ID, "guest-ffffffffffffffff", 1),
+		"not a guest id": a.GuestToken("u1"),
+		"a JWT":          jwtTok,
+		"empty":          "",
+		"garbage":        "g1.x",
+	} {
+		if id, err := a.VerifyGuest(bad); !errors.Is(err, ErrUnauthorized) {
+			t.Errorf("%s: got %+v %v, want ErrUnauthorized", name, id, err)
+		}
 	}
 }
 

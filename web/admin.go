@@ -20,56 +20,47 @@ type ModerationLog interface {
 	ModerationLog(ctx context.Context, roomID string, limit int) ([]chat.AuditEntry, error)
 }
 
-// callerIdentity authenticates the Authorization header for roomID ("" =
-// not room-specific). ok is false with no credentials at all.
-func (s *Server) callerIdentity(r *http.Request, roomID, streamKey string) (id room.Identity, ok bool, err error) {
-	tok := room.BearerToken(r.Header.Get("Authorization"))
-	if tok == "" {
-		return room.Identity{}, false, nil
-	}
-	id, err = s.deps.Auth.Bearer(tok, roomID, streamKey)
-	return id, true, err
+// ask puts the caller's Authorization bearer to the access policy
+// (room.Access): every route decides who may do what through it.
+func (s *Server) ask(r *http.Request, act room.Action, rm *room.Room, min room.Role) (room.Identity, error) {
+	return s.access.Check(room.AccessRequest{
+		Action: act, Room: rm, MinRole: min,
+		Credential: room.BearerToken(r.Header.Get("Authorization")),
+	})
 }
 
-// roomRole authenticates the caller for one room: the admin key, a token
-// for the room (or "*"), or the room's stream key (its host). It answers
-// 401/403 itself and reports ok only when the caller has at least min.
+// allow asks the policy and answers a refusal itself: 401 for a missing,
+// bad or misplaced credential (the stream key outside ingest), 403 for a
+// good one without the rights.
+func (s *Server) allow(w http.ResponseWriter, r *http.Request, act room.Action, rm *room.Room, min room.Role) (room.Identity, bool) {
+	id, err := s.ask(r, act, rm, min)
+	if err != nil {
+		e := room.Refusal(err)
+		status := http.StatusUnauthorized
+		if e.Code == room.CodeForbidden {
+			status = http.StatusForbidden
+		}
+		writeError(w, status, e.Code, e.Message)
+		return room.Identity{}, false
+	}
+	return id, true
+}
+
+// roomRole lets through callers with at least min in the room: a token for
+// it (or "*"), or the admin key; never the stream key.
 func (s *Server) roomRole(w http.ResponseWriter, r *http.Request, rm room.Room, min room.Role) (room.Identity, bool) {
-	id, has, err := s.callerIdentity(r, rm.ID, rm.StreamKey)
-	switch {
-	case !has:
-		writeError(w, http.StatusUnauthorized, "unauthorized", "this needs Authorization: Bearer <token>")
-	case err != nil:
-		writeError(w, http.StatusUnauthorized, "unauthorized", "invalid credentials")
-	case !id.Role.AtLeast(min):
-		writeError(w, http.StatusForbidden, "forbidden", "this needs the "+min.String()+" role or higher")
-	default:
-		return id, true
-	}
-	return room.Identity{}, false
+	return s.allow(w, r, room.ActRoom, &rm, min)
 }
-
-// globalAdmin: the admin key, or an admin token for every room ("*"). An
-// admin token scoped to one room is that room's admin only.
-func globalAdmin(id room.Identity) bool { return id.Role == room.RoleAdmin && id.Room == "*" }
 
 func (s *Server) isAdmin(r *http.Request) bool {
-	id, ok, err := s.callerIdentity(r, "", "")
-	return ok && err == nil && globalAdmin(id)
+	_, err := s.ask(r, room.ActAdmin, nil, room.RoleAdmin)
+	return err == nil
 }
 
-// admin guards the admin API: the admin key or an admin token.
+// admin guards the admin API: the admin key or an admin token for room *.
 func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, ok, err := s.callerIdentity(r, "", "")
-		switch {
-		case !ok:
-			writeError(w, http.StatusUnauthorized, "unauthorized", "admin API needs Authorization: Bearer <admin key or admin token>")
-		case err != nil:
-			writeError(w, http.StatusUnauthorized, "unauthorized", "invalid credentials")
-		case !globalAdmin(id):
-			writeError(w, http.StatusForbidden, "forbidden", "admin API needs the admin key or an admin token for room *")
-		default:
+		if _, ok := s.allow(w, r, room.ActAdmin, nil, room.RoleAdmin); ok {
 			h(w, r)
 		}
 	}
@@ -165,28 +156,41 @@ func (s *Server) view(rm room.Room) roomView {
 }
 
 // getRoom: public rooms for everyone without secrets; the room's host (or
-// an admin) also gets the stream key and where to send the stream.
+// an admin) also gets the stream key and where to send the stream. Only a
+// global admin sees the RTSP source with its credentials. The stream key
+// is refused: it only publishes.
 func (s *Server) getRoom(w http.ResponseWriter, r *http.Request) {
 	rm, ok := s.lookupRoom(w, r)
 	if !ok {
 		return
 	}
-	id, has, err := s.callerIdentity(r, rm.ID, rm.StreamKey)
-	if has && err != nil {
-		writeError(w, http.StatusUnauthorized, "unauthorized", "invalid credentials")
-		return
-	}
-	if has && id.Role.AtLeast(room.RoleHost) {
-		v := s.view(rm)
-		v.Ingest = s.ingest(r, rm.ID)
-		writeJSON(w, http.StatusOK, v)
-		return
-	}
-	if rm.Private && !has {
+	if rm.Private && room.BearerToken(r.Header.Get("Authorization")) == "" {
 		writeError(w, http.StatusNotFound, "not_found", "no such room")
 		return
 	}
-	writeJSON(w, http.StatusOK, s.view(rm.Public()))
+	id, ok := s.roomRole(w, r, rm, room.RoleGuest)
+	if !ok {
+		return
+	}
+	v := s.viewFor(id, rm)
+	if id.Role.AtLeast(room.RoleHost) {
+		v.Ingest = s.ingest(r, rm.ID)
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// viewFor shows rm to who: everything to a global admin; the stream key and
+// the source without its credentials to the room's host; the public room
+// to everyone else.
+func (s *Server) viewFor(who room.Identity, rm room.Room) roomView {
+	switch {
+	case room.GlobalAdmin(who):
+	case who.Role.AtLeast(room.RoleHost):
+		rm.Source = room.RedactURL(rm.Source)
+	default:
+		rm = rm.Public()
+	}
+	return s.view(rm)
 }
 
 // ingestURLs tell a host where to publish.
@@ -241,7 +245,7 @@ func (s *Server) patchRoom(w http.ResponseWriter, r *http.Request) {
 		writeDecodeError(w, status, err)
 		return
 	}
-	if !globalAdmin(who) && (p.Private != nil || p.GuestChat != nil || p.Source != nil || p.ScheduledAt != nil || p.RotateStreamKey) {
+	if !room.GlobalAdmin(who) && (p.Private != nil || p.GuestChat != nil || p.Source != nil || p.ScheduledAt != nil || p.RotateStreamKey) {
 		writeError(w, http.StatusForbidden, "forbidden", "a host may change title and status; the rest needs admin credentials")
 		return
 	}
@@ -282,7 +286,7 @@ func (s *Server) patchRoom(w http.ResponseWriter, r *http.Request) {
 	if p.Source != nil {
 		s.followSource(rm.ID)
 	}
-	writeJSON(w, http.StatusOK, s.view(rm))
+	writeJSON(w, http.StatusOK, s.viewFor(who, rm))
 }
 
 // followSource tells the source reconciler that a room's source or
@@ -375,6 +379,10 @@ func (s *Server) mintToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Sub == "" || len(req.Sub) > 128 {
 		writeError(w, http.StatusBadRequest, "bad_request", "sub: must be 1-128 characters")
+		return
+	}
+	if room.ReservedSubject(req.Sub) {
+		writeError(w, http.StatusBadRequest, "bad_request", "sub: reserved for the server's own identities (admin, host:…, edge:…, guest-…, rtsp-pull)")
 		return
 	}
 	if len(req.Name) > 64 {

@@ -141,7 +141,7 @@ func TestRoomScopedRoutes(t *testing.T) {
 		status                           int
 	}{
 		{"host ends the show", "PATCH", "/api/v1/rooms/r1", host, `{"status":"ended"}`, 200},
-		{"stream key renames", "PATCH", "/api/v1/rooms/r1", rm.StreamKey, `{"title":"Renamed"}`, 200},
+		{"stream key may not patch", "PATCH", "/api/v1/rooms/r1", rm.StreamKey, `{"title":"Renamed"}`, 401},
 		{"host may not make it private", "PATCH", "/api/v1/rooms/r1", host, `{"private":true}`, 403},
 		{"host may not rotate the key", "PATCH", "/api/v1/rooms/r1", host, `{"rotate_stream_key":true}`, 403},
 		{"moderator may not patch", "PATCH", "/api/v1/rooms/r1", mod, `{"status":"ended"}`, 403},

@@ -31,9 +31,8 @@ func (s *Server) edgePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The token first: without one, nobody learns whether the room exists.
-	node, err := room.VerifyClusterToken(s.deps.ClusterSecret, room.BearerToken(r.Header.Get("Authorization")), r.PathValue("room"), time.Now())
-	if err != nil {
-		writeError(w, http.StatusUnauthorized, "unauthorized", "node-to-node requests need a valid cluster token")
+	caller, ok := s.allow(w, r, room.ActEdgePull, &room.Room{ID: r.PathValue("room")}, room.RoleViewer)
+	if !ok {
 		return
 	}
 	rm, ok := s.lookupRoom(w, r)
@@ -49,7 +48,7 @@ func (s *Server) edgePost(w http.ResponseWriter, r *http.Request) {
 		s.mediaError(w, err)
 		return
 	}
-	s.log.Info("edge pull served", "room", rm.ID, "edge", node, "session", sess.ID)
+	s.log.Info("edge pull served", "room", rm.ID, "edge", caller.Name, "session", sess.ID)
 	s.writeAnswer(w, "/whep/"+rm.ID+"/"+sess.ID, sess, s.deps.Edge.ICEServers())
 }
 

@@ -10,20 +10,20 @@ import (
 )
 
 // RTSPAuth answers the media RTSP server's questions with the room store
-// and room.Auth, as requireHost and mayWatch do for WHIP and WHEP (which is
-// why it lives here): publishing needs the room's stream key or a host
-// token (as the RTSP password or ?key=), reading a private room needs a
-// token for it.
+// and the access policy (room.Access), as requireHost and mayWatch do for
+// WHIP and WHEP: publishing needs the room's stream key or a host token (as
+// the RTSP password or ?key=), reading a private room needs a token for it.
+// A later ingest (RTMP, SRT) asks the same ActPublish question.
 type RTSPAuth struct {
-	auth  *room.Auth
-	rooms room.Store
+	access *room.Access
+	rooms  room.Store
 }
 
 var _ media.RTSPAuthorizer = (*RTSPAuth)(nil)
 
 // NewRTSPAuth authorizes RTSP clients against rooms and auth.
 func NewRTSPAuth(auth *room.Auth, rooms room.Store) *RTSPAuth {
-	return &RTSPAuth{auth: auth, rooms: rooms}
+	return &RTSPAuth{access: room.NewAccess(auth, nil), rooms: rooms}
 }
 
 func (a *RTSPAuth) room(ctx context.Context, roomID string) (room.Room, error) {
@@ -50,12 +50,9 @@ func (a *RTSPAuth) AuthorizePublish(ctx context.Context, roomID string, c media.
 	if err != nil {
 		return "", err
 	}
-	id, err := a.auth.Bearer(rtspSecret(c), rm.ID, rm.StreamKey)
+	id, err := a.access.Check(room.AccessRequest{Action: room.ActPublish, Room: &rm, Credential: rtspSecret(c)})
 	if err != nil {
 		return "", err
-	}
-	if !id.Role.AtLeast(room.RoleHost) {
-		return "", fmt.Errorf("%w: only the room's host may publish", room.ErrUnauthorized)
 	}
 	return id.ID, nil
 }
@@ -65,13 +62,6 @@ func (a *RTSPAuth) AuthorizeRead(ctx context.Context, roomID string, c media.RTS
 	if err != nil {
 		return err
 	}
-	secret := rtspSecret(c)
-	if secret == "" {
-		if rm.Private {
-			return fmt.Errorf("%w: this room is private", room.ErrUnauthorized)
-		}
-		return nil
-	}
-	_, err = a.auth.Bearer(secret, rm.ID, rm.StreamKey)
+	_, err = a.access.Check(room.AccessRequest{Action: room.ActWatch, Room: &rm, Credential: rtspSecret(c)})
 	return err
 }

@@ -64,16 +64,18 @@ type WebSockets interface {
 
 // Server routes HTTP requests. Build it with New; it is an http.Handler.
 type Server struct {
-	cfg   Config
-	deps  Deps
-	log   *slog.Logger
-	mux   *http.ServeMux
-	addrs *ClientAddrs
+	cfg    Config
+	deps   Deps
+	log    *slog.Logger
+	mux    *http.ServeMux
+	addrs  *ClientAddrs
+	access *room.Access // who may do what: every route asks it
 }
 
 // New builds the router. cfg must have been validated.
 func New(cfg Config, deps Deps) *Server {
-	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, mux: http.NewServeMux(), addrs: cfg.ClientAddrs()}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, mux: http.NewServeMux(), addrs: cfg.ClientAddrs(),
+		access: room.NewAccess(deps.Auth, deps.ClusterSecret)}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

@@ -206,37 +206,19 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rm room.Room, pub
 	_, _ = w.Write([]byte(frag))
 }
 
-// requireHost lets through the room's host: a host (or admin) token for this
-// room, or the room's stream key.
+// requireHost lets through who may publish the room (the access policy's
+// ActPublish, as for every ingest): the room's stream key, or a host (or
+// admin) token for the room, or the admin key.
 func (s *Server) requireHost(w http.ResponseWriter, r *http.Request, rm room.Room) (room.Identity, bool) {
-	id, ok, err := s.callerIdentity(r, rm.ID, rm.StreamKey)
-	switch {
-	case !ok:
-		writeError(w, http.StatusUnauthorized, "unauthorized", "publishing needs Authorization: Bearer <host token or stream key>")
-	case err != nil:
-		writeError(w, http.StatusUnauthorized, "unauthorized", "invalid token or stream key")
-	case !id.Role.AtLeast(room.RoleHost):
-		writeError(w, http.StatusForbidden, "forbidden", "only the room's host may publish")
-	default:
-		return id, true
-	}
-	return room.Identity{}, false
+	return s.allow(w, r, room.ActPublish, &rm, room.RoleHost)
 }
 
 // mayWatch: public rooms are open to everyone; a private room needs a token
-// for that room (any role). A bad token is refused even on a public room,
-// so a client learns its credentials are wrong.
+// for that room (any role). A bad token, or the stream key, is refused even
+// on a public room, so a client learns its credentials are wrong.
 func (s *Server) mayWatch(w http.ResponseWriter, r *http.Request, rm room.Room) bool {
-	_, ok, err := s.callerIdentity(r, rm.ID, rm.StreamKey)
-	switch {
-	case ok && err != nil:
-		writeError(w, http.StatusUnauthorized, "unauthorized", "invalid token")
-	case !ok && rm.Private:
-		writeError(w, http.StatusUnauthorized, "unauthorized", "this room is private: a token is required")
-	default:
-		return true
-	}
-	return false
+	_, ok := s.allow(w, r, room.ActWatch, &rm, room.RoleGuest)
+	return ok
 }
 
 // readOffer reads an SDP offer for a route whose media is available here.

@@ -28,6 +28,9 @@ func token(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 	if *roomID == "" || *sub == "" {
 		return errors.New("--room and --sub are required")
 	}
+	if room.ReservedSubject(*sub) {
+		return fmt.Errorf("--sub: %q is reserved for the server's own identities (admin, host:…, edge:…, guest-…, rtsp-pull)", *sub)
+	}
 	if *roomID != "*" && !room.ValidID(*roomID) {
 		return fmt.Errorf("--room: %q is not a valid room id", *roomID)
 	}

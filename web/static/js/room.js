@@ -1,6 +1,11 @@
 // The room WebSocket: connects, reconnects with backoff, resumes from the
 // last seq it saw, keeps a clock offset to the server, and matches replies to
 // requests by ref. Pages subscribe to event types with on().
+//
+// It signs in with an auth frame (?auth=frame, then {"type":"auth",…} as the
+// first frame), never with ?token=: URLs end up in proxy logs. A guest sends
+// the guest token its last welcome carried, so it keeps one id (and its ban
+// and slow mode) across reconnects and tabs.
 
 const MAX_BACKOFF_MS = 10000;
 const REQUEST_TIMEOUT_MS = 10000;
@@ -17,6 +22,24 @@ const FINAL = {
 const MOVE = new Set([1001, 1012]);
 const MOVE_SPREAD_MS = 1000;
 const DEAD_SPREAD_MS = 250;
+const GUEST_KEY = 'liveroom.guest';
+
+// The guest token lives in localStorage (one guest per browser); where
+// storage is blocked (some embedded iframes) it lives for the page only.
+let guestToken = '';
+function loadGuest() {
+  try {
+    return localStorage.getItem(GUEST_KEY) || guestToken;
+  } catch {
+    return guestToken;
+  }
+}
+function saveGuest(t) {
+  guestToken = t;
+  try {
+    localStorage.setItem(GUEST_KEY, t);
+  } catch { /* storage blocked: kept for this page */ }
+}
 
 export class RoomSocket {
   constructor(room, token = '') {
@@ -69,8 +92,7 @@ export class RoomSocket {
     clearTimeout(this.timer);
     if (this.stopped) return;
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    let url = `${proto}//${location.host}/ws/${encodeURIComponent(this.room)}`;
-    if (this.token) url += `?token=${encodeURIComponent(this.token)}`;
+    const url = `${proto}//${location.host}/ws/${encodeURIComponent(this.room)}?auth=frame`;
     this.setState(this.attempt ? 'reconnecting' : 'connecting');
     let ws;
     try {
@@ -84,8 +106,12 @@ export class RoomSocket {
     const resumeFrom = this.lastSeq;
     ws.addEventListener('open', () => {
       if (this.ws !== ws) return;
-      // The server sends a fresh welcome on its own; the resume asks for the
-      // events we missed on top of it.
+      // The auth frame first: the server answers it with a fresh welcome;
+      // the resume asks for the events we missed on top of it.
+      const auth = { type: 'auth' };
+      if (this.token) auth.token = this.token;
+      else if (loadGuest()) auth.guest = loadGuest();
+      ws.send(JSON.stringify(auth));
       if (resumeFrom > 0) this.resumeRef = this.send('resume', { after_seq: resumeFrom, epoch: this.epoch || undefined });
     });
     ws.addEventListener('message', (m) => {
@@ -172,6 +198,7 @@ export class RoomSocket {
   onWelcome(ev) {
     if (typeof ev.server_time === 'number') this.offset = ev.server_time - Date.now();
     this.you = ev.you || null;
+    if (typeof ev.guest_token === 'string' && ev.guest_token) saveGuest(ev.guest_token);
     this.node = typeof ev.node === 'string' ? ev.node : '';
     if (ev.epoch) this.epoch = ev.epoch;
     this.lastSeq = Number(ev.seq || 0);

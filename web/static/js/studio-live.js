@@ -23,7 +23,7 @@ export function startLive({ room, token, getPc, isLive, onLost = () => {} }) {
   // ---- OBS / RTSP ----
   el('whip-url').value = `${location.origin}/whip/${encodeURIComponent(room)}`;
   el('rtsp-url').value = `rtsp://${location.hostname}:8554/${encodeURIComponent(room)}`;
-  el('token-show').value = token || '';
+  el('token-show').value = '';
   el('rtsp-host').textContent = `${location.hostname}:8554/${encodeURIComponent(room)}`;
   el('token-reveal').addEventListener('click', () => {
     const t = el('token-show');
@@ -36,6 +36,23 @@ export function startLive({ room, token, getPc, isLive, onLost = () => {} }) {
       toast(ok ? 'Copied.' : 'Copy failed: select the text and copy it.', ok ? 'ok' : 'warn', 1800);
     });
   }
+
+  // The encoder gets the room's stream key (it only publishes), never the
+  // host token: the host's view of the room carries it.
+  async function loadStreamKey() {
+    el('token-show').value = '';
+    if (!token) return;
+    try {
+      const res = await fetch(`/api/v1/rooms/${encodeURIComponent(room)}`, {
+        headers: { Authorization: `Bearer ${token}` }, cache: 'no-store',
+      });
+      if (!res.ok) return;
+      const r = await res.json();
+      if (typeof r.stream_key === 'string') el('token-show').value = r.stream_key;
+      if (r.ingest && typeof r.ingest.rtsp === 'string') el('rtsp-url').value = r.ingest.rtsp;
+    } catch { /* offline: the fields stay empty */ }
+  }
+  loadStreamKey();
 
   // ---- socket ----
   sock.on('state', ({ state, detail }) => {
@@ -306,7 +323,7 @@ export function startLive({ room, token, getPc, isLive, onLost = () => {} }) {
   return {
     setToken(t) {
       token = t;
-      el('token-show').value = t || '';
+      loadStreamKey();
       sock.reauth(t);
     },
     // endShow closes the shop: stops the running sale and unpins.

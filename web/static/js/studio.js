@@ -43,9 +43,24 @@ window.liveroom = {
 el('room').textContent = room || '(no room)';
 showTokenState();
 
+// A stream key ("sk_…", what the encoder uses) publishes but signs in to
+// nothing else: the room socket, the products and the orders need the host
+// token from the host link. Such a host is told so, and may still go live.
+function isStreamKey(t) {
+  return /^sk_[0-9a-f]+$/.test(t);
+}
+
+// roomToken is what the room side signs in with: never a stream key.
+function roomToken() {
+  return isStreamKey(token) ? '' : token;
+}
+
 function showTokenState() {
-  keybox.open = !token;
-  if (live) live.setToken(token);
+  const keyOnly = isStreamKey(token);
+  el('key-note').hidden = !keyOnly;
+  keybox.open = !token || keyOnly;
+  if (keyOnly) status.set(status.state || 'idle', 'This is a stream key: it works in your encoder. The studio needs your host link for chat, products and sales.', 'error');
+  if (live) live.setToken(roomToken());
 }
 
 keyform.addEventListener('submit', (ev) => {
@@ -55,7 +70,7 @@ keyform.addEventListener('submit', (ev) => {
   saveToken(tokenKey, token);
   showTokenState();
   const busy = status.state === 'live' || status.state === 'connecting';
-  status.set(busy ? status.state : 'idle', token ? 'Key saved.' : 'Key cleared.');
+  if (!isStreamKey(token)) status.set(busy ? status.state : 'idle', token ? 'Key saved.' : 'Key cleared.');
 });
 
 // ---- camera and microphone ----
@@ -218,7 +233,7 @@ async function goLive() {
     return;
   }
   if (!token) {
-    status.set('error', 'Paste your stream key or host token first.', 'error');
+    status.set('error', 'Open your host link, or paste your host token first.', 'error');
     keybox.open = true;
     keyInput.focus();
     return;
@@ -384,10 +399,10 @@ document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible' && status.state === 'live') keepAwake(true);
 });
 
-status.set('idle', room ? '' : 'No room in the address.', room ? 'info' : 'error');
+if (!isStreamKey(token)) status.set('idle', room ? '' : 'No room in the address.', room ? 'info' : 'error');
 if (room) {
   live = startLive({
-    room, token, getPc: () => pc, isLive: () => status.state === 'live',
+    room, token: roomToken(), getPc: () => pc, isLive: () => status.state === 'live',
     // The room socket's node went away: if it holds the stream, move it now.
     // exact: a node.draining event names the node; only its host moves.
     onLost: ({ node, exact }) => {
