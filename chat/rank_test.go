@@ -2,6 +2,7 @@ package chat_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -250,4 +251,23 @@ func TestRankAcrossNodes(t *testing.T) {
 			t.Fatalf("standing: got %+v %v, want banned by %+v", st, err, want)
 		}
 	})
+}
+
+func TestConfigKnownRoles(t *testing.T) {
+	for _, tc := range []struct {
+		set  func(*chat.Config)
+		want string // in the error; "" = valid
+	}{
+		{func(*chat.Config) {}, ""},
+		{func(c *chat.Config) { c.KnownRolesMax = 0 }, "chat.known_roles_max"},
+		{func(c *chat.Config) { c.KnownRolesMax = 100001 }, "chat.known_roles_max"},
+		{func(c *chat.Config) { c.KnownRolesTTL = time.Second }, "chat.known_roles_ttl"},
+	} {
+		c := chat.DefaultConfig()
+		tc.set(&c)
+		err := c.Validate()
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%+v: got %v, want %q", c, err, tc.want)
+		}
+	}
 }
