@@ -2,6 +2,9 @@ package chat_test
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -268,6 +271,82 @@ func TestConfigKnownRoles(t *testing.T) {
 		err := c.Validate()
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%+v: got %v, want %q", c, err, tc.want)
+		}
+	}
+}
+
+// Bans and timeouts stored before their actor's role was have none: they
+// count as a moderator's, binding guests and viewers only.
+func TestRankSanctionsFromBefore(t *testing.T) {
+	ctx := context.Background()
+	until := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	check := func(t *testing.T, s chat.Sanctions) {
+		t.Helper()
+		st, err := s.Standing(ctx, "demo", "u1")
+		if err != nil || !st.Banned || !st.MutedUntil.Equal(until) {
+			t.Fatalf("standing: got %+v %v, want banned and muted until %v", st, err, until)
+		}
+		for role, want := range map[room.Role]bool{room.RoleGuest: true, room.RoleViewer: true, room.RoleModerator: false, room.RoleHost: false} {
+			if got := st.BannedBy.Binds(role); got != want {
+				t.Errorf("ban binds a %s: got %v, want %v", role, got, want)
+			}
+			if got := st.MutedBy.Binds(role); got != want {
+				t.Errorf("timeout binds a %s: got %v, want %v", role, got, want)
+			}
+		}
+	}
+	t.Run("file", func(t *testing.T) {
+		dir := t.TempDir()
+		old := fmt.Sprintf(`{"rooms":{"demo":{"bans":{"u1":true},"mutes":{"u1":%q}}}}`, until.Format(time.RFC3339Nano))
+		if err := os.WriteFile(filepath.Join(dir, "moderation.json"), []byte(old), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := chat.OpenFileState(dir, 50, 200)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, s)
+	})
+	t.Run("redis", func(t *testing.T) {
+		srv := roomtest.StartRedis(t)
+		rdb := srv.Client(t)
+		p := roomtest.Prefix()
+		if err := rdb.SAdd(ctx, p+"{room:demo}:chat:bans", "u1").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := rdb.HSet(ctx, p+"{room:demo}:chat:mutes", "u1", until.UnixMilli()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		check(t, chat.NewRedisState(rdb, p, 50, 200))
+	})
+}
+
+// Only roles that can protect their holder are remembered: guests and
+// viewers, however many ids they come with, take no room in the ranks.
+func TestRankOnlyModeratorsRemembered(t *testing.T) {
+	state := chat.NewMemoryState(50, 200)
+	e := newEnv(t, opts{state: state})
+	var guests []string
+	for i := range 5 {
+		g := e.join(t, "open", "", room.RoleGuest)
+		say(t, g, fmt.Sprint("guest ", i), "")
+		_, m := nextMessage(t, g)
+		guests = append(guests, m.User.ID)
+	}
+	v := e.join(t, "open", "v1", room.RoleViewer)
+	say(t, v, "viewer", "")
+	nextMessage(t, v)
+	e.join(t, "open", "m1", room.RoleModerator)
+	e.join(t, "open", "h1", room.RoleHost)
+	now := e.clock.Now()
+	for _, u := range append(guests, "v1") {
+		if r, ok, err := state.Rank(context.Background(), "open", u, now); ok || err != nil {
+			t.Errorf("%s remembered as %s (%v), want nothing", u, r, err)
+		}
+	}
+	for u, want := range map[string]room.Role{"m1": room.RoleModerator, "h1": room.RoleHost} {
+		if r, ok, err := state.Rank(context.Background(), "open", u, now); !ok || r != want || err != nil {
+			t.Errorf("%s: got %s %v %v, want %s", u, r, ok, err, want)
 		}
 	}
 }
