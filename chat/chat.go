@@ -35,6 +35,12 @@ type Config struct {
 	// HoldSelling sends messages that look like off-platform selling to the
 	// review queue instead of the room.
 	HoldSelling bool `yaml:"hold_selling"`
+	// KnownRolesMax: users per room whose moderating role is remembered
+	// (to refuse an action against them while they are away); beyond it the
+	// lowest role seen longest ago is forgotten. KnownRolesTTL: how long a
+	// role is remembered after its user was last seen.
+	KnownRolesMax int           `yaml:"known_roles_max"`
+	KnownRolesTTL time.Duration `yaml:"known_roles_ttl"`
 }
 
 // DefaultConfig returns the defaults; YAML is decoded over them.
@@ -43,7 +49,8 @@ func DefaultConfig() Config {
 		MaxLength: 500, HistorySize: 50, HeldMax: 200,
 		ChatRate: 1, ChatBurst: 5, LikeRate: 5, LikeBurst: 10,
 		MaxTimeout: 24 * time.Hour, MaxSlow: time.Hour, MaxTerms: 500,
-		HoldSelling: true,
+		HoldSelling:   true,
+		KnownRolesMax: 1000, KnownRolesTTL: 30 * 24 * time.Hour,
 	}
 }
 
@@ -83,6 +90,12 @@ func (c Config) Validate() error {
 	if c.MaxTerms < 0 || c.MaxTerms > 100000 {
 		bad("max_terms", "must be 0-100000, got %d", c.MaxTerms)
 	}
+	if c.KnownRolesMax < 1 || c.KnownRolesMax > 100000 {
+		bad("known_roles_max", "must be 1-100000, got %d", c.KnownRolesMax)
+	}
+	if c.KnownRolesTTL < time.Minute {
+		bad("known_roles_ttl", "must be at least 1m, got %s", c.KnownRolesTTL)
+	}
 	return errors.Join(errs...)
 }
 
@@ -96,6 +109,7 @@ type Deps struct {
 	Held      Held
 	Sanctions Sanctions
 	Rules     Rules
+	Ranks     Ranks
 	Audit     AuditLog
 	Log       *slog.Logger
 	Metrics   prometheus.Registerer
@@ -111,6 +125,7 @@ type Service struct {
 	held      Held
 	sanctions Sanctions
 	rules     Rules
+	ranks     Ranks
 	audit     AuditLog
 	log       *slog.Logger
 	now       func() time.Time
@@ -140,7 +155,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	mem := NewMemoryState(cfg.HistorySize, cfg.HeldMax)
 	s := &Service{
 		cfg: cfg, hub: deps.Hub, rooms: deps.Rooms,
-		history: deps.History, held: deps.Held, sanctions: deps.Sanctions, rules: deps.Rules, audit: deps.Audit,
+		history: deps.History, held: deps.Held, sanctions: deps.Sanctions, rules: deps.Rules, ranks: deps.Ranks, audit: deps.Audit,
 		log: deps.Log, now: deps.Now,
 		chatLimit: newLimiter(cfg.ChatRate, cfg.ChatBurst),
 		likeLimit: newLimiter(cfg.LikeRate, cfg.LikeBurst),
@@ -157,6 +172,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	if s.rules == nil {
 		s.rules = mem
+	}
+	if s.ranks == nil {
+		s.ranks = mem
 	}
 	if s.audit == nil {
 		s.audit = NewMemoryAudit()
@@ -202,14 +220,18 @@ func (s *Service) ModerationLog(ctx context.Context, roomID string, limit int) (
 	return entries, nil
 }
 
-// checkJoin keeps banned users out of the room.
+// checkJoin keeps banned users out of the room (unless their role now is
+// at least their banner's) and remembers the rank of those who moderate.
 func (s *Service) checkJoin(ctx context.Context, roomID string, who room.Identity) error {
 	// Guests too: a browser keeps its guest id (a signed guest token).
+	if err := s.seeRank(ctx, roomID, who); err != nil {
+		return err
+	}
 	st, err := s.sanctions.Standing(ctx, roomID, who.ID)
 	if err != nil {
 		return err
 	}
-	if st.Banned {
+	if st.Banned && st.BannedBy.Binds(who.Role) {
 		return room.Errorf(room.CodeBanned, "you are banned from this room")
 	}
 	return nil
@@ -236,7 +258,7 @@ func (s *Service) snapshot(ctx context.Context, snap *room.Snapshot) error {
 		hist = append(hist, m.event())
 	}
 	snap.Set("history", hist)
-	if st, err := s.sanctions.Standing(ctx, snap.Room, snap.You.ID); err == nil && st.MutedUntil.After(s.now()) {
+	if st, err := s.sanctions.Standing(ctx, snap.Room, snap.You.ID); err == nil && st.MutedUntil.After(s.now()) && st.MutedBy.Binds(snap.You.Role) {
 		snap.Set("muted_until", st.MutedUntil.UnixMilli())
 	}
 	if snap.You.Role.AtLeast(room.RoleModerator) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"liveroom/chat"
+	"liveroom/chat/chattest"
 	"liveroom/room"
 	"liveroom/room/roomtest"
 )
@@ -35,11 +36,17 @@ type opts struct {
 	chat  func(*chat.Config)
 	hub   func(*room.HubConfig)
 	audit chat.AuditLog
+	state chattest.State // nil: chat's own memory state
+	bus   room.Bus       // nil: a memory bus
+	clock *clock         // nil: a new one
 }
 
 func newEnv(t *testing.T, o opts) *env {
 	t.Helper()
-	e := &env{clock: &clock{t: time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)}}
+	e := &env{clock: o.clock}
+	if e.clock == nil {
+		e.clock = &clock{t: time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)}
+	}
 	hc := room.DefaultHubConfig()
 	hc.MaxConnsPerIP = 0
 	hc.FrameBurst = 1000
@@ -53,8 +60,12 @@ func newEnv(t *testing.T, o opts) *env {
 	if o.chat != nil {
 		o.chat(&cc)
 	}
-	e.Server = roomtest.New(t, roomtest.Options{Hub: &hc, Setup: func(h *room.Hub, s *roomtest.Server) error {
-		svc, err := chat.New(cc, chat.Deps{Hub: h, Rooms: s.Rooms, Audit: o.audit, Now: e.clock.Now, Metrics: s.Registry})
+	e.Server = roomtest.New(t, roomtest.Options{Hub: &hc, Bus: o.bus, Setup: func(h *room.Hub, s *roomtest.Server) error {
+		d := chat.Deps{Hub: h, Rooms: s.Rooms, Audit: o.audit, Now: e.clock.Now, Metrics: s.Registry}
+		if o.state != nil {
+			d.History, d.Held, d.Sanctions, d.Rules, d.Ranks = o.state, o.state, o.state, o.state, o.state
+		}
+		svc, err := chat.New(cc, d)
 		e.chat = svc
 		return err
 	}})

@@ -48,14 +48,18 @@ func (s *Service) trySend(ctx context.Context, req *room.Request) error {
 		return room.Errorf(room.CodeTooLong, "a message has at most %d characters, this one has %d", s.cfg.MaxLength, n)
 	}
 	now := s.now()
+	if err := s.seeRank(ctx, req.Room, from); err != nil {
+		return err
+	}
 	st, err := s.sanctions.Standing(ctx, req.Room, from.ID)
 	if err != nil {
 		return err
 	}
-	if st.Banned {
+	// A sanction binds only those below its actor's rank now.
+	if st.Banned && st.BannedBy.Binds(from.Role) {
 		return room.Errorf(room.CodeBanned, "you are banned from this room")
 	}
-	if st.MutedUntil.After(now) {
+	if st.MutedUntil.After(now) && st.MutedBy.Binds(from.Role) {
 		return room.Errorf(room.CodeMuted, "you are timed out for %d more seconds", secondsUntil(now, st.MutedUntil))
 	}
 	if ok, wait := s.chatLimit.allow(req.Room+"\x00"+from.ID, now); !ok {

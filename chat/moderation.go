@@ -10,8 +10,9 @@ import (
 )
 
 // Moderator actions (moderator and up; the hub checks the role). Each one
-// takes effect, lands in the audit log, then tells the room: whoever sees
-// the event can already read the entry.
+// takes effect, lands in the audit log (with its actor's id and role), then
+// tells the room: whoever sees the event can already read the entry. Those
+// aimed at a user are checked against the target's rank (rank.go).
 
 type target struct {
 	UserID    string `json:"user_id"`
@@ -57,36 +58,22 @@ func (s *Service) record(ctx context.Context, req *room.Request, e AuditEntry) {
 	s.log.Info("moderation", "room", e.Room, "action", e.Action, "actor", e.Actor.ID, "user", e.UserID, "message", e.MessageID)
 }
 
-// protect refuses actions against oneself or against someone of equal or
-// higher role (known from their live connections or their messages).
-func (s *Service) protect(ctx context.Context, req *room.Request, userID string) error {
-	if userID == req.From.ID {
-		return room.Errorf(room.CodeForbidden, "you cannot moderate yourself")
-	}
-	role, ok := s.hub.RoleOf(req.Room, userID)
-	if !ok {
-		msgs, err := s.history.Recent(ctx, req.Room)
-		if err != nil {
-			return err
-		}
-		for _, m := range msgs {
-			if m.User.ID == userID {
-				if r, err := room.ParseRole(m.User.Role); err == nil {
-					role, ok = r, true
-				}
-			}
-		}
-	}
-	if ok && role >= req.From.Role {
-		return room.Errorf(room.CodeForbidden, "%s cannot act on a %s", req.From.Role, role)
-	}
-	return nil
-}
-
 func (s *Service) modDelete(ctx context.Context, req *room.Request) error {
 	t, err := decodeTarget(req, false, true)
 	if err != nil {
 		return err
+	}
+	// Checked before removing: a refused delete leaves the history as it was.
+	recent, err := s.history.Recent(ctx, req.Room)
+	if err != nil {
+		return err
+	}
+	for _, m := range recent {
+		if m.ID == t.MessageID {
+			if err := protectAuthor(req, m); err != nil {
+				return err
+			}
+		}
 	}
 	m, found, err := s.history.Remove(ctx, req.Room, t.MessageID)
 	if err != nil {
@@ -122,7 +109,7 @@ func (s *Service) modTimeout(ctx context.Context, req *room.Request) error {
 		until = s.now().Add(time.Duration(secs) * time.Second)
 		untilMS = until.UnixMilli()
 	}
-	if err := s.sanctions.Mute(ctx, req.Room, t.UserID, until); err != nil {
+	if err := s.sanctions.Mute(ctx, req.Room, t.UserID, until, actorOf(req.From)); err != nil {
 		return err
 	}
 	s.record(ctx, req, AuditEntry{Action: "timeout", UserID: t.UserID, Seconds: &secs})
@@ -139,7 +126,7 @@ func (s *Service) modBan(ctx context.Context, req *room.Request) error {
 	if err := s.protect(ctx, req, t.UserID); err != nil {
 		return err
 	}
-	if err := s.sanctions.Ban(ctx, req.Room, t.UserID); err != nil {
+	if err := s.sanctions.Ban(ctx, req.Room, t.UserID, actorOf(req.From)); err != nil {
 		return err
 	}
 	s.record(ctx, req, AuditEntry{Action: "ban", UserID: t.UserID})

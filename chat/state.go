@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"liveroom/room"
 )
 
 // The room state chat keeps sits behind these small interfaces, passed in
@@ -35,20 +37,70 @@ type Held interface {
 	List(ctx context.Context, roomID string) ([]Message, error)
 }
 
-// Sanctions are bans and timeouts, per room and user.
+// Sanctions are bans and timeouts, per room and user, each kept with who
+// imposed it and with which role.
 type Sanctions interface {
-	Ban(ctx context.Context, roomID, userID string) error
+	Ban(ctx context.Context, roomID, userID string, by Actor) error
 	// Unban lifts a ban; it reports whether there was one.
 	Unban(ctx context.Context, roomID, userID string) (bool, error)
 	// Mute silences the user until the given time (zero lifts it).
-	Mute(ctx context.Context, roomID, userID string, until time.Time) error
+	Mute(ctx context.Context, roomID, userID string, until time.Time, by Actor) error
 	Standing(ctx context.Context, roomID, userID string) (Standing, error)
 }
 
 // Standing is a user's sanctions in a room.
 type Standing struct {
 	Banned     bool
+	BannedBy   Actor
 	MutedUntil time.Time
+	MutedBy    Actor
+}
+
+// Actor is who imposed a sanction and the role they acted with.
+type Actor struct {
+	ID   string
+	Role room.Role
+}
+
+func actorOf(id room.Identity) Actor { return Actor{ID: id.ID, Role: id.Role} }
+
+// roleNamed parses a stored role name, "guest" included.
+func roleNamed(s string) (room.Role, bool) {
+	if s == room.RoleGuest.String() {
+		return room.RoleGuest, true
+	}
+	r, err := room.ParseRole(s)
+	return r, err == nil
+}
+
+// Binds reports whether a sanction a imposed applies to someone whose
+// current role is role: only to those below a's rank, so that a host whose
+// role was unknown when a moderator banned them still gets in. A sanction
+// kept without a role (from before roles were stored) counts as a
+// moderator's, the least rank that may impose one.
+func (a Actor) Binds(role room.Role) bool {
+	return role < max(a.Role, room.RoleModerator)
+}
+
+// Ranks remember, per room and cluster-wide, the highest role each user has
+// been seen with (chat records it at join and at send), so that an action
+// against someone offline or on another node can be refused when issued.
+// Chat records only roles that may moderate: anyone who moderates may act
+// on viewers and guests, so a flood of guest ids adds nothing.
+type Ranks interface {
+	// SeeRank records userID with role at now; the kept role only rises.
+	// An entry lasts keep.TTL after its last sighting; beyond keep.Max
+	// users in a room, expired entries go first, then the lowest role
+	// seen longest ago.
+	SeeRank(ctx context.Context, roomID, userID string, role room.Role, now time.Time, keep RankKeep) error
+	// Rank returns the highest role userID was seen with, if still kept.
+	Rank(ctx context.Context, roomID, userID string, now time.Time) (room.Role, bool, error)
+}
+
+// RankKeep bounds Ranks: users kept per room, and for how long unseen.
+type RankKeep struct {
+	Max int
+	TTL time.Duration
 }
 
 // Rules are a room's chat settings: slow mode and blocked terms.

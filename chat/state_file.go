@@ -14,10 +14,12 @@ import (
 )
 
 // FileState is one node's chat state with moderation kept on disk: bans,
-// timeouts, slow mode and blocked terms survive a restart (a banned user
-// stays banned), while history, the review queue and slow-mode clocks stay
-// in memory. Every moderation change rewrites one small JSON file
-// atomically; moderation is rare next to chat.
+// timeouts, slow mode, blocked terms and known ranks survive a restart (a
+// banned user stays banned, a host stays protected), while history, the
+// review queue and slow-mode clocks stay in memory. Every moderation change
+// rewrites one small JSON file atomically; moderation is rare next to chat,
+// and a rank is written only when it is new, rises, or half its TTL has
+// passed since it was last written.
 type FileState struct {
 	*MemoryState
 	path string
@@ -29,6 +31,7 @@ type FileState struct {
 var (
 	_ Sanctions = (*FileState)(nil)
 	_ Rules     = (*FileState)(nil)
+	_ Ranks     = (*FileState)(nil)
 )
 
 type moderationFile struct {
@@ -36,10 +39,28 @@ type moderationFile struct {
 }
 
 type roomModeration struct {
-	Bans  map[string]bool      `json:"bans,omitempty"`
-	Mutes map[string]time.Time `json:"mutes,omitempty"`
-	Slow  int                  `json:"slow,omitempty"`
-	Terms []string             `json:"terms,omitempty"`
+	Bans     map[string]bool      `json:"bans,omitempty"`
+	BannedBy map[string]fileActor `json:"banned_by,omitempty"`
+	Mutes    map[string]time.Time `json:"mutes,omitempty"`
+	MutedBy  map[string]fileActor `json:"muted_by,omitempty"`
+	Slow     int                  `json:"slow,omitempty"`
+	Terms    []string             `json:"terms,omitempty"`
+	Ranks    map[string]fileRank  `json:"ranks,omitempty"`
+}
+
+type fileActor struct {
+	ID   string `json:"id"`
+	Role string `json:"role"`
+}
+
+func (a fileActor) actor() Actor {
+	r, _ := roleNamed(a.Role) // unknown: guest, which Binds reads as a moderator
+	return Actor{ID: a.ID, Role: r}
+}
+
+type fileRank struct {
+	Role  string    `json:"role"`
+	Until time.Time `json:"until"`
 }
 
 // OpenFileState loads dir/moderation.json (creating dir) into a memory
@@ -66,11 +87,12 @@ func OpenFileState(dir string, historySize, heldMax int) (*FileState, error) {
 	ctx := context.Background()
 	for id, rm := range s.data.Rooms {
 		for u := range rm.Bans {
-			_ = s.MemoryState.Ban(ctx, id, u)
+			_ = s.MemoryState.Ban(ctx, id, u, rm.BannedBy[u].actor())
 		}
 		for u, until := range rm.Mutes {
-			_ = s.MemoryState.Mute(ctx, id, u, until)
+			_ = s.MemoryState.Mute(ctx, id, u, until, rm.MutedBy[u].actor())
 		}
+		s.MemoryState.loadRanks(id, rm.Ranks)
 		_ = s.MemoryState.SetSlow(ctx, id, rm.Slow)
 		if len(rm.Terms) > 0 {
 			if _, err := s.MemoryState.UpdateTerms(ctx, id, rm.Terms, nil, len(rm.Terms)); err != nil {
@@ -102,17 +124,18 @@ func (s *FileState) save() error {
 	return nil
 }
 
-func (s *FileState) Ban(ctx context.Context, roomID, userID string) error {
+func (s *FileState) Ban(ctx context.Context, roomID, userID string, by Actor) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.MemoryState.Ban(ctx, roomID, userID); err != nil {
+	if err := s.MemoryState.Ban(ctx, roomID, userID, by); err != nil {
 		return err
 	}
 	rm := s.room(roomID)
 	if rm.Bans == nil {
-		rm.Bans = map[string]bool{}
+		rm.Bans, rm.BannedBy = map[string]bool{}, map[string]fileActor{}
 	}
 	rm.Bans[userID] = true
+	rm.BannedBy[userID] = fileActor{ID: by.ID, Role: by.Role.String()}
 	return s.save()
 }
 
@@ -123,14 +146,16 @@ func (s *FileState) Unban(ctx context.Context, roomID, userID string) (bool, err
 	if err != nil {
 		return was, err
 	}
-	delete(s.room(roomID).Bans, userID)
+	rm := s.room(roomID)
+	delete(rm.Bans, userID)
+	delete(rm.BannedBy, userID)
 	return was, s.save()
 }
 
-func (s *FileState) Mute(ctx context.Context, roomID, userID string, until time.Time) error {
+func (s *FileState) Mute(ctx context.Context, roomID, userID string, until time.Time, by Actor) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.MemoryState.Mute(ctx, roomID, userID, until); err != nil {
+	if err := s.MemoryState.Mute(ctx, roomID, userID, until, by); err != nil {
 		return err
 	}
 	rm := s.room(roomID)
@@ -138,15 +163,18 @@ func (s *FileState) Mute(ctx context.Context, roomID, userID string, until time.
 	for u, t := range rm.Mutes { // expired timeouts need not survive
 		if !t.After(now) {
 			delete(rm.Mutes, u)
+			delete(rm.MutedBy, u)
 		}
 	}
 	if until.IsZero() {
 		delete(rm.Mutes, userID)
+		delete(rm.MutedBy, userID)
 	} else {
 		if rm.Mutes == nil {
-			rm.Mutes = map[string]time.Time{}
+			rm.Mutes, rm.MutedBy = map[string]time.Time{}, map[string]fileActor{}
 		}
 		rm.Mutes[userID] = until
+		rm.MutedBy[userID] = fileActor{ID: by.ID, Role: by.Role.String()}
 	}
 	return s.save()
 }
@@ -170,4 +198,29 @@ func (s *FileState) UpdateTerms(ctx context.Context, roomID string, add, remove 
 	}
 	s.room(roomID).Terms = append([]string(nil), terms...)
 	return terms, s.save()
+}
+
+func (s *FileState) SeeRank(_ context.Context, roomID, userID string, role room.Role, now time.Time, keep RankKeep) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.MemoryState
+	m.mu.Lock()
+	r := m.room(roomID)
+	changed := r.seeRank(userID, role, now, keep)
+	rm := s.room(roomID)
+	if !changed {
+		// Rewrite a mere sighting only once half the TTL has passed.
+		written, ok := rm.Ranks[userID]
+		changed = !ok || written.Until.Before(now.Add(keep.TTL/2))
+	}
+	if !changed {
+		m.mu.Unlock()
+		return nil
+	}
+	rm.Ranks = make(map[string]fileRank, len(r.ranks))
+	for u, e := range r.ranks {
+		rm.Ranks[u] = fileRank{Role: e.role.String(), Until: e.until}
+	}
+	m.mu.Unlock()
+	return s.save()
 }

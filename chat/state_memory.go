@@ -5,9 +5,11 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"liveroom/room"
 )
 
-// MemoryState keeps History, Held, Sanctions and Rules in memory: the
+// MemoryState keeps History, Held, Sanctions, Rules and Ranks in memory: the
 // one-node implementation (state is lost on restart, like a live show's
 // chat). Redis replaces it in a cluster.
 type MemoryState struct {
@@ -23,13 +25,15 @@ var (
 	_ Held      = (*MemoryState)(nil)
 	_ Sanctions = (*MemoryState)(nil)
 	_ Rules     = (*MemoryState)(nil)
+	_ Ranks     = (*MemoryState)(nil)
 )
 
 type memRoom struct {
 	history   []Message
 	held      []Message
-	banned    map[string]bool
-	muted     map[string]time.Time
+	banned    map[string]Actor
+	muted     map[string]mute
+	ranks     map[string]rankEntry
 	lastPost  map[string]time.Time
 	slow      int
 	terms     []string
@@ -38,6 +42,17 @@ type memRoom struct {
 }
 
 // NewMemoryState keeps historySize messages and up to heldMax held ones per room.
+type mute struct {
+	until time.Time
+	by    Actor
+}
+
+// rankEntry is a user's highest role seen, kept until a time.
+type rankEntry struct {
+	role  room.Role
+	until time.Time
+}
+
 func NewMemoryState(historySize, heldMax int) *MemoryState {
 	return &MemoryState{historySize: max(historySize, 1), heldMax: max(heldMax, 1), rooms: map[string]*memRoom{}}
 }
@@ -46,7 +61,7 @@ func NewMemoryState(historySize, heldMax int) *MemoryState {
 func (s *MemoryState) room(id string) *memRoom {
 	r := s.rooms[id]
 	if r == nil {
-		r = &memRoom{banned: map[string]bool{}, muted: map[string]time.Time{}, lastPost: map[string]time.Time{}}
+		r = &memRoom{banned: map[string]Actor{}, muted: map[string]mute{}, ranks: map[string]rankEntry{}, lastPost: map[string]time.Time{}}
 		s.rooms[id] = r
 	}
 	return r
@@ -127,10 +142,10 @@ func (s *MemoryState) List(_ context.Context, roomID string) ([]Message, error) 
 	return slices.Clone(s.room(roomID).held), nil
 }
 
-func (s *MemoryState) Ban(_ context.Context, roomID, userID string) error {
+func (s *MemoryState) Ban(_ context.Context, roomID, userID string, by Actor) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.room(roomID).banned[userID] = true
+	s.room(roomID).banned[userID] = by
 	return nil
 }
 
@@ -138,19 +153,19 @@ func (s *MemoryState) Unban(_ context.Context, roomID, userID string) (bool, err
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.room(roomID)
-	was := r.banned[userID]
+	_, was := r.banned[userID]
 	delete(r.banned, userID)
 	return was, nil
 }
 
-func (s *MemoryState) Mute(_ context.Context, roomID, userID string, until time.Time) error {
+func (s *MemoryState) Mute(_ context.Context, roomID, userID string, until time.Time, by Actor) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.room(roomID)
 	if until.IsZero() {
 		delete(r.muted, userID)
 	} else {
-		r.muted[userID] = until
+		r.muted[userID] = mute{until: until, by: by}
 	}
 	return nil
 }
@@ -159,7 +174,9 @@ func (s *MemoryState) Standing(_ context.Context, roomID, userID string) (Standi
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.room(roomID)
-	return Standing{Banned: r.banned[userID], MutedUntil: r.muted[userID]}, nil
+	by, banned := r.banned[userID]
+	m := r.muted[userID]
+	return Standing{Banned: banned, BannedBy: by, MutedUntil: m.until, MutedBy: m.by}, nil
 }
 
 func (s *MemoryState) SetSlow(_ context.Context, roomID string, seconds int) error {
@@ -212,4 +229,62 @@ func (s *MemoryState) Terms(_ context.Context, roomID string) ([]string, uint64,
 	defer s.mu.Unlock()
 	r := s.room(roomID)
 	return slices.Clone(r.terms), r.termsVer, nil
+}
+
+func (s *MemoryState) SeeRank(_ context.Context, roomID, userID string, role room.Role, now time.Time, keep RankKeep) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.room(roomID).seeRank(userID, role, now, keep)
+	return nil
+}
+
+// seeRank is SeeRank; it reports whether userID's entry is new or its role
+// rose. The caller holds s.mu.
+func (r *memRoom) seeRank(userID string, role room.Role, now time.Time, keep RankKeep) bool {
+	old, had := r.ranks[userID]
+	if had && old.until.After(now) && old.role >= role {
+		role = old.role
+	}
+	r.ranks[userID] = rankEntry{role: role, until: now.Add(keep.TTL)}
+	if len(r.ranks) > keep.Max {
+		for u, e := range r.ranks {
+			if !e.until.After(now) {
+				delete(r.ranks, u)
+			}
+		}
+	}
+	for len(r.ranks) > max(keep.Max, 0) {
+		var low string
+		var lowE rankEntry
+		first := true
+		for u, e := range r.ranks {
+			if first || e.role < lowE.role || e.role == lowE.role && e.until.Before(lowE.until) {
+				low, lowE, first = u, e, false
+			}
+		}
+		delete(r.ranks, low)
+	}
+	return !had || old.role != r.ranks[userID].role
+}
+
+func (s *MemoryState) Rank(_ context.Context, roomID, userID string, now time.Time) (room.Role, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.room(roomID).ranks[userID]
+	if !ok || !e.until.After(now) {
+		return room.RoleGuest, false, nil
+	}
+	return e.role, true, nil
+}
+
+// loadRanks restores ranks read from a file (FileState).
+func (s *MemoryState) loadRanks(roomID string, ranks map[string]fileRank) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.room(roomID)
+	for u, e := range ranks {
+		if role, ok := roleNamed(e.Role); ok {
+			r.ranks[u] = rankEntry{role: role, until: e.Until}
+		}
+	}
 }

@@ -5,14 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"liveroom/room"
 )
 
-// RedisState keeps History, Held, Sanctions, Rules and (through Audit)
+// RedisState keeps History, Held, Sanctions, Rules, Ranks and (through Audit)
 // the AuditLog in Redis, so that every node of a cluster sees the same
 // chat state. Keys per room (one hash slot, {room:ID}), under
 // <prefix>{room:ID}:chat:
@@ -21,7 +24,11 @@ import (
 //	hist:m, held:m   hash id -> message JSON
 //	hist:p, held:p   hash id -> "<seq> <ts>" (JSON leaves them out)
 //	bans             set of user ids
+//	bans:by          hash user id -> "<role> <actor id>" who banned them
 //	mutes            hash user id -> muted until (unix ms)
+//	mutes:by         hash user id -> "<role> <actor id>" who muted them
+//	ranks            sorted set of user ids, score role*1e13 + kept until
+//	                 (unix ms): the lowest role seen longest ago scores least
 //	slow             string: slow mode seconds
 //	post:<user>      string: the user's last post (unix ms), expires after the gap
 //	terms            string: JSON list of blocked terms
@@ -40,6 +47,7 @@ var (
 	_ Held      = (*RedisState)(nil)
 	_ Sanctions = (*RedisState)(nil)
 	_ Rules     = (*RedisState)(nil)
+	_ Ranks     = (*RedisState)(nil)
 )
 
 // NewRedisState keeps historySize messages and up to heldMax held ones per
@@ -195,28 +203,54 @@ func (s *RedisState) List(ctx context.Context, roomID string) ([]Message, error)
 	return s.list(ctx, roomID, "held")
 }
 
-func (s *RedisState) Ban(ctx context.Context, roomID, userID string) error {
-	if err := s.rdb.SAdd(ctx, s.key(roomID, "bans"), userID).Err(); err != nil {
+// storedActor is an Actor as the :by hashes keep it.
+func storedActor(a Actor) string { return a.Role.String() + " " + a.ID }
+
+// parseActor reads storedActor's form; a missing value (a sanction from
+// before roles were stored) is the zero Actor, which Binds reads as a
+// moderator's.
+func parseActor(v string) Actor {
+	name, id, _ := strings.Cut(v, " ")
+	r, _ := roleNamed(name)
+	return Actor{ID: id, Role: r}
+}
+
+func (s *RedisState) Ban(ctx context.Context, roomID, userID string, by Actor) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.SAdd(ctx, s.key(roomID, "bans"), userID)
+		p.HSet(ctx, s.key(roomID, "bans:by"), userID, storedActor(by))
+		return nil
+	})
+	if err != nil {
 		return redisErr(err)
 	}
 	return nil
 }
 
 func (s *RedisState) Unban(ctx context.Context, roomID, userID string) (bool, error) {
-	n, err := s.rdb.SRem(ctx, s.key(roomID, "bans"), userID).Result()
+	var n *redis.IntCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		n = p.SRem(ctx, s.key(roomID, "bans"), userID)
+		p.HDel(ctx, s.key(roomID, "bans:by"), userID)
+		return nil
+	})
 	if err != nil {
 		return false, redisErr(err)
 	}
-	return n > 0, nil
+	return n.Val() > 0, nil
 }
 
-func (s *RedisState) Mute(ctx context.Context, roomID, userID string, until time.Time) error {
-	var err error
-	if until.IsZero() {
-		err = s.rdb.HDel(ctx, s.key(roomID, "mutes"), userID).Err()
-	} else {
-		err = s.rdb.HSet(ctx, s.key(roomID, "mutes"), userID, until.UnixMilli()).Err()
-	}
+func (s *RedisState) Mute(ctx context.Context, roomID, userID string, until time.Time, by Actor) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		if until.IsZero() {
+			p.HDel(ctx, s.key(roomID, "mutes"), userID)
+			p.HDel(ctx, s.key(roomID, "mutes:by"), userID)
+		} else {
+			p.HSet(ctx, s.key(roomID, "mutes"), userID, until.UnixMilli())
+			p.HSet(ctx, s.key(roomID, "mutes:by"), userID, storedActor(by))
+		}
+		return nil
+	})
 	if err != nil {
 		return redisErr(err)
 	}
@@ -225,20 +259,77 @@ func (s *RedisState) Mute(ctx context.Context, roomID, userID string, until time
 
 func (s *RedisState) Standing(ctx context.Context, roomID, userID string) (Standing, error) {
 	var banned *redis.BoolCmd
-	var muted *redis.StringCmd
+	var muted, bannedBy, mutedBy *redis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		banned = p.SIsMember(ctx, s.key(roomID, "bans"), userID)
+		bannedBy = p.HGet(ctx, s.key(roomID, "bans:by"), userID)
 		muted = p.HGet(ctx, s.key(roomID, "mutes"), userID)
+		mutedBy = p.HGet(ctx, s.key(roomID, "mutes:by"), userID)
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return Standing{}, redisErr(err)
 	}
 	st := Standing{Banned: banned.Val()}
+	if st.Banned {
+		st.BannedBy = parseActor(bannedBy.Val())
+	}
 	if ms, err := strconv.ParseInt(muted.Val(), 10, 64); err == nil {
 		st.MutedUntil = time.UnixMilli(ms)
+		st.MutedBy = parseActor(mutedBy.Val())
 	}
 	return st, nil
+}
+
+// rankScale separates roles in the ranks score: role*rankScale + kept
+// until (unix ms, below 1e13 until the year 2286), exact in a float64.
+const rankScale = 1e13
+
+// luaSeeRank: KEYS ranks; ARGV user, role, until ms, now ms, max, ttl ms,
+// top role. Keeps the higher of the stored (unexpired) and the new role;
+// beyond max, drops expired entries, then the lowest scores.
+var luaSeeRank = redis.NewScript(`
+local scale = 1e13
+local role, now, max = tonumber(ARGV[2]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local old = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if old then
+  local r = math.floor(tonumber(old) / scale)
+  if r > role and tonumber(old) - r * scale > now then role = r end
+end
+redis.call('ZADD', KEYS[1], string.format('%d', role * scale + tonumber(ARGV[3])), ARGV[1])
+if redis.call('ZCARD', KEYS[1]) > max then
+  for r = 0, tonumber(ARGV[7]) do
+    redis.call('ZREMRANGEBYSCORE', KEYS[1], string.format('%d', r * scale), string.format('%d', r * scale + now))
+  end
+  local n = redis.call('ZCARD', KEYS[1]) - max
+  if n > 0 then redis.call('ZPOPMIN', KEYS[1], n) end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return 1
+`)
+
+func (s *RedisState) SeeRank(ctx context.Context, roomID, userID string, role room.Role, now time.Time, keep RankKeep) error {
+	err := luaSeeRank.Run(ctx, s.rdb, []string{s.key(roomID, "ranks")}, userID, int(role),
+		now.Add(keep.TTL).UnixMilli(), now.UnixMilli(), max(keep.Max, 0), max(keep.TTL.Milliseconds(), 1), int(room.RoleAdmin)).Err()
+	if err != nil {
+		return redisErr(err)
+	}
+	return nil
+}
+
+func (s *RedisState) Rank(ctx context.Context, roomID, userID string, now time.Time) (room.Role, bool, error) {
+	score, err := s.rdb.ZScore(ctx, s.key(roomID, "ranks"), userID).Result()
+	if errors.Is(err, redis.Nil) {
+		return room.RoleGuest, false, nil
+	}
+	if err != nil {
+		return room.RoleGuest, false, redisErr(err)
+	}
+	r := math.Floor(score / rankScale)
+	if int64(score-r*rankScale) <= now.UnixMilli() {
+		return room.RoleGuest, false, nil
+	}
+	return room.Role(r), true, nil
 }
 
 func (s *RedisState) SetSlow(ctx context.Context, roomID string, seconds int) error {

@@ -15,9 +15,9 @@ func TestMemoryState(t *testing.T) {
 	})
 }
 
-// FileState keeps moderation across a restart; messages stay in memory.
+// FileState keeps moderation and ranks across a restart; messages stay in memory.
 func TestFileState(t *testing.T) {
-	chattest.TestState(t, chattest.Kept{Moderation: true}, func(t *testing.T, history, held int) chattest.Handles[chattest.State] {
+	chattest.TestState(t, chattest.Kept{Moderation: true, Ranks: true}, func(t *testing.T, history, held int) chattest.Handles[chattest.State] {
 		dir := t.TempDir()
 		open := func() chattest.State {
 			s, err := chat.OpenFileState(dir, history, held)
@@ -34,7 +34,7 @@ func TestFileState(t *testing.T) {
 // Two RedisStates on one prefix are two nodes; a restarted node keeps all.
 func TestRedisState(t *testing.T) {
 	srv := roomtest.StartRedis(t)
-	all := chattest.Kept{Moderation: true, Messages: true, Posts: true}
+	all := chattest.Kept{Moderation: true, Messages: true, Posts: true, Ranks: true}
 	chattest.TestState(t, all, func(t *testing.T, history, held int) chattest.Handles[chattest.State] {
 		p := roomtest.Prefix()
 		open := func() chattest.State { return chat.NewRedisState(srv.Client(t), p, history, held) }

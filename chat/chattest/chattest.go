@@ -16,6 +16,7 @@ type State interface {
 	chat.Held
 	chat.Sanctions
 	chat.Rules
+	chat.Ranks
 }
 
 // Handles are one fresh instance of an implementation under test.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"liveroom/chat"
+	"liveroom/room"
 )
 
 // Kept says what a state keeps across a restart (Handles.Reopen).
@@ -17,10 +18,11 @@ type Kept struct {
 	Moderation bool // bans, timeouts, slow mode, blocked terms
 	Messages   bool // history (with seq) and held messages
 	Posts      bool // slow mode: when each user last posted
+	Ranks      bool // the highest role each user was seen with
 }
 
-// TestState is the conformance suite of chat.History, Held, Sanctions and
-// Rules. open returns a fresh state keeping history messages and held
+// TestState is the conformance suite of chat.History, Held, Sanctions,
+// Rules and Ranks. open returns a fresh state keeping history messages and held
 // ones per room; kept is what its Reopen promises to keep.
 func TestState(t *testing.T, kept Kept, open func(t *testing.T, history, held int) Handles[State]) {
 	ctx := context.Background()
@@ -110,14 +112,14 @@ func TestState(t *testing.T, kept Kept, open func(t *testing.T, history, held in
 	t.Run("sanctions", func(t *testing.T) {
 		h := open(t, 3, 2)
 		a, b := h.A, h.B
-		if err := a.Ban(ctx, "r", "u1"); err != nil {
+		if err := a.Ban(ctx, "r", "u1", mod); err != nil {
 			t.Fatal(err)
 		}
 		until := inAnHour()
-		if err := a.Mute(ctx, "r", "u2", until); err != nil {
+		if err := a.Mute(ctx, "r", "u2", until, host); err != nil {
 			t.Fatal(err)
 		}
-		checkStanding(t, b, "r", map[string]chat.Standing{"u1": {Banned: true}, "u2": {MutedUntil: until}})
+		checkStanding(t, b, "r", map[string]chat.Standing{"u1": {Banned: true, BannedBy: mod}, "u2": {MutedUntil: until, MutedBy: host}})
 		checkStanding(t, b, "other", map[string]chat.Standing{"u1": {}, "u2": {}})
 		if was, err := b.Unban(ctx, "r", "u1"); !was || err != nil {
 			t.Fatalf("unban: got %v %v, want true", was, err)
@@ -125,8 +127,14 @@ func TestState(t *testing.T, kept Kept, open func(t *testing.T, history, held in
 		if was, _ := a.Unban(ctx, "r", "u1"); was {
 			t.Fatal("second unban: got true")
 		}
-		_ = b.Mute(ctx, "r", "u2", time.Time{})
+		_ = b.Mute(ctx, "r", "u2", time.Time{}, mod)
 		checkStanding(t, a, "r", map[string]chat.Standing{"u1": {}, "u2": {}})
+		// A second ban or timeout records its own actor.
+		_ = b.Ban(ctx, "r", "u1", host)
+		_ = b.Ban(ctx, "r", "u1", mod)
+		_ = a.Mute(ctx, "r", "u2", until, mod)
+		_ = a.Mute(ctx, "r", "u2", until, host)
+		checkStanding(t, b, "r", map[string]chat.Standing{"u1": {Banned: true, BannedBy: mod}, "u2": {MutedUntil: until, MutedBy: host}})
 	})
 
 	t.Run("slow mode and posts", func(t *testing.T) {
@@ -209,6 +217,8 @@ func TestState(t *testing.T, kept Kept, open func(t *testing.T, history, held in
 		}
 	})
 
+	t.Run("ranks", func(t *testing.T) { testRanks(t, open) })
+
 	if kept != (Kept{}) {
 		t.Run("restart", func(t *testing.T) { testRestart(t, kept, open) })
 	}
@@ -228,11 +238,13 @@ func testRestart(t *testing.T, kept Kept, open func(t *testing.T, history, held 
 			t.Fatal(err)
 		}
 	}
-	must(s.Ban(ctx, "r", "spammer"))
-	must(s.Ban(ctx, "r", "forgiven"))
+	must(s.Ban(ctx, "r", "spammer", mod))
+	must(s.Ban(ctx, "r", "forgiven", mod))
 	_, err := s.Unban(ctx, "r", "forgiven")
 	must(err)
-	must(s.Mute(ctx, "r", "loud", until))
+	must(s.Mute(ctx, "r", "loud", until, host))
+	keep := chat.RankKeep{Max: 10, TTL: time.Hour}
+	must(s.SeeRank(ctx, "r", "h1", room.RoleHost, now, keep))
 	must(s.SetSlow(ctx, "r", 10))
 	_, err = s.UpdateTerms(ctx, "r", []string{"fake deal", "scam"}, nil, 100)
 	must(err)
@@ -245,7 +257,7 @@ func testRestart(t *testing.T, kept Kept, open func(t *testing.T, history, held 
 
 	s = reopen(t, h)
 	if kept.Moderation {
-		checkStanding(t, s, "r", map[string]chat.Standing{"spammer": {Banned: true}, "forgiven": {}, "loud": {MutedUntil: until}, "someone": {}})
+		checkStanding(t, s, "r", map[string]chat.Standing{"spammer": {Banned: true, BannedBy: mod}, "forgiven": {}, "loud": {MutedUntil: until, MutedBy: host}, "someone": {}})
 		if slow, _ := s.Slow(ctx, "r"); slow != 10 {
 			t.Errorf("slow mode: got %d, want 10", slow)
 		}
@@ -253,8 +265,8 @@ func testRestart(t *testing.T, kept Kept, open func(t *testing.T, history, held 
 		// Changes after the restart are kept by the next one.
 		_, err := s.Unban(ctx, "r", "spammer")
 		must(err)
-		must(s.Mute(ctx, "r", "loud", time.Time{}))
-		must(s.Ban(ctx, "r2", "other"))
+		must(s.Mute(ctx, "r", "loud", time.Time{}, mod))
+		must(s.Ban(ctx, "r2", "other", host))
 		must(s.SetSlow(ctx, "r", 0))
 		_, err = s.UpdateTerms(ctx, "r", []string{"cash"}, []string{"SCAM"}, 100)
 		must(err)
@@ -263,7 +275,7 @@ func testRestart(t *testing.T, kept Kept, open func(t *testing.T, history, held 
 		}
 		s = reopen(t, h)
 		checkStanding(t, s, "r", map[string]chat.Standing{"spammer": {}, "loud": {}})
-		checkStanding(t, s, "r2", map[string]chat.Standing{"other": {Banned: true}})
+		checkStanding(t, s, "r2", map[string]chat.Standing{"other": {Banned: true, BannedBy: host}})
 		if slow, _ := s.Slow(ctx, "r"); slow != 0 {
 			t.Errorf("slow mode after the second restart: got %d, want 0", slow)
 		}
@@ -277,10 +289,31 @@ func testRestart(t *testing.T, kept Kept, open func(t *testing.T, history, held 
 			t.Errorf("held: got %+v %v", got, err)
 		}
 	}
+	if kept.Ranks {
+		checkRank(t, s, "r", "h1", now, room.RoleHost, true)
+		// A rank first seen after the restart is kept by the next one.
+		must(s.SeeRank(ctx, "r", "m1", room.RoleModerator, now, keep))
+		s = reopen(t, h)
+		checkRank(t, s, "r", "h1", now, room.RoleHost, true)
+		checkRank(t, s, "r", "m1", now, room.RoleModerator, true)
+	}
 	if kept.Posts {
 		if ok, _, err := s.Post(ctx, "r", "poster", now.Add(time.Second), time.Hour); ok || err != nil {
 			t.Errorf("a post within the gap of one before the restart: got %v %v, want refused", ok, err)
 		}
+	}
+}
+
+var (
+	mod  = chat.Actor{ID: "m1", Role: room.RoleModerator}
+	host = chat.Actor{ID: "h1", Role: room.RoleHost}
+)
+
+func checkRank(t *testing.T, s chat.Ranks, roomID, userID string, now time.Time, want room.Role, wantOK bool) {
+	t.Helper()
+	r, ok, err := s.Rank(context.Background(), roomID, userID, now)
+	if err != nil || ok != wantOK || ok && r != want {
+		t.Errorf("rank of %s in %s: got %v %v %v, want %v %v", userID, roomID, r, ok, err, want, wantOK)
 	}
 }
 

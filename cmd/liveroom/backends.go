@@ -40,6 +40,7 @@ type chatState interface {
 	chat.Held
 	chat.Sanctions
 	chat.Rules
+	chat.Ranks
 }
 
 func openBackends(cfg Config, log *slog.Logger) (*backends, error) {

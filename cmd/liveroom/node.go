@@ -68,7 +68,7 @@ func wireNode(cfg Config, reg *prometheus.Registry, log *slog.Logger, b *backend
 		return nil, fmt.Errorf("hub: %w", err)
 	}
 	cs, err := chat.New(cfg.Chat, chat.Deps{Hub: n.hub, Rooms: b.rooms, History: b.chat, Held: b.chat, Sanctions: b.chat, Rules: b.chat,
-		Audit: b.audit, Log: log.With("component", "chat"), Metrics: reg})
+		Ranks: b.chat, Audit: b.audit, Log: log.With("component", "chat"), Metrics: reg})
 	if err != nil {
 		return nil, fmt.Errorf("chat: %w", err)
 	}

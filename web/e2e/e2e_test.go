@@ -56,6 +56,7 @@ type result struct {
 	OrderID             string          `json:"orderId"`
 	OrderTotal          string          `json:"orderTotal"`
 	DeletedOnViewer     bool            `json:"deletedOnViewer"`
+	ModActsOnHigher     int             `json:"modActsOnHigher"`
 	MuteNote            string          `json:"muteNote"`
 	Audit               []string        `json:"audit"`
 	LobbyCard           string          `json:"lobbyCard"`
@@ -276,6 +277,9 @@ func checkResult(t *testing.T, res result) {
 	}
 	if res.OrderID == "" || res.OrderTotal == "" {
 		t.Errorf("order confirmation: id %q total %q, want both", res.OrderID, res.OrderTotal)
+	}
+	if res.ModActsOnHigher != 0 {
+		t.Errorf("moderator console: %d action buttons on the host's and its own messages, want 0", res.ModActsOnHigher)
 	}
 	if !strings.Contains(res.MuteNote, "timed out") {
 		t.Errorf("viewer mute note = %q, want it to say timed out", res.MuteNote)

@@ -221,6 +221,8 @@ async function main() {
 
   result.step = 'moderate';
   const modMsg = (text) => mod.locator('#chat .msg', { hasText: text });
+  // No action the server would refuse: none on the host's or on one's own messages.
+  result.modActsOnHigher = await modMsg('wearing an M').locator('button').count() + await modMsg('Keep it kind').locator('button').count();
   await modMsg('navy').getByRole('button', { name: /^Delete/ }).click();
   await viewer.waitForFunction(() => ![...document.querySelectorAll('#chat .msg .text')].some((n) => n.textContent.includes('navy')), null, { timeout: STEP })
     .catch(() => { throw new Error('the deleted message stayed on the viewer page'); });

@@ -22,10 +22,31 @@ el('room').textContent = room;
 const sock = new RoomSocket(room, token);
 window.liveroom = { get ws() { return sock; }, get you() { return you; } };
 
-// Moderators cannot act on themselves or on someone of their rank or above.
+// The server refuses any action on yourself or on someone of your rank or
+// above; the console offers none of them. The admin key's identity and the
+// stream-key host are admin and host by their ids.
+function rankOf(user) {
+  if (user.id === 'admin') return RANK.admin;
+  if (user.id === `host:${room}`) return RANK.host;
+  return RANK[user.role] ?? RANK.viewer;
+}
+
+function outranks(user, rank) {
+  return !!you && !!user && !!user.id && user.id !== you.id && rank < (RANK[you.role] ?? 0);
+}
+
+// Timeout and ban: the highest role this console has seen the user with
+// (the server, knowing the whole cluster, may know more).
 function canAct(user) {
-  if (!you || !user || !user.id || user.id === you.id) return false;
-  return (RANK[user.role] ?? 1) < (RANK[you.role] ?? 0);
+  if (!user || !user.id) return false;
+  const known = users.get(user.id);
+  return outranks(user, Math.max(rankOf(user), known ? rankOf(known) : 0));
+}
+
+// Delete: the role the message was posted with, as the server checks it.
+function canDelete(m) {
+  const u = m.user || {};
+  return outranks(u, rankOf(u));
 }
 
 function act(type, fields, done) {
@@ -37,16 +58,19 @@ function act(type, fields, done) {
 const chat = new ChatView(el('chat'), el('jump'), {
   actions: (m) => {
     const u = m.user || {};
-    const btns = [h('button', {
-      type: 'button', class: 'danger', 'aria-label': `Delete message from ${u.name || 'user'}`,
-      onclick: () => act('mod.delete', { message_id: m.id }),
-    }, 'Delete')];
+    const btns = [];
+    if (canDelete(m)) {
+      btns.push(h('button', {
+        type: 'button', class: 'danger', 'aria-label': `Delete message from ${u.name || 'user'}`,
+        onclick: () => act('mod.delete', { message_id: m.id }),
+      }, 'Delete'));
+    }
     if (canAct(u)) {
       btns.push(
         h('button', { type: 'button', 'aria-label': `Time out ${u.name || 'user'} for 5 minutes`, onclick: () => act('mod.timeout', { user_id: u.id, seconds: TIMEOUT_S }) }, 'Timeout'),
         h('button', { type: 'button', class: 'danger', 'aria-label': `Ban ${u.name || 'user'}`, onclick: () => act('mod.ban', { user_id: u.id }) }, 'Ban'));
     }
-    return h('span', { class: 'msg-acts' }, btns);
+    return btns.length ? h('span', { class: 'msg-acts' }, btns) : null;
   },
 });
 
@@ -55,7 +79,9 @@ const chat = new ChatView(el('chat'), el('jump'), {
 function seen(u) {
   if (!u || !u.id || u.role === 'guest') return;
   const cur = users.get(u.id) || { mutedUntil: 0, banned: false };
-  users.set(u.id, { ...cur, id: u.id, name: u.name || cur.name || u.id, role: u.role || cur.role || 'viewer' });
+  // Keep the highest role seen, as the server does.
+  const role = cur.role && (RANK[cur.role] ?? 0) > (RANK[u.role] ?? 0) ? cur.role : (u.role || cur.role || 'viewer');
+  users.set(u.id, { ...cur, id: u.id, name: u.name || cur.name || u.id, role });
   renderUsers();
 }
 
