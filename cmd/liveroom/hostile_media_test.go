@@ -69,7 +69,7 @@ func startHostileServer(t *testing.T) *proctest.Server {
 }
 
 // clientFrom is an HTTP client whose connections come from ip.
-func clientFrom(ip string) *http.Client {
+func httpClientFrom(ip string) *http.Client {
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 64}}
 }
@@ -122,7 +122,7 @@ func (f *floodResult) String() string {
 func flood(t *testing.T, p *proctest.Server, ip, roomID, offer string, n, inflight int) *floodResult {
 	t.Helper()
 	res := &floodResult{statuses: map[int]int{}, codes: map[string]int{}}
-	c := clientFrom(ip)
+	c := httpClientFrom(ip)
 	defer c.CloseIdleConnections()
 	sem := make(chan struct{}, inflight)
 	var wg sync.WaitGroup
@@ -163,7 +163,7 @@ func watchFrom(t *testing.T, ctx context.Context, p *proctest.Server, ip, roomID
 	refused := 0
 	for {
 		sig := mediatest.WHEP(p.Base+"/whep/"+roomID, "")
-		sig.Client = clientFrom(ip)
+		sig.Client = httpClientFrom(ip)
 		v, err := mediatest.NewViewer(ctx, sig.Signal, mediatest.ViewerOptions{})
 		var se *mediatest.StatusError
 		if errors.As(err, &se) && (se.Code == http.StatusTooManyRequests || se.Code == http.StatusServiceUnavailable) && ctx.Err() == nil {
@@ -291,7 +291,7 @@ func TestHostileConnectedViewersPerAddress(t *testing.T) {
 		}
 	}
 	sig := mediatest.WHEP(p.Base+"/whep/shop", "")
-	sig.Client = clientFrom("127.0.0.7")
+	sig.Client = httpClientFrom("127.0.0.7")
 	_, err := mediatest.NewViewer(ctx, sig.Signal, mediatest.ViewerOptions{})
 	var se *mediatest.StatusError
 	if !errors.As(err, &se) || se.Code != http.StatusTooManyRequests || !strings.Contains(se.Body, "viewers_per_address") {
