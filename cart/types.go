@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"liveroom/room"
 )
 
 // Bounds on what a client may ask for. Prices and totals stay far below 2^53
@@ -33,7 +35,6 @@ const (
 var (
 	skuPattern      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 	currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
-	roomPattern     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 	idPattern       = regexp.MustCompile(`^[a-z]_[0-9a-f]{1,40}$`)
 )
 
@@ -199,8 +200,8 @@ func validUser(u string) error {
 	return nil
 }
 
-func validRoom(room string) error {
-	if !roomPattern.MatchString(room) {
+func validRoom(scope string) error {
+	if !room.ValidScope(scope) { // a room's data scope: its id, maybe ~incarnation
 		return fieldErr("room", "is not a room id")
 	}
 	return nil

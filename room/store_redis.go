@@ -104,7 +104,7 @@ func (s *RedisStore) Update(ctx context.Context, id string, fn func(*Room) error
 		if err := fn(&r); err != nil {
 			return Room{}, err
 		}
-		r.ID, r.CreatedAt = old.ID, old.CreatedAt // immutable
+		r.ID, r.Incarnation, r.CreatedAt = old.ID, old.Incarnation, old.CreatedAt // immutable
 		if err := r.Validate(); err != nil {
 			return Room{}, err
 		}

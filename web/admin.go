@@ -299,17 +299,24 @@ func (s *Server) followSource(roomID string) {
 
 func (s *Server) deleteRoom(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("room")
+	rm, err := s.deps.Rooms.Get(r.Context(), id)
+	if err != nil {
+		s.storeError(w, err)
+		return
+	}
 	if err := s.deps.Rooms.Delete(r.Context(), id); err != nil {
 		s.storeError(w, err)
 		return
 	}
 	s.followSource(id) // this node's media of the room closes
 	if s.deps.Hub != nil {
-		if err := s.deps.Hub.CloseRoom(r.Context(), id); err != nil {
+		// The incarnation ends: its connections close, and a room created
+		// with the same id starts a new, empty scope (room.Scope).
+		if err := s.deps.Hub.CloseRoom(r.Context(), rm.Scope()); err != nil {
 			s.log.Warn("close room websockets", "room", id, "err", err)
 		}
 	}
-	s.log.Info("room deleted", "room", id)
+	s.log.Info("room deleted", "room", id, "incarnation", rm.Incarnation)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -335,7 +342,7 @@ func (s *Server) moderationLog(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	entries, err := s.deps.ModLog.ModerationLog(r.Context(), rm.ID, limit)
+	entries, err := s.deps.ModLog.ModerationLog(r.Context(), rm.Scope(), limit)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
 		return

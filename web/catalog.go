@@ -73,7 +73,7 @@ func (s *Server) listProducts(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ps, err := s.deps.Catalog.Products(r.Context(), rm.ID)
+	ps, err := s.deps.Catalog.Products(r.Context(), rm.Scope())
 	if err != nil {
 		s.cartError(w, err)
 		return
@@ -89,7 +89,7 @@ func (s *Server) getProduct(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p, err := s.deps.Catalog.Product(r.Context(), rm.ID, r.PathValue("sku"))
+	p, err := s.deps.Catalog.Product(r.Context(), rm.Scope(), r.PathValue("sku"))
 	if err != nil {
 		s.cartError(w, err)
 		return
@@ -121,7 +121,7 @@ func (s *Server) putProduct(w http.ResponseWriter, r *http.Request) {
 		s.cartError(w, err)
 		return
 	}
-	p, err := s.deps.Catalog.PutProduct(r.Context(), rm.ID, p)
+	p, err := s.deps.Catalog.PutProduct(r.Context(), rm.Scope(), p)
 	if err != nil {
 		s.cartError(w, err)
 		return
@@ -134,7 +134,7 @@ func (s *Server) deleteProduct(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := s.deps.Catalog.DeleteProduct(r.Context(), rm.ID, r.PathValue("sku")); err != nil {
+	if err := s.deps.Catalog.DeleteProduct(r.Context(), rm.Scope(), r.PathValue("sku")); err != nil {
 		s.cartError(w, err)
 		return
 	}
@@ -160,7 +160,21 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	page, err := s.deps.Catalog.Orders(r.Context(), rm.ID, r.URL.Query().Get("cursor"), limit)
+	scope := rm.Scope()
+	if inc := r.URL.Query().Get("incarnation"); inc != "" {
+		// An earlier incarnation of the room (deleted, then created again):
+		// its orders are still owed, and only a global admin sees them.
+		if !s.isAdmin(r) {
+			writeError(w, http.StatusForbidden, "forbidden", "only an admin may list an earlier incarnation's orders")
+			return
+		}
+		if !room.ValidIncarnation(inc) {
+			writeError(w, http.StatusBadRequest, "bad_request", "incarnation: must be 1-32 letters or digits")
+			return
+		}
+		scope = room.Scope(rm.ID, inc)
+	}
+	page, err := s.deps.Catalog.Orders(r.Context(), scope, r.URL.Query().Get("cursor"), limit)
 	if err != nil {
 		s.cartError(w, err)
 		return

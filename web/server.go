@@ -58,8 +58,9 @@ type Deps struct {
 // WebSockets serves a room's WebSocket once the room is known to exist.
 type WebSockets interface {
 	ServeWS(w http.ResponseWriter, r *http.Request, roomID string)
-	// CloseRoom disconnects everyone from a deleted room.
-	CloseRoom(ctx context.Context, roomID string) error
+	// CloseRoom disconnects everyone from a deleted room's incarnation
+	// (scope is room.Room.Scope).
+	CloseRoom(ctx context.Context, scope string) error
 }
 
 // Server routes HTTP requests. Build it with New; it is an http.Handler.

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"liveroom/cmd/internal/proctest"
+	"liveroom/room"
+)
+
+// gatedHooks refuses deliveries (503) until opened, then lets the signed
+// receiver count them.
+type gatedHooks struct {
+	open atomic.Bool
+	hook *hookReceiver
+}
+
+func (g *gatedHooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !g.open.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	g.hook.ServeHTTP(w, r)
+}
+
+// startIncarnNodes starts nodes like startInProcess, delivering order
+// webhooks to hookURL.
+func startIncarnNodes(t *testing.T, open backendsFor, hookURL string, ids ...string) []*inNode {
+	t.Helper()
+	var nodes []*inNode
+	for _, id := range ids {
+		cfg := testConfig(t)
+		cfg.Node.ID = id
+		cfg.Hub.MaxConnsPerIP = 0
+		cfg.Webhooks.OrdersURL, cfg.Webhooks.Secret = hookURL, hookSecret
+		cfg.Webhooks.RetryMin, cfg.Webhooks.RetryMax, cfg.Webhooks.PollInterval = 50*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond
+		cfg.Webhooks.MaxAttempts = 1000 // never parked within the test
+		n, err := wireNode(cfg, prometheus.NewRegistry(), quietLog(), open(t, cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, serveInProcess(t, n))
+	}
+	return nodes
+}
+
+// getRoom reads a room through the admin API.
+func getRoom(t *testing.T, base, id string) room.Room {
+	t.Helper()
+	var rm room.Room
+	if status, body := adminDo(t, "GET", base+"/api/v1/rooms/"+id, nil); status != 200 || json.Unmarshal(body, &rm) != nil {
+		t.Fatalf("get room %s: %d %s", id, status, body)
+	}
+	return rm
+}
+
+// listLen GETs url as admin and returns the length of the list under key.
+func listLen(t *testing.T, url, key string) int {
+	t.Helper()
+	status, body := adminDo(t, "GET", url, nil)
+	var m map[string]json.RawMessage
+	var list []json.RawMessage
+	if status != 200 || json.Unmarshal(body, &m) != nil || json.Unmarshal(m[key], &list) != nil {
+		t.Fatalf("GET %s: %d %s", url, status, body)
+	}
+	return len(list)
+}
+
+// A room deleted and created again with the same id is a new incarnation:
+// it starts empty (no products, sales, orders, bans, audit entries, chat
+// history), a client of the old one is closed and cannot reach the new
+// one, and the old one's confirmed order, whose webhook was still failing,
+// is delivered once afterwards and stays visible to an admin. On two nodes
+// sharing memory backends and sharing one redis-server; the room is
+// deleted on the node the old clients are not on.
+func TestInProcessRoomIncarnations(t *testing.T) {
+	for name, open := range inProcessBackends() {
+		t.Run(name, func(t *testing.T) {
+			backends, _ := open(t)
+			gate := &gatedHooks{hook: &hookReceiver{got: map[string]int{}}}
+			hooks := httptest.NewServer(gate)
+			defer hooks.Close()
+			nodes := startIncarnNodes(t, backends, hooks.URL, "a", "b")
+			testIncarnations(t, nodes[0].p, nodes[1].p, gate)
+		})
+	}
+}
+
+func testIncarnations(t *testing.T, a, b *proctest.Server, gate *gatedHooks) {
+	const id = "shop1"
+	if status, body := adminDo(t, "POST", a.Base+"/api/v1/rooms", map[string]any{"id": id, "title": "Old owner"}); status != 201 {
+		t.Fatalf("create room: %d %s", status, body)
+	}
+	old := getRoom(t, a.Base, id)
+	if old.Incarnation == "" {
+		t.Fatal("a new room has no incarnation")
+	}
+	if status, body := adminDo(t, "PUT", a.Base+"/api/v1/rooms/"+id+"/products/bag", map[string]any{"title": "Bag", "price_cents": 4900, "currency": "EUR", "stock": 10}); status != 200 {
+		t.Fatalf("put product: %d %s", status, body)
+	}
+
+	// The old incarnation: a sale, an order (its webhook refused for now),
+	// a chat message, a ban (an audit entry), a viewer who stays.
+	host := dialWS(t, a.Base, id, mintToken(t, a.Base, "host", "host", id))
+	if host.await("welcome", 5*time.Second) == nil {
+		t.Fatal("host: no welcome")
+	}
+	_ = host.send(map[string]any{"type": "sale.start", "sku": "bag", "price_cents": 2900, "quantity": 5, "per_user_limit": 1, "starts_in_s": 0, "duration_s": 600})
+	started := host.await("sale.started", 5*time.Second)
+	if started == nil {
+		t.Fatal("no sale.started")
+	}
+	saleID := started["sale"].(map[string]any)["id"].(string)
+	buyer := dialWS(t, b.Base, id, mintToken(t, a.Base, "buyer", "viewer", id))
+	if buyer.await("welcome", 5*time.Second) == nil {
+		t.Fatal("buyer: no welcome")
+	}
+	_ = buyer.send(map[string]any{"type": "cart.add", "ref": "a", "sale_id": saleID, "qty": 1, "key": "add-1"})
+	if buyer.await("cart", 5*time.Second) == nil {
+		t.Fatal("buyer: no cart")
+	}
+	_ = buyer.send(map[string]any{"type": "cart.checkout", "ref": "c", "key": "pay-1"})
+	confirmed := buyer.await("order.confirmed", 5*time.Second)
+	if confirmed == nil {
+		t.Fatal("buyer: no order.confirmed")
+	}
+	orderID := confirmed["order"].(map[string]any)["id"].(string)
+	_ = buyer.send(map[string]any{"type": "chat.send", "text": "from the old room"})
+	if host.await("chat.message", 5*time.Second) == nil {
+		t.Fatal("host: no chat.message")
+	}
+	spam := dialWS(t, b.Base, id, mintToken(t, a.Base, "spam", "viewer", id))
+	if spam.await("welcome", 5*time.Second) == nil {
+		t.Fatal("spam: no welcome")
+	}
+	_ = host.send(map[string]any{"type": "mod.ban", "user_id": "spam"})
+	if host.await("user.banned", 5*time.Second) == nil {
+		t.Fatal("host: no user.banned")
+	}
+	if n := listLen(t, a.Base+"/api/v1/rooms/"+id+"/moderation/log", "entries"); n == 0 {
+		t.Fatal("old room: the ban left no audit entry")
+	}
+	stale := dialWS(t, a.Base, id, mintToken(t, a.Base, "stale", "viewer", id))
+	if stale.await("welcome", 5*time.Second) == nil {
+		t.Fatal("stale: no welcome")
+	}
+
+	// Deleted on b, created again on a by someone else.
+	if status, body := adminDo(t, "DELETE", b.Base+"/api/v1/rooms/"+id, nil); status != 204 {
+		t.Fatalf("delete room: %d %s", status, body)
+	}
+	if m := stale.next(5*time.Second, "error"); m == nil || m["code"] != "room_closed" {
+		t.Fatalf("old incarnation's client: got %v, want error room_closed", m)
+	}
+	if status, body := adminDo(t, "POST", a.Base+"/api/v1/rooms", map[string]any{"id": id, "title": "New owner"}); status != 201 {
+		t.Fatalf("create room again: %d %s", status, body)
+	}
+	fresh := getRoom(t, b.Base, id)
+	if fresh.Incarnation == "" || fresh.Incarnation == old.Incarnation {
+		t.Fatalf("recreated room: incarnation %q, want a new one (old %q)", fresh.Incarnation, old.Incarnation)
+	}
+
+	// The new room starts empty, on both nodes.
+	for _, n := range []*proctest.Server{a, b} {
+		if got := listLen(t, n.Base+"/api/v1/rooms/"+id+"/products", "products"); got != 0 {
+			t.Fatalf("new room on %s: %d products, want 0", n.Base, got)
+		}
+		if got := listLen(t, n.Base+"/api/v1/rooms/"+id+"/orders", "orders"); got != 0 {
+			t.Fatalf("new room on %s: %d orders, want 0", n.Base, got)
+		}
+		if got := listLen(t, n.Base+"/api/v1/rooms/"+id+"/moderation/log", "entries"); got != 0 {
+			t.Fatalf("new room on %s: %d audit entries, want 0", n.Base, got)
+		}
+	}
+	viewer := dialWS(t, b.Base, id, mintToken(t, a.Base, "viewer", "viewer", id))
+	w := viewer.await("welcome", 5*time.Second)
+	if w == nil {
+		t.Fatal("new viewer: no welcome")
+	}
+	rmv := w["room"].(map[string]any)
+	if h, _ := w["history"].([]any); len(h) != 0 || rmv["sale"] != nil || rmv["id"] != id {
+		t.Fatalf("new room's welcome: history %v, sale %v, id %v; want empty, none, %s", w["history"], rmv["sale"], rmv["id"], id)
+	}
+	// Banned in the old room, not in the new one.
+	spam2 := dialWS(t, a.Base, id, mintToken(t, a.Base, "spam", "viewer", id))
+	if m := spam2.next(5*time.Second, "welcome", "error"); m == nil || m["type"] != "welcome" {
+		t.Fatalf("user banned in the old room: got %v, want a welcome in the new one", m)
+	}
+	_ = spam2.send(map[string]any{"type": "chat.send", "text": "hello new room"})
+	if m := viewer.await("chat.message", 5*time.Second); m == nil || m["message"].(map[string]any)["text"] != "hello new room" {
+		t.Fatalf("new room: got %v, want the new message", m)
+	}
+	// The old incarnation's clients are gone: what the buyer (still
+	// connected when the room was deleted) sends never reaches the new room.
+	_ = buyer.send(map[string]any{"type": "chat.send", "text": "from the old incarnation"})
+	if m := viewer.next(500*time.Millisecond, "chat.message"); m != nil {
+		t.Fatalf("new room got %v from a client of the old one", m)
+	}
+
+	// The old order is still owed: listed for an admin, refused to the new
+	// host, and delivered once the receiver answers.
+	oldOrders := a.Base + "/api/v1/rooms/" + id + "/orders?incarnation=" + old.Incarnation
+	if got := listLen(t, oldOrders, "orders"); got != 1 {
+		t.Fatalf("old incarnation's orders: %d, want 1", got)
+	}
+	req, _ := http.NewRequest("GET", oldOrders, nil)
+	req.Header.Set("Authorization", "Bearer "+mintToken(t, a.Base, "host2", "host", id))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("the new host listing the old orders: got %v %v, want 403", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	gate.open.Store(true)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(gate.hook.has([]string{orderID})) > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if missing := gate.hook.has([]string{orderID}); len(missing) > 0 {
+		t.Fatalf("the old incarnation's order never reached the webhook")
+	}
+	time.Sleep(300 * time.Millisecond) // a second delivery would show here
+	gate.hook.mu.Lock()
+	n, bad := gate.hook.got[orderID], gate.hook.bad
+	gate.hook.mu.Unlock()
+	if n != 1 || bad != 0 {
+		t.Fatalf("webhook: order delivered %d times (%d bad), want once", n, bad)
+	}
+}
