@@ -142,14 +142,31 @@ func (s *Server) deleteProduct(w http.ResponseWriter, r *http.Request) {
 }
 
 // listOrders: admin credentials, or a host token (the studio shows sales);
-// not the stream key, which only publishes.
+// not the stream key, which only publishes. With ?incarnation=, an admin
+// lists the orders of an earlier incarnation of the room (deleted, maybe
+// created again since: GET /api/v1/retired_rooms names them); its orders
+// are still owed until rooms.retired_retention has passed.
 func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
-	rm, ok := s.lookupRoom(w, r)
-	if !ok {
-		return
-	}
-	if _, ok := s.roomRole(w, r, rm, room.RoleHost); !ok {
-		return
+	var scope string
+	if inc := r.URL.Query().Get("incarnation"); inc != "" {
+		if _, ok := s.allow(w, r, room.ActAdmin, nil, room.RoleAdmin); !ok {
+			return
+		}
+		id := r.PathValue("room")
+		if !room.ValidID(id) || !room.ValidIncarnation(inc) {
+			writeError(w, http.StatusBadRequest, "bad_request", "incarnation: must be 1-32 letters or digits of a valid room")
+			return
+		}
+		scope = room.Scope(id, inc)
+	} else {
+		rm, ok := s.lookupRoom(w, r)
+		if !ok {
+			return
+		}
+		if _, ok := s.roomRole(w, r, rm, room.RoleHost); !ok {
+			return
+		}
+		scope = rm.Scope()
 	}
 	limit := 50
 	if v := r.URL.Query().Get("limit"); v != "" {
@@ -159,20 +176,6 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		limit = n
-	}
-	scope := rm.Scope()
-	if inc := r.URL.Query().Get("incarnation"); inc != "" {
-		// An earlier incarnation of the room (deleted, then created again):
-		// its orders are still owed, and only a global admin sees them.
-		if !s.isAdmin(r) {
-			writeError(w, http.StatusForbidden, "forbidden", "only an admin may list an earlier incarnation's orders")
-			return
-		}
-		if !room.ValidIncarnation(inc) {
-			writeError(w, http.StatusBadRequest, "bad_request", "incarnation: must be 1-32 letters or digits")
-			return
-		}
-		scope = room.Scope(rm.ID, inc)
 	}
 	page, err := s.deps.Catalog.Orders(r.Context(), scope, r.URL.Query().Get("cursor"), limit)
 	if err != nil {

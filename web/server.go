@@ -98,6 +98,7 @@ func (s *Server) routes() {
 	m.HandleFunc("PATCH /api/v1/rooms/{room}", s.patchRoom)
 	m.HandleFunc("DELETE /api/v1/rooms/{room}", s.admin(s.deleteRoom))
 	m.HandleFunc("GET /api/v1/rooms/{room}/moderation/log", s.moderationLog)
+	m.HandleFunc("GET /api/v1/retired_rooms", s.admin(s.listRetiredRooms)) // admin_retired.go
 	m.HandleFunc("POST /api/v1/tokens", s.admin(s.mintToken))
 	s.catalogRoutes(m)
 	s.webhookRoutes(m)

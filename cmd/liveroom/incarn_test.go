@@ -1,17 +1,23 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
+	"liveroom/chat"
 	"liveroom/cmd/internal/proctest"
 	"liveroom/room"
+	"liveroom/room/roomtest"
 )
 
 // gatedHooks refuses deliveries (503) until opened, then lets the signed
@@ -77,23 +83,39 @@ func listLen(t *testing.T, url, key string) int {
 // history), a client of the old one is closed and cannot reach the new
 // one, and the old one's confirmed order, whose webhook was still failing,
 // is delivered once afterwards and stays visible to an admin. On two nodes
-// sharing memory backends and sharing one redis-server; the room is
-// deleted on the node the old clients are not on.
+// sharing memory backends and sharing one redis-server (the room is
+// deleted on the node the old clients are not on), and on one node with
+// its own files (bbolt, audit files, moderation file).
 func TestInProcessRoomIncarnations(t *testing.T) {
-	for name, open := range inProcessBackends() {
+	cases := inProcessBackends()
+	cases["files"] = func(*testing.T) (backendsFor, *roomtest.RedisServer) {
+		return func(t *testing.T, cfg Config) *backends {
+			b, err := openBackends(cfg, quietLog())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}, nil
+	}
+	for name, open := range cases {
 		t.Run(name, func(t *testing.T) {
-			backends, _ := open(t)
+			backends, redisSrv := open(t)
 			gate := &gatedHooks{hook: &hookReceiver{got: map[string]int{}}}
 			hooks := httptest.NewServer(gate)
 			defer hooks.Close()
-			nodes := startIncarnNodes(t, backends, hooks.URL, "a", "b")
-			testIncarnations(t, nodes[0].p, nodes[1].p, gate)
+			ids := []string{"a", "b"}
+			if name == "files" {
+				ids = ids[:1] // the files are one node's
+			}
+			nodes := startIncarnNodes(t, backends, hooks.URL, ids...)
+			testIncarnations(t, nodes, gate, redisSrv)
 		})
 	}
 }
 
-func testIncarnations(t *testing.T, a, b *proctest.Server, gate *gatedHooks) {
+func testIncarnations(t *testing.T, nodes []*inNode, gate *gatedHooks, redisSrv *roomtest.RedisServer) {
 	const id = "shop1"
+	a, b := nodes[0].p, nodes[len(nodes)-1].p
 	if status, body := adminDo(t, "POST", a.Base+"/api/v1/rooms", map[string]any{"id": id, "title": "Old owner"}); status != 201 {
 		t.Fatalf("create room: %d %s", status, body)
 	}
@@ -230,5 +252,60 @@ func testIncarnations(t *testing.T, a, b *proctest.Server, gate *gatedHooks) {
 	gate.hook.mu.Unlock()
 	if n != 1 || bad != 0 {
 		t.Fatalf("webhook: order delivered %d times (%d bad), want once", n, bad)
+	}
+
+	// The deleted incarnation is listed for admins until its retention
+	// passes; then the sweep removes its data, everywhere.
+	var retired struct{ Rooms []room.Retired }
+	if status, body := adminDo(t, "GET", a.Base+"/api/v1/retired_rooms", nil); status != 200 || json.Unmarshal(body, &retired) != nil ||
+		len(retired.Rooms) != 1 || retired.Rooms[0].Incarnation != old.Incarnation {
+		t.Fatalf("retired rooms: %d %s, want the old incarnation", status, body)
+	}
+	ctx := context.Background()
+	auditFile := ""
+	if _, ok := nodes[0].back.audit.(*chat.FileAudit); ok {
+		auditFile = filepath.Join(nodes[0].cfg.DataDir, "audit", old.Scope()+".jsonl")
+		if _, err := os.Stat(auditFile); err != nil {
+			t.Fatalf("old incarnation's audit file before the sweep: %v", err)
+		}
+	}
+	sweep := *nodes[len(nodes)-1].retired // a copy: its clock is the test's
+	sweep.Now = func() time.Time { return time.Now().Add(sweep.Retention - time.Minute) }
+	if n, err := sweep.Sweep(ctx); n != 0 || err != nil {
+		t.Fatalf("sweep before the retention: removed %d (%v), want 0", n, err)
+	}
+	if got := listLen(t, oldOrders, "orders"); got != 1 {
+		t.Fatalf("before the retention: %d old orders, want 1", got)
+	}
+	sweep.Now = func() time.Time { return time.Now().Add(sweep.Retention + time.Minute) }
+	if n, err := sweep.Sweep(ctx); n != 1 || err != nil {
+		t.Fatalf("sweep after the retention: removed %d (%v), want 1", n, err)
+	}
+	if got := listLen(t, oldOrders, "orders"); got != 0 {
+		t.Fatalf("after the retention: %d old orders, want 0", got)
+	}
+	if got := listLen(t, a.Base+"/api/v1/retired_rooms", "rooms"); got != 0 {
+		t.Fatalf("after the sweep: %d retired rooms listed, want 0", got)
+	}
+	if auditFile != "" {
+		if _, err := os.Stat(auditFile); !os.IsNotExist(err) {
+			t.Fatalf("old incarnation's audit file after the sweep: %v, want it gone", err)
+		}
+	}
+	if redisSrv != nil {
+		rdb := redis.NewClient(&redis.Options{Addr: redisSrv.Addr})
+		defer rdb.Close()
+		keys, err := rdb.Keys(ctx, "*{room:"+old.Scope()+"}*").Result()
+		if err != nil || len(keys) != 0 {
+			t.Fatalf("old incarnation's Redis keys after the sweep: %v %v, want none", keys, err)
+		}
+		if fresh, err := rdb.Keys(ctx, "*{room:"+fresh.Scope()+"}*").Result(); err != nil || len(fresh) == 0 {
+			t.Fatalf("new incarnation's Redis keys: %v %v, want some (the sweep must spare them)", fresh, err)
+		}
+	}
+	// The new room is untouched by the sweep.
+	_ = spam2.send(map[string]any{"type": "chat.send", "text": "still here"})
+	if m := viewer.await("chat.message", 5*time.Second); m == nil {
+		t.Fatal("new room after the sweep: no chat.message")
 	}
 }

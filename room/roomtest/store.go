@@ -3,6 +3,7 @@ package roomtest
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -81,6 +82,26 @@ func TestStore(t *testing.T, shared bool, open func() room.Store) {
 	}
 	if err := s3.Delete(ctx, "spring"); err != nil {
 		t.Fatal(err)
+	}
+	// Both deleted incarnations are retired, durably, until forgotten.
+	if rs, ok := open().(room.RetiredStore); ok {
+		list, err := rs.Retired(ctx)
+		var incs []string
+		for _, x := range list {
+			if x.ID == "spring" && !x.DeletedAt.IsZero() {
+				incs = append(incs, x.Incarnation)
+			}
+		}
+		if err != nil || len(incs) != 2 || !slices.Contains(incs, r.Incarnation) || !slices.Contains(incs, again.Incarnation) {
+			t.Fatalf("retired: got %+v %v, want both incarnations of spring", list, err)
+		}
+		if err := rs.ForgetRetired(ctx, r.Scope()); err != nil {
+			t.Fatal(err)
+		}
+		rs2 := open().(room.RetiredStore)
+		if list, err := rs2.Retired(ctx); err != nil || len(list) != 1 || list[0].Scope() != again.Scope() {
+			t.Fatalf("retired after forgetting one: got %+v %v, want only %s", list, err, again.Scope())
+		}
 	}
 
 	// Concurrent updates from several "nodes" all land.
