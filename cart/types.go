@@ -235,14 +235,17 @@ type Reservation struct {
 
 // Order is a checked-out cart; it is stored durably before anyone is told.
 type Order struct {
-	ID         string      `json:"id"`
-	Room       string      `json:"room"`
-	User       string      `json:"user"`
-	Items      []OrderItem `json:"items"`
-	Currency   string      `json:"currency"`
-	TotalCents int64       `json:"total_cents"`
-	Key        string      `json:"key"` // the buyer's checkout idempotency key
-	CreatedAt  time.Time   `json:"created_at"`
+	ID   string `json:"id"`
+	Room string `json:"room"` // the room's id, as clients see it
+	// Incarnation is the incarnation of the room the order was placed in
+	// (room.Scope): a room deleted and created again is a new one.
+	Incarnation string      `json:"incarnation,omitempty"`
+	User        string      `json:"user"`
+	Items       []OrderItem `json:"items"`
+	Currency    string      `json:"currency"`
+	TotalCents  int64       `json:"total_cents"`
+	Key         string      `json:"key"` // the buyer's checkout idempotency key
+	CreatedAt   time.Time   `json:"created_at"`
 }
 
 // OrderItem is one reservation turned into a purchase.
@@ -255,8 +258,9 @@ type OrderItem struct {
 }
 
 // newOrder builds the order for the held reservations rs (non-empty).
-func newOrder(id, room, user, key string, rs []Reservation, now time.Time) (Order, error) {
-	o := Order{ID: id, Room: room, User: user, Key: key, CreatedAt: now, Currency: rs[0].Currency}
+func newOrder(id, scope, user, key string, rs []Reservation, now time.Time) (Order, error) {
+	roomID, inc := room.SplitScope(scope)
+	o := Order{ID: id, Room: roomID, Incarnation: inc, User: user, Key: key, CreatedAt: now, Currency: rs[0].Currency}
 	for _, r := range rs {
 		if r.Currency != o.Currency {
 			return Order{}, errf(CodeBadRequest, "the cart mixes %s and %s; check out one currency at a time", o.Currency, r.Currency)

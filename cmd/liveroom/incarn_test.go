@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,6 +28,9 @@ import (
 type gatedHooks struct {
 	open atomic.Bool
 	hook *hookReceiver
+
+	mu     sync.Mutex
+	orders []struct{ Room, Incarnation string } // of the deliveries let through
 }
 
 func (g *gatedHooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -32,6 +38,16 @@ func (g *gatedHooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
+	body, _ := io.ReadAll(r.Body)
+	var p struct {
+		Order struct{ Room, Incarnation string }
+	}
+	if json.Unmarshal(body, &p) == nil {
+		g.mu.Lock()
+		g.orders = append(g.orders, p.Order)
+		g.mu.Unlock()
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	g.hook.ServeHTTP(w, r)
 }
 
@@ -252,6 +268,12 @@ func testIncarnations(t *testing.T, nodes []*inNode, gate *gatedHooks, redisSrv 
 	gate.hook.mu.Unlock()
 	if n != 1 || bad != 0 {
 		t.Fatalf("webhook: order delivered %d times (%d bad), want once", n, bad)
+	}
+	gate.mu.Lock()
+	got := gate.orders
+	gate.mu.Unlock()
+	if len(got) != 1 || got[0].Room != id || got[0].Incarnation != old.Incarnation {
+		t.Fatalf("webhook orders: got %+v, want one of room %s, incarnation %s", got, id, old.Incarnation)
 	}
 
 	// The deleted incarnation is listed for admins until its retention
