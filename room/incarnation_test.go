@@ -158,3 +158,40 @@ func TestMemoryBusForgetScope(t *testing.T) {
 		t.Fatalf("subscribed scope: %d events (%v), want 1", len(evs), err)
 	}
 }
+
+// A token minted in one incarnation of a room is refused by the next one
+// of the same id; a token bound to no incarnation works in both.
+func TestTokenBoundToIncarnation(t *testing.T) {
+	auth, err := room.NewAuth(room.AuthConfig{JWTSecret: "incarn-secret-0123456789", AdminKey: "incarn-admin-key-0123456789"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	access := room.NewAccess(auth, nil)
+	old, _ := room.NewRoom(room.Room{ID: "shop1", Title: "Old"}, time.Now())
+	fresh, _ := room.NewRoom(room.Room{ID: "shop1", Title: "New"}, time.Now())
+	bound, err := auth.Mint(room.Identity{ID: "h", Role: room.RoleHost, Room: "shop1", Incarnation: old.Incarnation}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unbound, _ := auth.Mint(room.Identity{ID: "h", Role: room.RoleHost, Room: "shop1"}, time.Hour)
+	for _, tc := range []struct {
+		name  string
+		token string
+		rm    room.Room
+		ok    bool
+	}{
+		{"bound, its incarnation", bound, old, true},
+		{"bound, the next incarnation", bound, fresh, false},
+		{"unbound, old", unbound, old, true},
+		{"unbound, new", unbound, fresh, true},
+	} {
+		rm := tc.rm
+		id, err := access.Check(room.AccessRequest{Action: room.ActRoom, Room: &rm, Credential: tc.token, MinRole: room.RoleHost})
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: got %+v %v, want ok %v", tc.name, id, err, tc.ok)
+		}
+		if err != nil && room.Refusal(err).Code != room.CodeUnauthorized {
+			t.Errorf("%s: got %v, want unauthorized", tc.name, err)
+		}
+	}
+}

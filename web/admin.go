@@ -396,7 +396,15 @@ func (s *Server) mintToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", "name: at most 64 characters")
 		return
 	}
-	tok, err := s.deps.Auth.Mint(room.Identity{ID: req.Sub, Name: req.Name, Role: role, Room: req.Room}, ttl)
+	who := room.Identity{ID: req.Sub, Name: req.Name, Role: role, Room: req.Room}
+	if req.Room != "*" {
+		// Bind the token to the room's current incarnation: it stops
+		// working if the room is deleted and created again.
+		if rm, err := s.deps.Rooms.Get(r.Context(), req.Room); err == nil {
+			who.Incarnation = rm.Incarnation
+		}
+	}
+	tok, err := s.deps.Auth.Mint(who, ttl)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return

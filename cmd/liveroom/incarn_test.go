@@ -145,7 +145,8 @@ func testIncarnations(t *testing.T, nodes []*inNode, gate *gatedHooks, redisSrv 
 
 	// The old incarnation: a sale, an order (its webhook refused for now),
 	// a chat message, a ban (an audit entry), a viewer who stays.
-	host := dialWS(t, a.Base, id, mintToken(t, a.Base, "host", "host", id))
+	oldHostToken := mintToken(t, a.Base, "host", "host", id)
+	host := dialWS(t, a.Base, id, oldHostToken)
 	if host.await("welcome", 5*time.Second) == nil {
 		t.Fatal("host: no welcome")
 	}
@@ -225,6 +226,18 @@ func testIncarnations(t *testing.T, nodes []*inNode, gate *gatedHooks, redisSrv 
 	if h, _ := w["history"].([]any); len(h) != 0 || rmv["sale"] != nil || rmv["id"] != id {
 		t.Fatalf("new room's welcome: history %v, sale %v, id %v; want empty, none, %s", w["history"], rmv["sale"], rmv["id"], id)
 	}
+	// The old owner's token opens neither the new room's WebSocket nor its API.
+	oldHost := dialWS(t, b.Base, id, oldHostToken)
+	if m := oldHost.next(5*time.Second, "welcome", "error"); m == nil || m["code"] != "unauthorized" {
+		t.Fatalf("the old host's token in the new room: got %v, want error unauthorized", m)
+	}
+	req, _ := http.NewRequest("GET", a.Base+"/api/v1/rooms/"+id+"/orders", nil)
+	req.Header.Set("Authorization", "Bearer "+oldHostToken)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the old host's token listing the new room's orders: got %v %v, want 401", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	// Banned in the old room, not in the new one.
 	spam2 := dialWS(t, a.Base, id, mintToken(t, a.Base, "spam", "viewer", id))
 	if m := spam2.next(5*time.Second, "welcome", "error"); m == nil || m["type"] != "welcome" {
@@ -247,7 +260,7 @@ func testIncarnations(t *testing.T, nodes []*inNode, gate *gatedHooks, redisSrv 
 	if got := listLen(t, oldOrders, "orders"); got != 1 {
 		t.Fatalf("old incarnation's orders: %d, want 1", got)
 	}
-	req, _ := http.NewRequest("GET", oldOrders, nil)
+	req, _ = http.NewRequest("GET", oldOrders, nil)
 	req.Header.Set("Authorization", "Bearer "+mintToken(t, a.Base, "host2", "host", id))
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("the new host listing the old orders: got %v %v, want 403", resp, err)
