@@ -347,6 +347,9 @@ func (s *Server) moderationLog(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
 		return
 	}
+	for i := range entries {
+		entries[i].Room = rm.ID // stored under the data scope; clients know the id
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
 }
 

@@ -182,8 +182,10 @@ func testIncarnations(t *testing.T, nodes []*inNode, gate *gatedHooks, redisSrv 
 	if host.await("user.banned", 5*time.Second) == nil {
 		t.Fatal("host: no user.banned")
 	}
-	if n := listLen(t, a.Base+"/api/v1/rooms/"+id+"/moderation/log", "entries"); n == 0 {
-		t.Fatal("old room: the ban left no audit entry")
+	var modlog struct{ Entries []struct{ Room string } }
+	if status, body := adminDo(t, "GET", a.Base+"/api/v1/rooms/"+id+"/moderation/log", nil); status != 200 ||
+		json.Unmarshal(body, &modlog) != nil || len(modlog.Entries) == 0 || modlog.Entries[0].Room != id {
+		t.Fatalf("old room's moderation log: %d %s, want the ban, in room %s", status, body, id)
 	}
 	stale := dialWS(t, a.Base, id, mintToken(t, a.Base, "stale", "viewer", id))
 	if stale.await("welcome", 5*time.Second) == nil {
