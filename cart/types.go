@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"liveroom/room"
 )
 
 // Bounds on what a client may ask for. Prices and totals stay far below 2^53
@@ -33,7 +35,6 @@ const (
 var (
 	skuPattern      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 	currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
-	roomPattern     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 	idPattern       = regexp.MustCompile(`^[a-z]_[0-9a-f]{1,40}$`)
 )
 
@@ -199,8 +200,8 @@ func validUser(u string) error {
 	return nil
 }
 
-func validRoom(room string) error {
-	if !roomPattern.MatchString(room) {
+func validRoom(scope string) error {
+	if !room.ValidScope(scope) { // a room's data scope: its id, maybe ~incarnation
 		return fieldErr("room", "is not a room id")
 	}
 	return nil
@@ -234,14 +235,17 @@ type Reservation struct {
 
 // Order is a checked-out cart; it is stored durably before anyone is told.
 type Order struct {
-	ID         string      `json:"id"`
-	Room       string      `json:"room"`
-	User       string      `json:"user"`
-	Items      []OrderItem `json:"items"`
-	Currency   string      `json:"currency"`
-	TotalCents int64       `json:"total_cents"`
-	Key        string      `json:"key"` // the buyer's checkout idempotency key
-	CreatedAt  time.Time   `json:"created_at"`
+	ID   string `json:"id"`
+	Room string `json:"room"` // the room's id, as clients see it
+	// Incarnation is the incarnation of the room the order was placed in
+	// (room.Scope): a room deleted and created again is a new one.
+	Incarnation string      `json:"incarnation,omitempty"`
+	User        string      `json:"user"`
+	Items       []OrderItem `json:"items"`
+	Currency    string      `json:"currency"`
+	TotalCents  int64       `json:"total_cents"`
+	Key         string      `json:"key"` // the buyer's checkout idempotency key
+	CreatedAt   time.Time   `json:"created_at"`
 }
 
 // OrderItem is one reservation turned into a purchase.
@@ -254,8 +258,9 @@ type OrderItem struct {
 }
 
 // newOrder builds the order for the held reservations rs (non-empty).
-func newOrder(id, room, user, key string, rs []Reservation, now time.Time) (Order, error) {
-	o := Order{ID: id, Room: room, User: user, Key: key, CreatedAt: now, Currency: rs[0].Currency}
+func newOrder(id, scope, user, key string, rs []Reservation, now time.Time) (Order, error) {
+	roomID, inc := room.SplitScope(scope)
+	o := Order{ID: id, Room: roomID, Incarnation: inc, User: user, Key: key, CreatedAt: now, Currency: rs[0].Currency}
 	for _, r := range rs {
 		if r.Currency != o.Currency {
 			return Order{}, errf(CodeBadRequest, "the cart mixes %s and %s; check out one currency at a time", o.Currency, r.Currency)

@@ -37,7 +37,7 @@ func OpenFileAudit(dir string) (*FileAudit, error) {
 }
 
 func (a *FileAudit) path(roomID string) (string, error) {
-	if !room.ValidID(roomID) { // it becomes a file name
+	if !room.ValidScope(roomID) { // it becomes a file name
 		return "", fmt.Errorf("audit log: bad room id %q", roomID)
 	}
 	return filepath.Join(a.dir, roomID+".jsonl"), nil

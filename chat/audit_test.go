@@ -5,6 +5,7 @@ import (
 
 	"liveroom/chat"
 	"liveroom/chat/chattest"
+	"liveroom/room"
 	"liveroom/room/roomtest"
 )
 
@@ -30,7 +31,7 @@ func TestRedisAudit(t *testing.T) {
 	chattest.TestAudit(t, true, func(t *testing.T) chattest.Handles[chat.AuditLog] {
 		p := roomtest.Prefix()
 		open := func() chat.AuditLog { return chat.NewRedisState(srv.Client(t), p, 1, 1).Audit() }
-		return chattest.Handles[chat.AuditLog]{A: open(), B: open(), Reopen: open}
+		return chattest.Handles[chat.AuditLog]{A: open(), B: open(), Reopen: open, Forget: room.ForgetRedisScope(srv.Client(t), p)}
 	})
 }
 

@@ -23,7 +23,7 @@ func (s *Service) send(ctx context.Context, req *room.Request) error {
 func (s *Service) trySend(ctx context.Context, req *room.Request) error {
 	from := req.From
 	if from.Guest() {
-		rm, err := s.rooms.Get(ctx, req.Room)
+		rm, err := s.rooms.Get(ctx, req.RoomID)
 		if err != nil {
 			return err
 		}

@@ -28,7 +28,7 @@ func reservedRole(roomID, userID string) (room.Role, bool) {
 	switch userID {
 	case "admin":
 		return room.RoleAdmin, true
-	case "host:" + roomID:
+	case "host:" + room.ScopeRoom(roomID): // roomID is a data scope
 		return room.RoleHost, true
 	}
 	return room.RoleGuest, false

@@ -5,6 +5,7 @@ import (
 
 	"liveroom/chat"
 	"liveroom/chat/chattest"
+	"liveroom/room"
 	"liveroom/room/roomtest"
 )
 
@@ -38,6 +39,6 @@ func TestRedisState(t *testing.T) {
 	chattest.TestState(t, all, func(t *testing.T, history, held int) chattest.Handles[chattest.State] {
 		p := roomtest.Prefix()
 		open := func() chattest.State { return chat.NewRedisState(srv.Client(t), p, history, held) }
-		return chattest.Handles[chattest.State]{A: open(), B: open(), Reopen: open}
+		return chattest.Handles[chattest.State]{A: open(), B: open(), Reopen: open, Forget: room.ForgetRedisScope(srv.Client(t), p)}
 	})
 }

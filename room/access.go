@@ -174,6 +174,11 @@ func (a *Access) identify(cred string, rm *Room) (Identity, error) {
 	if err != nil {
 		return Identity{}, Errorf(CodeUnauthorized, "invalid, expired or other-room token")
 	}
+	if id.Incarnation != "" && id.Incarnation != rm.Incarnation {
+		// Minted for an earlier room of this id, deleted since: its host
+		// or moderators are not this room's.
+		return Identity{}, Errorf(CodeUnauthorized, "this token is for a deleted room of the same id")
+	}
 	return id, nil
 }
 

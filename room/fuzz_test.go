@@ -119,7 +119,7 @@ func fuzzHub(tb testing.TB) (*Hub, *conn) {
 	})
 	c := newConn(h, nil, Identity{ID: "u", Name: "u", Role: RoleViewer}, "127.0.0.1")
 	c.pumping = true // no socket: pretend a pump runs, so none starts and the queue stays for inspection
-	if _, err := h.join(context.Background(), "demo", c); err != nil {
+	if _, err := h.join(context.Background(), r.Scope(), c); err != nil {
 		tb.Fatal(err)
 	}
 	c.release(qitem{}, 0)

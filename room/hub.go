@@ -160,8 +160,21 @@ func (h *Hub) AddSnapshot(f SnapshotFunc) {
 
 // Publish sends a room event to everyone in the room (on every node),
 // through the bus, which stamps seq and ts. It returns the stamped event.
+// Here and in SendUser, SendRole, Kick, CloseRoom, AddLikes, Viewers and
+// RoleOf, roomID is the room's data scope (Scope, Request.Room): an event
+// reaches only the incarnation it was meant for. Callers holding a plain
+// room id resolve it with ScopeOf.
 func (h *Hub) Publish(ctx context.Context, roomID string, ev Event) (Event, error) {
 	return h.bus.Publish(ctx, roomID, ev)
+}
+
+// ScopeOf is the data scope of the room's current incarnation.
+func (h *Hub) ScopeOf(ctx context.Context, roomID string) (string, error) {
+	rm, err := h.rooms.Get(ctx, roomID)
+	if err != nil {
+		return "", err
+	}
+	return rm.Scope(), nil
 }
 
 // SendUser sends a private event to every connection of userID in the room
@@ -188,13 +201,15 @@ func (h *Hub) Kick(ctx context.Context, roomID, userID, code, message string) er
 	return h.bus.Send(ctx, roomID, Delivery{Event: errorEvent("", code, message), UserID: userID, Close: code})
 }
 
-// CloseRoom disconnects everyone in the room (4004), e.g. when it is deleted.
+// CloseRoom disconnects everyone in the room (4004), e.g. when it is
+// deleted; roomID is the scope of the incarnation that ends.
 func (h *Hub) CloseRoom(ctx context.Context, roomID string) error {
 	return h.bus.Send(ctx, roomID, Delivery{Event: errorEvent("", CodeRoomClosed, "the room was closed"), Close: CodeRoomClosed})
 }
 
 // SetLive records that the room's stream went live or offline: it stores
 // the status StreamStatus gives and publishes stream.live or stream.offline.
+// roomID is the room's id (not a scope), as media knows it.
 func (h *Hub) SetLive(ctx context.Context, roomID string, live bool) error {
 	if _, err := storeStreamStatus(ctx, h.rooms, roomID, live, nil); err != nil {
 		return err
@@ -202,14 +217,22 @@ func (h *Hub) SetLive(ctx context.Context, roomID string, live bool) error {
 	return h.AnnounceLive(ctx, roomID, live)
 }
 
-// AnnounceLive publishes stream.live or stream.offline without touching the
-// stored status (for a caller that has stored it already).
+// AnnounceLive publishes stream.live or stream.offline in the room's
+// current incarnation without touching the stored status (for a caller
+// that has stored it already).
 func (h *Hub) AnnounceLive(ctx context.Context, roomID string, live bool) error {
 	kind := "stream.offline"
 	if live {
 		kind = "stream.live"
 	}
-	_, err := h.bus.Publish(ctx, roomID, Event{Type: kind})
+	scope, err := h.ScopeOf(ctx, roomID)
+	if errors.Is(err, ErrNotFound) {
+		return nil // deleted: its connections are closed already
+	}
+	if err != nil {
+		return err
+	}
+	_, err = h.bus.Publish(ctx, scope, Event{Type: kind})
 	return err
 }
 
@@ -225,7 +248,9 @@ func (h *Hub) StreamNotice(roomID, message string) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = h.SendRole(ctx, roomID, RoleHost, ev)
+		if scope, err := h.ScopeOf(ctx, roomID); err == nil {
+			_ = h.SendRole(ctx, scope, RoleHost, ev)
+		}
 	}()
 }
 

@@ -35,16 +35,16 @@ func requestCredential(r *http.Request) string {
 }
 
 // authFrame reads the client's auth frame and admits it.
-func (h *Hub) authFrame(ctx context.Context, ws *websocket.Conn, roomID string) (Identity, *Error) {
+func (h *Hub) authFrame(ctx context.Context, ws *websocket.Conn, roomID string) (Identity, string, *Error) {
 	ws.SetReadLimit(int64(h.cfg.MaxFrame))
 	_ = ws.SetReadDeadline(time.Now().Add(h.cfg.AuthTimeout))
 	mt, r, err := ws.NextReader()
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			return Identity{}, Errorf(CodeUnauthorized, "no auth frame within %s", h.cfg.AuthTimeout)
+			return Identity{}, "", Errorf(CodeUnauthorized, "no auth frame within %s", h.cfg.AuthTimeout)
 		}
-		return Identity{}, Errorf(CodeUnauthorized, "the connection ended before its auth frame")
+		return Identity{}, "", Errorf(CodeUnauthorized, "the connection ended before its auth frame")
 	}
 	data, err := io.ReadAll(io.LimitReader(r, int64(h.cfg.ReadLimit)+1))
 	_ = ws.SetReadDeadline(time.Time{})
@@ -55,39 +55,41 @@ func (h *Hub) authFrame(ctx context.Context, ws *websocket.Conn, roomID string) 
 	}
 	if err != nil || mt != websocket.TextMessage || len(data) > h.cfg.ReadLimit ||
 		json.Unmarshal(data, &f) != nil || f.Type != "auth" {
-		return Identity{}, Errorf(CodeUnauthorized, `the first frame must be {"type":"auth","token":"…"}`)
+		return Identity{}, "", Errorf(CodeUnauthorized, `the first frame must be {"type":"auth","token":"…"}`)
 	}
 	return h.admit(ctx, roomID, f.Token, f.Guest)
 }
 
 // admit asks the access policy whether the credential (or the guest token)
-// may join the room, then the join checks (bans).
-func (h *Hub) admit(ctx context.Context, roomID, credential, guest string) (Identity, *Error) {
+// may join the room, then the join checks (bans). It answers the room's
+// data scope as of now: the connection belongs to that incarnation.
+func (h *Hub) admit(ctx context.Context, roomID, credential, guest string) (Identity, string, *Error) {
 	rm, err := h.rooms.Get(ctx, roomID)
 	if errors.Is(err, ErrNotFound) {
-		return Identity{}, Errorf(CodeRoomClosed, "no such room")
+		return Identity{}, "", Errorf(CodeRoomClosed, "no such room")
 	}
 	if err != nil {
 		h.log.Warn("ws room lookup", "room", roomID, "err", err)
-		return Identity{}, Errorf(CodeUnavailable, "the room is unavailable; retry")
+		return Identity{}, "", Errorf(CodeUnavailable, "the room is unavailable; retry")
 	}
 	id, err := NewAccess(h.auth, nil).Check(AccessRequest{Action: ActJoin, Room: &rm, Credential: credential, Guest: guest})
 	if err != nil {
-		return Identity{}, Refusal(err)
+		return Identity{}, "", Refusal(err)
 	}
+	scope := rm.Scope()
 	h.mu.RLock()
 	joins := h.joins
 	h.mu.RUnlock()
 	for _, f := range joins {
-		if err := f(ctx, roomID, id); err != nil {
+		if err := f(ctx, scope, id); err != nil {
 			if e := AsError(err); e != nil {
-				return Identity{}, e
+				return Identity{}, "", e
 			}
 			h.log.Warn("ws join check", "room", roomID, "err", err)
-			return Identity{}, Errorf(CodeUnavailable, "the room is unavailable; retry")
+			return Identity{}, "", Errorf(CodeUnavailable, "the room is unavailable; retry")
 		}
 	}
-	return id, nil
+	return id, scope, nil
 }
 
 // welcomeAuth is what the welcome adds for who: a guest gets its signed

@@ -11,10 +11,14 @@ import (
 
 // Request is one client frame on its way to a handler.
 type Request struct {
-	Room string   // the room of the connection
-	From Identity // who sent it
-	Type string
-	Ref  string
+	// Room is the data scope of the connection's room (Scope): handlers key
+	// everything they store or publish by it, so that a room deleted and
+	// created again starts empty. RoomID is the room's id as clients see it.
+	Room   string
+	RoomID string
+	From   Identity // who sent it
+	Type   string
+	Ref    string
 
 	body []byte // the whole frame; valid only during the handler
 	c    *conn
@@ -70,7 +74,7 @@ func (h *Hub) dispatch(ctx context.Context, c *conn, data []byte) {
 		}
 		return
 	}
-	req := &Request{Room: c.lr.id, From: c.id, Type: head.Type, Ref: head.Ref, body: data, c: c, hub: h}
+	req := &Request{Room: c.lr.id, RoomID: ScopeRoom(c.lr.id), From: c.id, Type: head.Type, Ref: head.Ref, body: data, c: c, hub: h}
 	if err := h.call(ctx, e.h, req); err != nil {
 		if pe := AsError(err); pe != nil {
 			c.sendError(head.Ref, pe)

@@ -2,6 +2,7 @@ package room
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -29,13 +30,14 @@ func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, roomID string) {
 	ip := ClientKey(r) // the resolved client address, IPv6 by /64
 	ipOK := h.ips.acquire(ip)
 	var id Identity
+	var scope string // the room's incarnation this connection joins (Scope)
 	var refuse *Error
 	byFrame := frameAuth(r)
 	switch {
 	case !ipOK:
 		refuse = Errorf(CodeTooManyConns, "too many connections from your address")
 	case !byFrame:
-		id, refuse = h.admit(ctx, roomID, requestCredential(r), "")
+		id, scope, refuse = h.admit(ctx, roomID, requestCredential(r), "")
 	}
 	rec := &hijackRecorder{ResponseWriter: w}
 	ws, err := h.upgrader.Upgrade(rec, r, nil)
@@ -46,7 +48,7 @@ func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, roomID string) {
 		return // gorilla has answered with an HTTP error
 	}
 	if refuse == nil && byFrame {
-		id, refuse = h.authFrame(ctx, ws, roomID)
+		id, scope, refuse = h.authFrame(ctx, ws, roomID)
 	}
 	if refuse != nil {
 		if ipOK {
@@ -60,7 +62,7 @@ func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, roomID string) {
 
 	c := newConn(h, nil, id, ip)
 	c.ws, c.cork = ws, rec.conn
-	if _, err := h.join(ctx, roomID, c); err != nil {
+	if _, err := h.join(ctx, scope, c); err != nil {
 		h.ips.release(ip)
 		h.log.Warn("ws join", "room", roomID, "err", err)
 		h.refuse(ws, Errorf(CodeUnavailable, "the room is unavailable; retry"))
@@ -72,7 +74,7 @@ func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, roomID string) {
 	c.cancel = cancel
 	h.wg.Add(1) // the read pump; write pumps come and go with the queue
 
-	pos, err := h.bus.Position(ctx, roomID)
+	pos, err := h.bus.Position(ctx, scope)
 	var welcome Event
 	if err == nil {
 		welcome, err = h.buildWelcome(ctx, c, pos, h.welcomeAuth(id))
@@ -119,7 +121,7 @@ func (h *Hub) refuse(ws *websocket.Conn, e *Error) {
 // top level (Set: history, held). Seq is the welcome's seq: a contributor's
 // state must cover every event up to it; later events reach the client live.
 type Snapshot struct {
-	Room string
+	Room string // the room's data scope (Scope): key its state by it
 	You  Identity
 	Seq  uint64
 
@@ -143,10 +145,15 @@ func (s *Snapshot) Set(key string, v any) {
 // buildWelcome composes the welcome at pos. extra holds the hub's own
 // resume fields.
 func (h *Hub) buildWelcome(ctx context.Context, c *conn, pos Position, extra map[string]any) (Event, error) {
-	roomID := c.lr.id
-	rm, err := h.rooms.Get(ctx, roomID)
+	roomID := c.lr.id // the data scope
+	rm, err := h.rooms.Get(ctx, ScopeRoom(roomID))
 	if err != nil {
 		return Event{}, err
+	}
+	if rm.Scope() != roomID {
+		// Deleted and created again since the connection was admitted:
+		// it belongs to the old incarnation, which CloseRoom is closing.
+		return Event{}, fmt.Errorf("room %q was recreated", rm.ID)
 	}
 	viewers, err := h.bus.Presence(ctx, roomID, h.cfg.NodeID, c.lr.count())
 	if err != nil {

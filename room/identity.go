@@ -79,6 +79,10 @@ type Identity struct {
 	Role Role
 	Room string // the room the token was minted for, or "*"
 	Kind Kind
+	// Incarnation is the incarnation of Room the token was minted in (its
+	// `inc` claim): such a token is refused by a room deleted and created
+	// again with the same id. "" = any incarnation.
+	Incarnation string
 }
 
 // The subjects of the identities the server makes up itself. A token may
@@ -158,6 +162,7 @@ type claims struct {
 	Name string `json:"name"`
 	Role string `json:"role"`
 	Room string `json:"room"`
+	Inc  string `json:"inc,omitempty"` // Identity.Incarnation
 	jwt.RegisteredClaims
 }
 
@@ -180,7 +185,7 @@ func (a *Auth) Mint(id Identity, ttl time.Duration) (string, error) {
 	}
 	now := a.now()
 	c := claims{
-		Name: id.Name, Role: id.Role.String(), Room: id.Room,
+		Name: id.Name, Role: id.Role.String(), Room: id.Room, Inc: id.Incarnation,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:   id.ID,
 			IssuedAt:  jwt.NewNumericDate(now),
@@ -220,7 +225,7 @@ func (a *Auth) Verify(token, roomID string) (Identity, error) {
 	if name == "" {
 		name = c.Subject
 	}
-	return Identity{ID: c.Subject, Name: name, Role: role, Room: c.Room, Kind: KindUser}, nil
+	return Identity{ID: c.Subject, Name: name, Role: role, Room: c.Room, Kind: KindUser, Incarnation: c.Inc}, nil
 }
 
 // IsAdminKey reports whether key is the configured admin key, in constant time.

@@ -21,7 +21,10 @@ const (
 
 // Room is one live room. StreamKey is a secret: show it to hosts and admins only.
 type Room struct {
-	ID          string     `json:"id"`
+	ID string `json:"id"`
+	// Incarnation tells this room from an earlier one of the same id (see
+	// Scope); empty for rooms stored before incarnations existed.
+	Incarnation string     `json:"incarnation,omitempty"`
 	Title       string     `json:"title"`
 	Status      Status     `json:"status"`
 	StreamKey   string     `json:"stream_key,omitempty"`
@@ -64,6 +67,9 @@ func (r Room) Validate() error {
 	if !ValidID(r.ID) {
 		return &ValidationError{"id", "must be 1-64 of a-z, 0-9, '-' or '_', starting with a letter or digit"}
 	}
+	if r.Incarnation != "" && !ValidIncarnation(r.Incarnation) {
+		return &ValidationError{"incarnation", "must be 1-32 letters or digits"}
+	}
 	if r.Title == "" || utf8.RuneCountInString(r.Title) > 200 || !utf8.ValidString(r.Title) {
 		return &ValidationError{"title", "must be 1-200 characters of valid UTF-8"}
 	}
@@ -97,6 +103,7 @@ func NewRoom(r Room, now time.Time) (Room, error) {
 		r.Status = StatusScheduled
 	}
 	r.StreamKey = "sk_" + RandomID(16)
+	r.Incarnation = newIncarnation()
 	r.CreatedAt, r.UpdatedAt = now.UTC(), now.UTC()
 	if err := r.Validate(); err != nil {
 		return Room{}, err

@@ -19,6 +19,9 @@ type FileStore struct {
 
 	mu    sync.RWMutex
 	rooms map[string]Room
+
+	retiredPath string    // dir/retired.json: deleted incarnations (incarnation_retire.go)
+	retired     []Retired // guarded by mu
 }
 
 var _ Store = (*FileStore)(nil)
@@ -28,7 +31,11 @@ func OpenFileStore(dir string) (*FileStore, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("rooms: %w", err)
 	}
-	s := &FileStore{path: filepath.Join(dir, "rooms.json"), now: time.Now, rooms: map[string]Room{}}
+	s := &FileStore{path: filepath.Join(dir, "rooms.json"), now: time.Now, rooms: map[string]Room{},
+		retiredPath: filepath.Join(dir, "retired.json")}
+	if err := s.loadRetired(); err != nil {
+		return nil, err
+	}
 	b, err := os.ReadFile(s.path)
 	switch {
 	case os.IsNotExist(err):
@@ -94,7 +101,7 @@ func (s *FileStore) Update(_ context.Context, id string, fn func(*Room) error) (
 	if err := fn(&r); err != nil {
 		return Room{}, err
 	}
-	r.ID, r.CreatedAt = old.ID, old.CreatedAt // immutable
+	r.ID, r.Incarnation, r.CreatedAt = old.ID, old.Incarnation, old.CreatedAt // immutable
 	if err := r.Validate(); err != nil {
 		return Room{}, err
 	}
@@ -119,7 +126,8 @@ func (s *FileStore) Delete(_ context.Context, id string) error {
 		s.rooms[id] = old
 		return err
 	}
-	return nil
+	// A crash here leaves the incarnation's data unswept, never lost.
+	return s.retireLocked(Retired{ID: old.ID, Incarnation: old.Incarnation, DeletedAt: s.now().UTC()})
 }
 
 // saveLocked writes the whole set to a temp file, syncs it and renames it

@@ -104,7 +104,7 @@ func (s *RedisStore) Update(ctx context.Context, id string, fn func(*Room) error
 		if err := fn(&r); err != nil {
 			return Room{}, err
 		}
-		r.ID, r.CreatedAt = old.ID, old.CreatedAt // immutable
+		r.ID, r.Incarnation, r.CreatedAt = old.ID, old.Incarnation, old.CreatedAt // immutable
 		if err := r.Validate(); err != nil {
 			return Room{}, err
 		}
@@ -127,13 +127,28 @@ func (s *RedisStore) Update(ctx context.Context, id string, fn func(*Room) error
 	}
 }
 
+// Delete removes the room and records its incarnation as retired, in one
+// step (incarnation_retire.go).
 func (s *RedisStore) Delete(ctx context.Context, id string) error {
-	n, err := s.rdb.HDel(ctx, s.key, id).Result()
-	if err != nil {
-		return fmt.Errorf("rooms: redis: %w", err)
+	for attempt := 0; ; attempt++ {
+		old, js, err := s.get(ctx, id)
+		if err != nil {
+			return err
+		}
+		rec, err := json.Marshal(Retired{ID: old.ID, Incarnation: old.Incarnation, DeletedAt: s.now().UTC()})
+		if err != nil {
+			return fmt.Errorf("rooms: %w", err)
+		}
+		res, err := luaRetire.Run(ctx, s.rdb, []string{s.key, s.retiredKey()}, id, js, old.Scope(), string(rec)).Int()
+		switch {
+		case err != nil:
+			return fmt.Errorf("rooms: redis: %w", err)
+		case res == 1:
+			return nil
+		case res == -1:
+			return notFound(id)
+		case attempt >= 50:
+			return fmt.Errorf("rooms: delete %q: too much contention", id)
+		}
 	}
-	if n == 0 {
-		return notFound(id)
-	}
-	return nil
 }

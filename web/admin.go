@@ -299,17 +299,24 @@ func (s *Server) followSource(roomID string) {
 
 func (s *Server) deleteRoom(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("room")
+	rm, err := s.deps.Rooms.Get(r.Context(), id)
+	if err != nil {
+		s.storeError(w, err)
+		return
+	}
 	if err := s.deps.Rooms.Delete(r.Context(), id); err != nil {
 		s.storeError(w, err)
 		return
 	}
 	s.followSource(id) // this node's media of the room closes
 	if s.deps.Hub != nil {
-		if err := s.deps.Hub.CloseRoom(r.Context(), id); err != nil {
+		// The incarnation ends: its connections close, and a room created
+		// with the same id starts a new, empty scope (room.Scope).
+		if err := s.deps.Hub.CloseRoom(r.Context(), rm.Scope()); err != nil {
 			s.log.Warn("close room websockets", "room", id, "err", err)
 		}
 	}
-	s.log.Info("room deleted", "room", id)
+	s.log.Info("room deleted", "room", id, "incarnation", rm.Incarnation)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -335,10 +342,13 @@ func (s *Server) moderationLog(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	entries, err := s.deps.ModLog.ModerationLog(r.Context(), rm.ID, limit)
+	entries, err := s.deps.ModLog.ModerationLog(r.Context(), rm.Scope(), limit)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
 		return
+	}
+	for i := range entries {
+		entries[i].Room = rm.ID // stored under the data scope; clients know the id
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
 }
@@ -389,7 +399,15 @@ func (s *Server) mintToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", "name: at most 64 characters")
 		return
 	}
-	tok, err := s.deps.Auth.Mint(room.Identity{ID: req.Sub, Name: req.Name, Role: role, Room: req.Room}, ttl)
+	who := room.Identity{ID: req.Sub, Name: req.Name, Role: role, Room: req.Room}
+	if req.Room != "*" {
+		// Bind the token to the room's current incarnation: it stops
+		// working if the room is deleted and created again.
+		if rm, err := s.deps.Rooms.Get(r.Context(), req.Room); err == nil {
+			who.Incarnation = rm.Incarnation
+		}
+	}
+	tok, err := s.deps.Auth.Mint(who, ttl)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return

@@ -73,7 +73,7 @@ func (s *Server) listProducts(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ps, err := s.deps.Catalog.Products(r.Context(), rm.ID)
+	ps, err := s.deps.Catalog.Products(r.Context(), rm.Scope())
 	if err != nil {
 		s.cartError(w, err)
 		return
@@ -89,7 +89,7 @@ func (s *Server) getProduct(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p, err := s.deps.Catalog.Product(r.Context(), rm.ID, r.PathValue("sku"))
+	p, err := s.deps.Catalog.Product(r.Context(), rm.Scope(), r.PathValue("sku"))
 	if err != nil {
 		s.cartError(w, err)
 		return
@@ -121,7 +121,7 @@ func (s *Server) putProduct(w http.ResponseWriter, r *http.Request) {
 		s.cartError(w, err)
 		return
 	}
-	p, err := s.deps.Catalog.PutProduct(r.Context(), rm.ID, p)
+	p, err := s.deps.Catalog.PutProduct(r.Context(), rm.Scope(), p)
 	if err != nil {
 		s.cartError(w, err)
 		return
@@ -134,7 +134,7 @@ func (s *Server) deleteProduct(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := s.deps.Catalog.DeleteProduct(r.Context(), rm.ID, r.PathValue("sku")); err != nil {
+	if err := s.deps.Catalog.DeleteProduct(r.Context(), rm.Scope(), r.PathValue("sku")); err != nil {
 		s.cartError(w, err)
 		return
 	}
@@ -142,14 +142,31 @@ func (s *Server) deleteProduct(w http.ResponseWriter, r *http.Request) {
 }
 
 // listOrders: admin credentials, or a host token (the studio shows sales);
-// not the stream key, which only publishes.
+// not the stream key, which only publishes. With ?incarnation=, an admin
+// lists the orders of an earlier incarnation of the room (deleted, maybe
+// created again since: GET /api/v1/retired_rooms names them); its orders
+// are still owed until rooms.retired_retention has passed.
 func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
-	rm, ok := s.lookupRoom(w, r)
-	if !ok {
-		return
-	}
-	if _, ok := s.roomRole(w, r, rm, room.RoleHost); !ok {
-		return
+	var scope string
+	if inc := r.URL.Query().Get("incarnation"); inc != "" {
+		if _, ok := s.allow(w, r, room.ActAdmin, nil, room.RoleAdmin); !ok {
+			return
+		}
+		id := r.PathValue("room")
+		if !room.ValidID(id) || !room.ValidIncarnation(inc) {
+			writeError(w, http.StatusBadRequest, "bad_request", "incarnation: must be 1-32 letters or digits of a valid room")
+			return
+		}
+		scope = room.Scope(id, inc)
+	} else {
+		rm, ok := s.lookupRoom(w, r)
+		if !ok {
+			return
+		}
+		if _, ok := s.roomRole(w, r, rm, room.RoleHost); !ok {
+			return
+		}
+		scope = rm.Scope()
 	}
 	limit := 50
 	if v := r.URL.Query().Get("limit"); v != "" {
@@ -160,7 +177,7 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	page, err := s.deps.Catalog.Orders(r.Context(), rm.ID, r.URL.Query().Get("cursor"), limit)
+	page, err := s.deps.Catalog.Orders(r.Context(), scope, r.URL.Query().Get("cursor"), limit)
 	if err != nil {
 		s.cartError(w, err)
 		return

@@ -69,7 +69,8 @@ func refusedWhileDraining(r *http.Request) bool {
 type DrainDeps struct {
 	// Hub announces node.draining to rooms and closes WebSockets with 1012.
 	Hub interface {
-		Publish(ctx context.Context, roomID string, ev room.Event) (room.Event, error)
+		Publish(ctx context.Context, scope string, ev room.Event) (room.Event, error)
+		ScopeOf(ctx context.Context, roomID string) (string, error)
 		Drain() int
 	}
 	// Media names the rooms with WebRTC sessions here and counts viewers.
@@ -98,7 +99,11 @@ func (d *Drain) Run(ctx context.Context, deps DrainDeps) {
 	ev := room.MustEvent("node.draining", map[string]string{"node": d.node})
 	ev.Transient = true
 	for _, id := range deps.Media.RoomsServed() {
-		if _, err := deps.Hub.Publish(ctx, id, ev); err != nil {
+		scope, err := deps.Hub.ScopeOf(ctx, id)
+		if err == nil {
+			_, err = deps.Hub.Publish(ctx, scope, ev)
+		}
+		if err != nil {
 			deps.Log.Warn("drain: tell the room", "room", id, "err", err)
 		}
 	}

@@ -58,8 +58,9 @@ type Deps struct {
 // WebSockets serves a room's WebSocket once the room is known to exist.
 type WebSockets interface {
 	ServeWS(w http.ResponseWriter, r *http.Request, roomID string)
-	// CloseRoom disconnects everyone from a deleted room.
-	CloseRoom(ctx context.Context, roomID string) error
+	// CloseRoom disconnects everyone from a deleted room's incarnation
+	// (scope is room.Room.Scope).
+	CloseRoom(ctx context.Context, scope string) error
 }
 
 // Server routes HTTP requests. Build it with New; it is an http.Handler.
@@ -97,6 +98,7 @@ func (s *Server) routes() {
 	m.HandleFunc("PATCH /api/v1/rooms/{room}", s.patchRoom)
 	m.HandleFunc("DELETE /api/v1/rooms/{room}", s.admin(s.deleteRoom))
 	m.HandleFunc("GET /api/v1/rooms/{room}/moderation/log", s.moderationLog)
+	m.HandleFunc("GET /api/v1/retired_rooms", s.admin(s.listRetiredRooms)) // admin_retired.go
 	m.HandleFunc("POST /api/v1/tokens", s.admin(s.mintToken))
 	s.catalogRoutes(m)
 	s.webhookRoutes(m)

@@ -15,6 +15,7 @@ import (
 // fresh log; durable says its Reopen keeps every entry and the ids go on.
 func TestAudit(t *testing.T, durable bool, open func(t *testing.T) Handles[chat.AuditLog]) {
 	ctx := context.Background()
+	t.Run("forget a scope", func(t *testing.T) { testForgetAudit(t, durable, open) })
 
 	t.Run("ids per room, recent oldest first", func(t *testing.T) {
 		h := open(t)
@@ -90,6 +91,47 @@ func TestAudit(t *testing.T, durable bool, open func(t *testing.T) Handles[chat.
 }
 
 // entry is the ith moderator action in room "r", every field set.
+// testForgetAudit: forgetting a room incarnation's scope empties its log
+// (after a restart too) and leaves the others'.
+func testForgetAudit(t *testing.T, durable bool, open func(t *testing.T) Handles[chat.AuditLog]) {
+	ctx := context.Background()
+	h := open(t)
+	forget := forgetter(h)
+	if forget == nil {
+		t.Skip("the implementation cannot forget a scope")
+	}
+	const gone, kept = "shop~aaaa1111", "shop~bbbb2222"
+	for _, scope := range []string{gone, kept} {
+		e := entry(0)
+		e.Room = scope
+		if _, err := h.A.Append(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := forget(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	logs := []chat.AuditLog{h.B}
+	if durable {
+		logs = append(logs, reopen(t, h))
+	}
+	for _, l := range logs {
+		if got, err := l.Recent(ctx, gone, 10); err != nil || len(got) != 0 {
+			t.Fatalf("forgotten scope: got %d entries (%v), want none", len(got), err)
+		}
+		if got, err := l.Recent(ctx, kept, 10); err != nil || len(got) != 1 {
+			t.Fatalf("other scope: got %d entries (%v), want 1", len(got), err)
+		}
+	}
+	// The scope can start again from id 1 (a new incarnation never reuses
+	// it, but nothing stale may linger).
+	e := entry(1)
+	e.Room = gone
+	if got, err := logs[len(logs)-1].Append(ctx, e); err != nil || got.ID != 1 {
+		t.Fatalf("append after forget: got id %d (%v), want 1", got.ID, err)
+	}
+}
+
 func entry(i int) chat.AuditEntry {
 	secs := 30 + i
 	return chat.AuditEntry{

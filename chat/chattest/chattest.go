@@ -5,6 +5,7 @@
 package chattest
 
 import (
+	"context"
 	"testing"
 
 	"liveroom/chat"
@@ -27,6 +28,23 @@ type Handles[T any] struct {
 	// Reopen is a restart of the node: it returns a new value over the data
 	// A and B wrote (which the test stops using). Nil if nothing is kept.
 	Reopen func() T
+	// Forget removes a room data scope (room.Scope), as the sweep of
+	// retired room incarnations does. Nil: the implementation's own
+	// ForgetScope method, if it has one; without either the test is skipped.
+	Forget func(ctx context.Context, scope string) error
+}
+
+// forgetter is Handles.Forget, else A's ForgetScope method, else nil.
+func forgetter[T any](h Handles[T]) func(ctx context.Context, scope string) error {
+	if h.Forget != nil {
+		return h.Forget
+	}
+	if f, ok := any(h.A).(interface {
+		ForgetScope(ctx context.Context, scope string) error
+	}); ok {
+		return f.ForgetScope
+	}
+	return nil
 }
 
 // reopen restarts h, failing the test if the implementation cannot.

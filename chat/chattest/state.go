@@ -218,6 +218,7 @@ func TestState(t *testing.T, kept Kept, open func(t *testing.T, history, held in
 	})
 
 	t.Run("ranks", func(t *testing.T) { testRanks(t, open) })
+	t.Run("forget a scope", func(t *testing.T) { testForgetState(t, kept, open) })
 
 	if kept != (Kept{}) {
 		t.Run("restart", func(t *testing.T) { testRestart(t, kept, open) })

@@ -26,6 +26,9 @@ type backends struct {
 	chat     chatState
 	audit    chat.AuditLog
 	store    cart.Store
+	// forget removes a data scope (room.Scope) from each backend holding
+	// room data: the retired-incarnation sweep.
+	forget []func(ctx context.Context, scope string) error
 	// secret authenticates node-to-node requests; nil on one node, which
 	// then serves no edge route.
 	secret []byte
@@ -69,6 +72,7 @@ func openLocal(cfg Config) (*backends, error) {
 		return nil, fmt.Errorf("cart store: %w", err)
 	}
 	b.store, b.close = local, func() { _ = local.Close() }
+	b.forget = forgetters(b.bus, b.chat, b.audit, local)
 	return b, nil
 }
 
@@ -100,6 +104,7 @@ func openRedis(cfg Config, log *slog.Logger) (*backends, error) {
 		rooms: room.NewRedisStore(rdb, prefix), bus: bus,
 		origins: room.NewRedisOrigins(rdb, prefix), registry: room.NewRedisRegistry(rdb, prefix),
 		chat: state, audit: state.Audit(), store: store, secret: cfg.Node.Secret(cfg.Auth.JWTSecret),
+		forget: []func(context.Context, string) error{room.ForgetRedisScope(rdb, prefix), store.ForgetScope},
 		ready: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
@@ -133,4 +138,17 @@ func checkPersistence(cfg room.RedisConfig, rdb *redis.Client, log *slog.Logger)
 		log.Warn("redis persistence: a Redis restart may lose confirmed orders and stock (docs/cluster.md)", attrs...)
 	}
 	return room.NewPersistenceWatch(rdb, p, time.Minute), nil
+}
+
+// forgetters are the ForgetScope methods of those of parts that have one.
+func forgetters(parts ...any) []func(ctx context.Context, scope string) error {
+	var out []func(context.Context, string) error
+	for _, p := range parts {
+		if f, ok := p.(interface {
+			ForgetScope(ctx context.Context, scope string) error
+		}); ok {
+			out = append(out, f.ForgetScope)
+		}
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"liveroom/cmd/internal/proctest"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"liveroom/cart"
+	"liveroom/room"
 	"liveroom/room/roomtest"
 )
 
@@ -181,9 +183,15 @@ func TestClusterFlashSale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The room's data lives under its incarnation's scope (room.Scope).
+	var flashRoom room.Room
+	if status, body := adminDo(t, "GET", a.Base+"/api/v1/rooms/flash", nil); status != 200 || json.Unmarshal(body, &flashRoom) != nil {
+		t.Fatalf("get room: %d %s", status, body)
+	}
+	flashScope := flashRoom.Scope()
 	checkStock := func(saleID string) cart.Sale {
 		t.Helper()
-		s, err := store.Sale(context.Background(), "flash", saleID, time.Now())
+		s, err := store.Sale(context.Background(), flashScope, saleID, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -30,6 +30,7 @@ type Config struct {
 	Cart     cart.Config        `yaml:"cart"`
 	Webhooks cart.WebhookConfig `yaml:"webhooks"`
 	Redis    room.RedisConfig   `yaml:"redis"`
+	Rooms    room.RoomsConfig   `yaml:"rooms"`
 	Node     room.NodeConfig    `yaml:"node"`
 	DataDir  string             `yaml:"data_dir"`
 	Log      LogConfig          `yaml:"log"`
@@ -45,7 +46,7 @@ type LogConfig struct {
 
 // defaultConfig is every package's defaults; the file is decoded over it.
 func defaultConfig() Config {
-	c := Config{Hub: room.DefaultHubConfig(), Chat: chat.DefaultConfig()}
+	c := Config{Hub: room.DefaultHubConfig(), Chat: chat.DefaultConfig(), Rooms: room.DefaultRoomsConfig()}
 	c.HTTP.SetDefaults()
 	c.WebRTC.SetDefaults()
 	c.RTSP.Limits.SetDefaults() // not in RTSP.SetDefaults: that one runs after the file too
@@ -149,7 +150,7 @@ func (c *Config) validate() error {
 	}
 	c.Hub.AllowedOrigins = c.HTTP.AllowedOrigins
 	c.Hub.NodeID = c.Node.ID
-	for _, section := range []interface{ Validate() error }{c.HTTP, c.WebRTC, c.RTSP, c.Redis, c.Node, c.Hub, c.Chat, c.Cart, c.Webhooks} {
+	for _, section := range []interface{ Validate() error }{c.HTTP, c.WebRTC, c.RTSP, c.Redis, c.Rooms, c.Node, c.Hub, c.Chat, c.Cart, c.Webhooks} {
 		if err := section.Validate(); err != nil {
 			return err
 		}

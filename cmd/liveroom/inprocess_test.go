@@ -101,6 +101,7 @@ func sharedMemory(t *testing.T) backendsFor {
 		chat: chat.NewMemoryState(100, 100), audit: chat.NewMemoryAudit(), store: store,
 		secret: []byte("in-process-cluster-secret"),
 	}
+	shared.forget = forgetters(shared.bus, shared.chat, shared.audit, store)
 	return func(*testing.T, Config) *backends { b := shared; return &b } // closed by the test, not by a node
 }
 

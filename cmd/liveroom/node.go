@@ -30,10 +30,12 @@ type node struct {
 	hub    *room.Hub
 	cart   *cart.Service
 	outbox *cart.Outbox
-	sfu    *media.SFU
-	edges  *media.Edges
-	life   *room.Lifecycle
-	web    *web.Server
+	// retired removes deleted rooms' incarnations after rooms.retired_retention.
+	retired *room.RetiredSweeper
+	sfu     *media.SFU
+	edges   *media.Edges
+	life    *room.Lifecycle
+	web     *web.Server
 
 	advertise string   // base URL other nodes and the registry know this node by
 	rtspAddr  net.Addr // RTSP listener
@@ -132,6 +134,10 @@ func (n *node) buildCart(reg prometheus.Registerer) error {
 	if n.outbox, err = cart.NewOutbox(n.back.store, n.cfg.Webhooks, cart.OutboxOptions{Metrics: metrics, Log: n.log.With("component", "webhooks")}); err != nil {
 		return err
 	}
+	if rs, ok := n.back.rooms.(room.RetiredStore); ok {
+		n.retired = &room.RetiredSweeper{Rooms: rs, Forget: n.back.forget, Retention: n.cfg.Rooms.RetiredRetention,
+			Log: n.log.With("component", "retired")}
+	}
 	n.cart.OnOrder(func(cart.Order) { n.outbox.Wake() })
 	return nil
 }
@@ -154,6 +160,9 @@ func (n *node) start() {
 	run("hub", n.hub.Run)
 	run("cart", n.cart.Run)
 	run("webhooks", n.outbox.Run)
+	if n.retired != nil {
+		run("retired", func(ctx context.Context) error { n.retired.Run(ctx, n.cfg.Rooms.RetiredSweep); return nil })
+	}
 	run("lifecycle", n.life.Run)
 	run("edges", n.edges.Run)
 	run("registry", func(ctx context.Context) error {

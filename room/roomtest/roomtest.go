@@ -30,7 +30,7 @@ const Secret = "roomtest-secret-0123456789"
 type Options struct {
 	Hub   *room.HubConfig // nil: defaults with no per-address limit
 	Bus   room.Bus        // nil: a fresh memory bus (share one to model a cluster)
-	Rooms []room.Room     // nil: "demo" (public), "open" (guest chat), "priv" (private), "other"
+	Rooms []room.Room     // nil: "demo" (public), "open" (guest chat), "priv" (private), "other"; kept without an incarnation unless set
 	// Setup registers handlers on the hub before it serves (e.g. chat.New).
 	Setup func(h *room.Hub, s *Server) error
 	// NoRun leaves the hub's timers off (no pings, viewers, likes).
@@ -74,10 +74,15 @@ func New(t testing.TB, opt Options) *Server {
 		}
 	}
 	for _, r := range rooms {
+		// A room keeps the incarnation the test gives it; none (the
+		// default rooms) makes it a room stored before incarnations, whose
+		// data scope is its id, so tests can name its state by the id.
+		inc := r.Incarnation
 		r, err := room.NewRoom(r, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
+		r.Incarnation = inc
 		if _, err := store.Create(context.Background(), r); err != nil {
 			t.Fatal(err)
 		}
