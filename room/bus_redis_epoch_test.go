@@ -143,3 +143,19 @@ func TestRedisBusNewEpochAfterLossyRestart(t *testing.T) {
 		wantGot([]int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14})
 	})
 }
+
+// BenchmarkRedisBusPublish is one room event through the publish script
+// (which reads Redis's run_id each time) on a local redis-server.
+func BenchmarkRedisBusPublish(b *testing.B) {
+	srv := roomtest.StartRedis(b)
+	bus := room.NewRedisBus(srv.Client(b), room.RedisBusConfig{Prefix: roomtest.Prefix(), History: 1000})
+	defer bus.Close()
+	ctx := context.Background()
+	ev := room.MustEvent("chat.message", map[string]any{"text": "hello"})
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := bus.Publish(ctx, "r", ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
