@@ -103,6 +103,9 @@ func (s *Service) modTimeout(ctx context.Context, req *room.Request) error {
 	if err := s.protect(ctx, req, t.UserID); err != nil {
 		return err
 	}
+	if err := s.keepSanction(ctx, req, t.UserID, false); err != nil {
+		return err
+	}
 	var until time.Time
 	var untilMS int64
 	if secs > 0 {
@@ -126,6 +129,9 @@ func (s *Service) modBan(ctx context.Context, req *room.Request) error {
 	if err := s.protect(ctx, req, t.UserID); err != nil {
 		return err
 	}
+	if err := s.keepSanction(ctx, req, t.UserID, true); err != nil {
+		return err
+	}
 	if err := s.sanctions.Ban(ctx, req.Room, t.UserID, actorOf(req.From)); err != nil {
 		return err
 	}
@@ -140,6 +146,9 @@ func (s *Service) modBan(ctx context.Context, req *room.Request) error {
 func (s *Service) modUnban(ctx context.Context, req *room.Request) error {
 	t, err := decodeTarget(req, true, false)
 	if err != nil {
+		return err
+	}
+	if err := s.keepSanction(ctx, req, t.UserID, true); err != nil {
 		return err
 	}
 	if _, err := s.sanctions.Unban(ctx, req.Room, t.UserID); err != nil {
@@ -243,4 +252,27 @@ func (s *Service) rejectHeld(ctx context.Context, req *room.Request, m Message) 
 	s.record(ctx, req, AuditEntry{Action: "reject", MessageID: m.ID, UserID: m.User.ID, Text: m.Text})
 	return s.hub.SendRole(ctx, req.Room, room.RoleModerator,
 		room.MustEvent("chat.deleted", map[string]any{"message_id": m.ID, "held": true}))
+}
+
+// keepSanction refuses lifting or replacing a ban (ban) or a running
+// timeout imposed by someone of higher role than the one acting: a
+// moderator cannot undo a host's ban, nor shorten or re-issue it under
+// their own lower rank. Equals may undo each other's.
+func (s *Service) keepSanction(ctx context.Context, req *room.Request, userID string, ban bool) error {
+	st, err := s.sanctions.Standing(ctx, req.Room, userID)
+	if err != nil {
+		return err
+	}
+	by, what := st.MutedBy, "timeout"
+	if ban {
+		by, what = st.BannedBy, "ban"
+	}
+	if ban && !st.Banned || !ban && !st.MutedUntil.After(s.now()) {
+		return nil
+	}
+	// A sanction stored without a role counts as a moderator's (Actor.Binds).
+	if r := max(by.Role, room.RoleModerator); r > req.From.Role {
+		return room.Errorf(room.CodeForbidden, "a %s cannot change a %s's %s", req.From.Role, r, what)
+	}
+	return nil
 }

@@ -81,7 +81,13 @@ func (s *SFU) StopPull(roomID string) {
 	}
 }
 
-func redactURL(u *base.URL) string { return (*url.URL)(u).Redacted() }
+// redactURL is u fit for logs: no password, and no query or fragment,
+// where cameras and relays often carry a key (?key=, ?token=).
+func redactURL(u *base.URL) string {
+	c := *(*url.URL)(u)
+	c.RawQuery, c.ForceQuery, c.Fragment, c.RawFragment = "", false, "", ""
+	return c.Redacted()
+}
 
 func (s *SFU) runPull(ctx context.Context, p *rtspPull, u *base.URL, cfg RTSPConfig) {
 	log := s.log.With("room", p.roomID, "rtsp", "pull", "url", redactURL(u))

@@ -18,6 +18,8 @@ import (
 //
 //	<prefix>{room:ID}:bus:seq    string: the room's last seq (INCR)
 //	<prefix>{room:ID}:bus:epoch  string: changes when seq restarts from 0
+//	<prefix>{room:ID}:bus:run    string: run_id of the Redis process the
+//	                             epoch was last used under
 //	<prefix>{room:ID}:bus:log    stream: the last `history` non-transient
 //	                             events, entry id = <seq>-1, field m = message
 //	<prefix>{room:ID}:bus:floor  string: seq of the newest trimmed entry
@@ -106,14 +108,25 @@ func (b *RedisBus) roomOf(channel string) (string, bool) {
 }
 
 // ensureEpoch starts every script: a room whose epoch is gone (a flushed
-// or restarted Redis) starts a new stream from seq 0 under a new epoch.
-// KEYS seq, epoch, log, floor; ARGV[1] a fresh epoch.
+// Redis) or was last used under another Redis process (a restart or a
+// failover, which may have lost its last events while the epoch survived:
+// seq would step back and reuse numbers nodes and pages have already seen)
+// starts a new stream from seq 0 under a new epoch. Without INFO (a
+// managed Redis may forbid it) only a lost epoch is noticed. A run key
+// missing beside an epoch (data from before it was kept) is adopted.
+// KEYS seq, epoch, log, floor, run; ARGV[1] a fresh epoch.
 const ensureEpoch = `
 local ep = redis.call('GET', KEYS[2])
-if not ep then
+local info = redis.pcall('INFO', 'server')
+local run = type(info) == 'string' and string.match(info, 'run_id:(%x+)') or ''
+local was = redis.call('GET', KEYS[5])
+if not ep or (run ~= '' and was and was ~= run) then
   ep = ARGV[1]
   redis.call('DEL', KEYS[1], KEYS[3], KEYS[4])
   redis.call('SET', KEYS[2], ep)
+end
+if run ~= '' and was ~= run then
+  redis.call('SET', KEYS[5], run)
 end
 `
 
@@ -184,7 +197,7 @@ return total
 `)
 
 func (b *RedisBus) keys(roomID string) []string {
-	return []string{b.key(roomID, "seq"), b.key(roomID, "epoch"), b.key(roomID, "log"), b.key(roomID, "floor")}
+	return []string{b.key(roomID, "seq"), b.key(roomID, "epoch"), b.key(roomID, "log"), b.key(roomID, "floor"), b.key(roomID, "run")}
 }
 
 func (b *RedisBus) Publish(ctx context.Context, roomID string, ev Event) (Event, error) {

@@ -370,9 +370,9 @@ func (f *fviewer) dialWS(ctx context.Context) error {
 		return err
 	}
 	u.Scheme = strings.Replace(u.Scheme, "http", "ws", 1)
-	if f.token != "" {
-		u.RawQuery = "token=" + url.QueryEscape(f.token)
-	}
+	// As the pages do: the token goes in the first frame, never in the URL
+	// a balancer may log.
+	u.RawQuery = "auth=frame"
 	// A browser sends the balancer's cookie with the WebSocket too; the
 	// jar only knows http(s) URLs, so the cookie is carried by hand.
 	page, _ := url.Parse(f.base)
@@ -386,6 +386,10 @@ func (f *fviewer) dialWS(ctx context.Context) error {
 		return fmt.Errorf("websocket: %w", err)
 	}
 	f.client.Jar.SetCookies(page, resp.Cookies())
+	if err := ws.WriteJSON(map[string]string{"type": "auth", "token": f.token}); err != nil {
+		ws.Close()
+		return fmt.Errorf("websocket: auth frame: %w", err)
+	}
 	var welcome struct {
 		Type string `json:"type"`
 		Node string `json:"node"`
