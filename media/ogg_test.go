@@ -140,3 +140,27 @@ func TestTranscodeOpusSamples(t *testing.T) {
 		}
 	}
 }
+
+// FuzzTranscodeOggReader: any byte stream ends in an error or EOF, never a
+// panic, and packets stay within the bound.
+func FuzzTranscodeOggReader(f *testing.F) {
+	var w bytes.Buffer
+	writeOggPage(&w, 0x02, 0, 0, []byte("OpusHead\x01\x02\x00\x00"))
+	writeOggPage(&w, 0, 960, 1, []byte{0xf8, 1, 2, 3}, bytes.Repeat([]byte{1}, 300))
+	f.Add(w.Bytes())
+	f.Add([]byte("OggS\x00\x01"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := newOggReader(bytes.NewReader(b))
+		for range 1000 {
+			err := r.nextPage(func(pkt []byte, _ int64, _ bool) {
+				if len(pkt) > oggMaxPacket+255*255 {
+					t.Fatalf("packet of %d bytes", len(pkt))
+				}
+				_ = opusSamples(pkt)
+			})
+			if err != nil {
+				return
+			}
+		}
+	})
+}

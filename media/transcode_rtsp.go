@@ -57,7 +57,7 @@ func newRTSPAAC(t *rtspTrack, f *format.MPEG4Audio) (*rtspAAC, error) {
 	}
 	a := &rtspAAC{dec: dec, clock: int64(f.ClockRate())}
 	a.tr, err = NewAACTranscoder(asc, func(opus []byte, pts time.Duration) {
-		t.emit(opus, true, opusTS(pts))
+		t.emit(opus, false, opusTS(pts))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("aac transcoder: %w", err)
