@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -270,6 +271,51 @@ func TestTranscodeCloseKills(t *testing.T) {
 	}
 	if !errors.Is(werr, media.ErrTranscoderClosed) || !strings.Contains(werr.Error(), "ffmpeg") {
 		t.Fatalf("Write after ffmpeg died = %v, want ErrTranscoderClosed naming ffmpeg", werr)
+	}
+}
+
+// TestTranscodeStalledNeverBlocks: a stopped ffmpeg (SIGSTOP) fills the
+// pipe and the queue; Write keeps returning at once and counts the drops,
+// and Close still ends it.
+func TestTranscodeStalledNeverBlocks(t *testing.T) {
+	needTranscoder(t)
+	asc, aus := aacTone(t, 48000, 1)
+	tr, err := media.NewAACTranscoder(asc, func([]byte, time.Duration) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := tr.Pid()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// ~200 s of audio, far more than the pipe and the queue hold.
+		for i := range 10000 {
+			if err := tr.Write(aus[i%len(aus)], time.Duration(i)*21*time.Millisecond); err != nil {
+				t.Errorf("Write %d: %v", i, err)
+				return
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Write blocked on a stalled ffmpeg")
+	}
+	if d := tr.Dropped(); d == 0 {
+		t.Errorf("dropped %d access units with ffmpeg stopped, want some", d)
+	}
+	closed := make(chan struct{})
+	go func() { _ = tr.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close blocked on a stalled ffmpeg")
+	}
+	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("ffmpeg pid %d still exists after Close: %v", pid, err)
 	}
 }
 
