@@ -158,6 +158,7 @@ func TestTranscodeMeasure(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	var lat, steady []time.Duration
+	first := times[0].at.Sub(written[0])
 	for _, a := range times {
 		// The packet's last sample is in access unit i; it was written then.
 		i := int((a.pts + 20*time.Millisecond - time.Nanosecond - base) / frame)
@@ -188,6 +189,7 @@ func TestTranscodeMeasure(t *testing.T) {
 	r := func(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
 	t.Logf("MEASURE added latency, AU written → Opus packet out, all (n=%d): p50 %v, p99 %v, max %v (the first packets wait for ffmpeg to start)",
 		len(lat), r(lat[len(lat)/2]), r(lat[len(lat)*99/100]), r(lat[len(lat)-1]))
+	t.Logf("MEASURE first AU written → first Opus packet out (ffmpeg start-up): %v", r(first))
 	t.Logf("MEASURE added latency after the first second (n=%d): p50 %v, p99 %v, max %v",
 		len(steady), r(steady[len(steady)/2]), r(steady[len(steady)*99/100]), r(steady[len(steady)-1]))
 	t.Logf("MEASURE audio offset after PTS mapping: %v (burst at %v in the AAC's timeline, %v in the Opus packets')", offset, inOnset, outOnset)
