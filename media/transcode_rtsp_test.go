@@ -191,3 +191,31 @@ func childFFmpeg(t *testing.T) []string {
 	}
 	return out
 }
+
+// TestRTSPPullAACTranscoded: a pulled IP camera sending H264 + AAC is heard
+// by WHEP viewers as the 440 Hz tone in Opus.
+func TestRTSPPullAACTranscoded(t *testing.T) {
+	needTranscoder(t)
+	ctx := testCtx(t, 60*time.Second)
+	s := newSFU(t)
+	cam := startCamera(t)
+	startFFmpeg(t, pushArgs(cam, "tcp", "-c:a", "aac")...)
+
+	v, _ := startViewer(t, ctx, s.SFU, "cam-aac")
+	rec := startAudioRecorder(t, ctx, subscribeVia(s.SFU, "cam-aac", nil))
+	if err := s.StartPull("cam-aac", cam); err != nil {
+		t.Fatalf("StartPull: %v", err)
+	}
+	waitStats(t, ctx, v, "pulled keyframe and audio", func(st mediatest.ViewerStats) bool {
+		return st.Keyframes >= 1 && st.Audio.Packets >= 100
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for rec.count() < 150 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	hz, rms := rec.tone(t)
+	t.Logf("viewer got %d Opus packets from the pull: %.1f Hz, rms %.0f", rec.count(), hz, rms)
+	if math.Abs(hz-440) > 10 || rms < 1000 {
+		t.Errorf("pulled audio %.1f Hz rms %.0f, want a 440 Hz tone", hz, rms)
+	}
+}
