@@ -61,7 +61,8 @@ func probeTranscoder() error {
 // AACTranscoder turns one stream's AAC access units into Opus packets
 // (48 kHz, 20 ms) through an ffmpeg child process. Output PTS are the input
 // PTS of the audio each packet carries, so ffmpeg's delay is latency, not
-// lip-sync offset.
+// lip-sync offset. The owner calls Close when the stream ends; if the server
+// dies instead, ffmpeg sees its stdin close and exits on its own.
 type AACTranscoder struct {
 	out  func(opus []byte, pts time.Duration)
 	rate int // AAC core sample rate: 1024 samples per access unit
