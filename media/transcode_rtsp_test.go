@@ -60,6 +60,13 @@ func startAudioRecorder(t *testing.T, ctx context.Context, signal mediatest.Sign
 			a.mu.Unlock()
 		}
 	})
+	negotiateTest(t, ctx, pc, signal)
+	return a
+}
+
+// negotiateTest offers pc's transceivers through signal and applies the answer.
+func negotiateTest(t *testing.T, ctx context.Context, pc *webrtc.PeerConnection, signal mediatest.Signal) {
+	t.Helper()
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +83,6 @@ func startAudioRecorder(t *testing.T, ctx context.Context, signal mediatest.Sign
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		t.Fatal(err)
 	}
-	return a
 }
 
 // tone writes the recorded Opus to an Ogg file and measures it.
