@@ -152,21 +152,19 @@ func TestAUSourceH264Opus(t *testing.T) {
 	}
 }
 
-// TestAUSourceAACWithoutTranscoder: without a transcoder AAC is dropped
-// with one notice; video still flows.
+// TestAUSourceAACNotice: AAC the transcoder cannot take (here a broken
+// AudioSpecificConfig; on a server without ffmpeg, any) is dropped with one
+// notice to the host.
 func TestAUSourceAACNotice(t *testing.T) {
 	s := newSFU(t)
 	var mu sync.Mutex
 	var got []string
-	src, err := s.StartAUSource("aac", "h", media.AUSourceOptions{Protocol: "test", AAC: []byte{0x11, 0x90},
+	src, err := s.StartAUSource("aac", "h", media.AUSourceOptions{Protocol: "test", AAC: []byte{0xff},
 		Notice: func(m string) { mu.Lock(); got = append(got, m); mu.Unlock() }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close("done")
-	if media.TranscoderAvailableForTest() {
-		t.Skip("this build has an AAC transcoder; covered by the RTMP tests")
-	}
 	src.WriteAAC([][]byte{{1, 2, 3}}, 0)
 	src.WriteAAC([][]byte{{1, 2, 3}}, 20*time.Millisecond)
 	mu.Lock()
