@@ -110,6 +110,22 @@ func TestRTMPPublishFFmpeg(t *testing.T) {
 			if !s.Live(tc.room) {
 				t.Errorf("room not live")
 			}
+			if tc.room == "shop" {
+				// Malformed handshakes and chunks end their own connection only.
+				before := v.Stats().Video.Packets
+				c1 := strings.Repeat("\x00", 1536)
+				for _, junk := range []string{
+					"\x00\xff\x13garbage\r\n\r\n",
+					"\x03" + c1, // C0+C1, then silence
+					"\x03" + c1 + c1 + "\x02\xff\xff\xff\xff\xff\xff\x14" + strings.Repeat("z", 300), // a chunk with a huge length
+					"\x06" + strings.Repeat("\xff", 4000),                                            // encrypted handshake type with junk
+				} {
+					sendRaw(t, srv.Addr().String(), junk)
+				}
+				waitStats(t, ctx, v, "video to keep flowing after garbage", func(st mediatest.ViewerStats) bool {
+					return st.Video.Packets > before+60
+				})
+			}
 			mu.Lock()
 			t.Logf("MEASURE first RTMP video frame -> WHEP viewer's first complete keyframe: %v", st.FirstKeyframeAt.Sub(first).Round(time.Millisecond))
 			mu.Unlock()
