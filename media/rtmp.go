@@ -42,8 +42,10 @@ type RTMPServer struct {
 	wg     sync.WaitGroup
 	done   chan struct{}
 
-	// trace, if set (tests), sees the arrival of every video frame.
-	trace atomic.Pointer[func(at time.Time)]
+	// trace, if set (tests), sees the arrival of every video frame with
+	// the RTP timestamp it is sent to viewers with (offset 0 for a room's
+	// first source).
+	trace atomic.Pointer[func(ts uint32, at time.Time)]
 }
 
 // ServeRTMP starts RTMP (cfg.Address) and, when tlsCfg is enabled, RTMPS.

@@ -169,9 +169,9 @@ func (p *rtmpPublisher) refuse(msg string) string {
 
 var errRTMPEnd = errors.New("stream refused")
 
-func (p *rtmpPublisher) traceArrival() {
+func (p *rtmpPublisher) traceArrival(pts time.Duration) {
 	if f := p.rs.trace.Load(); f != nil {
-		(*f)(time.Now())
+		(*f)(ptsTicks(pts, 90000), time.Now())
 	}
 }
 
@@ -313,7 +313,7 @@ func (p *rtmpPublisher) start() error {
 }
 
 func (p *rtmpPublisher) avcFrame(payload []byte, pts time.Duration) error {
-	p.traceArrival()
+	p.traceArrival(pts)
 	var au h264.AVCC
 	if err := au.Unmarshal(payload); err != nil {
 		if errors.Is(err, h264.ErrAVCCNoNALUs) {

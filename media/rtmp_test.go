@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -87,16 +86,10 @@ func TestRTMPPublishFFmpeg(t *testing.T) {
 			ctx := testCtx(t, 40*time.Second)
 			s := newSFU(t)
 			srv := startRTMP(t, s.SFU, nil, media.RTMPSConfig{})
-			var mu sync.Mutex
-			var first time.Time
-			media.SetRTMPTrace(srv, func(at time.Time) {
-				mu.Lock()
-				if first.IsZero() {
-					first = at
-				}
-				mu.Unlock()
-			})
+			lat := newLatencyProbe()
+			media.SetRTMPTrace(srv, func(ts uint32, at time.Time) { lat.arrived(true, ts, true, at) })
 			v, _ := startViewer(t, ctx, s.SFU, tc.room)
+			probe := startProbeViewer(t, ctx, s.SFU, tc.room, lat)
 			ff := startFFmpeg(t, rtmpArgs("rtmp://"+srv.Addr().String()+tc.path, "30")...)
 			st := waitStats(t, ctx, v, "keyframe and audio", func(st mediatest.ViewerStats) bool {
 				return !st.FirstKeyframeAt.IsZero() && st.Audio.Packets >= 25 && st.Video.Packets >= 60
@@ -126,9 +119,9 @@ func TestRTMPPublishFFmpeg(t *testing.T) {
 					return st.Video.Packets > before+60
 				})
 			}
-			mu.Lock()
-			t.Logf("MEASURE first RTMP video frame -> WHEP viewer's first complete keyframe: %v", st.FirstKeyframeAt.Sub(first).Round(time.Millisecond))
-			mu.Unlock()
+			t.Logf("MEASURE first RTMP video frame -> WHEP viewer's first complete keyframe: %v", st.FirstKeyframeAt.Sub(lat.firstArrival()).Round(time.Millisecond))
+			p50, p99, n := probe.latency()
+			t.Logf("MEASURE RTMP video frame arrival -> WHEP viewer receives its last packet (n=%d): p50 %v, p99 %v", n, p50, p99)
 			ff.stop()
 			waitFor(t, ctx, "room offline after the publisher left", func() bool { return !s.Live(tc.room) })
 		})
