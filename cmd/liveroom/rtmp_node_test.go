@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,10 +48,21 @@ func TestNodeRTMPStreamKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The server the studio shows for OBS "Custom".
+	_, b := adminDo(t, "GET", srv.URL+"/api/v1/rooms/obs", nil)
+	var got struct {
+		Ingest struct{ RTMP string } `json:"ingest"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if want := "rtmp://127.0.0.1:" + strconv.Itoa(n.rtmpAddr.(*net.TCPAddr).Port) + "/live"; got.Ingest.RTMP != want {
+		t.Fatalf("ingest.rtmp %q, want %q (%s)", got.Ingest.RTMP, want, b)
+	}
 	push := func(key string, seconds string) *exec.Cmd {
 		cmd := exec.Command(ffmpeg, "-hide_banner", "-nostdin", "-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=30",
 			"-f", "lavfi", "-i", "sine=frequency=440", "-t", seconds, "-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p",
-			"-bf", "0", "-g", "30", "-c:a", "aac", "-f", "flv", "rtmp://"+n.rtmpAddr.String()+"/live/"+key)
+			"-bf", "0", "-g", "30", "-c:a", "aac", "-f", "flv", got.Ingest.RTMP+"/"+key)
 		return cmd
 	}
 
