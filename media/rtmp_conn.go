@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/abema/go-mp4"
@@ -28,17 +29,32 @@ const rtmpAuthTimeout = 5 * time.Second
 
 // deadlineConn renews the read and write deadlines on each call, so a
 // client that stalls (handshake included) is dropped after the timeout.
+// stop ends reading at once (the source was replaced or refused).
 type deadlineConn struct {
 	net.Conn
 	timeout time.Duration
+	stopped atomic.Bool
 }
 
-func (c deadlineConn) Read(p []byte) (int, error) {
+var errRTMPStopped = errors.New("rtmp: connection stopped")
+
+func (c *deadlineConn) stop() {
+	c.stopped.Store(true)
+	_ = c.SetReadDeadline(time.Now())
+}
+
+func (c *deadlineConn) Read(p []byte) (int, error) {
+	if c.stopped.Load() {
+		return 0, errRTMPStopped
+	}
 	_ = c.SetReadDeadline(time.Now().Add(c.timeout))
+	if c.stopped.Load() { // stop ran between the check and the renewal
+		return 0, errRTMPStopped
+	}
 	return c.Conn.Read(p)
 }
 
-func (c deadlineConn) Write(p []byte) (int, error) {
+func (c *deadlineConn) Write(p []byte) (int, error) {
 	_ = c.SetWriteDeadline(time.Now().Add(c.timeout))
 	return c.Conn.Write(p)
 }
@@ -65,7 +81,8 @@ func (rs *RTMPServer) serve(nc net.Conn, secure bool) {
 	}
 	remote := nc.RemoteAddr().String()
 	log := rs.log.With("remote", remote, "proto", proto)
-	sc := &gortmplib.ServerConn{RW: deadlineConn{Conn: nc, timeout: rs.cfg.ReadTimeout}}
+	dc := &deadlineConn{Conn: nc, timeout: rs.cfg.ReadTimeout}
+	sc := &gortmplib.ServerConn{RW: dc}
 	if err := sc.Initialize(); err != nil {
 		log.Debug("rtmp handshake failed", "err", err)
 		return
@@ -110,12 +127,32 @@ func (rs *RTMPServer) serve(nc net.Conn, secure bool) {
 	if err := sc.AcceptAction(); err != nil {
 		return
 	}
-	p := &rtmpPublisher{rs: rs, sc: sc, nc: nc, roomID: roomID, hostID: hostID, proto: proto, log: log}
+	p := &rtmpPublisher{rs: rs, sc: sc, nc: nc, dc: dc, roomID: roomID, hostID: hostID, proto: proto, log: log}
 	reason := p.run()
 	if p.src != nil {
 		p.src.Close(reason)
 	}
 	log.Info("rtmp publisher ended", "reason", reason)
+	if p.refused {
+		rtmpLinger(nc)
+	}
+}
+
+// rtmpLinger lets a refused publisher read its error status: closing with
+// its media still unread would reset the connection and drop the status.
+// It stops sending, then discards what the client still sends, for at
+// most a second.
+func rtmpLinger(nc net.Conn) {
+	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 4096)
+	for {
+		if _, err := nc.Read(buf); err != nil {
+			return
+		}
+	}
 }
 
 // rtmpPublisher is one publishing connection after the publish command.
@@ -125,11 +162,13 @@ type rtmpPublisher struct {
 	rs             *RTMPServer
 	sc             *gortmplib.ServerConn
 	nc             net.Conn
+	dc             *deadlineConn
 	roomID, hostID string
 	proto          string
 	log            *slog.Logger
 
 	src       *AUSource
+	refused   bool
 	sps, pps  []byte
 	asc       []byte
 	audioNote bool
@@ -157,6 +196,7 @@ func (p *rtmpPublisher) run() string {
 
 // refuse tells the host (status and studio) and ends the connection.
 func (p *rtmpPublisher) refuse(msg string) string {
+	p.refused = true
 	if p.src != nil {
 		_ = p.src.Refuse(msg)
 	} else {
@@ -299,7 +339,9 @@ func (p *rtmpPublisher) start() error {
 	}
 	src, err := p.rs.s.StartAUSource(p.roomID, p.hostID, AUSourceOptions{
 		Protocol: p.proto, Remote: p.nc.RemoteAddr().String(), AAC: p.asc,
-		Close:  func() { p.nc.Close() },
+		// Wakes the read loop, which ends the connection (after letting a
+		// refused client read why).
+		Close:  p.dc.stop,
 		Notice: func(msg string) { p.rs.notice(p.roomID, msg) },
 	})
 	if err != nil {
@@ -325,6 +367,7 @@ func (p *rtmpPublisher) avcFrame(payload []byte, pts time.Duration) error {
 		return err
 	}
 	if err := p.src.WriteH264(au, pts); err != nil {
+		p.refused = true
 		rtmpStatus(p.sc, "NetStream.Publish.Rejected", strings.TrimPrefix(err.Error(), ErrUnplayable.Error()+": "))
 		return err
 	}

@@ -148,6 +148,7 @@ func TestRTMPRefusals(t *testing.T) {
 		{"unknown room", "/live/missing?key=secret", "no room for this stream key", nil},
 		{"unknown app", "/other/sk_shop", "unknown application", nil},
 		{"b-frames", "/live/bf?key=secret", "B-frames", []string{"-c:v", "libx264", "-profile:v", "main", "-pix_fmt", "yuv420p", "-bf", "2", "-g", "30"}},
+		{"sorenson video", "/live/sor?key=secret", "video codec", []string{"-c:v", "flv1", "-pix_fmt", "yuv420p"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ff := startFFmpeg(t, rtmpArgs(base+tc.path, "10", tc.video...)...)
@@ -161,6 +162,9 @@ func TestRTMPRefusals(t *testing.T) {
 	}
 	if !n.has("bf: H264 with B-frames cannot be played by browsers") {
 		t.Errorf("no B-frames notice for the studio; got %v", n.got)
+	}
+	if !n.has("sor: this video codec cannot be played by browsers") {
+		t.Errorf("no codec notice for the studio; got %v", n.got)
 	}
 	if s.Live("bf") {
 		t.Errorf("room bf live after the refusal")
