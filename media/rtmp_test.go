@@ -253,3 +253,52 @@ func testCert(t *testing.T) (certFile, keyFile string) {
 	}
 	return certFile, keyFile
 }
+
+// TestRTMPCaps: a connection past the per-address cap is closed before the
+// handshake; closing one frees its slot.
+func TestRTMPCaps(t *testing.T) {
+	s := newSFU(t)
+	srv, err := s.ServeRTMP(media.RTMPConfig{Address: "127.0.0.1:0", Limits: media.RTMPLimits{ConnsPerAddress: 1}},
+		media.RTMPSConfig{}, media.RTMPDeps{Auth: ingestAuth{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", srv.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	// closedByServer: the server ends the connection without answering.
+	closedByServer := func(c net.Conn) bool {
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, err := c.Read(make([]byte, 1))
+		return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
+	}
+	first := dial()
+	defer first.Close()
+	_, _ = first.Write([]byte{3}) // C0: the handshake is under way, the slot taken
+	time.Sleep(100 * time.Millisecond)
+	second := dial()
+	if !closedByServer(second) {
+		t.Errorf("second connection from the address was not closed")
+	}
+	second.Close()
+	first.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c := dial()
+		_, _ = c.Write([]byte{3})
+		ok := !closedByServer(c)
+		c.Close()
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the slot was not freed after the first connection closed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
