@@ -118,6 +118,15 @@ func TestRTMPPublishFFmpeg(t *testing.T) {
 				waitStats(t, ctx, v, "video to keep flowing after garbage", func(st mediatest.ViewerStats) bool {
 					return st.Video.Packets > before+60
 				})
+				// A viewer joining mid-stream waits for the next keyframe
+				// (at most one GOP, -g 30 = 1 s).
+				late, _ := startViewer(t, ctx, s.SFU, tc.room)
+				lst := waitStats(t, ctx, late, "late viewer's keyframe", func(st mediatest.ViewerStats) bool { return !st.FirstKeyframeAt.IsZero() })
+				wait := lst.FirstKeyframeAt.Sub(lst.Start)
+				t.Logf("MEASURE viewer joining mid-stream -> first keyframe: %v", wait.Round(time.Millisecond))
+				if !lst.FirstVideoKeyframe || !lst.FirstKeyframeParams || wait > 5*time.Second {
+					t.Errorf("late viewer: starts at a keyframe %v, with SPS/PPS %v, after %v", lst.FirstVideoKeyframe, lst.FirstKeyframeParams, wait)
+				}
 			}
 			t.Logf("MEASURE first RTMP video frame -> WHEP viewer's first complete keyframe: %v", st.FirstKeyframeAt.Sub(lat.firstArrival()).Round(time.Millisecond))
 			p50, p99, n := probe.latency()
