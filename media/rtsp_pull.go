@@ -9,6 +9,7 @@ import (
 
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/pion/rtp"
 )
 
 // pullHostID is the host of every pulled source: a WHIP or RTSP host of the
@@ -157,6 +158,9 @@ func (s *SFU) pullOnce(ctx context.Context, roomID string, u *base.URL, cfg RTSP
 		src.log.Warn("rtsp track dropped", "reason", msg)
 	}
 	tracks, err := src.start(plan, func(t *rtspTrack, p rtspTrackPlan) {
+		// The camera's sender reports relate its tracks (and keep a
+		// transcoder's delay out of lip sync).
+		t.ntp = func(pkt *rtp.Packet) (time.Time, bool) { return c.PacketNTP(p.media, pkt) }
 		c.OnPacketRTP(p.media, p.format, t.onPacket)
 	})
 	release()

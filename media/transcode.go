@@ -61,7 +61,8 @@ func probeTranscoder() error {
 // AACTranscoder turns one stream's AAC access units into Opus packets
 // (48 kHz, 20 ms) through an ffmpeg child process. Output PTS are the input
 // PTS of the audio each packet carries, so ffmpeg's delay is latency, not
-// lip-sync offset.
+// lip-sync offset. The owner calls Close when the stream ends; if the server
+// dies instead, ffmpeg sees its stdin close and exits on its own.
 type AACTranscoder struct {
 	out  func(opus []byte, pts time.Duration)
 	rate int // AAC core sample rate: 1024 samples per access unit
@@ -124,8 +125,12 @@ func NewAACTranscoder(asc []byte, out func(opus []byte, pts time.Duration)) (*AA
 	if _, err := (mpeg4audio.ADTSPackets{&t.adts}).Marshal(); err != nil {
 		return nil, fmt.Errorf("aac config: %w", err)
 	}
+	// No "-fflags nobuffer": it discards the packets read while probing
+	// the input, an unknown number of leading frames, which would shift
+	// every output PTS (measured: 1-2 AAC frames, 21-43 ms). A 32-byte
+	// probe costs one frame of start-up delay once, not per packet.
 	t.cmd = exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error",
-		"-fflags", "nobuffer", "-flags", "low_delay", "-probesize", "32", "-analyzeduration", "0",
+		"-flags", "low_delay", "-probesize", "32", "-analyzeduration", "0",
 		"-f", "aac", "-i", "pipe:0",
 		"-vn", "-c:a", "libopus", "-ar", "48000", "-ac", channels, "-b:a", "64k",
 		"-application", "lowdelay", "-frame_duration", "20", "-vbr", "on",
