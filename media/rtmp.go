@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // RTMPDeps are the RTMP server's collaborators.
@@ -42,6 +44,9 @@ type RTMPServer struct {
 	wg     sync.WaitGroup
 	done   chan struct{}
 
+	nConns  prometheus.Gauge
+	refused *prometheus.CounterVec
+
 	// trace, if set (tests), sees the arrival of every video frame with
 	// the RTP timestamp it is sent to viewers with (offset 0 for a room's
 	// first source).
@@ -68,6 +73,16 @@ func (s *SFU) ServeRTMP(cfg RTMPConfig, tlsCfg RTMPSConfig, deps RTMPDeps) (*RTM
 		s: s, cfg: cfg, deps: deps, log: s.log.With("component", "rtmp"),
 		caps: newRTMPCaps(cfg.Limits, s.metrics), conns: map[net.Conn]struct{}{}, done: make(chan struct{}),
 	}
+	rs.nConns = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "liveroom_rtmp_connections", Help: "Open RTMP and RTMPS connections (handshaking, publishing).",
+	})
+	rs.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "liveroom_rtmp_refused_total",
+		Help: "RTMP publishers refused: target (URL), auth (key), conflict (another host), unplayable (codec, B-frames).",
+	}, []string{"reason"})
+	for _, r := range []string{"target", "auth", "conflict", "unplayable"} {
+		rs.refused.WithLabelValues(r)
+	}
 	if cfg.Address == "" && !tlsCfg.Enabled() {
 		return nil, errors.New("media: ServeRTMP: neither rtmp.address nor rtmps is configured")
 	}
@@ -90,6 +105,11 @@ func (s *SFU) ServeRTMP(cfg RTMPConfig, tlsCfg RTMPSConfig, deps RTMPDeps) (*RTM
 				rs.plain.Close()
 			}
 			return nil, fmt.Errorf("rtmps: %w", err)
+		}
+	}
+	for _, c := range []prometheus.Collector{rs.nConns, rs.refused} {
+		if err := s.metrics.reg.Register(c); err != nil {
+			rs.log.Warn("rtmp metrics not registered", "err", err)
 		}
 	}
 	if !s.spawn(func() {
@@ -148,6 +168,8 @@ func (rs *RTMPServer) Close() {
 	rs.mu.Unlock()
 	rs.closeListeners()
 	rs.wg.Wait()
+	rs.s.metrics.reg.Unregister(rs.nConns)
+	rs.s.metrics.reg.Unregister(rs.refused)
 }
 
 func (rs *RTMPServer) accept(ln net.Listener) {
@@ -175,7 +197,9 @@ func (rs *RTMPServer) accept(ln net.Listener) {
 		rs.conns[nc] = struct{}{}
 		rs.mu.Unlock()
 		rs.wg.Go(func() {
+			rs.nConns.Inc()
 			defer func() {
+				rs.nConns.Dec()
 				rs.mu.Lock()
 				delete(rs.conns, nc)
 				rs.mu.Unlock()

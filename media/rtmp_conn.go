@@ -98,6 +98,7 @@ func (rs *RTMPServer) serve(nc net.Conn, secure bool) {
 	roomID, key, err := parseRTMPTarget(sc.URL)
 	if err != nil {
 		log.Info("rtmp publish refused", "err", err)
+		rs.refused.WithLabelValues("target").Inc()
 		rtmpStatus(sc, "NetStream.Publish.BadName", err.Error())
 		return
 	}
@@ -111,6 +112,7 @@ func (rs *RTMPServer) serve(nc net.Conn, secure bool) {
 	cancel()
 	if err != nil {
 		log.Warn("rtmp publish refused", "room", roomID, "err", err)
+		rs.refused.WithLabelValues("auth").Inc()
 		if errors.Is(err, ErrRoomNotFound) {
 			rtmpStatus(sc, "NetStream.Publish.BadName", "no room for this stream key or URL: copy the server and key from the studio")
 		} else {
@@ -121,6 +123,7 @@ func (rs *RTMPServer) serve(nc net.Conn, secure bool) {
 	log = log.With("room", roomID, "host", hostID)
 	if r, ok := rs.s.lookup(roomID); ok && r.checkPublisher(hostID) != nil {
 		log.Info("rtmp publish refused: another host is live")
+		rs.refused.WithLabelValues("conflict").Inc()
 		rtmpStatus(sc, "NetStream.Publish.BadName", msgRTMPConflict)
 		return
 	}
@@ -197,6 +200,7 @@ func (p *rtmpPublisher) run() string {
 // refuse tells the host (status and studio) and ends the connection.
 func (p *rtmpPublisher) refuse(msg string) string {
 	p.refused = true
+	p.rs.refused.WithLabelValues("unplayable").Inc()
 	if p.src != nil {
 		_ = p.src.Refuse(msg)
 	} else {
@@ -346,6 +350,7 @@ func (p *rtmpPublisher) start() error {
 	})
 	if err != nil {
 		if errors.Is(err, ErrPublisherConflict) {
+			p.rs.refused.WithLabelValues("conflict").Inc()
 			rtmpStatus(p.sc, "NetStream.Publish.BadName", msgRTMPConflict)
 		}
 		return err
@@ -368,6 +373,7 @@ func (p *rtmpPublisher) avcFrame(payload []byte, pts time.Duration) error {
 	}
 	if err := p.src.WriteH264(au, pts); err != nil {
 		p.refused = true
+		p.rs.refused.WithLabelValues("unplayable").Inc()
 		rtmpStatus(p.sc, "NetStream.Publish.Rejected", strings.TrimPrefix(err.Error(), ErrUnplayable.Error()+": "))
 		return err
 	}

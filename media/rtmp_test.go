@@ -175,6 +175,11 @@ func TestRTMPRefusals(t *testing.T) {
 	if !n.has("sor: this video codec cannot be played by browsers") {
 		t.Errorf("no codec notice for the studio; got %v", n.got)
 	}
+	for reason, want := range map[string]float64{"auth": 3, "target": 1, "unplayable": 2} {
+		if got := metricValue(t, s.reg, "liveroom_rtmp_refused_total", map[string]string{"reason": reason}); got != want {
+			t.Errorf("liveroom_rtmp_refused_total{reason=%q} = %v, want %v", reason, got, want)
+		}
+	}
 	if s.Live("bf") {
 		t.Errorf("room bf live after the refusal")
 	}
@@ -186,6 +191,9 @@ func TestRTMPRefusals(t *testing.T) {
 		other := startFFmpeg(t, rtmpArgs(base+"/live/duo?key=other", "10")...)
 		if err := other.wait(t, 30*time.Second); err == nil || !strings.Contains(other.stderr.String(), "another host is publishing") {
 			t.Errorf("second host: err %v, output:\n%s", err, other.stderr.String())
+		}
+		if got := metricValue(t, s.reg, "liveroom_rtmp_refused_total", map[string]string{"reason": "conflict"}); got != 1 {
+			t.Errorf("conflict refusals %v, want 1", got)
 		}
 		before := v.Stats().Keyframes
 		again := startFFmpeg(t, rtmpArgs(base+"/live/duo?key=secret", "60")...)
