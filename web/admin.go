@@ -197,6 +197,8 @@ func (s *Server) viewFor(who room.Identity, rm room.Room) roomView {
 type ingestURLs struct {
 	WHIP string `json:"whip"`
 	RTSP string `json:"rtsp,omitempty"`
+	// RTMP is the OBS "Custom" server; the stream key goes in its key field.
+	RTMP string `json:"rtmp,omitempty"`
 }
 
 func (s *Server) ingest(r *http.Request, roomID string) *ingestURLs {
@@ -209,12 +211,15 @@ func (s *Server) ingest(r *http.Request, roomID string) *ingestURLs {
 		base = strings.TrimRight(s.cfg.PublicURL, "/")
 	}
 	in := &ingestURLs{WHIP: base + "/whip/" + roomID}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
 	if s.deps.RTSPPort != 0 {
-		host := r.Host
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
 		in.RTSP = "rtsp://" + net.JoinHostPort(host, strconv.Itoa(s.deps.RTSPPort)) + "/" + roomID
+	}
+	if s.deps.RTMPPort != 0 {
+		in.RTMP = "rtmp://" + net.JoinHostPort(host, strconv.Itoa(s.deps.RTMPPort)) + "/live"
 	}
 	return in
 }

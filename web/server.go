@@ -33,6 +33,9 @@ type Deps struct {
 	Webhooks FailedWebhooks
 	// RTSPPort, when not 0, is advertised to hosts as the RTSP ingest port.
 	RTSPPort int
+	// RTMPPort, when not 0, is advertised to hosts as the RTMP ingest port
+	// (server rtmp://HOST:PORT/live, the stream key as the key).
+	RTMPPort int
 	// Gatherer serves /metrics; Ready reports whether this node can take
 	// traffic (e.g. Redis reachable); nil = always ready.
 	Gatherer prometheus.Gatherer

@@ -39,6 +39,8 @@ type node struct {
 
 	advertise string   // base URL other nodes and the registry know this node by
 	rtspAddr  net.Addr // RTSP listener
+	rtmpAddr  net.Addr // RTMP listener; nil when off
+	rtmpsAddr net.Addr // RTMPS listener; nil when off
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -96,6 +98,14 @@ func wireNode(cfg Config, reg *prometheus.Registry, log *slog.Logger, b *backend
 		return nil, fmt.Errorf("rtsp: %w", err)
 	}
 	n.rtspAddr = rtsp.Addr()
+	// RTMP/RTMPS ingest (each off with an empty address); closed by Shutdown.
+	if cfg.RTMP.Address != "" || cfg.RTMPS.Enabled() {
+		rtmp, err := n.sfu.ServeRTMP(cfg.RTMP, cfg.RTMPS, media.RTMPDeps{Auth: web.NewIngestAuth(n.auth, b.rooms), Notice: n.hub.StreamNotice})
+		if err != nil {
+			return nil, fmt.Errorf("rtmp: %w", err)
+		}
+		n.rtmpAddr, n.rtmpsAddr = rtmp.Addr(), rtmp.TLSAddr()
+	}
 	rtspPort := 0
 	if a, ok := n.rtspAddr.(*net.TCPAddr); ok {
 		rtspPort = a.Port
@@ -113,7 +123,7 @@ func wireNode(cfg Config, reg *prometheus.Registry, log *slog.Logger, b *backend
 	}
 	n.web = web.New(cfg.HTTP, web.Deps{
 		Auth: n.auth, Rooms: b.rooms, WHIP: n.sfu, WHEP: n.sfu, Edge: n.sfu, Hub: n.hub, ModLog: cs, Catalog: b.store, Webhooks: n.outbox,
-		RTSPPort: rtspPort, Gatherer: reg, Ready: ready, ReadyDetail: b.readyDetail, Logger: log.With("component", "web"),
+		RTSPPort: rtspPort, RTMPPort: tcpPort(n.rtmpAddr), Gatherer: reg, Ready: ready, ReadyDetail: b.readyDetail, Logger: log.With("component", "web"),
 		ClusterSecret: b.secret, OnWatch: n.edges.Watch, OnSource: n.life.SourceChanged,
 	})
 	return n, nil
@@ -185,4 +195,12 @@ func (n *node) stop(ctx context.Context) {
 	if n.back.close != nil {
 		n.back.close()
 	}
+}
+
+// tcpPort is a listener's port; 0 when it is off.
+func tcpPort(a net.Addr) int {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.Port
+	}
+	return 0
 }

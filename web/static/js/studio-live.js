@@ -22,6 +22,7 @@ export function startLive({ room, token, getPc, isLive, onLost = () => {} }) {
 
   // ---- OBS / RTSP ----
   el('whip-url').value = `${location.origin}/whip/${encodeURIComponent(room)}`;
+  el('rtmp-url').value = `rtmp://${location.hostname}:1935/live`;
   el('rtsp-url').value = `rtsp://${location.hostname}:8554/${encodeURIComponent(room)}`;
   el('token-show').value = '';
   el('rtsp-host').textContent = `${location.hostname}:8554/${encodeURIComponent(room)}`;
@@ -50,6 +51,7 @@ export function startLive({ room, token, getPc, isLive, onLost = () => {} }) {
       const r = await res.json();
       if (typeof r.stream_key === 'string') el('token-show').value = r.stream_key;
       if (r.ingest && typeof r.ingest.rtsp === 'string') el('rtsp-url').value = r.ingest.rtsp;
+      if (r.ingest && typeof r.ingest.rtmp === 'string') el('rtmp-url').value = r.ingest.rtmp;
     } catch { /* offline: the fields stay empty */ }
   }
   loadStreamKey();
