@@ -1,0 +1,181 @@
+package media_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	srt "github.com/datarhei/gosrt"
+
+	"liveroom/media"
+	"liveroom/media/mediatest"
+)
+
+// srtAuth: key "secret" publishes as "host1", "other" as "host2"; room
+// "missing" does not exist.
+type srtAuth struct{}
+
+func (srtAuth) AuthorizePublish(_ context.Context, roomID, key string) (string, error) {
+	switch {
+	case roomID == "missing":
+		return "", media.ErrRoomNotFound
+	case key == "secret":
+		return "host1", nil
+	case key == "other":
+		return "host2", nil
+	}
+	return "", errors.New("bad key")
+}
+
+func (srtAuth) FindPublish(context.Context, string) (string, string, error) {
+	return "", "", media.ErrRoomNotFound
+}
+
+func startSRT(t *testing.T, s *media.SFU, n *notices, passphrase string) (*media.SRTServer, string) {
+	t.Helper()
+	deps := media.SRTDeps{Auth: srtAuth{}}
+	if n != nil {
+		deps.Notice = n.add
+	}
+	srv, err := s.ServeSRT(media.SRTConfig{Address: "127.0.0.1:0", Passphrase: passphrase, ConnectionsPerAddress: 10}, deps)
+	if err != nil {
+		t.Fatalf("ServeSRT: %v", err)
+	}
+	t.Cleanup(srv.Close)
+	return srv, srv.Addr().String()
+}
+
+// srtPushArgs: the README's command (H264 baseline without B-frames, AAC)
+// as MPEG-TS over SRT. Debian's ffmpeg 5.1 does not URL-decode streamid:
+// it goes in as written ('#', ':' and ',' included).
+func srtPushArgs(addr, streamID string, extra ...string) []string {
+	u := "srt://" + addr + "?streamid=" + streamID + "&pkt_size=1316"
+	for _, e := range extra {
+		u += "&" + e
+	}
+	return []string{"-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=frequency=440",
+		"-t", "30", "-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-bf", "0", "-g", "30",
+		"-preset", "ultrafast", "-tune", "zerolatency", "-c:a", "aac", "-f", "mpegts", u}
+}
+
+// TestSRTPublishFFmpeg: ffmpeg publishes H264 + AAC as MPEG-TS over SRT,
+// with either stream id form; a WHEP viewer gets a keyframe with SPS/PPS
+// first, payloads <= 1200 bytes, and Opus audio when the transcoder is
+// installed. It measures first SRT packet -> the viewer's first keyframe.
+func TestSRTPublishFFmpeg(t *testing.T) {
+	for _, form := range []struct{ name, id string }{
+		{"short", "publish:%s:secret"},
+		{"access-control", "#!::r=%s,m=publish,s=secret"},
+	} {
+		t.Run(form.name, func(t *testing.T) {
+			needFFmpeg(t)
+			ctx := testCtx(t, 25*time.Second)
+			s := newSFU(t)
+			n := &notices{}
+			srv, addr := startSRT(t, s.SFU, n, "")
+			room := "srt-" + form.name
+			var mu sync.Mutex
+			var first time.Time
+			media.SetSRTFirstPacket(srv, func(_ string, at time.Time) { mu.Lock(); first = at; mu.Unlock() })
+
+			v, _ := startViewer(t, ctx, s.SFU, room)
+			startFFmpeg(t, srtPushArgs(addr, fmt.Sprintf(form.id, room))...)
+			wantAudio := media.TranscoderAvailable() == nil
+			st := waitStats(t, ctx, v, "keyframe and audio", func(st mediatest.ViewerStats) bool {
+				return !st.FirstKeyframeAt.IsZero() && st.Video.Packets >= 60 && (!wantAudio || st.Audio.Packets >= 25)
+			})
+			if !st.FirstVideoKeyframe || !st.FirstKeyframeParams {
+				t.Errorf("first video packet starts a keyframe: %v, keyframe had SPS/PPS: %v; want both", st.FirstVideoKeyframe, st.FirstKeyframeParams)
+			}
+			if st.Video.MaxPayload > 1200 || st.Audio.MaxPayload > 1200 {
+				t.Errorf("max payload video %d audio %d, want <= 1200", st.Video.MaxPayload, st.Audio.MaxPayload)
+			}
+			if !wantAudio && !n.has("AAC") {
+				t.Errorf("no transcoder and no notice about AAC; notices %v", n.got)
+			}
+			if !s.Live(room) {
+				t.Errorf("room not live")
+			}
+			mu.Lock()
+			t.Logf("MEASURE first SRT packet -> viewer's first complete keyframe: %v", st.FirstKeyframeAt.Sub(first).Round(time.Millisecond))
+			mu.Unlock()
+		})
+	}
+}
+
+// dialSRT is a gosrt caller with the given stream id and passphrase.
+func dialSRT(addr, streamID, passphrase string) (srt.Conn, error) {
+	c := srt.DefaultConfig()
+	c.StreamId = streamID
+	c.Passphrase = passphrase
+	c.ConnectionTimeout = 3 * time.Second
+	return srt.Dial("srt", addr, c)
+}
+
+// TestSRTRefusals: handshakes the server must refuse, while another room's
+// publisher keeps flowing; the caps; passphrase required when configured.
+func TestSRTRefusals(t *testing.T) {
+	needFFmpeg(t)
+	ctx := testCtx(t, 40*time.Second)
+	s := newSFU(t)
+	_, addr := startSRT(t, s.SFU, nil, "")
+
+	const live = "srt-live"
+	v, _ := startViewer(t, ctx, s.SFU, live)
+	startFFmpeg(t, srtPushArgs(addr, "publish:"+live+":secret")...)
+	waitStats(t, ctx, v, "keyframe", func(st mediatest.ViewerStats) bool { return !st.FirstKeyframeAt.IsZero() })
+
+	before := v.Stats().Video.Packets
+	for _, id := range []string{
+		"",
+		"garbage",
+		"publish:other-room:wrong", // wrong key
+		"publish:missing:secret",   // no such room
+		"read:other-room:secret",   // reading is not served
+		"#!::r=other-room,m=request,s=secret",
+		"#!::r=other-room,m=publish",   // no key
+		"#!::r=a/b,m=publish,s=secret", // not a room id
+		"publish:" + live + ":other",   // another host
+		"#!::\x00\xff,=,==",
+	} {
+		c, err := dialSRT(addr, id, "")
+		if err == nil {
+			if id != "publish:"+live+":other" {
+				t.Errorf("stream id %q accepted", id)
+			}
+			// Another host gets through the handshake but not into the
+			// room: the server closes it at the program map.
+			c.Close()
+			continue
+		}
+	}
+	if _, err := dialSRT(addr, "publish:other-room:secret", "0123456789abc"); err == nil {
+		t.Errorf("encrypted caller accepted by a server without a passphrase")
+	}
+	waitStats(t, ctx, v, "video still flowing", func(st mediatest.ViewerStats) bool { return st.Video.Packets > before+60 })
+	if !s.Live(live) {
+		t.Errorf("room %s not live after the refusals", live)
+	}
+}
+
+// TestSRTPassphrase: with srt.passphrase set, callers without it or with
+// another are refused; ffmpeg with it publishes.
+func TestSRTPassphrase(t *testing.T) {
+	needFFmpeg(t)
+	ctx := testCtx(t, 25*time.Second)
+	s := newSFU(t)
+	const pass = "correct-horse-battery"
+	_, addr := startSRT(t, s.SFU, nil, pass)
+	for _, p := range []string{"", "wrong-passphrase"} {
+		if c, err := dialSRT(addr, "publish:pw:secret", p); err == nil {
+			c.Close()
+			t.Errorf("passphrase %q accepted", p)
+		}
+	}
+	v, _ := startViewer(t, ctx, s.SFU, "pw")
+	startFFmpeg(t, srtPushArgs(addr, "publish:pw:secret", "passphrase="+pass)...)
+	waitStats(t, ctx, v, "keyframe", func(st mediatest.ViewerStats) bool { return !st.FirstKeyframeAt.IsZero() })
+}
