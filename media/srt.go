@@ -147,6 +147,14 @@ func (ss *SRTServer) handle(req srt.ConnRequest) {
 		}
 		return
 	}
+	if ss.s.otherHostPublishing(id.roomID, hostID) {
+		// Refused at the handshake, so the encoder shows it; StartAUSource
+		// checks again should it start meanwhile.
+		log.Info("srt publish refused: another host is publishing")
+		ss.notice(id.roomID, "refused: another host is publishing in this room")
+		req.Reject(srt.REJX_CONFLICT)
+		return
+	}
 	conn, err := req.Accept()
 	if err != nil {
 		log.Info("srt accept", "err", err)
@@ -154,6 +162,24 @@ func (ss *SRTServer) handle(req srt.ConnRequest) {
 	}
 	defer conn.Close()
 	ss.publish(conn, id.roomID, hostID, log)
+}
+
+// otherHostPublishing reports whether a source of another host publishes
+// in roomID (an edge pull gives way, as in setSource).
+func (s *SFU) otherHostPublishing(roomID, hostID string) bool {
+	r, ok := s.lookup(roomID)
+	if !ok {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.src != nil && r.src.hostID() != hostID && !isEdge(r.src)
+}
+
+func (ss *SRTServer) notice(roomID, msg string) {
+	if ss.deps.Notice != nil {
+		ss.deps.Notice(roomID, "SRT: "+msg)
+	}
 }
 
 // checkPassphrase applies srt.passphrase: required when set, refused when
@@ -173,11 +199,7 @@ func (ss *SRTServer) checkPassphrase(req srt.ConnRequest) (srt.RejectionReason, 
 // publish reads the program map, makes the connection the room's source
 // and demuxes into it.
 func (ss *SRTServer) publish(conn srt.Conn, roomID, hostID string, log *slog.Logger) {
-	notice := func(msg string) {
-		if ss.deps.Notice != nil {
-			ss.deps.Notice(roomID, "SRT: "+msg)
-		}
-	}
+	notice := func(msg string) { ss.notice(roomID, msg) }
 	r := &srtFirstRead{Conn: conn}
 	if ss.firstPacket != nil {
 		r.first = func(at time.Time) { ss.firstPacket(roomID, at) }
