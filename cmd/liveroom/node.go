@@ -39,6 +39,7 @@ type node struct {
 
 	advertise string   // base URL other nodes and the registry know this node by
 	rtspAddr  net.Addr // RTSP listener
+	srtAddr   net.Addr // SRT listener; nil when off
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -99,6 +100,14 @@ func wireNode(cfg Config, reg *prometheus.Registry, log *slog.Logger, b *backend
 	rtspPort := 0
 	if a, ok := n.rtspAddr.(*net.TCPAddr); ok {
 		rtspPort = a.Port
+	}
+	// SRT ingest (MPEG-TS); closed by the SFU's Shutdown. Empty address: off.
+	if cfg.SRT.Address != "" {
+		srtSrv, err := n.sfu.ServeSRT(cfg.SRT, media.SRTDeps{Auth: web.NewIngestAuth(n.auth, b.rooms), Notice: n.hub.StreamNotice})
+		if err != nil {
+			return nil, fmt.Errorf("srt: %w", err)
+		}
+		n.srtAddr = srtSrv.Addr()
 	}
 	// /readyz: no usable WebRTC address (and, in a cluster, Redis down)
 	// makes the node not ready; it keeps running either way.

@@ -30,6 +30,7 @@ func serveFlags(fs *flag.FlagSet, c *Config) *string {
 		c.RTSP.UDPPort = &n
 		return err
 	})
+	fs.StringVar(&c.SRT.Address, "srt", c.SRT.Address, "SRT (UDP) listen address; empty = off (srt.address)")
 	fs.IntVar(&c.WebRTC.Port, "webrtc-port", c.WebRTC.Port, "WebRTC UDP/TCP port (webrtc.port)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory (data_dir)")
 	fs.StringVar(&c.Redis.URL, "redis", c.Redis.URL, "Redis URL: cluster mode (redis.url)")
