@@ -3,6 +3,7 @@ package media
 import (
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
@@ -58,17 +59,17 @@ func openTS(r io.Reader) (*tsDemuxer, error) {
 				audio = t
 			}
 		default:
-			unplayable = append(unplayable, fmt.Sprintf("%T", c))
+			unplayable = append(unplayable, tsCodecName(c))
 		}
 	}
 	if video == nil {
 		if len(unplayable) > 0 {
-			return nil, fmt.Errorf("%w: no H264 video (found %v); browsers play H264, not HEVC", ErrUnplayable, unplayable)
+			return nil, fmt.Errorf("%w: no H264 video (found %s); browsers play H264 (HEVC is not played)", ErrUnplayable, strings.Join(unplayable, ", "))
 		}
 		return nil, fmt.Errorf("%w: no H264 video track", ErrUnplayable)
 	}
 	if len(unplayable) > 0 {
-		d.notices = append(d.notices, fmt.Sprintf("tracks browsers cannot play are dropped: %v", unplayable))
+		d.notices = append(d.notices, fmt.Sprintf("tracks browsers cannot play are dropped: %s", strings.Join(unplayable, ", ")))
 	}
 	if audio == nil {
 		d.notices = append(d.notices, "no AAC or Opus audio track; viewers get video only")
@@ -133,4 +134,21 @@ func (d *tsDemuxer) run(sink tsSink) error {
 			return err
 		}
 	}
+}
+
+// tsCodecName names a codec for the host.
+func tsCodecName(c mpegts.Codec) string {
+	switch c.(type) {
+	case *mpegts.CodecH265:
+		return "HEVC"
+	case *mpegts.CodecMPEG1Audio:
+		return "MP3"
+	case *mpegts.CodecAC3:
+		return "AC-3"
+	case *mpegts.CodecMPEG4Video:
+		return "MPEG-4 video"
+	case *mpegts.CodecMPEG1Video:
+		return "MPEG-1/2 video"
+	}
+	return strings.TrimPrefix(fmt.Sprintf("%T", c), "*codecs.")
 }

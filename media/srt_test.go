@@ -52,13 +52,20 @@ func startSRT(t *testing.T, s *media.SFU, n *notices, passphrase string) (*media
 // as MPEG-TS over SRT. Debian's ffmpeg 5.1 does not URL-decode streamid:
 // it goes in as written ('#', ':' and ',' included).
 func srtPushArgs(addr, streamID string, extra ...string) []string {
+	return srtPush(addr, streamID, []string{"-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-bf", "0", "-g", "30",
+		"-preset", "ultrafast", "-tune", "zerolatency"}, extra...)
+}
+
+// srtPush is ffmpeg's test source with the given video encoding and AAC,
+// as MPEG-TS to srt://addr; extra are more URL options.
+func srtPush(addr, streamID string, video []string, extra ...string) []string {
 	u := "srt://" + addr + "?streamid=" + streamID + "&pkt_size=1316"
 	for _, e := range extra {
 		u += "&" + e
 	}
-	return []string{"-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=frequency=440",
-		"-t", "30", "-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-bf", "0", "-g", "30",
-		"-preset", "ultrafast", "-tune", "zerolatency", "-c:a", "aac", "-f", "mpegts", u}
+	args := []string{"-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=frequency=440", "-t", "30"}
+	args = append(args, video...)
+	return append(args, "-c:a", "aac", "-f", "mpegts", u)
 }
 
 // TestSRTPublishFFmpeg: ffmpeg publishes H264 + AAC as MPEG-TS over SRT,
@@ -176,4 +183,90 @@ func TestSRTPassphrase(t *testing.T) {
 	v, _ := startViewer(t, ctx, s.SFU, "pw")
 	startFFmpeg(t, srtPushArgs(addr, "publish:pw:secret", "passphrase="+pass)...)
 	waitStats(t, ctx, v, "keyframe", func(st mediatest.ViewerStats) bool { return !st.FirstKeyframeAt.IsZero() })
+}
+
+// TestSRTUnplayable: HEVC and H264 with B-frames are refused with a notice
+// the host sees; the connection is closed and the room stays offline.
+func TestSRTUnplayable(t *testing.T) {
+	for _, tc := range []struct {
+		name, notice string
+		video        []string
+	}{
+		{"hevc", "HEVC", []string{"-c:v", "libx265", "-pix_fmt", "yuv420p", "-preset", "ultrafast", "-x265-params", "log-level=error"}},
+		{"bframes", "B-frames", []string{"-c:v", "libx264", "-profile:v", "main", "-pix_fmt", "yuv420p", "-bf", "2", "-g", "30", "-preset", "ultrafast"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			needFFmpeg(t)
+			s := newSFU(t)
+			n := &notices{}
+			_, addr := startSRT(t, s.SFU, n, "")
+			room := "srt-" + tc.name
+			ff := startFFmpeg(t, srtPush(addr, "publish:"+room+":secret", tc.video)...)
+			if err := ff.wait(t, 15*time.Second); err == nil {
+				t.Errorf("ffmpeg exited cleanly, want the connection closed under it")
+			}
+			if !n.has(tc.notice) {
+				t.Errorf("no notice naming %s; got %v", tc.notice, n.got)
+			}
+			if s.Live(room) {
+				t.Errorf("room live with an unplayable stream")
+			}
+		})
+	}
+}
+
+// TestSRTHostReconnect: the same host connecting again replaces its
+// previous connection (closed under the old ffmpeg); viewers keep getting
+// keyframes.
+func TestSRTHostReconnect(t *testing.T) {
+	needFFmpeg(t)
+	ctx := testCtx(t, 30*time.Second)
+	s := newSFU(t)
+	_, addr := startSRT(t, s.SFU, nil, "")
+	const room = "srt-again"
+	v, _ := startViewer(t, ctx, s.SFU, room)
+	old := startFFmpeg(t, srtPushArgs(addr, "publish:"+room+":secret")...)
+	waitStats(t, ctx, v, "keyframe", func(st mediatest.ViewerStats) bool { return !st.FirstKeyframeAt.IsZero() })
+	startFFmpeg(t, srtPushArgs(addr, "#!::r="+room+",m=publish,s=secret")...)
+	if err := old.wait(t, 15*time.Second); err == nil {
+		t.Errorf("replaced ffmpeg exited cleanly, want its connection closed")
+	}
+	before := v.Stats().Keyframes
+	waitStats(t, ctx, v, "keyframes from the new connection", func(st mediatest.ViewerStats) bool { return st.Keyframes >= before+2 })
+	if !s.Live(room) {
+		t.Errorf("room not live after the reconnect")
+	}
+}
+
+// TestSRTCaps: srt.connections_per_address refuses a caller past the cap
+// at the handshake; a slot frees when its connection ends.
+func TestSRTCaps(t *testing.T) {
+	s := newSFU(t)
+	srv, err := s.ServeSRT(media.SRTConfig{Address: "127.0.0.1:0", ConnectionsPerAddress: 1}, media.SRTDeps{Auth: srtAuth{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	addr := srv.Addr().String()
+	first, err := dialSRT(addr, "publish:capped:secret", "")
+	if err != nil {
+		t.Fatalf("first caller: %v", err)
+	}
+	if c, err := dialSRT(addr, "publish:capped2:secret", ""); err == nil {
+		c.Close()
+		t.Errorf("second caller from the same address accepted past connections_per_address 1")
+	}
+	first.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := dialSRT(addr, "publish:capped2:secret", "")
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slot not freed after the first caller left: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
