@@ -73,9 +73,15 @@ func srtPush(addr, streamID string, video []string, extra ...string) []string {
 // first, payloads <= 1200 bytes, and Opus audio when the transcoder is
 // installed. It measures first SRT packet -> the viewer's first keyframe.
 func TestSRTPublishFFmpeg(t *testing.T) {
-	for _, form := range []struct{ name, id string }{
-		{"short", "publish:%s:secret"},
-		{"access-control", "#!::r=%s,m=publish,s=secret"},
+	for _, form := range []struct {
+		name, id string
+		mux      []string // ffmpeg MPEG-TS muxer options
+	}{
+		{"short", "publish:%s:secret", nil},
+		{"access-control", "#!::r=%s,m=publish,s=secret", nil},
+		// ffmpeg buffers ~0.3 s of AAC per PES by default, and the demuxer
+		// needs the first audio PES (its AudioSpecificConfig) to start.
+		{"small-pes", "publish:%s:secret", []string{"-pes_payload_size", "0"}},
 	} {
 		t.Run(form.name, func(t *testing.T) {
 			needFFmpeg(t)
@@ -89,7 +95,9 @@ func TestSRTPublishFFmpeg(t *testing.T) {
 			media.SetSRTFirstPacket(srv, func(_ string, at time.Time) { mu.Lock(); first = at; mu.Unlock() })
 
 			v, _ := startViewer(t, ctx, s.SFU, room)
-			startFFmpeg(t, srtPushArgs(addr, fmt.Sprintf(form.id, room))...)
+			args := srtPushArgs(addr, fmt.Sprintf(form.id, room))
+			args = append(args[:len(args)-1], append(form.mux, args[len(args)-1])...)
+			startFFmpeg(t, args...)
 			wantAudio := media.TranscoderAvailable() == nil
 			st := waitStats(t, ctx, v, "keyframe and audio", func(st mediatest.ViewerStats) bool {
 				return !st.FirstKeyframeAt.IsZero() && st.Video.Packets >= 60 && (!wantAudio || st.Audio.Packets >= 25)
@@ -107,7 +115,7 @@ func TestSRTPublishFFmpeg(t *testing.T) {
 				t.Errorf("room not live")
 			}
 			mu.Lock()
-			t.Logf("MEASURE first SRT packet -> viewer's first complete keyframe: %v", st.FirstKeyframeAt.Sub(first).Round(time.Millisecond))
+			t.Logf("MEASURE first SRT packet -> viewer's first complete keyframe (%s): %v", form.name, st.FirstKeyframeAt.Sub(first).Round(time.Millisecond))
 			mu.Unlock()
 		})
 	}
