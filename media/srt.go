@@ -30,6 +30,7 @@ type SRTServer struct {
 	log  *slog.Logger
 	ln   srt.Listener
 	caps *srtCaps
+	m    *srtMetrics
 
 	stop chan struct{} // closed by Close
 	once sync.Once
@@ -59,11 +60,16 @@ func (s *SFU) ServeSRT(cfg SRTConfig, deps SRTDeps) (*SRTServer, error) {
 	if cfg.Latency > 0 {
 		sc.ReceiverLatency = cfg.Latency
 	}
+	m, err := newSRTMetrics(s.metrics.reg)
+	if err != nil {
+		return nil, fmt.Errorf("media: srt metrics (is the SRT server already running?): %w", err)
+	}
 	ln, err := srt.Listen("srt", cfg.Address, sc)
 	if err != nil {
+		m.unregister()
 		return nil, fmt.Errorf("srt.address: %w", err)
 	}
-	ss := &SRTServer{s: s, cfg: cfg, deps: deps, log: s.log.With("component", "srt"), ln: ln, caps: newSRTCaps(cfg), stop: make(chan struct{})}
+	ss := &SRTServer{s: s, cfg: cfg, deps: deps, log: s.log.With("component", "srt"), ln: ln, caps: newSRTCaps(cfg), m: m, stop: make(chan struct{})}
 	ss.wg.Add(1)
 	go func() {
 		defer ss.wg.Done()
@@ -91,6 +97,7 @@ func (ss *SRTServer) Close() {
 		ss.ln.Close()
 	})
 	ss.wg.Wait()
+	ss.m.unregister()
 }
 
 func (ss *SRTServer) accept() {
@@ -102,6 +109,7 @@ func (ss *SRTServer) accept() {
 		key := srtAddrKey(req.RemoteAddr())
 		if ok, reason := ss.caps.open(key); !ok {
 			ss.s.metrics.refused(reason)
+			ss.m.handshake(srtOverload)
 			req.Reject(srt.REJX_OVERLOAD)
 			continue
 		}
@@ -121,17 +129,20 @@ func (ss *SRTServer) handle(req srt.ConnRequest) {
 	id, err := parseSRTStreamID(req.StreamId())
 	if err != nil {
 		ss.log.Info("srt stream id refused", "remote", remote, "err", err)
+		ss.m.handshake(srtBadStreamID)
 		req.Reject(srt.REJX_BAD_REQUEST)
 		return
 	}
 	log := ss.log.With("room", id.roomID, "remote", remote)
 	if !id.publish {
 		log.Info("srt read refused: only publishing is served over SRT")
+		ss.m.handshake(srtReadMode)
 		req.Reject(srt.REJX_BAD_MODE)
 		return
 	}
 	if r, ok := ss.checkPassphrase(req); !ok {
 		log.Info("srt passphrase refused", "encrypted", req.IsEncrypted())
+		ss.m.handshake(srtPassphrase)
 		req.Reject(r)
 		return
 	}
@@ -141,8 +152,10 @@ func (ss *SRTServer) handle(req srt.ConnRequest) {
 	if err != nil {
 		log.Info("srt publish refused", "err", err)
 		if errors.Is(err, ErrRoomNotFound) {
+			ss.m.handshake(srtNoRoom)
 			req.Reject(srt.REJX_NOTFOUND)
 		} else {
+			ss.m.handshake(srtAuth)
 			req.Reject(srt.REJX_UNAUTHORIZED)
 		}
 		return
@@ -152,6 +165,7 @@ func (ss *SRTServer) handle(req srt.ConnRequest) {
 		// checks again should it start meanwhile.
 		log.Info("srt publish refused: another host is publishing")
 		ss.notice(id.roomID, "refused: another host is publishing in this room")
+		ss.m.handshake(srtConflict)
 		req.Reject(srt.REJX_CONFLICT)
 		return
 	}
@@ -160,6 +174,7 @@ func (ss *SRTServer) handle(req srt.ConnRequest) {
 		log.Info("srt accept", "err", err)
 		return
 	}
+	ss.m.handshake(srtAccepted)
 	defer conn.Close()
 	ss.publish(conn, id.roomID, hostID, log)
 }

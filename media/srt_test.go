@@ -9,6 +9,7 @@ import (
 	"time"
 
 	srt "github.com/datarhei/gosrt"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"liveroom/media"
 	"liveroom/media/mediatest"
@@ -172,6 +173,35 @@ func TestSRTRefusals(t *testing.T) {
 	if !s.Live(live) {
 		t.Errorf("room %s not live after the refusals", live)
 	}
+	for result, want := range map[string]float64{
+		"accepted": 1, "bad_stream_id": 5, "auth": 1, "no_room": 1, "read": 2, "conflict": 1, "passphrase": 1, "overload": 0,
+	} {
+		if got := srtHandshakes(t, s.reg, result); got != want {
+			t.Errorf("liveroom_srt_handshakes_total{result=%q} = %v, want %v", result, got, want)
+		}
+	}
+}
+
+func srtHandshakes(t *testing.T, g prometheus.Gatherer, result string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "liveroom_srt_handshakes_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == result {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no liveroom_srt_handshakes_total{result=%q}", result)
+	return 0
 }
 
 // TestSRTPassphrase: with srt.passphrase set, callers without it or with
