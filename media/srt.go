@@ -215,7 +215,12 @@ func (ss *SRTServer) checkPassphrase(req srt.ConnRequest) (srt.RejectionReason, 
 // and demuxes into it.
 func (ss *SRTServer) publish(conn srt.Conn, roomID, hostID string, log *slog.Logger) {
 	notice := func(msg string) { ss.notice(roomID, msg) }
-	r := &srtFirstRead{Conn: conn}
+	timeout := ss.cfg.ReadTimeout
+	if timeout <= 0 {
+		timeout = DefaultSRTReadTimeout
+	}
+	r := &srtReader{Conn: conn, timeout: timeout, idle: time.AfterFunc(timeout, func() { conn.Close() })}
+	defer r.idle.Stop()
 	if ss.firstPacket != nil {
 		r.first = func(at time.Time) { ss.firstPacket(roomID, at) }
 	}
@@ -246,17 +251,24 @@ func (ss *SRTServer) publish(conn srt.Conn, roomID, hostID string, log *slog.Log
 	src.Close(fmt.Sprint("disconnected: ", err))
 }
 
-// srtFirstRead notes when the first bytes of a stream arrive.
-type srtFirstRead struct {
+// srtReader closes a connection that delivers no data for its timeout
+// (a caller may keep SRT alive without sending any) and notes when the
+// first bytes arrive.
+type srtReader struct {
 	srt.Conn
-	first func(time.Time)
+	timeout time.Duration
+	idle    *time.Timer // closes Conn
+	first   func(time.Time)
 }
 
-func (r *srtFirstRead) Read(p []byte) (int, error) {
+func (r *srtReader) Read(p []byte) (int, error) {
 	n, err := r.Conn.Read(p)
-	if n > 0 && r.first != nil {
-		r.first(time.Now())
-		r.first = nil
+	if n > 0 {
+		r.idle.Reset(r.timeout)
+		if r.first != nil {
+			r.first(time.Now())
+			r.first = nil
+		}
 	}
 	return n, err
 }

@@ -17,6 +17,9 @@ type SRTConfig struct {
 	Passphrase string `yaml:"passphrase"`
 	// Latency is the SRT receive latency (the peer's, if larger, wins).
 	Latency time.Duration `yaml:"latency"`
+	// ReadTimeout ends a publisher that sends no MPEG-TS this long (SRT
+	// keepalives alone do not count).
+	ReadTimeout time.Duration `yaml:"read_timeout"`
 	// ConnectionsPerAddress and ConnectionsPerNode cap SRT connections
 	// (handshakes being authorized and publishers) per client IP (IPv6 by
 	// /64) and per node. 0 = no limit.
@@ -28,6 +31,7 @@ type SRTConfig struct {
 const (
 	DefaultSRTAddress               = ":8890"
 	DefaultSRTLatency               = 120 * time.Millisecond
+	DefaultSRTReadTimeout           = 10 * time.Second
 	DefaultSRTConnectionsPerAddress = 10
 	DefaultSRTConnectionsPerNode    = 200
 )
@@ -38,6 +42,7 @@ func (c *SRTConfig) SetDefaults() {
 	*c = SRTConfig{
 		Address:               DefaultSRTAddress,
 		Latency:               DefaultSRTLatency,
+		ReadTimeout:           DefaultSRTReadTimeout,
 		ConnectionsPerAddress: DefaultSRTConnectionsPerAddress,
 		ConnectionsPerNode:    DefaultSRTConnectionsPerNode,
 	}
@@ -53,8 +58,8 @@ func (c SRTConfig) Validate() error {
 	if n := len(c.Passphrase); n != 0 && (n < 10 || n > 79) {
 		return fmt.Errorf("srt.passphrase: must be 10 to 79 characters (SRT's rule), got %d", n)
 	}
-	if c.Latency < 0 {
-		return fmt.Errorf("srt.latency: must not be negative")
+	if c.Latency < 0 || c.ReadTimeout < 0 {
+		return fmt.Errorf("srt.latency, srt.read_timeout: must not be negative")
 	}
 	if c.ConnectionsPerAddress < 0 || c.ConnectionsPerNode < 0 {
 		return fmt.Errorf("srt.connections_per_address, srt.connections_per_node: must not be negative (0 = no limit)")

@@ -277,10 +277,11 @@ func TestSRTHostReconnect(t *testing.T) {
 }
 
 // TestSRTCaps: srt.connections_per_address refuses a caller past the cap
-// at the handshake; a slot frees when its connection ends.
+// at the handshake; a slot frees when its connection ends, or when it
+// sends nothing for srt.read_timeout.
 func TestSRTCaps(t *testing.T) {
 	s := newSFU(t)
-	srv, err := s.ServeSRT(media.SRTConfig{Address: "127.0.0.1:0", ConnectionsPerAddress: 1}, media.SRTDeps{Auth: srtAuth{}})
+	srv, err := s.ServeSRT(media.SRTConfig{Address: "127.0.0.1:0", ConnectionsPerAddress: 1, ReadTimeout: 500 * time.Millisecond}, media.SRTDeps{Auth: srtAuth{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,15 +296,24 @@ func TestSRTCaps(t *testing.T) {
 		t.Errorf("second caller from the same address accepted past connections_per_address 1")
 	}
 	first.Close()
+	second := waitSRTSlot(t, addr)
+	// A caller that stays connected but sends nothing is dropped after
+	// read_timeout (its keepalives do not count).
+	waitSRTSlot(t, addr).Close()
+	second.Close()
+}
+
+// waitSRTSlot dials until the server admits a caller.
+func waitSRTSlot(t *testing.T, addr string) srt.Conn {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := dialSRT(addr, "publish:capped2:secret", "")
 		if err == nil {
-			c.Close()
-			return
+			return c
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("slot not freed after the first caller left: %v", err)
+			t.Fatalf("no slot freed within 10 s: %v", err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
