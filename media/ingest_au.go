@@ -1,6 +1,7 @@
 package media
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -187,6 +188,26 @@ func (src *AUSource) refuse(msg string) error {
 // returns the error to report to the client. For what the caller finds
 // unplayable itself (e.g. HEVC announced in the stream's metadata).
 func (src *AUSource) Refuse(msg string) error { return src.refuse(msg) }
+
+// SetH264Params records the stream's SPS and PPS from out-of-band
+// configuration (an RTMP AVC sequence header), so that they go before
+// every IDR even when the encoder does not repeat them in-band.
+func (src *AUSource) SetH264Params(sps, pps []byte) {
+	src.vmu.Lock()
+	defer src.vmu.Unlock()
+	src.h264.setParams(sps, pps)
+}
+
+// SetAAC sets the AudioSpecificConfig for AAC that arrives after the
+// source started (RTMP sends it in its first audio message). It has no
+// effect once AAC flows.
+func (src *AUSource) SetAAC(asc []byte) {
+	src.aacMu.Lock()
+	defer src.aacMu.Unlock()
+	if src.aac == nil {
+		src.opt.AAC = bytes.Clone(asc)
+	}
+}
 
 // ptsTicks converts a PTS to RTP ticks at rate (wrapping like RTP does).
 func ptsTicks(pts time.Duration, rate uint32) uint32 {

@@ -24,6 +24,8 @@ type Config struct {
 	HTTP     web.Config         `yaml:"http"`
 	WebRTC   media.Config       `yaml:"webrtc"`
 	RTSP     media.RTSPConfig   `yaml:"rtsp"`
+	RTMP     media.RTMPConfig   `yaml:"rtmp"`
+	RTMPS    media.RTMPSConfig  `yaml:"rtmps"`
 	SRT      media.SRTConfig    `yaml:"srt"`
 	Auth     room.AuthConfig    `yaml:"auth"`
 	Hub      room.HubConfig     `yaml:"hub"`
@@ -51,7 +53,9 @@ func defaultConfig() Config {
 	c.HTTP.SetDefaults()
 	c.WebRTC.SetDefaults()
 	c.RTSP.Limits.SetDefaults() // not in RTSP.SetDefaults: that one runs after the file too
-	c.SRT.SetDefaults()         // before the file: an empty srt.address turns SRT off
+	c.RTMP.SetDefaults()        // before the file only: "" there turns RTMP off
+	c.RTMPS.SetDefaults()
+	c.SRT.SetDefaults() // before the file: an empty srt.address turns SRT off
 	c.Cart.SetDefaults()
 	c.Webhooks.SetDefaults()
 	return c
@@ -152,7 +156,7 @@ func (c *Config) validate() error {
 	}
 	c.Hub.AllowedOrigins = c.HTTP.AllowedOrigins
 	c.Hub.NodeID = c.Node.ID
-	for _, section := range []interface{ Validate() error }{c.HTTP, c.WebRTC, c.RTSP, c.SRT, c.Redis, c.Rooms, c.Node, c.Hub, c.Chat, c.Cart, c.Webhooks} {
+	for _, section := range []interface{ Validate() error }{c.HTTP, c.WebRTC, c.RTSP, c.RTMP, c.RTMPS, c.SRT, c.Redis, c.Rooms, c.Node, c.Hub, c.Chat, c.Cart, c.Webhooks} {
 		if err := section.Validate(); err != nil {
 			return err
 		}

@@ -39,6 +39,8 @@ type node struct {
 
 	advertise string   // base URL other nodes and the registry know this node by
 	rtspAddr  net.Addr // RTSP listener
+	rtmpAddr  net.Addr // RTMP listener; nil when off
+	rtmpsAddr net.Addr // RTMPS listener; nil when off
 	srtAddr   net.Addr // SRT listener; nil when off
 
 	wg     sync.WaitGroup
@@ -97,6 +99,14 @@ func wireNode(cfg Config, reg *prometheus.Registry, log *slog.Logger, b *backend
 		return nil, fmt.Errorf("rtsp: %w", err)
 	}
 	n.rtspAddr = rtsp.Addr()
+	// RTMP/RTMPS ingest (each off with an empty address); closed by Shutdown.
+	if cfg.RTMP.Address != "" || cfg.RTMPS.Enabled() {
+		rtmp, err := n.sfu.ServeRTMP(cfg.RTMP, cfg.RTMPS, media.RTMPDeps{Auth: web.NewIngestAuth(n.auth, b.rooms), Notice: n.hub.StreamNotice})
+		if err != nil {
+			return nil, fmt.Errorf("rtmp: %w", err)
+		}
+		n.rtmpAddr, n.rtmpsAddr = rtmp.Addr(), rtmp.TLSAddr()
+	}
 	rtspPort := 0
 	if a, ok := n.rtspAddr.(*net.TCPAddr); ok {
 		rtspPort = a.Port

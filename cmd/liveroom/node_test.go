@@ -24,6 +24,7 @@ func testConfig(t *testing.T) Config {
 	cfg.WebRTC.Port = freePort(t, "udp")
 	cfg.WebRTC.ListenIP = "127.0.0.1"
 	cfg.RTSP.Listen = "127.0.0.1:0"
+	cfg.RTMP.Address = "127.0.0.1:0"
 	zero := 0
 	cfg.RTSP.UDPPort = &zero
 	cfg.SRT.Address = "127.0.0.1:0"
