@@ -31,6 +31,8 @@ type tsDemuxer struct {
 	aac []byte
 	// notices are for the host: tracks dropped, no audio.
 	notices []string
+	// onVideo, if set, sees each H264 access unit's PTS as it is demuxed.
+	onVideo func(pts time.Duration)
 }
 
 // ticksToDuration converts 90 kHz ticks without overflowing.
@@ -108,7 +110,11 @@ func (d *tsDemuxer) run(sink tsSink) error {
 	// DTS behind the PTS alone does not prove reordering (some encoders
 	// offset it anyway).
 	tr.OnDataH264(video, func(pts, _ int64, au [][]byte) error {
-		return sink.WriteH264(au, rel(pts))
+		at := rel(pts)
+		if d.onVideo != nil {
+			d.onVideo(at)
+		}
+		return sink.WriteH264(au, at)
 	})
 	if audio != nil {
 		switch audio.Codec.(type) {

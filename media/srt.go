@@ -39,6 +39,10 @@ type SRTServer struct {
 	// firstPacket, if set (tests), is called with the time a publisher's
 	// first MPEG-TS bytes arrived.
 	firstPacket func(roomID string, at time.Time)
+	// trace, if set (tests), sees each demuxed video access unit with the
+	// RTP timestamp it is sent to viewers with (offset 0 for a room's
+	// first source).
+	trace func(ts uint32, at time.Time)
 }
 
 // srtAuthTimeout bounds the authorizer's look-up during a handshake; the
@@ -246,6 +250,9 @@ func (ss *SRTServer) publish(conn srt.Conn, roomID, hostID string, log *slog.Log
 	}
 	for _, n := range d.notices {
 		notice(n)
+	}
+	if ss.trace != nil {
+		d.onVideo = func(pts time.Duration) { ss.trace(ptsTicks(pts, 90000), time.Now()) }
 	}
 	err = d.run(src) // an ErrUnplayable here was refused by src, with its notice
 	src.Close(fmt.Sprint("disconnected: ", err))

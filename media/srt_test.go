@@ -94,8 +94,11 @@ func TestSRTPublishFFmpeg(t *testing.T) {
 			var mu sync.Mutex
 			var first time.Time
 			media.SetSRTFirstPacket(srv, func(_ string, at time.Time) { mu.Lock(); first = at; mu.Unlock() })
+			lat := newLatencyProbe()
+			media.SetSRTTrace(srv, func(ts uint32, at time.Time) { lat.arrived(true, ts, true, at) })
 
 			v, _ := startViewer(t, ctx, s.SFU, room)
+			probe := startProbeViewer(t, ctx, s.SFU, room, lat)
 			args := srtPushArgs(addr, fmt.Sprintf(form.id, room))
 			args = append(args[:len(args)-1], append(form.mux, args[len(args)-1])...)
 			startFFmpeg(t, args...)
@@ -118,6 +121,8 @@ func TestSRTPublishFFmpeg(t *testing.T) {
 			mu.Lock()
 			t.Logf("MEASURE first SRT packet -> viewer's first complete keyframe (%s): %v", form.name, st.FirstKeyframeAt.Sub(first).Round(time.Millisecond))
 			mu.Unlock()
+			p50, p99, count := probe.latency()
+			t.Logf("MEASURE demuxed SRT video access unit -> WHEP viewer receives its last packet (%s, n=%d): p50 %v, p99 %v", form.name, count, p50, p99)
 		})
 	}
 }
