@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	srt "github.com/datarhei/gosrt"
@@ -38,11 +39,11 @@ type SRTServer struct {
 
 	// firstPacket, if set (tests), is called with the time a publisher's
 	// first MPEG-TS bytes arrived.
-	firstPacket func(roomID string, at time.Time)
+	firstPacket atomic.Pointer[func(roomID string, at time.Time)]
 	// trace, if set (tests), sees each demuxed video access unit with the
 	// RTP timestamp it is sent to viewers with (offset 0 for a room's
 	// first source).
-	trace func(ts uint32, at time.Time)
+	trace atomic.Pointer[func(ts uint32, at time.Time)]
 }
 
 // srtAuthTimeout bounds the authorizer's look-up during a handshake; the
@@ -225,8 +226,8 @@ func (ss *SRTServer) publish(conn srt.Conn, roomID, hostID string, log *slog.Log
 	}
 	r := &srtReader{Conn: conn, timeout: timeout, idle: time.AfterFunc(timeout, func() { conn.Close() })}
 	defer r.idle.Stop()
-	if ss.firstPacket != nil {
-		r.first = func(at time.Time) { ss.firstPacket(roomID, at) }
+	if f := ss.firstPacket.Load(); f != nil {
+		r.first = func(at time.Time) { (*f)(roomID, at) }
 	}
 	d, err := openTS(r)
 	if err != nil {
@@ -251,8 +252,8 @@ func (ss *SRTServer) publish(conn srt.Conn, roomID, hostID string, log *slog.Log
 	for _, n := range d.notices {
 		notice(n)
 	}
-	if ss.trace != nil {
-		d.onVideo = func(pts time.Duration) { ss.trace(ptsTicks(pts, 90000), time.Now()) }
+	if f := ss.trace.Load(); f != nil {
+		d.onVideo = func(pts time.Duration) { (*f)(ptsTicks(pts, 90000), time.Now()) }
 	}
 	err = d.run(src) // an ErrUnplayable here was refused by src, with its notice
 	src.Close(fmt.Sprint("disconnected: ", err))
