@@ -34,6 +34,7 @@ type rtspSource struct {
 	refused  atomic.Bool
 	notice   func(msg string)
 	finished atomic.Bool
+	aac      atomic.Pointer[AACTranscoder] // the audio track's, closed when the source ends
 }
 
 var (
@@ -74,6 +75,9 @@ func (src *rtspSource) ended(reason string) {
 		return
 	}
 	src.r.closeSession(src, reason)
+	if tr := src.aac.Swap(nil); tr != nil {
+		_ = tr.Close()
+	}
 	if rs := src.read.Swap(nil); rs != nil {
 		src.s.closeReadStream(src.r.id, rs)
 	}
@@ -105,6 +109,7 @@ type rtspTrack struct {
 
 	h264    *h264Packer
 	h264dec *rtph264.Decoder
+	aac     *rtspAAC
 	vp8dec  *rtpvp8.Decoder
 	vp8pay  codecs.VP8Payloader
 
@@ -144,6 +149,12 @@ func newRTSPTrack(src *rtspSource, p rtspTrackPlan, in *ingest) (*rtspTrack, err
 			return nil, err
 		}
 		t.vp8dec = dec
+	case *format.MPEG4Audio:
+		a, err := newRTSPAAC(t, f)
+		if err != nil {
+			return nil, err
+		}
+		t.aac = a
 	}
 	return t, nil
 }
@@ -155,6 +166,10 @@ func (t *rtspTrack) onPacket(p *rtp.Packet) {
 		trace(t.kind == kindVideo, p.Timestamp, p.Marker, time.Now())
 	}
 	if t.in == nil || t.src.refused.Load() {
+		return
+	}
+	if t.aac != nil {
+		t.aac.onPacket(t, p)
 		return
 	}
 	if t.haveIn {

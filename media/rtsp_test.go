@@ -104,18 +104,6 @@ func TestRTSPRefusals(t *testing.T) {
 	n := &notices{}
 	_, base := startRTSP(t, s.SFU, n)
 
-	t.Run("aac dropped, video flows", func(t *testing.T) {
-		v, _ := startViewer(t, ctx, s.SFU, "aac")
-		startFFmpeg(t, pushArgs(base+"/aac?key=secret", "tcp", "-c:a", "aac")...)
-		waitStats(t, ctx, v, "video keyframe", func(st mediatest.ViewerStats) bool { return !st.FirstKeyframeAt.IsZero() })
-		if !n.has("aac: audio: AAC audio cannot be played by browsers") {
-			t.Errorf("no AAC notice; got %v", n.got)
-		}
-		if got := v.Stats().Audio.Packets; got != 0 {
-			t.Errorf("audio packets %d, want 0", got)
-		}
-	})
-
 	for _, tc := range []struct {
 		name, url string
 		extra     []string

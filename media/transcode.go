@@ -124,8 +124,12 @@ func NewAACTranscoder(asc []byte, out func(opus []byte, pts time.Duration)) (*AA
 	if _, err := (mpeg4audio.ADTSPackets{&t.adts}).Marshal(); err != nil {
 		return nil, fmt.Errorf("aac config: %w", err)
 	}
+	// No "-fflags nobuffer": it discards the packets read while probing
+	// the input, an unknown number of leading frames, which would shift
+	// every output PTS (measured: 1-2 AAC frames, 21-43 ms). A 32-byte
+	// probe costs one frame of start-up delay once, not per packet.
 	t.cmd = exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error",
-		"-fflags", "nobuffer", "-flags", "low_delay", "-probesize", "32", "-analyzeduration", "0",
+		"-flags", "low_delay", "-probesize", "32", "-analyzeduration", "0",
 		"-f", "aac", "-i", "pipe:0",
 		"-vn", "-c:a", "libopus", "-ar", "48000", "-ac", channels, "-b:a", "64k",
 		"-application", "lowdelay", "-frame_duration", "20", "-vbr", "on",

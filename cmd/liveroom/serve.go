@@ -112,6 +112,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		if err := n.web.SeedDemo(ctx, ln.Addr(), cfg.Auth.AdminKey, stdout); err != nil {
 			log.Error("dev seed", "err", err)
 		}
+		devAudioCheck(stdout, log)
 	}
 
 	n.start()
