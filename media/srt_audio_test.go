@@ -44,3 +44,31 @@ func TestSRTAACTone(t *testing.T) {
 		t.Errorf("viewer's audio RMS %.0f: silence, want the tone", rms)
 	}
 }
+
+// TestSRTOpus: Opus in MPEG-TS passes through to viewers without the
+// transcoder.
+func TestSRTOpus(t *testing.T) {
+	needFFmpeg(t)
+	ctx := testCtx(t, 30*time.Second)
+	s := newSFU(t)
+	n := &notices{}
+	_, addr := startSRT(t, s.SFU, n, "")
+	const room = "srt-opus"
+	v, _ := startViewer(t, ctx, s.SFU, room)
+	args := srtPushArgs(addr, "publish:"+room+":secret")
+	for i, a := range args {
+		if a == "aac" && args[i-1] == "-c:a" {
+			args[i] = "libopus"
+		}
+	}
+	startFFmpeg(t, args...)
+	st := waitStats(t, ctx, v, "keyframe and Opus", func(st mediatest.ViewerStats) bool {
+		return !st.FirstKeyframeAt.IsZero() && st.Audio.Packets >= 50
+	})
+	if st.Audio.MaxPayload > 1200 || st.Audio.TSBackwards > 0 {
+		t.Errorf("audio max payload %d, timestamps backwards %d; want <= 1200 and 0", st.Audio.MaxPayload, st.Audio.TSBackwards)
+	}
+	if n.has("AAC") || n.has("audio") {
+		t.Errorf("host told about audio although it is Opus: %v", n.got)
+	}
+}
