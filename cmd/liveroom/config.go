@@ -26,6 +26,7 @@ type Config struct {
 	RTSP     media.RTSPConfig   `yaml:"rtsp"`
 	RTMP     media.RTMPConfig   `yaml:"rtmp"`
 	RTMPS    media.RTMPSConfig  `yaml:"rtmps"`
+	SRT      media.SRTConfig    `yaml:"srt"`
 	Auth     room.AuthConfig    `yaml:"auth"`
 	Hub      room.HubConfig     `yaml:"hub"`
 	Chat     chat.Config        `yaml:"chat"`
@@ -54,6 +55,7 @@ func defaultConfig() Config {
 	c.RTSP.Limits.SetDefaults() // not in RTSP.SetDefaults: that one runs after the file too
 	c.RTMP.SetDefaults()        // before the file only: "" there turns RTMP off
 	c.RTMPS.SetDefaults()
+	c.SRT.SetDefaults() // before the file: an empty srt.address turns SRT off
 	c.Cart.SetDefaults()
 	c.Webhooks.SetDefaults()
 	return c
@@ -154,7 +156,7 @@ func (c *Config) validate() error {
 	}
 	c.Hub.AllowedOrigins = c.HTTP.AllowedOrigins
 	c.Hub.NodeID = c.Node.ID
-	for _, section := range []interface{ Validate() error }{c.HTTP, c.WebRTC, c.RTSP, c.RTMP, c.RTMPS, c.Redis, c.Rooms, c.Node, c.Hub, c.Chat, c.Cart, c.Webhooks} {
+	for _, section := range []interface{ Validate() error }{c.HTTP, c.WebRTC, c.RTSP, c.RTMP, c.RTMPS, c.SRT, c.Redis, c.Rooms, c.Node, c.Hub, c.Chat, c.Cart, c.Webhooks} {
 		if err := section.Validate(); err != nil {
 			return err
 		}

@@ -16,7 +16,7 @@ const usage = `liveroom: livestream shopping rooms
 
 usage:
   liveroom [serve] [--config FILE] [--http ADDR] [--rtsp ADDR] [--rtsp-udp PORT]
-                   [--rtmp ADDR] [--rtmps ADDR --rtmps-cert FILE --rtmps-key FILE]
+                   [--rtmp ADDR] [--rtmps ADDR --rtmps-cert FILE --rtmps-key FILE] [--srt ADDR]
                    [--webrtc-port N] [--data-dir DIR] [--redis URL] [--node-id ID]
                    [--advertise-url URL] [--dev]
   liveroom token --room ROOM --role viewer|moderator|host|admin --sub ID [--name NAME] [--ttl 24h] [--config FILE]

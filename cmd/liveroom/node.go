@@ -41,6 +41,7 @@ type node struct {
 	rtspAddr  net.Addr // RTSP listener
 	rtmpAddr  net.Addr // RTMP listener; nil when off
 	rtmpsAddr net.Addr // RTMPS listener; nil when off
+	srtAddr   net.Addr // SRT listener; nil when off
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -109,6 +110,14 @@ func wireNode(cfg Config, reg *prometheus.Registry, log *slog.Logger, b *backend
 	rtspPort := 0
 	if a, ok := n.rtspAddr.(*net.TCPAddr); ok {
 		rtspPort = a.Port
+	}
+	// SRT ingest (MPEG-TS); closed by the SFU's Shutdown. Empty address: off.
+	if cfg.SRT.Address != "" {
+		srtSrv, err := n.sfu.ServeSRT(cfg.SRT, media.SRTDeps{Auth: web.NewIngestAuth(n.auth, b.rooms), Notice: n.hub.StreamNotice})
+		if err != nil {
+			return nil, fmt.Errorf("srt: %w", err)
+		}
+		n.srtAddr = srtSrv.Addr()
 	}
 	// /readyz: no usable WebRTC address (and, in a cluster, Redis down)
 	// makes the node not ready; it keeps running either way.

@@ -27,6 +27,7 @@ func testConfig(t *testing.T) Config {
 	cfg.RTMP.Address = "127.0.0.1:0"
 	zero := 0
 	cfg.RTSP.UDPPort = &zero
+	cfg.SRT.Address = "127.0.0.1:0"
 	cfg.Auth.JWTSecret, cfg.Auth.AdminKey = crashSecret, crashAdminKey
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {

@@ -34,6 +34,7 @@ func serveFlags(fs *flag.FlagSet, c *Config) *string {
 	fs.StringVar(&c.RTMPS.Address, "rtmps", c.RTMPS.Address, `RTMPS listen address, with --rtmps-cert and --rtmps-key; "" = off (rtmps.address)`)
 	fs.StringVar(&c.RTMPS.Cert, "rtmps-cert", c.RTMPS.Cert, "RTMPS certificate chain, PEM (rtmps.cert)")
 	fs.StringVar(&c.RTMPS.Key, "rtmps-key", c.RTMPS.Key, "RTMPS private key, PEM (rtmps.key)")
+	fs.StringVar(&c.SRT.Address, "srt", c.SRT.Address, "SRT (UDP) listen address; empty = off (srt.address)")
 	fs.IntVar(&c.WebRTC.Port, "webrtc-port", c.WebRTC.Port, "WebRTC UDP/TCP port (webrtc.port)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory (data_dir)")
 	fs.StringVar(&c.Redis.URL, "redis", c.Redis.URL, "Redis URL: cluster mode (redis.url)")

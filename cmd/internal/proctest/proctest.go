@@ -105,7 +105,7 @@ func FreeUDPTCP(t testing.TB) int {
 type Options struct {
 	DataDir string
 	// Args are appended to the `serve` flags proctest sets (--http,
-	// --webrtc-port, --rtsp, --rtsp-udp 0, --rtmp, --data-dir).
+	// --webrtc-port, --rtsp, --rtsp-udp 0, --rtmp, --srt 127.0.0.1:0, --data-dir).
 	Args []string
 	// Env is appended to the test's environment.
 	Env []string
@@ -151,7 +151,7 @@ func start(t testing.TB, bin string, opt Options) (*Server, error) {
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", FreeTCP(t))
 	s.Base = "http://" + httpAddr
 	args := append([]string{"serve", "--http", httpAddr, "--webrtc-port", fmt.Sprint(s.WebRTCPort),
-		"--rtsp", s.RTSPAddr, "--rtsp-udp", "0", "--rtmp", s.RTMPAddr, "--data-dir", opt.DataDir}, opt.Args...)
+		"--rtsp", s.RTSPAddr, "--rtsp-udp", "0", "--rtmp", s.RTMPAddr, "--srt", "127.0.0.1:0", "--data-dir", opt.DataDir}, opt.Args...)
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Env = append(os.Environ(), opt.Env...)
 	s.cmd.Stdout = &s.stdout
