@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +20,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"liveroom/room"
 )
 
 // Webhook headers. The webhook-* ones are the Standard Webhooks form
@@ -322,13 +325,19 @@ func (o *Outbox) post(ctx context.Context, d Delivery) error {
 	resp, err := o.client.Do(req)
 	if err != nil {
 		o.m.deliveryFailed("network")
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			// The error is logged and kept on a parked delivery: the
+			// receiver's URL may carry a token in its query.
+			ue.URL = room.RedactURL(ue.URL)
+		}
 		return err
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		o.m.deliveryFailed("redirect")
-		return statusError{resp.StatusCode, resp.Header.Get("Location")}
+		return statusError{resp.StatusCode, room.RedactURL(resp.Header.Get("Location"))}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		o.m.deliveryFailed("status")

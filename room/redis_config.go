@@ -3,6 +3,7 @@ package room
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -33,7 +34,12 @@ func (c RedisConfig) Validate() error {
 func (c RedisConfig) Client() (*redis.Client, error) {
 	opt, err := redis.ParseURL(c.URL)
 	if err != nil {
-		return nil, fmt.Errorf("redis.url: %w", err)
+		// url.Error quotes the whole URL, password included: keep its reason only.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("redis.url: not a usable redis:// or rediss:// URL: %v", err)
 	}
 	opt.DialTimeout = time.Second
 	opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = 2*time.Second, 2*time.Second, 2*time.Second
