@@ -2,8 +2,6 @@ package media
 
 import (
 	"fmt"
-	"net"
-	"net/netip"
 	"sync"
 
 	"github.com/bluenviron/gortsplib/v4"
@@ -76,20 +74,8 @@ func newRTSPCaps(cfg RTSPLimits, m *metrics) *rtspCaps {
 	return &rtspCaps{cfg: cfg, metrics: m, sessions: map[*gortsplib.ServerSession]*rtspEntry{}, perAddr: map[string]*rtspCount{}}
 }
 
-// rtspAddrKey is the per-address key of a connection: its IP, IPv6 by /64.
-func rtspAddrKey(c *gortsplib.ServerConn) string {
-	ap, err := netip.ParseAddrPort(c.NetConn().RemoteAddr().String())
-	if err != nil {
-		h, _, _ := net.SplitHostPort(c.NetConn().RemoteAddr().String())
-		return h
-	}
-	a := ap.Addr().Unmap().WithZone("")
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.String()
-	}
-	return a.String()
-}
+// rtspAddrKey is the per-address key of a connection.
+func rtspAddrKey(c *gortsplib.ServerConn) string { return clientAddrKey(c.NetConn().RemoteAddr()) }
 
 // open admits a new session (its first ANNOUNCE or SETUP); a session
 // already admitted passes. The refusal is the response to send.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -34,7 +33,7 @@ type RTMPServer struct {
 	cfg  RTMPConfig
 	deps RTMPDeps
 	log  *slog.Logger
-	caps *rtmpCaps
+	caps *connCaps
 
 	plain, secure net.Listener // nil when off
 
@@ -71,7 +70,7 @@ func (s *SFU) ServeRTMP(cfg RTMPConfig, tlsCfg RTMPSConfig, deps RTMPDeps) (*RTM
 	}
 	rs := &RTMPServer{
 		s: s, cfg: cfg, deps: deps, log: s.log.With("component", "rtmp"),
-		caps: newRTMPCaps(cfg.Limits, s.metrics), conns: map[net.Conn]struct{}{}, done: make(chan struct{}),
+		caps: newConnCaps(cfg.Limits.ConnsPerAddress, cfg.Limits.ConnsPerNode, refuseRTMPAddress, refuseRTMPNode), conns: map[net.Conn]struct{}{}, done: make(chan struct{}),
 	}
 	rs.nConns = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "liveroom_rtmp_connections", Help: "Open RTMP and RTMPS connections (handshaking, publishing).",
@@ -181,8 +180,9 @@ func (rs *RTMPServer) accept(ln net.Listener) {
 			}
 			return
 		}
-		key := rtmpAddrKey(nc.RemoteAddr())
+		key := clientAddrKey(nc.RemoteAddr())
 		if reason := rs.caps.open(key); reason != "" {
+			rs.s.metrics.refused(reason)
 			rs.log.Warn("rtmp connection refused", "remote", nc.RemoteAddr().String(), "reason", reason)
 			nc.Close()
 			continue
@@ -248,65 +248,8 @@ func parseRTMPTarget(u *url.URL) (roomID, key string, err error) {
 	return "", rest, nil
 }
 
-// rtmpCaps counts RTMP connections by client address and in all.
-type rtmpCaps struct {
-	cfg     RTMPLimits
-	metrics *metrics
-
-	mu      sync.Mutex
-	perAddr map[string]int
-	n       int
-}
-
-func newRTMPCaps(cfg RTMPLimits, m *metrics) *rtmpCaps {
-	return &rtmpCaps{cfg: cfg, metrics: m, perAddr: map[string]int{}}
-}
-
 // Refusal reasons (liveroom_refused_total).
 const (
 	refuseRTMPAddress = "rtmp_conns_per_address"
 	refuseRTMPNode    = "rtmp_conns_per_node"
 )
-
-// open admits a connection from key, or says which cap refuses it.
-func (c *rtmpCaps) open(key string) string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	reason := ""
-	switch {
-	case over(c.perAddr[key], c.cfg.ConnsPerAddress):
-		reason = refuseRTMPAddress
-	case over(c.n, c.cfg.ConnsPerNode):
-		reason = refuseRTMPNode
-	}
-	if reason != "" {
-		c.metrics.refused(reason)
-		return reason
-	}
-	c.perAddr[key]++
-	c.n++
-	return ""
-}
-
-func (c *rtmpCaps) close(key string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.n--
-	if c.perAddr[key]--; c.perAddr[key] <= 0 {
-		delete(c.perAddr, key)
-	}
-}
-
-// rtmpAddrKey is a client's per-address key: its IP, IPv6 by /64.
-func rtmpAddrKey(a net.Addr) string {
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	ip := ap.Addr().Unmap().WithZone("")
-	if ip.Is6() {
-		p, _ := ip.Prefix(64)
-		return p.String()
-	}
-	return ip.String()
-}

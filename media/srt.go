@@ -30,7 +30,7 @@ type SRTServer struct {
 	deps SRTDeps
 	log  *slog.Logger
 	ln   srt.Listener
-	caps *srtCaps
+	caps *connCaps
 	m    *srtMetrics
 
 	stop chan struct{} // closed by Close
@@ -74,7 +74,7 @@ func (s *SFU) ServeSRT(cfg SRTConfig, deps SRTDeps) (*SRTServer, error) {
 		m.unregister()
 		return nil, fmt.Errorf("srt.address: %w", err)
 	}
-	ss := &SRTServer{s: s, cfg: cfg, deps: deps, log: s.log.With("component", "srt"), ln: ln, caps: newSRTCaps(cfg), m: m, stop: make(chan struct{})}
+	ss := &SRTServer{s: s, cfg: cfg, deps: deps, log: s.log.With("component", "srt"), ln: ln, caps: newConnCaps(cfg.ConnectionsPerAddress, cfg.ConnectionsPerNode, refuseSRTAddress, refuseSRTNode), m: m, stop: make(chan struct{})}
 	ss.wg.Add(1)
 	go func() {
 		defer ss.wg.Done()
@@ -111,8 +111,8 @@ func (ss *SRTServer) accept() {
 		if err != nil {
 			return // closed
 		}
-		key := srtAddrKey(req.RemoteAddr())
-		if ok, reason := ss.caps.open(key); !ok {
+		key := clientAddrKey(req.RemoteAddr())
+		if reason := ss.caps.open(key); reason != "" {
 			ss.s.metrics.refused(reason)
 			ss.m.handshake(srtOverload)
 			req.Reject(srt.REJX_OVERLOAD)
