@@ -54,6 +54,7 @@ func startNode(t *testing.T, artifacts string, o nodeOptions) *server {
 		"--webrtc-port", strconv.Itoa(freePort(t, true)),
 		"--rtsp", fmt.Sprintf("127.0.0.1:%d", freePort(t, false)),
 		"--rtsp-udp", "0",
+		"--rtmp", "", "--srt", "", // no ingest listeners on their fixed default ports (tests that want RTMP pass --rtmp ADDR after these)
 		"--data-dir", filepath.Join(tmp, "data"),
 	}, o.args...)
 	s.env = append(os.Environ(), "LIVEROOM_JWT_SECRET="+o.jwtSecret, "LIVEROOM_ADMIN_KEY="+o.adminKey)
