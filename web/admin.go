@@ -174,7 +174,7 @@ func (s *Server) getRoom(w http.ResponseWriter, r *http.Request) {
 	}
 	v := s.viewFor(id, rm)
 	if id.Role.AtLeast(room.RoleHost) {
-		v.Ingest = s.ingest(r, rm.ID)
+		v.Ingest = s.ingest(r, rm.ID, rm.StreamKey)
 	}
 	writeJSON(w, http.StatusOK, v)
 }
@@ -199,9 +199,11 @@ type ingestURLs struct {
 	RTSP string `json:"rtsp,omitempty"`
 	// RTMP is the OBS "Custom" server; the stream key goes in its key field.
 	RTMP string `json:"rtmp,omitempty"`
+	// SRT is the whole caller-mode URL, stream key included.
+	SRT string `json:"srt,omitempty"`
 }
 
-func (s *Server) ingest(r *http.Request, roomID string) *ingestURLs {
+func (s *Server) ingest(r *http.Request, roomID, key string) *ingestURLs {
 	scheme := "http"
 	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
 		scheme = "https"
@@ -218,10 +220,26 @@ func (s *Server) ingest(r *http.Request, roomID string) *ingestURLs {
 	if s.deps.RTSPPort != 0 {
 		in.RTSP = "rtsp://" + net.JoinHostPort(host, strconv.Itoa(s.deps.RTSPPort)) + "/" + roomID
 	}
-	if s.deps.RTMPPort != 0 {
-		in.RTMP = "rtmp://" + net.JoinHostPort(host, strconv.Itoa(s.deps.RTMPPort)) + "/live"
-	}
+	in.RTMP = s.rtmpURL(host)
+	in.SRT = s.srtURL(host, roomID, key)
 	return in
+}
+
+// rtmpURL is the OBS "Custom" server on host; "" when RTMP is off.
+func (s *Server) rtmpURL(host string) string {
+	if s.deps.RTMPPort == 0 {
+		return ""
+	}
+	return "rtmp://" + net.JoinHostPort(host, strconv.Itoa(s.deps.RTMPPort)) + "/live"
+}
+
+// srtURL is where an SRT caller publishes to the room with its stream key;
+// "" when SRT is off.
+func (s *Server) srtURL(host, roomID, key string) string {
+	if s.deps.SRTPort == 0 {
+		return ""
+	}
+	return "srt://" + net.JoinHostPort(host, strconv.Itoa(s.deps.SRTPort)) + "?streamid=publish:" + roomID + ":" + key
 }
 
 type roomPatch struct {

@@ -56,6 +56,11 @@ liveroom is running in dev mode. Demo room %q:
   OBS 30+ (Settings > Stream > Service: WHIP):
     server:        %s/whip/%s
     bearer token:  %s
+  OBS "Custom..." / Larix / PRISM (RTMP, B-frames off):
+    server:        %s
+    stream key:    %s
+  hardware encoder / Larix (SRT, caller mode, B-frames off):
+    %s
   ffmpeg / IP camera (RTSP):
     %s
 
@@ -68,6 +73,8 @@ liveroom is running in dev mode. Demo room %q:
 		base, rm.ID,
 		base, rm.ID, mint("mod-demo", "Mo (moderator)", room.RoleModerator),
 		base, rm.ID, rm.StreamKey,
+		orOff(s.rtmpURL(demoHost(base)), "RTMP"), rm.StreamKey,
+		orOff(s.srtURL(demoHost(base), rm.ID, rm.StreamKey), "SRT"),
 		s.rtspURL(base, rm.ID, rm.StreamKey),
 		adminKey, base)
 	return nil
@@ -105,11 +112,24 @@ func (s *Server) rtspURL(base, roomID, key string) string {
 		return "(RTSP is off)"
 	}
 	port := strconv.Itoa(s.deps.RTSPPort)
+	return "rtsp://host:" + key + "@" + net.JoinHostPort(demoHost(base), port) + "/" + roomID
+}
+
+// demoHost is the host name in a base URL, without scheme or port.
+func demoHost(base string) string {
 	host := strings.TrimPrefix(strings.TrimPrefix(base, "http://"), "https://")
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	return "rtsp://host:" + key + "@" + net.JoinHostPort(host, port) + "/" + roomID
+	return host
+}
+
+// orOff is url, or a note that the listener is off.
+func orOff(url, what string) string {
+	if url == "" {
+		return "(" + what + " is off)"
+	}
+	return url
 }
 
 // baseURL is http.public_url, or the listen address with a host a browser

@@ -36,6 +36,9 @@ type Deps struct {
 	// RTMPPort, when not 0, is advertised to hosts as the RTMP ingest port
 	// (server rtmp://HOST:PORT/live, the stream key as the key).
 	RTMPPort int
+	// SRTPort, when not 0, is advertised to hosts as the SRT (UDP) ingest
+	// port (srt://HOST:PORT?streamid=publish:{room}:{key}).
+	SRTPort int
 	// Gatherer serves /metrics; Ready reports whether this node can take
 	// traffic (e.g. Redis reachable); nil = always ready.
 	Gatherer prometheus.Gatherer

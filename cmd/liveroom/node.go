@@ -132,7 +132,7 @@ func wireNode(cfg Config, reg *prometheus.Registry, log *slog.Logger, b *backend
 	}
 	n.web = web.New(cfg.HTTP, web.Deps{
 		Auth: n.auth, Rooms: b.rooms, WHIP: n.sfu, WHEP: n.sfu, Edge: n.sfu, Hub: n.hub, ModLog: cs, Catalog: b.store, Webhooks: n.outbox,
-		RTSPPort: rtspPort, RTMPPort: tcpPort(n.rtmpAddr), Gatherer: reg, Ready: ready, ReadyDetail: b.readyDetail, Logger: log.With("component", "web"),
+		RTSPPort: rtspPort, RTMPPort: tcpPort(n.rtmpAddr), SRTPort: udpPort(n.srtAddr), Gatherer: reg, Ready: ready, ReadyDetail: b.readyDetail, Logger: log.With("component", "web"),
 		ClusterSecret: b.secret, OnWatch: n.edges.Watch, OnSource: n.life.SourceChanged,
 	})
 	return n, nil
@@ -210,6 +210,14 @@ func (n *node) stop(ctx context.Context) {
 func tcpPort(a net.Addr) int {
 	if t, ok := a.(*net.TCPAddr); ok {
 		return t.Port
+	}
+	return 0
+}
+
+// udpPort is a UDP listener's port; 0 when it is off.
+func udpPort(a net.Addr) int {
+	if u, ok := a.(*net.UDPAddr); ok {
+		return u.Port
 	}
 	return 0
 }

@@ -31,7 +31,7 @@ func TestServeDevPrintsURLsAndStopsOnSIGTERM(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	out := p.Stdout()
-	for _, want := range []string{"/studio/demo#token=", "/r/demo", "/mod/demo#token=", "/whip/demo", "sk_", "rtsp://host:sk_"} {
+	for _, want := range []string{"/studio/demo#token=", "/r/demo", "/mod/demo#token=", "/whip/demo", "sk_", "rtsp://host:sk_", "rtmp://", "/live\n", "srt://", "?streamid=publish:demo:sk_"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("dev output lacks %q:\n%s", want, out)
 		}

@@ -51,13 +51,17 @@ func TestNodeRTMPStreamKey(t *testing.T) {
 	// The server the studio shows for OBS "Custom".
 	_, b := adminDo(t, "GET", srv.URL+"/api/v1/rooms/obs", nil)
 	var got struct {
-		Ingest struct{ RTMP string } `json:"ingest"`
+		Ingest struct{ RTMP, SRT string } `json:"ingest"`
 	}
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
 	if want := "rtmp://127.0.0.1:" + strconv.Itoa(n.rtmpAddr.(*net.TCPAddr).Port) + "/live"; got.Ingest.RTMP != want {
 		t.Fatalf("ingest.rtmp %q, want %q (%s)", got.Ingest.RTMP, want, b)
+	}
+	// The SRT caller URL carries the room and its key in the stream id.
+	if want := "srt://127.0.0.1:" + strconv.Itoa(n.srtAddr.(*net.UDPAddr).Port) + "?streamid=publish:obs:" + rm.StreamKey; got.Ingest.SRT != want {
+		t.Fatalf("ingest.srt %q, want %q (%s)", got.Ingest.SRT, want, b)
 	}
 	push := func(key string, seconds string) *exec.Cmd {
 		cmd := exec.Command(ffmpeg, "-hide_banner", "-nostdin", "-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=30",

@@ -25,10 +25,12 @@ export function startLive({ room, token, getPc, isLive, onLost = () => {} }) {
   el('rtmp-url').value = `rtmp://${location.hostname}:1935/live`;
   el('rtsp-url').value = `rtsp://${location.hostname}:8554/${encodeURIComponent(room)}`;
   el('token-show').value = '';
+  el('srt-url').value = '';
   el('rtsp-host').textContent = `${location.hostname}:8554/${encodeURIComponent(room)}`;
   el('token-reveal').addEventListener('click', () => {
     const t = el('token-show');
     t.type = t.type === 'password' ? 'text' : 'password';
+    el('srt-url').type = t.type; // it carries the stream key too
     el('token-reveal').textContent = t.type === 'password' ? 'Show' : 'Hide';
   });
   for (const b of document.querySelectorAll('[data-copy]')) {
@@ -42,6 +44,7 @@ export function startLive({ room, token, getPc, isLive, onLost = () => {} }) {
   // host token: the host's view of the room carries it.
   async function loadStreamKey() {
     el('token-show').value = '';
+    el('srt-url').value = '';
     if (!token) return;
     try {
       const res = await fetch(`/api/v1/rooms/${encodeURIComponent(room)}`, {
@@ -52,6 +55,7 @@ export function startLive({ room, token, getPc, isLive, onLost = () => {} }) {
       if (typeof r.stream_key === 'string') el('token-show').value = r.stream_key;
       if (r.ingest && typeof r.ingest.rtsp === 'string') el('rtsp-url').value = r.ingest.rtsp;
       if (r.ingest && typeof r.ingest.rtmp === 'string') el('rtmp-url').value = r.ingest.rtmp;
+      if (r.ingest && typeof r.ingest.srt === 'string') el('srt-url').value = r.ingest.srt;
     } catch { /* offline: the fields stay empty */ }
   }
   loadStreamKey();
