@@ -170,6 +170,16 @@ var luaPosition = redis.NewScript(ensureEpoch + `
 return {tonumber(redis.call('GET', KEYS[1]) or '0'), ep}
 `)
 
+// luaPeek reads the position without starting an epoch: {seq, epoch}, or
+// {0, ”} for a room with none (never used, flushed, or deleted and swept:
+// a node's periodic check must not bring a swept room's keys back).
+// KEYS as luaPosition's.
+var luaPeek = redis.NewScript(`
+local ep = redis.call('GET', KEYS[2])
+if not ep then return {0, ''} end
+return {tonumber(redis.call('GET', KEYS[1]) or '0'), ep}
+`)
+
 // luaPresence: KEYS pres; ARGV node, conns, ttl ms. Returns the total.
 var luaPresence = redis.NewScript(`
 local t = redis.call('TIME')
@@ -598,9 +608,15 @@ func (b *RedisBus) check(ctx context.Context) {
 // catchUp fills r from the stream if it is behind (now: at once; else only
 // if it was already behind at the previous check).
 func (b *RedisBus) catchUp(ctx context.Context, r *redisRoom, now bool) {
-	pos, err := b.Position(ctx, r.id)
-	if err != nil {
-		return
+	var pos Position
+	var err error
+	if now {
+		pos, err = b.Position(ctx, r.id) // after a reconnect: notice a new Redis at once
+	} else {
+		pos, err = b.peek(ctx, r.id) // the periodic check reads only
+	}
+	if err != nil || pos.Epoch == "" {
+		return // no epoch: the next publish starts one, and its event brings it here
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -650,7 +666,15 @@ func (b *RedisBus) since(ctx context.Context, roomID string, after uint64) ([]Ev
 }
 
 func (b *RedisBus) Position(ctx context.Context, roomID string) (Position, error) {
-	v, err := luaPosition.Run(ctx, b.rdb, b.keys(roomID), RandomID(4)).Slice()
+	return b.position(ctx, luaPosition, roomID)
+}
+
+func (b *RedisBus) peek(ctx context.Context, roomID string) (Position, error) {
+	return b.position(ctx, luaPeek, roomID)
+}
+
+func (b *RedisBus) position(ctx context.Context, script *redis.Script, roomID string) (Position, error) {
+	v, err := script.Run(ctx, b.rdb, b.keys(roomID), RandomID(4)).Slice()
 	if err == nil && len(v) != 2 {
 		err = errUnexpectedReply
 	}
