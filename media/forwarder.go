@@ -27,6 +27,7 @@ type forwarder struct {
 	kf      keyframeThrottle
 	clk     *roomClock
 	tmPub   atomic.Pointer[tsMap] // f.tm for sender reports (other goroutines)
+	gop     packetGOP             // video: the current GOP, for fast start (faststart_gop.go)
 
 	mu sync.Mutex // serialises writes (one source at a time) and guards below
 	in *ingest    // current source track; nil while offline
@@ -172,6 +173,9 @@ func (f *forwarder) write(in *ingest, p *rtp.Packet) {
 
 	pk.retain() // the history's reference
 	f.hist.put(pk)
+	if f.kind == kindVideo {
+		f.gop.add(pk, now)
+	}
 	for _, v := range *f.viewers.Load() {
 		v.offer(f, pk)
 	}

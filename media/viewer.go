@@ -23,6 +23,8 @@ type viewer struct {
 	needKey   atomic.Bool   // video skips to the next keyframe (join, or after a drop)
 	resumeSeq atomic.Uint32 // seq of the keyframe video resumed at; older NACKs are ignored
 	dropped   atomic.Uint64
+
+	catchup atomic.Pointer[catchUp] // a start from the cached GOP (faststart.go)
 }
 
 // newViewer answers offer. usable says which kinds the offer can receive
@@ -93,13 +95,7 @@ func (v *viewer) onState(st webrtc.PeerConnectionState) {
 	switch st {
 	case webrtc.PeerConnectionStateConnected:
 		v.connected()
-		if !v.ready.Swap(true) {
-			v.log.Info("viewer connected")
-			// Keyframe on join, at once: DTLS is done (the state follows
-			// it immediately) and the throttle lets a joiner's request
-			// through unless one is already on its way.
-			v.r.video.requestKeyframe()
-		}
+		v.start() // from the cached GOP, or asks for a keyframe (faststart.go)
 	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 		v.ready.Store(false)
 		v.s.spawn(func() { v.r.closeSession(v, st.String()) })
@@ -190,13 +186,25 @@ func (v *viewer) writeLoop() {
 			continue
 		case <-v.queue.wake:
 		}
+		if cu := v.catchup.Load(); cu != nil && !cu.done && !v.catchUp(cu, func(pk *packet) {
+			if _, err := v.send(pk); err == nil {
+				n[pk.kind]++
+				bytes[pk.kind] += uint64(pk.n)
+				sent[pk.kind].packets++
+				sent[pk.kind].octets += uint32(pk.n)
+			}
+			pk.release()
+		}) {
+			v.drain()
+			return
+		}
 		for i := 0; ; i++ {
 			pk := v.queue.pop()
 			if pk == nil {
 				break
 			}
 			// offer and nack only queue packets of kinds this viewer has.
-			if _, err := v.tracks[pk.kind].send(pk); err == nil {
+			if _, err := v.send(pk); err == nil {
 				n[pk.kind]++
 				bytes[pk.kind] += uint64(pk.n)
 				sent[pk.kind].packets++

@@ -68,6 +68,11 @@ func viewersCmd(ctx context.Context, args []string, out io.Writer) error {
 	clipDir := fs.String("clip", "", "directory with clip.h264 (no B-frames), clip.ivf and clip.ogg for --publish (default: media/testdata)")
 	tcp := fs.Bool("tcp", false, "viewers use ICE-TCP")
 	asJSON := fs.Bool("json", false, "print JSON")
+	rtspKey := fs.String("rtsp-publish", "", "stream key: publish a test pattern to the room over RTSP with ffmpeg (a source that cannot be asked for keyframes)")
+	rtspOpts := rtspPublishOptions{URL: "rtsp://127.0.0.1:8554", GOP: 2 * time.Second, Bitrate: 2500, Size: "1280x720", FPS: 30}
+	fs.StringVar(&rtspOpts.URL, "rtsp-url", rtspOpts.URL, "server RTSP address for --rtsp-publish")
+	fs.DurationVar(&rtspOpts.GOP, "rtsp-gop", rtspOpts.GOP, "keyframe interval of the --rtsp-publish stream")
+	fs.IntVar(&rtspOpts.Bitrate, "rtsp-kbps", rtspOpts.Bitrate, "bitrate of the --rtsp-publish stream (kbit/s)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -103,6 +108,20 @@ func viewersCmd(ctx context.Context, args []string, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "publishing %s to %s\n", clipName(*clipDir), *roomID)
 		time.Sleep(2 * time.Second) // let the room settle before measuring
+	}
+
+	if *rtspKey != "" {
+		rtspOpts.Room, rtspOpts.Key = *roomID, *rtspKey
+		pub, err := startRTSPPublisher(ctx, rtspOpts)
+		if err != nil {
+			return err
+		}
+		defer pub.Close()
+		time.Sleep(3 * time.Second) // connect and fill a GOP
+		if pub.Exited() {
+			return fmt.Errorf("rtsp publish ended: %s", pub.Stderr())
+		}
+		fmt.Fprintf(out, "publishing a %v-GOP %d kbit/s test pattern over RTSP to %s\n", rtspOpts.GOP, rtspOpts.Bitrate, *roomID)
 	}
 
 	m0, err := scrapeMetrics(ctx, *base)

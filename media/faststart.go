@@ -1,0 +1,237 @@
+package media
+
+import (
+	"time"
+)
+
+// A viewer's fast start (issue 16). When its connection is up, a viewer
+// starts from the forwarder's cached GOP (faststart_gop.go) instead of
+// waiting for the next keyframe. What that costs, and how it is bounded:
+//
+//   - The backlog (the keyframe and every packet since, at most
+//     fastStartMaxBytes) is sent by the viewer's own writer, paced: the
+//     keyframe at once (the first picture), the rest at catchUpFactor times
+//     the GOP's own bitrate (at least catchUpMinRate), so a 2 s GOP reaches
+//     live after about a second instead of arriving as one burst.
+//   - Its RTP timestamps are rewritten for this viewer (the shared packets
+//     are not touched): the backlog is compressed towards its last frame by
+//     the same factor it is sent faster than real time, so arrival times
+//     match timestamps (no jitter spike in the receiver) and the player
+//     fast-forwards through the cached GOP instead of playing it late. The
+//     last cached frame keeps its timestamp, so the live frames that follow
+//     and the sender reports (room clock -> outgoing timestamp) stay as for
+//     any other viewer.
+//   - Audio is live from the start: packets that arrive during the catch-up
+//     are sent at once; live video is queued behind the backlog.
+//   - No keyframe is requested for a viewer that starts from the cache, so a
+//     join storm no longer turns the publisher's stream into keyframes.
+//
+// Edge pulls (another node's forwarder) start at a keyframe as before.
+const (
+	catchUpFactor  = 3
+	catchUpMinRate = 2_000_000 / 8 // bytes per second
+	// catchUpMaxPackets bounds the video waiting behind the backlog; a viewer
+	// that cannot keep up drops to the next keyframe like any slow viewer.
+	catchUpMaxPackets = 4096
+)
+
+// catchUp is one viewer's start from the cache. Made under the forwarder's
+// lock before the viewer is ready; from then on only the viewer's writer
+// goroutine touches it.
+type catchUp struct {
+	backlog []*packet // to send before any live video, each retained
+	head    int
+	first   uint16   // seq of the cached keyframe's first packet
+	ts      []uint32 // rewritten timestamps of the cached packets, by seq-first
+	rate    float64  // bytes per second
+	tokens  float64  // bytes that may go now
+	at      time.Time
+	done    bool // the backlog is sent
+
+	// for the log and the load tool's report
+	bytes  int
+	behind time.Duration
+}
+
+// startForwarder is the forwarder a new viewer's video starts from. With
+// simulcast this is where the lowest layer is chosen (its GOP is the
+// smallest burst); today a room has one video forwarder.
+func (v *viewer) startForwarder() *forwarder { return v.r.video }
+
+// start makes a connected viewer ready, from the cached GOP when there is
+// one; it reports whether this call did it (the first "connected").
+func (v *viewer) start() bool {
+	f := v.startForwarder()
+	now := time.Now()
+	f.mu.Lock()
+	if v.ready.Load() {
+		f.mu.Unlock()
+		return false
+	}
+	var cu *catchUp
+	if dt := v.tracks[kindVideo]; dt != nil && !v.edge {
+		cu = newCatchUp(f, dt, now)
+	}
+	var bytes, pkts, kbps int
+	var behind time.Duration
+	if cu != nil {
+		bytes, pkts, behind, kbps = cu.bytes, len(cu.backlog), cu.behind, int(cu.rate*8/1000)
+		v.catchup.Store(cu)
+		v.resumeSeq.Store(uint32(cu.first))
+		v.needKey.Store(false)
+	}
+	v.ready.Store(true)
+	f.mu.Unlock()
+	v.queue.kick() // the writer starts on the backlog
+	if cu == nil {
+		// Keyframe on join, at once: DTLS is done (the state follows it
+		// immediately) and the throttle lets a joiner's request through
+		// unless one is already on its way.
+		v.r.video.requestKeyframe()
+		v.log.Info("viewer connected")
+		return true
+	}
+	v.log.Info("viewer connected", "fast_start_bytes", bytes, "fast_start_packets", pkts,
+		"behind_ms", behind.Milliseconds(), "catch_up_kbps", kbps)
+	return true
+}
+
+// newCatchUp snapshots f's GOP for dt; nil if there is none to start from.
+// Called with f.mu held.
+func newCatchUp(f *forwarder, dt *downTrack, now time.Time) *catchUp {
+	pkts, bytes, age := f.gop.snapshot(now, dt.canSend)
+	if len(pkts) == 0 {
+		return nil
+	}
+	cu := &catchUp{backlog: pkts, first: pkts[0].seq, ts: make([]uint32, len(pkts)), at: now, bytes: bytes, behind: age}
+	last := pkts[len(pkts)-1].ts
+	span := float64(last - pkts[0].ts)
+	if f.rate > 0 {
+		span /= float64(f.rate)
+	}
+	cu.rate = catchUpMinRate
+	factor := 1.0
+	if span > 0.01 {
+		own := float64(bytes) / span
+		cu.rate = max(catchUpFactor*own, catchUpMinRate)
+		factor = cu.rate / own
+	}
+	for i, pk := range pkts {
+		cu.ts[i] = last - uint32(float64(last-pk.ts)/factor)
+	}
+	// The first frame (the keyframe, up to its marker) goes at once.
+	for _, pk := range pkts {
+		cu.tokens += float64(pk.n)
+		if pk.marker {
+			break
+		}
+	}
+	return cu
+}
+
+// rewrite returns the timestamp this viewer gets for a cached packet.
+func (cu *catchUp) rewrite(seq uint16) (uint32, bool) {
+	i := int(seq - cu.first)
+	if i >= len(cu.ts) {
+		return 0, false
+	}
+	return cu.ts[i], true
+}
+
+// wait is how long to wait before n more bytes may go.
+func (cu *catchUp) wait(n int, now time.Time) time.Duration {
+	cu.tokens = min(cu.tokens+now.Sub(cu.at).Seconds()*cu.rate, max(cu.tokens, 64<<10))
+	cu.at = now
+	if cu.tokens >= float64(n) {
+		cu.tokens -= float64(n)
+		return 0
+	}
+	return time.Duration((float64(n) - cu.tokens) / cu.rate * float64(time.Second))
+}
+
+// catchUp sends the backlog, paced, on the writer goroutine; send does what
+// the writer does with a packet (and releases it). It returns false if the
+// viewer closed meanwhile.
+func (v *viewer) catchUp(cu *catchUp, send func(*packet)) bool {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for cu.head < len(cu.backlog) {
+		// What arrived meanwhile: audio at once, video behind the backlog.
+		for pk := v.queue.pop(); pk != nil; pk = v.queue.pop() {
+			if pk.kind != kindVideo {
+				send(pk)
+				continue
+			}
+			if len(cu.backlog)-cu.head >= catchUpMaxPackets {
+				pk.release()
+				v.abandon(cu)
+				return true
+			}
+			cu.backlog = append(cu.backlog, pk)
+		}
+		pk := cu.backlog[cu.head]
+		if d := cu.wait(pk.n, time.Now()); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-v.done:
+				v.abandon(cu)
+				return false
+			case <-timer.C:
+			}
+			cu.tokens -= float64(pk.n)
+		}
+		cu.backlog[cu.head] = nil
+		cu.head++
+		send(pk)
+	}
+	cu.backlog, cu.done = nil, true
+	return true
+}
+
+// abandon drops what is left of the backlog: the viewer is too slow even
+// for that, or closed. Video resumes at the next keyframe.
+func (v *viewer) abandon(cu *catchUp) {
+	for _, pk := range cu.backlog[cu.head:] {
+		pk.release()
+	}
+	cu.backlog, cu.head, cu.done = nil, 0, true
+	v.needKey.Store(true)
+	v.r.video.requestKeyframe()
+}
+
+// send writes pk to its track, with the rewritten timestamp if it is one of
+// the cached packets this viewer started from (retransmissions included).
+func (v *viewer) send(pk *packet) (int, error) {
+	dt := v.tracks[pk.kind]
+	if pk.kind == kindVideo {
+		if cu := v.catchup.Load(); cu != nil {
+			if ts, ok := cu.rewrite(pk.seq); ok {
+				return dt.sendTS(pk, ts)
+			}
+			if cu.done && int16(pk.seq-cu.first) > int16(len(cu.ts)+1024) {
+				v.catchup.Store(nil) // far past the backlog: no NACK can reach it
+			}
+		}
+	}
+	return dt.send(pk)
+}
+
+// sendTS is downTrack.send with another timestamp.
+func (d *downTrack) sendTS(pk *packet, ts uint32) (int, error) {
+	b := d.b.Load()
+	if b == nil || b.pt[pk.codec] < 0 {
+		return 0, nil
+	}
+	h := &d.hdr
+	h.Version = 2
+	h.Padding = false
+	h.Extension = false
+	h.Extensions = h.Extensions[:0]
+	h.CSRC = h.CSRC[:0]
+	h.Marker = pk.marker
+	h.PayloadType = uint8(b.pt[pk.codec])
+	h.SequenceNumber = pk.seq
+	h.Timestamp = ts
+	h.SSRC = b.ssrc
+	return b.w.WriteRTP(h, pk.payload())
+}
