@@ -38,7 +38,9 @@ type packetGOP struct {
 func (g *packetGOP) add(pk *packet, now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if pk.keyframe {
+	// An H264 keyframe "starts" at its SPS and again at its IDR (same
+	// timestamp): only the first starts a GOP.
+	if pk.keyframe && (len(g.pkts) == 0 || g.pkts[0].ts != pk.ts) {
 		g.resetLocked()
 		g.keyAt = now
 	} else if len(g.pkts) == 0 {
