@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -177,15 +178,24 @@ func startLayeredPublisher(t *testing.T, srv *server, key string, opts mediatest
 	return pub
 }
 
-// checkThroughVeth: the answer offered the veth's root-side address and the
-// viewer's media came from it (the shaping applied to it).
+// checkThroughVeth: the answer offered the veth's root-side address, and
+// the viewer's media crossed the shaped link: tc's downlink counter is at
+// least what the viewer received (the namespace has no other way out; the
+// selected remote address may be any of the host's, all reached through the
+// veth).
 func checkThroughVeth(t *testing.T, link *netshape.Link, v *shapedViewer, last shapedStats) {
 	t.Helper()
 	if !strings.Contains(v.Answer, " "+link.HostAddr.String()+" ") {
 		t.Errorf("the WHEP answer has no candidate on the veth address %s:\n%s", link.HostAddr, v.Answer)
 	}
-	if last.Remote != link.HostAddr.String() {
-		t.Errorf("the viewer's media came from %q, want the veth address %s", last.Remote, link.HostAddr)
+	if last.Remote == "" {
+		t.Errorf("the viewer has no selected candidate pair")
+	}
+	st := link.Stats(t)
+	_, after, _ := strings.Cut(st, "Sent ")
+	sent, _ := strconv.Atoi(strings.Fields(after + " 0")[0])
+	if got := last.Video.BytesReceived + last.Audio.BytesReceived; sent < got {
+		t.Errorf("the shaped link carried %d bytes, the viewer received %d: its media did not cross the link\n%s", sent, got, st)
 	}
 }
 
@@ -202,9 +212,10 @@ func writeFigure(t *testing.T, name string, fig map[string]any) {
 // TestShapedSingleLayer is the BEFORE figure of issue 16: a single 2 Mbit/s
 // layer to a Chromium viewer behind an 800 kbit/s link. Today's server sends
 // the viewer everything; the link drops what does not fit and the picture
-// freezes. The test asserts the set-up (media through the shaped veth, the
-// rate held near the link's, audio carried on) and records freezes per
-// minute; it does not assert the freezes, which are the figure.
+// freezes; audio, in the same overflowing queue, is lost with it. The test
+// asserts the set-up (media through the shaped veth, the rate held near the
+// link's, some video decoded) and records freezes per minute, frame rate
+// and audio; it does not assert them: they are the figure.
 func TestShapedSingleLayer(t *testing.T) {
 	srv, layers, key := shapedSetup(t)
 	link := netshape.New(t)
@@ -224,20 +235,20 @@ func TestShapedSingleLayer(t *testing.T) {
 		t.Errorf("received %.0f kbit/s through an 800 kbit/s link: the shaping did not apply", kbps)
 	}
 	mid := s[len(s)/2]
-	if last.Audio.PacketsReceived-mid.Audio.PacketsReceived < int(float64(last.T-mid.T)/1000*25) {
-		t.Errorf("audio: %d packets in the last %.0f s, want about 50 a second", last.Audio.PacketsReceived-mid.Audio.PacketsReceived, float64(last.T-mid.T)/1000)
-	}
 	writeFigure(t, "shaped_single_layer", map[string]any{
 		"link_kbps": 800, "layer_kbps": layers[0].Kbps, "seconds": secs,
-		"received_kbps":      kbps,
-		"freezes":            last.Video.FreezeCount,
-		"freezes_per_minute": float64(last.Video.FreezeCount) / (float64(last.T-v.PostAt.UnixMilli()) / 1000) * 60,
-		"frozen_seconds":     last.Video.TotalFreezesDuration,
-		"frames_decoded":     last.Video.FramesDecoded,
-		"fps":                float64(last.Video.FramesDecoded-first.Video.FramesDecoded) / secs,
-		"packets_lost":       last.Video.PacketsLost,
-		"plis_sent":          last.Video.PLICount,
-		"tc":                 link.Stats(t),
+		"received_kbps":                   kbps,
+		"freezes":                         last.Video.FreezeCount,
+		"freezes_per_minute":              float64(last.Video.FreezeCount) / (float64(last.T-v.PostAt.UnixMilli()) / 1000) * 60,
+		"frozen_seconds":                  last.Video.TotalFreezesDuration,
+		"pauses":                          last.Video.PauseCount, // no frame for 5 s or more: not counted as freezes
+		"paused_seconds":                  last.Video.TotalPausesDuration,
+		"frames_decoded":                  last.Video.FramesDecoded,
+		"fps":                             float64(last.Video.FramesDecoded-first.Video.FramesDecoded) / secs,
+		"packets_lost":                    last.Video.PacketsLost,
+		"plis_sent":                       last.Video.PLICount,
+		"audio_packets_per_s_second_half": float64(last.Audio.PacketsReceived-mid.Audio.PacketsReceived) / (float64(last.T-mid.T) / 1000),
+		"tc":                              link.Stats(t),
 	})
 }
 
