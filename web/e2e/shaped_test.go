@@ -199,6 +199,34 @@ func checkThroughVeth(t *testing.T, link *netshape.Link, v *shapedViewer, last s
 	}
 }
 
+// stalls reads the samples' frame counters: an interval (one sample to the
+// next, about a second) in which fewer than a quarter of the publisher's
+// frames were decoded is stalled. It returns the stalled seconds and how
+// many stalls began, from the first decoded frame on. getStats' freezeCount
+// misses a picture that hardly ever moves (a freeze is counted only when a
+// frame finally comes, relative to the recent frame rate), hence this too.
+func stalls(s []shapedStats) (seconds float64, events int) {
+	started, stalled := false, false
+	for i := 1; i < len(s); i++ {
+		if !started {
+			started = s[i-1].Video.FramesDecoded > 0
+			if !started {
+				continue
+			}
+		}
+		dt := float64(s[i].T-s[i-1].T) / 1000
+		now := float64(s[i].Video.FramesDecoded-s[i-1].Video.FramesDecoded) < dt*mediatest.LayerFPS/4
+		if now {
+			seconds += dt
+			if !stalled {
+				events++
+			}
+		}
+		stalled = now
+	}
+	return seconds, events
+}
+
 // writeFigure saves a test's figures in the artifacts and the log.
 func writeFigure(t *testing.T, name string, fig map[string]any) {
 	t.Helper()
@@ -235,8 +263,11 @@ func TestShapedSingleLayer(t *testing.T) {
 		t.Errorf("received %.0f kbit/s through an 800 kbit/s link: the shaping did not apply", kbps)
 	}
 	mid := s[len(s)/2]
+	stalledSecs, stallEvents := stalls(s)
 	writeFigure(t, "shaped_single_layer", map[string]any{
-		"link_kbps": 800, "layer_kbps": layers[0].Kbps, "seconds": secs,
+		"stalled_seconds":   stalledSecs,
+		"stalls_per_minute": float64(stallEvents) / secs * 60,
+		"link_kbps":         800, "layer_kbps": layers[0].Kbps, "seconds": secs,
 		"received_kbps":                   kbps,
 		"freezes":                         last.Video.FreezeCount,
 		"freezes_per_minute":              float64(last.Video.FreezeCount) / (float64(last.T-v.PostAt.UnixMilli()) / 1000) * 60,
