@@ -116,7 +116,7 @@ func TestAdaptSettlesLower(t *testing.T) {
 	link := netshape.New(t)
 	link.Shape(t, "800kbit", "20kb", "200ms")
 	simulcastPublisher(t, srv, key, layers)
-	v := startShapedViewer(t, link, srv.base, "shaped", 50)
+	v := startShapedViewer(t, link, srv.base, "shaped", 50, nil)
 	settled := v.waitSample(t, "settle below the top layer", 10*time.Second, func(s shapedStats) bool {
 		return s.Video.FrameWidth > 0 && s.Video.FrameWidth < layerWidth["f"]
 	})
@@ -150,7 +150,7 @@ func TestAdaptUnshapedTop(t *testing.T) {
 	srv, layers, key := shapedSetup(t)
 	link := netshape.New(t)
 	simulcastPublisher(t, srv, key, layers)
-	v := startShapedViewer(t, link, srv.base, "shaped", 25)
+	v := startShapedViewer(t, link, srv.base, "shaped", 25, nil)
 	s := v.waitSample(t, "top layer", 15*time.Second, func(s shapedStats) bool { return s.Video.FrameWidth == layerWidth["f"] })
 	if per, _ := serverLayers(t, srv); per["f"] != 1 {
 		t.Errorf("server's viewers per layer: %v, want the viewer on f", per)
@@ -165,7 +165,7 @@ func TestAdaptClimbsBack(t *testing.T) {
 	link := netshape.New(t)
 	link.Shape(t, "800kbit", "20kb", "200ms")
 	simulcastPublisher(t, srv, key, layers)
-	v := startShapedViewer(t, link, srv.base, "shaped", 60)
+	v := startShapedViewer(t, link, srv.base, "shaped", 60, nil)
 	v.waitSample(t, "settle below the top layer", 10*time.Second, func(s shapedStats) bool {
 		return s.Video.FrameWidth > 0 && s.Video.FrameWidth < layerWidth["f"]
 	})
@@ -184,7 +184,7 @@ func TestAdaptPauseSingleLayer(t *testing.T) {
 	link := netshape.New(t)
 	link.Shape(t, "300kbit", "10kb", "200ms")
 	startLayeredPublisher(t, srv, key, mediatest.LayeredPublisherOptions{Layers: layers, Single: 1})
-	v := startShapedViewer(t, link, srv.base, "shaped", 60)
+	v := startShapedViewer(t, link, srv.base, "shaped", 60, nil)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if _, paused := serverLayers(t, srv); paused == 1 {

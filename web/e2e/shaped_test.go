@@ -58,8 +58,10 @@ type shapedViewer struct {
 }
 
 // startShapedViewer runs the Chromium viewer inside link's namespace for
-// seconds; the test posts its offer to base's WHEP route for room.
-func startShapedViewer(t *testing.T, link *netshape.Link, base, room string, seconds int) *shapedViewer {
+// seconds; the test posts its offer to base's WHEP route for room, after
+// gate returns if it is not nil (a test that wants the join at a given
+// point of the stream waits there: Chromium takes a while to start).
+func startShapedViewer(t *testing.T, link *netshape.Link, base, room string, seconds int, gate func() error) *shapedViewer {
 	t.Helper()
 	chromium, node := browserTools(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds+90)*time.Second)
@@ -93,6 +95,13 @@ func startShapedViewer(t *testing.T, link *netshape.Link, base, room string, sec
 					v.err = fmt.Errorf("offer: %w", err)
 					stdin.Close()
 					continue
+				}
+				if gate != nil {
+					if err := gate(); err != nil {
+						v.err = err
+						stdin.Close()
+						continue
+					}
 				}
 				v.PostAt = time.Now()
 				answer, err := mediatest.WHEP(base+"/whep/"+room, "").Signal(ctx, offer)
@@ -250,7 +259,7 @@ func TestShapedSingleLayer(t *testing.T) {
 	link.Shape(t, "800kbit", "20kb", "200ms")
 	startLayeredPublisher(t, srv, key, mediatest.LayeredPublisherOptions{Layers: layers, Single: 0})
 	const seconds = 40
-	v := startShapedViewer(t, link, srv.base, "shaped", seconds)
+	v := startShapedViewer(t, link, srv.base, "shaped", seconds, nil)
 	s := v.wait(t)
 	first, last := s[0], s[len(s)-1]
 	checkThroughVeth(t, link, v, last)
@@ -295,14 +304,16 @@ func TestShapedFastStart(t *testing.T) {
 	link.Shape(t, "4mbit", "32kb", "200ms")
 	pub := startLayeredPublisher(t, srv, key, mediatest.LayeredPublisherOptions{Layers: layers, Single: 1, NoKeyframeOnRequest: true})
 	// Join about a second into a GOP.
-	deadline := time.Now().Add(10 * time.Second)
-	for n := pub.SinceKeyframe(); n < 25 || n > 35; n = pub.SinceKeyframe() {
-		if time.Now().After(deadline) {
-			t.Fatalf("the publisher never got 25-35 frames past a keyframe (at %d)", n)
+	v := startShapedViewer(t, link, srv.base, "shaped", 6, func() error {
+		deadline := time.Now().Add(10 * time.Second)
+		for n := pub.SinceKeyframe(); n < 25 || n > 35; n = pub.SinceKeyframe() {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the publisher never got 25-35 frames past a keyframe (at %d)", n)
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	v := startShapedViewer(t, link, srv.base, "shaped", 6)
+		return nil
+	})
 	s := v.wait(t)
 	last := s[len(s)-1]
 	checkThroughVeth(t, link, v, last)
