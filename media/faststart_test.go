@@ -45,13 +45,23 @@ func TestFastStartFromCache(t *testing.T) {
 		if st.Video.Lost != 0 || st.Video.SeqJumps != 0 || st.Video.TSBackwards != 0 {
 			t.Errorf("joiner %d: lost %d, seq jumps %d, timestamps backwards %d; want a continuous stream", i, st.Video.Lost, st.Video.SeqJumps, st.Video.TSBackwards)
 		}
-		// The last sender report predicts the timestamp of what arrives now.
-		want := st.Video.SRRTP + uint32(st.Video.LastAt.Sub(st.Video.SRNTP).Seconds()*90000)
-		if d := time.Duration(int32(st.Video.LastTS-want)) * time.Second / 90000; d < -300*time.Millisecond || d > 300*time.Millisecond {
-			t.Errorf("joiner %d: received timestamp is %v off what its sender report maps it to; want within 300 ms", i, d)
+		// The last sender report maps to the timestamps the joiner receives as
+		// it does for the first viewer (who started at a keyframe): the joiner
+		// is at live, and its reports describe what it gets. (Compared with
+		// the first viewer rather than the wall clock: a publisher starved of
+		// CPU drifts, for every viewer alike.)
+		if d := srOffset(st) - srOffset(first.Stats()); d < -150*time.Millisecond || d > 150*time.Millisecond {
+			t.Errorf("joiner %d: its received timestamps are %v off its sender reports' mapping compared with the first viewer's; want within 150 ms", i, d)
 		}
 	}
 	if got := pub.PLIs(); got != plis {
 		t.Errorf("publisher got %d keyframe requests while 5 viewers joined from the cache; want none", got-plis)
 	}
+}
+
+// srOffset is how far the newest received video timestamp is from what the
+// last sender report maps its arrival time to.
+func srOffset(st mediatest.ViewerStats) time.Duration {
+	want := st.Video.SRRTP + uint32(st.Video.LastAt.Sub(st.Video.SRNTP).Seconds()*90000)
+	return time.Duration(int32(st.Video.LastTS-want)) * time.Second / 90000
 }
