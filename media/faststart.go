@@ -33,6 +33,9 @@ const (
 	// catchUpMaxPackets bounds the video waiting behind the backlog; a viewer
 	// that cannot keep up drops to the next keyframe like any slow viewer.
 	catchUpMaxPackets = 4096
+	// catchUpQuantum is the shortest pause of the pacing: at 2 Mbit/s about
+	// four packets go per wake-up.
+	catchUpQuantum = 20 * time.Millisecond
 )
 
 // catchUp is one viewer's start from the cache. Made under the forwarder's
@@ -146,7 +149,10 @@ func (cu *catchUp) wait(n int, now time.Time) time.Duration {
 		cu.tokens -= float64(n)
 		return 0
 	}
-	return time.Duration((float64(n) - cu.tokens) / cu.rate * float64(time.Second))
+	d := time.Duration((float64(n) - cu.tokens) / cu.rate * float64(time.Second))
+	// Sleep for a few packets at a time, not one: a join storm of viewers
+	// each woken per packet costs more in scheduling than in sending.
+	return max(d, catchUpQuantum)
 }
 
 // catchUp sends the backlog, paced, on the writer goroutine; send does what

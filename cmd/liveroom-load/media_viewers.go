@@ -50,6 +50,13 @@ type viewersResult struct {
 	ServerNACKs       float64 `json:"server_nacks_received"`
 	ServerRetransmits float64 `json:"server_retransmits"`
 	ServerDropped     float64 `json:"server_packets_dropped"`
+
+	// The first keyframe's wait split in two: connecting (POST to the first
+	// media packet) and waiting for a keyframe once media flows.
+	FirstPacketP50ms float64 `json:"first_packet_p50_ms"`
+	FirstPacketP95ms float64 `json:"first_packet_p95_ms"`
+	PacketToKeyP50ms float64 `json:"first_packet_to_keyframe_p50_ms"`
+	PacketToKeyP95ms float64 `json:"first_packet_to_keyframe_p95_ms"`
 }
 
 // viewersCmd runs N WHEP viewers against a room (optionally publishing to it
@@ -193,7 +200,7 @@ func viewersCmd(ctx context.Context, args []string, out io.Writer) error {
 	}()
 
 	res := viewersResult{Viewers: *n, Refused: int(refused.Load()), BaselineSendUs: baseline.Seconds() * 1e6, BaselineReadUs: baselineRead.Seconds() * 1e6}
-	var joins, setups []time.Duration
+	var joins, setups, firstPkts, pktToKey []time.Duration
 	for i, v := range viewers {
 		if errs[i] != nil || v == nil {
 			res.Failed++
@@ -203,6 +210,8 @@ func viewersCmd(ctx context.Context, args []string, out io.Writer) error {
 		res.Joined++
 		res.AllJoinedSeconds = max(res.AllJoinedSeconds, st.FirstKeyframeAt.Sub(joinStart).Seconds())
 		joins = append(joins, st.FirstKeyframeAt.Sub(posted[i]))
+		firstPkts = append(firstPkts, st.FirstPacketAt.Sub(posted[i]))
+		pktToKey = append(pktToKey, st.FirstKeyframeAt.Sub(st.FirstPacketAt))
 		setups = append(setups, posted[i].Sub(st.Start))
 		if st.FirstKeyframeParams {
 			res.KeyframeWithSPS++
@@ -216,6 +225,11 @@ func viewersCmd(ctx context.Context, args []string, out io.Writer) error {
 	res.KeyframeP95ms = ms(percentile(joins, 95))
 	res.KeyframeP99ms = ms(percentile(joins, 99))
 	res.KeyframeMaxms = ms(joins[len(joins)-1])
+	for _, d := range [][]time.Duration{firstPkts, pktToKey} {
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	}
+	res.FirstPacketP50ms, res.FirstPacketP95ms = ms(percentile(firstPkts, 50)), ms(percentile(firstPkts, 95))
+	res.PacketToKeyP50ms, res.PacketToKeyP95ms = ms(percentile(pktToKey, 50)), ms(percentile(pktToKey, 95))
 	sort.Slice(setups, func(i, j int) bool { return setups[i] < setups[j] })
 	res.ClientSetupP50ms = ms(percentile(setups, 50))
 	res.ClientSetupP95ms = ms(percentile(setups, 95))
@@ -267,6 +281,8 @@ func viewersCmd(ctx context.Context, args []string, out io.Writer) error {
 	printTable(out, [][2]string{
 		{"viewers joined", fmt.Sprintf("%d of %d (%d failed; %d offers refused by a cap and retried; all in after %.1f s)", res.Joined, res.Viewers, res.Failed, res.Refused, res.AllJoinedSeconds)},
 		{"WHEP POST → first keyframe p50 / p95 / p99 / max", fmt.Sprintf("%.0f / %.0f / %.0f / %.0f ms", res.KeyframeP50ms, res.KeyframeP95ms, res.KeyframeP99ms, res.KeyframeMaxms)},
+		{"of which POST → first media packet p50 / p95", fmt.Sprintf("%.0f / %.0f ms", res.FirstPacketP50ms, res.FirstPacketP95ms)},
+		{"of which first packet → first keyframe p50 / p95", fmt.Sprintf("%.0f / %.0f ms", res.PacketToKeyP50ms, res.PacketToKeyP95ms)},
 		{"client setup before the POST p50 / p95", fmt.Sprintf("%.0f / %.0f ms", res.ClientSetupP50ms, res.ClientSetupP95ms)},
 		{"first keyframe carried SPS+PPS", fmt.Sprintf("%d of %d", res.KeyframeWithSPS, res.Joined)},
 		{"received per viewer", fmt.Sprintf("%.0f kbit/s", res.RecvKbps)},
