@@ -75,10 +75,10 @@ func (v *viewer) start() bool {
 	if dt := v.tracks[kindVideo]; dt != nil && !v.edge {
 		cu = newCatchUp(f, dt, now)
 	}
-	var bytes, pkts, kbps int
+	var bytes, pkts, kbps, key int
 	var behind time.Duration
 	if cu != nil {
-		bytes, pkts, behind, kbps = cu.bytes, len(cu.backlog), cu.behind, int(cu.rate*8/1000)
+		bytes, pkts, behind, kbps, key = cu.bytes, len(cu.backlog), cu.behind, int(cu.rate*8/1000), int(cu.tokens)
 		v.catchup.Store(cu)
 		v.resumeSeq.Store(uint32(cu.first))
 		v.needKey.Store(false)
@@ -94,7 +94,7 @@ func (v *viewer) start() bool {
 		v.log.Info("viewer connected")
 		return true
 	}
-	v.log.Info("viewer connected", "fast_start_bytes", bytes, "fast_start_packets", pkts,
+	v.log.Info("viewer connected", "fast_start_bytes", bytes, "fast_start_packets", pkts, "unpaced_bytes", key,
 		"behind_ms", behind.Milliseconds(), "catch_up_kbps", kbps)
 	return true
 }
