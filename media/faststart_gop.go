@@ -17,6 +17,10 @@ const (
 	// 4 Mbit/s. A GOP that outgrows it is dropped until the next keyframe,
 	// and viewers who join meanwhile wait for a keyframe as before.
 	fastStartMaxBytes = 1 << 20
+	// fastStartMaxPackets bounds it in packets too (tiny packets would
+	// otherwise let a GOP span more sequence numbers than a viewer's
+	// rewrite window): ~870 packets of 1200 bytes fill fastStartMaxBytes.
+	fastStartMaxPackets = 4096
 	// fastStartMaxAge: a GOP whose last packet is older than this belongs to
 	// a source that went away; nobody starts from it.
 	fastStartMaxAge = time.Second
@@ -46,7 +50,7 @@ func (g *packetGOP) add(pk *packet, now time.Time) {
 	} else if len(g.pkts) == 0 {
 		return
 	}
-	if g.bytes+pk.n > fastStartMaxBytes {
+	if g.bytes+pk.n > fastStartMaxBytes || len(g.pkts) >= fastStartMaxPackets {
 		g.resetLocked()
 		return
 	}

@@ -44,6 +44,13 @@ func TestPacketGOP(t *testing.T) {
 	if pkts, _, _ := g.snapshot(now, all); pkts != nil {
 		t.Errorf("inter-frames after an oversized GOP started a new one")
 	}
+	g.add(mk(true, 1), now)
+	for range fastStartMaxPackets {
+		g.add(mk(false, 1), now)
+	}
+	if pkts, _, _ := g.snapshot(now, all); pkts != nil {
+		t.Errorf("a GOP of over %d packets was offered (%d)", fastStartMaxPackets, len(pkts))
+	}
 	g.add(mk(true, 1000), now)
 	if pkts, _, _ := g.snapshot(now, func(*packet) bool { return false }); pkts != nil {
 		t.Errorf("a GOP the viewer cannot decode was offered")
