@@ -42,8 +42,11 @@ func (o *hlsOut) start(ctx context.Context) ([]*AccessUnit, error) {
 	}
 	first := []*AccessUnit{key}
 
+	// Audio: what the room's source sends, confirmed by a unit; a source
+	// that just connected may not have its audio track yet, so wait a
+	// little for one either way.
 	audioCodec := o.roomAudio()
-	if audioCodec != "" {
+	{
 		actx, acancel := context.WithTimeout(ctx, hlsAudioWait)
 		for {
 			au, err := o.rd.Read(actx)
