@@ -1,12 +1,14 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"liveroom/media"
 	"liveroom/room"
 )
 
@@ -115,4 +117,23 @@ func (s *Server) hlsTokenOK(tok string, rm room.Room) bool {
 	}
 	exp, err := strconv.ParseInt(parts[2], 10, 64)
 	return err == nil && time.Now().Unix() < exp
+}
+
+// writeCodecError answers a WHEP offer that cannot decode what the room
+// sends: 422 codec_unsupported with the room's codecs and its HLS URL, so
+// that the page falls back to HLS at once.
+func writeCodecError(w http.ResponseWriter, err error) {
+	var body struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+		RoomCodecs []string `json:"room_codecs,omitempty"`
+	}
+	body.Error.Code, body.Error.Message = "codec_unsupported", err.Error()
+	var ce *media.CodecError
+	if errors.As(err, &ce) {
+		body.RoomCodecs = ce.RoomSends
+	}
+	writeJSON(w, http.StatusUnprocessableEntity, body)
 }
