@@ -204,3 +204,47 @@ func forwardInto(t *testing.T, ns *mediatest.Netns, addr string) {
 		}
 	})
 }
+
+// TestBrowserFirefoxHLSFallback: Firefox ESR without OpenH264, driven by
+// puppeteer-core over WebDriver BiDi, opens an H264 room: its WHEP offer
+// (VP8/VP9/AV1 only) is answered codec_unsupported and the page plays the
+// room through the HLS fallback instead of a black player.
+func TestBrowserFirefoxHLSFallback(t *testing.T) {
+	_, node := browserTools(t)
+	firefox := os.Getenv("FIREFOX")
+	if firefox == "" {
+		firefox = "/usr/bin/firefox-esr"
+	}
+	if _, err := os.Stat(firefox); err != nil {
+		missing(t, "firefox-esr not found (apt install firefox-esr)")
+	}
+	artifacts := artifactsDir(t)
+	srv := startNode(t, artifacts, nodeOptions{name: "hls-firefox", jwtSecret: randomString(t), adminKey: randomString(t)})
+	var created struct {
+		StreamKey string `json:"stream_key"`
+	}
+	srv.admin(t, "/api/v1/rooms", map[string]any{"id": room, "title": "H264 room"}, http.StatusCreated, &created)
+	viewer := mint(t, srv, "buyer-1", "Ana", "viewer")
+	publishWHIP(t, srv, created.StreamKey)
+
+	var res hlsResult
+	ok := runScript(t, node, "", &res, "hls_firefox.mjs", "--base", srv.base, "--room", room, "--token", viewer,
+		"--out", artifacts, "--firefox", firefox)
+	for _, l := range res.Logs {
+		t.Log("browser: " + l)
+	}
+	if !res.OK || !ok {
+		t.Fatalf("firefox run failed in step %q: %s", res.Step, res.Error)
+	}
+	t.Logf("%s: fell back after %d ms (%s); engine %s; latency %.2f s; currentTime %.2f -> %.2f; %q",
+		res.UserAgent, res.FallbackMs, res.WHEPOutcome, res.Engine, res.LatencyS, res.TimeBefore, res.TimeAfter, res.Message)
+	if !strings.Contains(res.WHEPOutcome, "cannot play this room over WebRTC") {
+		t.Errorf("the fallback's reason %q, want the WHEP codec_unsupported answer", res.WHEPOutcome)
+	}
+	if !strings.Contains(strings.ToLower(res.Message), "delayed stream") {
+		t.Errorf("page says %q, want it to say delayed stream", res.Message)
+	}
+	if res.VideoWidth == 0 || res.TimeAfter <= res.TimeBefore {
+		t.Errorf("not playing: videoWidth %d, currentTime %.2f -> %.2f", res.VideoWidth, res.TimeBefore, res.TimeAfter)
+	}
+}

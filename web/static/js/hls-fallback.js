@@ -34,7 +34,9 @@ export function nativeHLS(video) {
 
 export class HLSFallback {
   // onState(state, message): live, connecting or retrying, as the Player's.
-  constructor(video, room, token, onState) {
+  // why completes "Delayed stream: …" (why the real-time video is not used).
+  constructor(video, room, token, onState, why) {
+    this.why = why;
     this.video = video;
     this.room = room;
     this.token = token;
@@ -113,7 +115,7 @@ export class HLSFallback {
       this.lastProgress = now;
       const lat = this.latency;
       const behind = Number.isFinite(lat) && lat > 0 ? ` (about ${lat.toFixed(1)} s behind)` : '';
-      this.onState('live', `Delayed stream${behind}: your network does not allow the real-time video.`);
+      this.onState('live', `Delayed stream${behind}: ${this.why}.`);
     } else if (now - this.lastProgress > STALL_MS) {
       this.fail('The delayed stream is not playing.');
     }

@@ -111,7 +111,7 @@ export class Player {
     if (this.hls) return;
     if (!this.everConnected && !this.fallbackTimer) {
       this.fallbackTimer = setTimeout(() => {
-        if (!this.everConnected) this.fallback('WebRTC could not connect within a few seconds');
+        if (!this.everConnected) this.fallback('WebRTC could not connect within a few seconds', 'your network blocks the real-time video');
       }, WHEP_FALLBACK_MS);
     }
     clearTimeout(this.retryTimer);
@@ -154,7 +154,7 @@ export class Player {
       if (keep) this.swapWhenReady(slot);
     } catch (err) {
       if (err instanceof HTTPError && err.code === 'codec_unsupported') {
-        this.fallback(err.message);
+        this.fallback(err.message, 'this browser cannot play the real-time video of this room');
         return;
       }
       if (!keep) {
@@ -168,14 +168,14 @@ export class Player {
   }
 
   // fallback leaves WebRTC for the room's LL-HLS, for good on this page.
-  fallback(reason) {
+  fallback(reason, why) {
     if (this.hls) return;
     this.mark(`hls fallback: ${reason}`);
     clearTimeout(this.retryTimer);
     this.retryTimer = 0;
     this.drop();
     this.video.srcObject = null;
-    this.hls = new HLSFallback(this.video, this.room, this.token, (state, message) => this.set(state, message));
+    this.hls = new HLSFallback(this.video, this.room, this.token, (state, message) => this.set(state, message), why);
     this.hls.start();
   }
 
