@@ -19,7 +19,7 @@ const SWAP_POLL_MS = 50;
 // The session on screen counts as stalled after this long without a new
 // frame: the replacement then goes on screen as soon as it is connected.
 const OLD_STALLED_MS = 300;
-// WebRTC that has not connected this long after the first attempt is taken
+// WebRTC that has not connected this long after the first answer is taken
 // as blocked (UDP and TCP to the media port): the player falls back to the
 // room's LL-HLS (hls-fallback.js), as it does at once for codec_unsupported.
 const WHEP_FALLBACK_MS = 5000;
@@ -109,11 +109,6 @@ export class Player {
 
   async connect() {
     if (this.hls) return;
-    if (!this.everConnected && !this.fallbackTimer) {
-      this.fallbackTimer = setTimeout(() => {
-        if (!this.everConnected) this.fallback('WebRTC could not connect within a few seconds', 'your network blocks the real-time video');
-      }, WHEP_FALLBACK_MS);
-    }
     clearTimeout(this.retryTimer);
     this.retryTimer = 0;
     this.drop();
@@ -145,6 +140,7 @@ export class Player {
       }
       slot.session = res.location;
       slot.node = res.node;
+      this.armFallback();
       this.mark(`answered by ${res.node || '?'}`);
       if (!keep) {
         this.session = res.location;
@@ -165,6 +161,17 @@ export class Player {
         else this.retry(describe(err), err);
       }
     }
+  }
+
+  // armFallback starts the WHEP_FALLBACK_MS clock at the first answer: the
+  // server is there and willing (a refusal, a cap or a 404 never falls
+  // back), so a session that still has not connected when it runs out has
+  // its media blocked on the way.
+  armFallback() {
+    if (this.everConnected || this.fallbackTimer) return;
+    this.fallbackTimer = setTimeout(() => {
+      if (!this.everConnected) this.fallback('WebRTC could not connect within a few seconds', 'your network blocks the real-time video');
+    }, WHEP_FALLBACK_MS);
   }
 
   // fallback leaves WebRTC for the room's LL-HLS, for good on this page.
