@@ -15,6 +15,7 @@ const { values: opt } = parseArgs({
     out: { type: 'string', default: 'artifacts' },
     chromium: { type: 'string', default: process.env.CHROMIUM || '/usr/bin/chromium' },
     timeout: { type: 'string', default: '30000' },
+    expect: { type: 'string', default: 'hls' }, // 'webrtc': the control run, nothing blocked
   },
 });
 if (!opt.base) {
@@ -37,6 +38,20 @@ async function main() {
   const t0 = Date.now();
   await page.goto(`${opt.base}/r/${encodeURIComponent(opt.room)}#token=${encodeURIComponent(opt.token)}`);
 
+  if (opt.expect === 'webrtc') {
+    result.step = 'nothing blocked: the page plays over WebRTC';
+    await page.waitForFunction(() => {
+      const v = document.querySelector('#video');
+      const pc = window.liveroom && window.liveroom.pc;
+      return pc && pc.connectionState === 'connected' && v && v.videoWidth > 0;
+    }, null, { timeout: STEP, polling: 100 });
+    await page.waitForTimeout(6000); // past the fallback clock
+    result.engine = await page.evaluate(() => (window.liveroom.hls ? 'hls' : 'webrtc'));
+    result.step = 'done';
+    result.ok = true;
+    return;
+  }
+
   result.step = 'the page falls back to HLS';
   await page.waitForFunction(() => window.liveroom && window.liveroom.hls, null, { timeout: STEP, polling: 100 });
   result.fallbackMs = Date.now() - t0;
@@ -52,13 +67,16 @@ async function main() {
     return {
       t: v.currentTime, w: v.videoWidth, engine: h.engine, latency: h.latency,
       message: document.getElementById('message').textContent,
+      pill: document.getElementById('status').textContent,
     };
   });
   const a = await read();
-  await page.waitForTimeout(3000);
+  // currentTime must advance by a second (a stall on the loaded VM may
+  // hold it for a moment: wait up to a step for it).
+  await page.waitForFunction((t) => document.querySelector('#video').currentTime > t + 1, a.t, { timeout: STEP, polling: 200 }).catch(() => {});
   const b = await read();
   Object.assign(result, {
-    engine: b.engine, message: b.message, videoWidth: b.w, timeBefore: a.t, timeAfter: b.t,
+    engine: b.engine, message: b.message, pill: b.pill, videoWidth: b.w, timeBefore: a.t, timeAfter: b.t,
     latency: Number.isFinite(b.latency) ? b.latency : -1,
     timeline: await page.evaluate(() => (window.liveroom.timeline || [])),
     userAgent: await page.evaluate(() => navigator.userAgent),

@@ -30,6 +30,7 @@ type hlsResult struct {
 	Logs        []string `json:"logs"`
 	Engine      string   `json:"engine"`
 	Message     string   `json:"message"`
+	Pill        string   `json:"pill"`
 	VideoWidth  int      `json:"videoWidth"`
 	TimeBefore  float64  `json:"timeBefore"`
 	TimeAfter   float64  `json:"timeAfter"`
@@ -41,8 +42,9 @@ type hlsResult struct {
 }
 
 // TestBrowserHLSFallbackBlockedWebRTC: a Chromium viewer in a network
-// namespace whose nft rules drop UDP and TCP to the server's WebRTC port
-// (HTTP reaches the server through a forwarder) cannot connect over WHEP;
+// namespace plays over WebRTC (the control); once nft rules there drop UDP
+// and TCP to the server's WebRTC port (HTTP reaches the server through a
+// forwarder), a new viewer cannot connect over WHEP;
 // within a few seconds the page falls back to the room's LL-HLS by itself,
 // says it is on a delayed stream, and plays (currentTime advances,
 // videoWidth > 0).
@@ -64,6 +66,14 @@ func TestBrowserHLSFallbackBlockedWebRTC(t *testing.T) {
 	publishWHIP(t, srv, created.StreamKey)
 
 	ns, nsNode := viewerNetns(t, node, srv)
+	// The control: from the same namespace, nothing blocked, the page
+	// plays over WebRTC (so what follows is the firewall's doing).
+	var control hlsResult
+	if ok := runScript(t, nsNode, chromium, &control, "hls_fallback.mjs", "--base", srv.base, "--room", room, "--token", viewer,
+		"--out", artifacts, "--expect", "webrtc"); !ok || !control.OK || control.Engine != "webrtc" {
+		t.Fatalf("control run (WebRTC not blocked) in step %q: %s; engine %q, want webrtc", control.Step, control.Error, control.Engine)
+	}
+
 	rules := fmt.Sprintf(`table inet lr_block {
   chain out { type filter hook output priority 0; policy accept;
     udp dport %[1]d drop
@@ -91,8 +101,8 @@ func TestBrowserHLSFallbackBlockedWebRTC(t *testing.T) {
 	if res.Engine != "hls.js" {
 		t.Errorf("engine %q, want hls.js (Chromium has no native HLS)", res.Engine)
 	}
-	if !strings.Contains(strings.ToLower(res.Message), "delayed stream") {
-		t.Errorf("page says %q, want it to say delayed stream", res.Message)
+	if !strings.Contains(strings.ToLower(res.Message), "delayed stream") || res.Pill != "Delayed" {
+		t.Errorf("page says %q (badge %q), want it to say delayed stream (badge Delayed)", res.Message, res.Pill)
 	}
 	if res.VideoWidth == 0 || res.TimeAfter <= res.TimeBefore {
 		t.Errorf("not playing: videoWidth %d, currentTime %.2f -> %.2f", res.VideoWidth, res.TimeBefore, res.TimeAfter)
@@ -241,8 +251,8 @@ func TestBrowserFirefoxHLSFallback(t *testing.T) {
 	if !strings.Contains(res.WHEPOutcome, "cannot play this room over WebRTC") {
 		t.Errorf("the fallback's reason %q, want the WHEP codec_unsupported answer", res.WHEPOutcome)
 	}
-	if !strings.Contains(strings.ToLower(res.Message), "delayed stream") {
-		t.Errorf("page says %q, want it to say delayed stream", res.Message)
+	if !strings.Contains(strings.ToLower(res.Message), "delayed stream") || res.Pill != "Delayed" {
+		t.Errorf("page says %q (badge %q), want it to say delayed stream (badge Delayed)", res.Message, res.Pill)
 	}
 	if res.VideoWidth == 0 || res.TimeAfter <= res.TimeBefore {
 		t.Errorf("not playing: videoWidth %d, currentTime %.2f -> %.2f", res.VideoWidth, res.TimeBefore, res.TimeAfter)

@@ -67,13 +67,16 @@ async function main() {
     return {
       t: v.currentTime, w: v.videoWidth, engine: h.engine, latency: h.latency,
       message: document.getElementById('message').textContent,
+      pill: document.getElementById('status').textContent,
     };
   });
   const a = await read();
-  await new Promise((r) => setTimeout(r, 3000));
+  // currentTime must advance by a second (a stall on the loaded VM may
+  // hold it for a moment: wait up to a step for it).
+  await page.waitForFunction((t) => document.querySelector('#video').currentTime > t + 1, { timeout: STEP, polling: 200 }, a.t).catch(() => {});
   const b = await read();
   Object.assign(result, {
-    engine: b.engine, message: b.message, videoWidth: b.w, timeBefore: a.t, timeAfter: b.t,
+    engine: b.engine, message: b.message, pill: b.pill, videoWidth: b.w, timeBefore: a.t, timeAfter: b.t,
     latency: Number.isFinite(b.latency) ? b.latency : -1,
   });
   await page.screenshot({ path: join(opt.out, 'hls-firefox-viewer.png') });

@@ -24,6 +24,7 @@ let wsState = 'connecting';
 let roomLive = false;
 const player = new Player(video, room, token, (state, message) => {
   status.set(state === 'retrying' && !player.everConnected ? 'connecting' : state, message);
+  if (player.hls && status.state === 'live') el('status').textContent = 'Delayed'; // on the HLS fallback (hls-fallback.js); #message says why
   showPoster();
   showConn();
 });
