@@ -31,6 +31,7 @@ type hlsResult struct {
 	Engine      string   `json:"engine"`
 	Message     string   `json:"message"`
 	Pill        string   `json:"pill"`
+	SeamToScrMs float64  `json:"seamToScreenMs"`
 	VideoWidth  int      `json:"videoWidth"`
 	TimeBefore  float64  `json:"timeBefore"`
 	TimeAfter   float64  `json:"timeAfter"`
@@ -96,8 +97,8 @@ func TestBrowserHLSFallbackBlockedWebRTC(t *testing.T) {
 	if !res.OK || !ok {
 		t.Fatalf("browser run failed in step %q: %s", res.Step, res.Error)
 	}
-	t.Logf("fell back after %d ms; engine %s; hls.js latency %.2f s; currentTime %.2f -> %.2f; %q",
-		res.FallbackMs, res.Engine, res.LatencyS, res.TimeBefore, res.TimeAfter, res.Message)
+	t.Logf("fell back after %d ms; engine %s; hls.js latency %.2f s; seam to screen %.0f ms; currentTime %.2f -> %.2f; %q",
+		res.FallbackMs, res.Engine, res.LatencyS, res.SeamToScrMs, res.TimeBefore, res.TimeAfter, res.Message)
 	if res.Engine != "hls.js" {
 		t.Errorf("engine %q, want hls.js (Chromium has no native HLS)", res.Engine)
 	}
@@ -246,8 +247,8 @@ func TestBrowserFirefoxHLSFallback(t *testing.T) {
 	if !res.OK || !ok {
 		t.Fatalf("firefox run failed in step %q: %s", res.Step, res.Error)
 	}
-	t.Logf("%s: fell back after %d ms (%s); engine %s; latency %.2f s; currentTime %.2f -> %.2f; %q",
-		res.UserAgent, res.FallbackMs, res.WHEPOutcome, res.Engine, res.LatencyS, res.TimeBefore, res.TimeAfter, res.Message)
+	t.Logf("%s: fell back after %d ms (%s); engine %s; latency %.2f s; seam to screen %.0f ms; currentTime %.2f -> %.2f; %q",
+		res.UserAgent, res.FallbackMs, res.WHEPOutcome, res.Engine, res.LatencyS, res.SeamToScrMs, res.TimeBefore, res.TimeAfter, res.Message)
 	if !strings.Contains(res.WHEPOutcome, "cannot play this room over WebRTC") {
 		t.Errorf("the fallback's reason %q, want the WHEP codec_unsupported answer", res.WHEPOutcome)
 	}

@@ -68,6 +68,10 @@ async function main() {
       t: v.currentTime, w: v.videoWidth, engine: h.engine, latency: h.latency,
       message: document.getElementById('message').textContent,
       pill: document.getElementById('status').textContent,
+      // the playhead's EXT-X-PROGRAM-DATE-TIME is the room clock (an access
+      // unit's arrival at the seam, for a WHIP source): now minus it is
+      // seam-to-screen, on this host's one clock.
+      behindMs: h.hls && h.hls.playingDate ? Date.now() - h.hls.playingDate.getTime() : -1,
     };
   });
   const a = await read();
@@ -76,7 +80,7 @@ async function main() {
   await page.waitForFunction((t) => document.querySelector('#video').currentTime > t + 1, { timeout: STEP, polling: 200 }, a.t).catch(() => {});
   const b = await read();
   Object.assign(result, {
-    engine: b.engine, message: b.message, pill: b.pill, videoWidth: b.w, timeBefore: a.t, timeAfter: b.t,
+    engine: b.engine, message: b.message, pill: b.pill, seamToScreenMs: b.behindMs, videoWidth: b.w, timeBefore: a.t, timeAfter: b.t,
     latency: Number.isFinite(b.latency) ? b.latency : -1,
   });
   await page.screenshot({ path: join(opt.out, 'hls-firefox-viewer.png') });
