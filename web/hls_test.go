@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -113,6 +114,14 @@ func TestHLSAccess(t *testing.T) {
 	u, _ := url.Parse(signed.URL)
 	if code, _, _ := n.do("GET", "/hls/other/index.m3u8?"+u.RawQuery, "", "", nil); code != http.StatusUnauthorized {
 		t.Errorf("vip's token on another room: got %d, want 401", code)
+	}
+	// An expired signed URL, and one for an earlier incarnation of the room.
+	expired := n.auth.GuestToken(hlsTokenID + "vip." + priv.Incarnation + "." + strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10))
+	stale := n.auth.GuestToken(hlsTokenID + "vip.0ld." + strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10))
+	for name, tok := range map[string]string{"expired": expired, "other incarnation": stale} {
+		if code, _, _ := n.do("GET", "/hls/vip/index.m3u8?hls_token="+url.QueryEscape(tok), "", "", nil); code != http.StatusUnauthorized {
+			t.Errorf("%s token: got %d, want 401", name, code)
+		}
 	}
 	_ = other
 }
