@@ -1,10 +1,12 @@
 package media_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"liveroom/media"
 	"liveroom/media/mediatest"
 
 	"github.com/pion/webrtc/v4"
@@ -12,7 +14,9 @@ import (
 
 // TestViewerCodecs: the down-track binds to whatever the viewer negotiated
 // and sends the publisher's codec with the viewer's payload type; a viewer
-// that cannot decode the publisher's video still gets audio.
+// that cannot decode the live room's video is refused with
+// ErrCodecUnsupported naming what the room sends (offer_codecs.go), so that
+// its page falls back to HLS instead of showing a black player.
 func TestViewerCodecs(t *testing.T) {
 	s := newSFU(t)
 	ctx := testCtx(t, 30*time.Second)
@@ -34,6 +38,13 @@ func TestViewerCodecs(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			v, err := mediatest.NewViewer(ctx, subscribeVia(s.SFU, "codecs", nil), mediatest.ViewerOptions{VideoOnly: c.video})
+			if !c.wantVideo {
+				var ce *media.CodecError
+				if !errors.As(err, &ce) || strings.Join(ce.RoomSends, ",") != "H264,Opus" {
+					t.Fatalf("subscribe: got %v, want a CodecError naming H264 and Opus", err)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatalf("subscribe: %v", err)
 			}

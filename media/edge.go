@@ -191,7 +191,7 @@ func (s *SFU) Watched() []string {
 	var out []string
 	for _, r := range rooms {
 		r.mu.Lock()
-		if r.nViewers > 0 && (r.src == nil || isEdge(r.src)) {
+		if (r.nViewers > 0 || r.stream != nil) && (r.src == nil || isEdge(r.src)) { // readers (HLS, RTSP) watch too
 			out = append(out, r.id)
 		}
 		r.mu.Unlock()

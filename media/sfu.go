@@ -221,6 +221,11 @@ func (s *SFU) subscribe(ctx context.Context, roomID, offerSDP string, edge bool)
 	if err != nil {
 		return Session{}, err
 	}
+	if !edge {
+		if err := s.checkRoomCodecs(roomID, offerSDP); err != nil { // offer_codecs.go
+			return Session{}, err
+		}
+	}
 	if !edge && admissionFrom(ctx) == nil { // a caller that did not admit first: node and room caps
 		adm, err := s.limits.admit(admitViewer, roomID, "")
 		if err != nil {

@@ -24,6 +24,7 @@ type Deps struct {
 	// WHIP, WHEP and Edge are the media server as each route sees it.
 	WHIP   Ingest
 	WHEP   Playback
+	HLS    HLSOutput // LL-HLS for viewers without WebRTC (hls.go); nil = 503
 	Edge   EdgeOrigin
 	Hub    WebSockets
 	ModLog ModerationLog
@@ -120,6 +121,7 @@ func (s *Server) routes() {
 	m.HandleFunc("OPTIONS /whep/", s.cors(s.preflight))
 
 	m.HandleFunc("GET /ws/{room}", s.websocket)
+	s.hlsRoutes(m) // hls.go
 
 	s.pageRoutes(m)
 	m.HandleFunc("/", s.notFound)

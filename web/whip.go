@@ -277,6 +277,8 @@ func (s *Server) mediaError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, media.ErrBadOffer):
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+	case errors.Is(err, media.ErrCodecUnsupported):
+		writeCodecError(w, err) // hls.go
 	case errors.Is(err, media.ErrNoCodec):
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 	case errors.Is(err, media.ErrNotOrigin):

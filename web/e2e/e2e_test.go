@@ -350,10 +350,13 @@ func findChromium() string {
 	return ""
 }
 
-// installDriver installs playwright-core from the lock file when it is absent.
+// installDriver installs playwright-core and puppeteer-core from the lock
+// file when either is absent.
 func installDriver(t *testing.T) {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join("node_modules", "playwright-core", "package.json")); err == nil {
+	_, errPW := os.Stat(filepath.Join("node_modules", "playwright-core", "package.json"))
+	_, errPP := os.Stat(filepath.Join("node_modules", "puppeteer-core", "package.json"))
+	if errPW == nil && errPP == nil {
 		return
 	}
 	npm, err := exec.LookPath("npm")

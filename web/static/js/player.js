@@ -8,6 +8,7 @@
 // new session delivers video (make before break). Backoff, with jitter, only
 // follows an attempt that failed, so a node's viewers do not stampede.
 import { negotiate, endSession, closeSession, HTTPError } from './whip.js';
+import { HLSFallback } from './hls-fallback.js';
 
 const MEDIA_STALE_MS = 4000; // no new frames for this long = host offline
 const MAX_BACKOFF_MS = 15000;
@@ -18,6 +19,14 @@ const SWAP_POLL_MS = 50;
 // The session on screen counts as stalled after this long without a new
 // frame: the replacement then goes on screen as soon as it is connected.
 const OLD_STALLED_MS = 300;
+// WebRTC that has not connected this long after the first answer is taken
+// as blocked (UDP and TCP to the media port): the player falls back to the
+// room's LL-HLS (hls-fallback.js), as it does at once for codec_unsupported.
+const WHEP_FALLBACK_MS = 5000;
+// A connected session with no decoded video this long after the room went
+// live is re-offered: a browser that cannot decode the room's codec then
+// gets codec_unsupported (and falls back).
+const LIVE_NO_VIDEO_MS = 5000;
 
 export class Player {
   // onState(state, message): state is connecting, live, offline or retrying.
@@ -38,6 +47,8 @@ export class Player {
     this.everConnected = false;
     this.switches = 0; // sessions replaced without a reload (tests read it)
     this.timeline = []; // [ms since page load, what] of recovery steps, the last 50
+    this.hls = null; // the HLS fallback once WebRTC gave up (hls-fallback.js)
+    this.fallbackTimer = 0;
     setInterval(() => this.update(), 1000);
     addEventListener('online', () => { if (this.retryTimer) this.connect(); });
     addEventListener('pagehide', () => {
@@ -86,7 +97,7 @@ export class Player {
 
   // replace negotiates a new session while the current one stays on screen.
   replace(reason) {
-    if (this.next || this.retryTimer) return; // already on it
+    if (this.next || this.retryTimer || this.hls) return; // already on it
     if (!this.pc) {
       this.connect();
       return;
@@ -97,6 +108,7 @@ export class Player {
   }
 
   async connect() {
+    if (this.hls) return;
     clearTimeout(this.retryTimer);
     this.retryTimer = 0;
     this.drop();
@@ -128,6 +140,7 @@ export class Player {
       }
       slot.session = res.location;
       slot.node = res.node;
+      this.armFallback();
       this.mark(`answered by ${res.node || '?'}`);
       if (!keep) {
         this.session = res.location;
@@ -136,6 +149,10 @@ export class Player {
       if (res.iceServers.length) this.iceServers = res.iceServers;
       if (keep) this.swapWhenReady(slot);
     } catch (err) {
+      if (err instanceof HTTPError && err.code === 'codec_unsupported') {
+        this.fallback(err.message, 'this browser cannot play the real-time video of this room');
+        return;
+      }
       if (!keep) {
         if (this.pc === conn) this.retry(describe(err), err);
       } else if (this.next === slot) {
@@ -144,6 +161,39 @@ export class Player {
         else this.retry(describe(err), err);
       }
     }
+  }
+
+  // armFallback starts the WHEP_FALLBACK_MS clock at the first answer: the
+  // server is there and willing (a refusal, a cap or a 404 never falls
+  // back), so a session that still has not connected when it runs out has
+  // its media blocked on the way.
+  armFallback() {
+    if (this.everConnected || this.fallbackTimer) return;
+    this.fallbackTimer = setTimeout(() => {
+      if (!this.everConnected) this.fallback('WebRTC could not connect within a few seconds', 'your network blocks the real-time video');
+    }, WHEP_FALLBACK_MS);
+  }
+
+  // fallback leaves WebRTC for the room's LL-HLS, for good on this page.
+  fallback(reason, why) {
+    if (this.hls) return;
+    this.mark(`hls fallback: ${reason}`);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = 0;
+    this.drop();
+    this.video.srcObject = null;
+    this.hls = new HLSFallback(this.video, this.room, this.token, (state, message) => this.set(state, message), why);
+    this.hls.start();
+  }
+
+  // roomLive is told that the room went live: a session that is connected
+  // but shows no video a while later is re-offered (see LIVE_NO_VIDEO_MS).
+  roomLive() {
+    setTimeout(async () => {
+      const conn = this.pc;
+      if (this.hls || !conn || conn.connectionState !== 'connected') return;
+      if ((await videoFrames(conn)).received === 0 && conn === this.pc) this.connect();
+    }, LIVE_NO_VIDEO_MS);
   }
 
   // retryReplace tries the replacement again later while the current session

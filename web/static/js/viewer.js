@@ -24,6 +24,7 @@ let wsState = 'connecting';
 let roomLive = false;
 const player = new Player(video, room, token, (state, message) => {
   status.set(state === 'retrying' && !player.everConnected ? 'connecting' : state, message);
+  if (player.hls && status.state === 'live') el('status').textContent = 'Delayed'; // on the HLS fallback (hls-fallback.js); #message says why
   showPoster();
   showConn();
 });
@@ -75,6 +76,7 @@ let shop = null;
 
 window.liveroom = {
   get pc() { return player.pc; },
+  get hls() { return player.hls; }, // the HLS fallback, null while on WebRTC
   get state() { return status.state; },
   get session() { return player.session; },
   get videoNode() { return player.node; },
@@ -115,7 +117,7 @@ function startSocket() {
   sock.on('chat.deleted', (ev) => chat.remove(ev.message_id));
   sock.on('viewers', (ev) => { el('viewers').textContent = compact(ev.count); });
   sock.on('likes', (ev) => onLikes(ev.total));
-  sock.on('stream.live', () => { roomLive = true; showPoster(); });
+  sock.on('stream.live', () => { roomLive = true; showPoster(); player.roomLive(); });
   sock.on('stream.offline', () => { roomLive = false; showPoster(); });
   sock.on('room.slow', (ev) => {
     slowS = ev.seconds || 0;
