@@ -88,7 +88,7 @@ redis.call('HINCRBY', k, 'n', 1)
 return {'ok', entry, n + 1}
 `)
 
-// ARGV: P id now -> state after the call ('' if there is no such giveaway).
+// ARGV: P id now -> state after the call (” if there is no such giveaway).
 // Closing is idempotent: only an open giveaway whose end has passed by
 // Redis' clock becomes closed, and no entry gets in after it.
 var luaGwClose = newGiveawayScript(`
