@@ -40,9 +40,7 @@ func (w *WS) giveawayStart(ctx context.Context, req *room.Request) error {
 	if err != nil {
 		return protoErr(err)
 	}
-	ev := room.MustEvent("giveaway.started", viewGiveaway(g))
-	ev.Ref = req.Ref
-	_, err = w.hub.Publish(ctx, req.Room, ev)
+	_, err = w.hub.Publish(ctx, req.Room, room.MustEvent("giveaway.started", viewGiveaway(g)))
 	return err
 }
 
