@@ -130,8 +130,9 @@ class GiveawayCard {
     this.render();
     sock.on('welcome', (ev) => this.set((ev.room || {}).giveaway || null, ev.you));
     sock.on('giveaway.started', (ev) => { this.ended = null; this.entry = ''; this.set(ev); });
-    sock.on('giveaway.entrants', (ev) => { if (this.g && this.g.giveaway_id === ev.giveaway_id) { this.g.entrants = ev.entrants; this.render(); } });
-    sock.on('giveaway.entered', (ev) => { this.entry = ev.entry; remember(room, ev.giveaway_id, ev.entry); if (this.g) this.g.entrants = ev.entrants; this.render(); });
+    // Each node sends the count it last saw: keep the highest.
+    sock.on('giveaway.entrants', (ev) => { if (this.g && this.g.giveaway_id === ev.giveaway_id && ev.entrants > (this.g.entrants || 0)) { this.g.entrants = ev.entrants; this.render(); } });
+    sock.on('giveaway.entered', (ev) => { this.entry = ev.entry; remember(room, ev.giveaway_id, ev.entry); if (this.g) this.g.entrants = Math.max(this.g.entrants || 0, ev.entrants); this.render(); });
     sock.on('giveaway.ended', (ev) => { this.ended = ev; if (this.g && this.g.giveaway_id === ev.giveaway_id) this.g.entrants = ev.entrants; this.render(); });
     sock.on('giveaway.won', (ev) => { toast(`You won the giveaway: ${prizeText(ev.prize)}!`, 'info', 8000); this.won = ev; this.render(); });
     setInterval(() => { if (this.g && !this.ended) this.render(); }, 500);
