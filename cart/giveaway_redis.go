@@ -32,6 +32,10 @@ const giveawayKeep = 7 * 24 * time.Hour
 // the next sweep).
 const maxDueScan = 1000
 
+// dueSlack is how far past its own clock a node looks for due giveaways:
+// the tolerated clock skew between a node and Redis.
+const dueSlack = 5 * time.Second
+
 // NewRedisGiveaways keeps giveaways next to cs, in its Redis.
 func NewRedisGiveaways(cs *RedisStore, opt GiveawayOptions) *RedisGiveaways {
 	opt.setDefaults()
@@ -72,6 +76,9 @@ func (s *RedisGiveaways) StartGiveaway(ctx context.Context, room string, p Givea
 	started, _ := a[0].(int64)
 	ends, _ := a[1].(int64)
 	g.StartedAt, g.EndsAt = fromMS(started), fromMS(ends)
+	// Now listed by its end, so EndDue need not look at it before then (if
+	// this write fails it stays listed at 0: looked at every sweep).
+	_ = s.rdb.ZAddXX(ctx, s.dueIndex(), redis.Z{Score: float64(ends), Member: room + "\n" + g.ID}).Err()
 	return g, nil
 }
 
@@ -185,7 +192,15 @@ func (s *RedisGiveaways) NoteChat(ctx context.Context, room, user string) error 
 }
 
 func (s *RedisGiveaways) EndDue(ctx context.Context) ([]EndedGiveaway, error) {
-	due, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: s.dueIndex(), Start: 0, Stop: maxDueScan - 1}).Result()
+	// The index's scores are Redis times; a node looks dueSlack ahead of
+	// its own clock, so a node whose clock is behind still ends them (and
+	// the close script decides by Redis TIME anyway).
+	now := time.Now()
+	if s.opt.Now != nil {
+		now = s.opt.Now()
+	}
+	due, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: s.dueIndex(), ByScore: true, Start: "-inf",
+		Stop: strconv.FormatInt(toMS(now.Add(dueSlack)), 10), Count: maxDueScan}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("cart: redis: %w", err)
 	}
