@@ -174,6 +174,8 @@ type GiveawayStore interface {
 	GiveawayEntries(ctx context.Context, room, id string) ([]string, error)
 	// RunningGiveaway is the room's open or closed giveaway, if any.
 	RunningGiveaway(ctx context.Context, room string) (Giveaway, bool, error)
+	// EntryOf is user's entry in the giveaway ("" if they have none).
+	EntryOf(ctx context.Context, room, id, user string) (string, error)
 	// EndDue closes every giveaway whose window is over and ends every
 	// closed one: it draws, creates the prize orders and gives unused units
 	// back. Whichever node calls it, each giveaway ends exactly once and is

@@ -255,6 +255,16 @@ func (s *LocalGiveaways) RunningGiveaway(_ context.Context, room string) (Giveaw
 	return gr.byID[gr.running].view(), true, nil
 }
 
+func (s *LocalGiveaways) EntryOf(_ context.Context, room, id, user string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lg, err := s.get(room, id)
+	if err != nil {
+		return "", err
+	}
+	return lg.users[user], nil
+}
+
 func (s *LocalGiveaways) NoteChat(_ context.Context, room, user string) error {
 	now := s.now()
 	s.mu.Lock()

@@ -186,6 +186,17 @@ func (s *RedisGiveaways) RunningGiveaway(ctx context.Context, room string) (Give
 	return g, err == nil, err
 }
 
+func (s *RedisGiveaways) EntryOf(ctx context.Context, room, id, user string) (string, error) {
+	e, err := s.rdb.HGet(ctx, s.cart.prefix(room)+"gw:"+id+":u", user).Result()
+	if err == redis.Nil {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("cart: redis: %w", err)
+	}
+	return e, nil
+}
+
 func (s *RedisGiveaways) NoteChat(ctx context.Context, room, user string) error {
 	_, err := s.cart.run(ctx, luaGwChat, room, "chatters", user, s.nowArg(), maxChatters, chatterTTL.Milliseconds())
 	return err

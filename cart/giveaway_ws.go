@@ -68,7 +68,8 @@ func (w *WS) giveawayEnter(ctx context.Context, req *room.Request) error {
 	return w.hub.SendUser(ctx, req.Room, req.From.ID, ev)
 }
 
-// giveawaySnapshot shows a joiner the running giveaway (room.giveaway).
+// giveawaySnapshot shows a joiner the running giveaway (room.giveaway) and
+// their own entry in it (giveaway_entry).
 func (w *WS) giveawaySnapshot(ctx context.Context, s *room.Snapshot) error {
 	gs := w.svc.Giveaways()
 	if gs == nil {
@@ -79,6 +80,14 @@ func (w *WS) giveawaySnapshot(ctx context.Context, s *room.Snapshot) error {
 		return err
 	}
 	s.SetRoom("giveaway", viewGiveaway(g))
+	if s.You.Guest() {
+		return nil
+	}
+	entry, err := gs.EntryOf(ctx, s.Room, g.ID, s.You.ID)
+	if err != nil || entry == "" {
+		return err
+	}
+	s.Set("giveaway_entry", entry) // this user's own entry: every device shows "you're in"
 	return nil
 }
 

@@ -123,12 +123,21 @@ func runGiveawayStorm(t *testing.T, nodes []*gwNode, n int, afterEntries func())
 	watch := last.Dial(t, "demo", "")
 	defer watch.Close()
 
+	// Everyone connects first, so that the entry window only has to hold
+	// the storm itself.
+	viewers := make([]*roomtest.Client, n)
+	for i := range viewers {
+		nd := nodes[i%len(nodes)]
+		u := fmt.Sprintf("v%04d", i)
+		viewers[i] = nd.Dial(t, "demo", nd.Token(t, u, room.RoleViewer, "demo"))
+		defer viewers[i].Close()
+	}
 	// Refusals first: each an error with a code, nothing started.
 	host.Send(t, map[string]any{"type": "giveaway.start", "ref": "bad", "prize": map[string]any{"sku": "tee"}, "entry_s": 3, "winners": 99})
 	if ev := host.Next(t, byRef("bad")); ev.Type != "error" || roomtest.Field[string](t, ev, "code") != "bad_request" {
 		t.Fatalf("start with 99 winners: got %s, want error bad_request", ev.AppendJSON(nil))
 	}
-	host.Send(t, map[string]any{"type": "giveaway.start", "ref": "s", "prize": map[string]any{"sku": "tee"}, "entry_s": 3, "winners": 3})
+	host.Send(t, map[string]any{"type": "giveaway.start", "ref": "s", "prize": map[string]any{"sku": "tee"}, "entry_s": 5, "winners": 3})
 	started := host.Expect(t, "giveaway.started") // a room event: no ref
 	if started.Type != "giveaway.started" {
 		t.Fatalf("start: got %s", started.AppendJSON(nil))
@@ -138,16 +147,6 @@ func runGiveawayStorm(t *testing.T, nodes []*gwNode, n int, afterEntries func())
 	host.Send(t, map[string]any{"type": "giveaway.enter", "ref": "h", "giveaway_id": id})
 	host.ExpectError(t, "not_allowed")
 
-	viewers := make([]*roomtest.Client, n)
-	for i := range viewers {
-		nd := nodes[i%len(nodes)]
-		u := fmt.Sprintf("v%04d", i)
-		viewers[i] = nd.Dial(t, "demo", nd.Token(t, u, room.RoleViewer, "demo"))
-		defer viewers[i].Close()
-	}
-	if g := roomtest.Field[map[string]any](t, viewers[0].Welcome, "room")["giveaway"]; g == nil {
-		t.Fatalf("welcome during a giveaway has no room.giveaway: %s", viewers[0].Welcome.AppendJSON(nil))
-	}
 	viewers[0].Send(t, map[string]any{"type": "giveaway.enter", "ref": "x", "giveaway_id": "g_00"})
 	viewers[0].ExpectError(t, "not_found")
 	for i, c := range viewers {
@@ -166,8 +165,24 @@ func runGiveawayStorm(t *testing.T, nodes []*gwNode, n int, afterEntries func())
 	if ev := viewers[1].Next(t, byRef("again")); roomtest.Field[string](t, ev, "entry") != entries[1] {
 		t.Fatalf("repeat enter: got %s, want entry %s", ev.AppendJSON(nil), entries[1])
 	}
+	// A second tab of an entrant, joining while entry is open, is welcomed
+	// with the giveaway and their entry.
+	nd := nodes[len(nodes)-1]
+	tab := nd.Dial(t, "demo", nd.Token(t, fmt.Sprintf("v%04d", 1), room.RoleViewer, "demo"))
+	if g := roomtest.Field[map[string]any](t, tab.Welcome, "room")["giveaway"]; g == nil {
+		t.Fatalf("welcome during a giveaway has no room.giveaway: %s", tab.Welcome.AppendJSON(nil))
+	}
+	if got := roomtest.Field[string](t, tab.Welcome, "giveaway_entry"); got != entries[1] {
+		t.Fatalf("welcome of an entrant's second tab: giveaway_entry %q, want %s", got, entries[1])
+	}
+	tab.Close()
 	afterEntries()
 
+	endsAt, err := time.Parse(time.RFC3339Nano, roomtest.Field[string](t, started, "ends_at"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(endsAt)) // then the end is one tick away
 	ended := watch.Expect(t, "giveaway.ended")
 	seed := roomtest.Field[string](t, ended, "seed")
 	raw, _ := hex.DecodeString(seed)

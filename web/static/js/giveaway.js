@@ -128,7 +128,11 @@ class GiveawayCard {
     this.ended = null;
     this.root = h('section', { id: 'giveaway', class: host ? 'card giveaway' : 'product-card giveaway', 'aria-label': 'Giveaway', hidden: !host });
     this.render();
-    sock.on('welcome', (ev) => this.set((ev.room || {}).giveaway || null, ev.you));
+    sock.on('welcome', (ev) => {
+      const g = (ev.room || {}).giveaway || null;
+      if (g && ev.giveaway_entry) remember(room, g.giveaway_id, ev.giveaway_entry);
+      this.set(g, ev.you);
+    });
     sock.on('giveaway.started', (ev) => { this.ended = null; this.entry = ''; this.set(ev); });
     // Each node sends the count it last saw: keep the highest.
     sock.on('giveaway.entrants', (ev) => { if (this.g && this.g.giveaway_id === ev.giveaway_id && ev.entrants > (this.g.entrants || 0)) { this.g.entrants = ev.entrants; this.render(); } });
