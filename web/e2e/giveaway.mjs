@@ -17,6 +17,7 @@ const { values: opt } = parseArgs({
     host: { type: 'string', default: '' },
     viewer: { type: 'string', default: '' },
     sku: { type: 'string', default: '' },
+    out: { type: 'string', default: '' },
     chromium: { type: 'string', default: process.env.CHROMIUM || '/usr/bin/chromium' },
     timeout: { type: 'string', default: '20000' },
   },
@@ -34,7 +35,7 @@ function watch(page, name) {
   page.on('pageerror', (e) => result.logs.push(`${name} pageerror: ${e.message}`));
 }
 
-async function verify(ctx, url) {
+async function verify(ctx, url, shot = '') {
   const page = await ctx.newPage();
   watch(page, 'verify');
   await page.goto(url);
@@ -44,6 +45,7 @@ async function verify(ctx, url) {
     verdict: document.getElementById('verdict').textContent,
     checks: Array.from(document.querySelectorAll('#checks li'), (li) => ({ text: li.textContent, ok: li.dataset.ok === 'true' })),
   }));
+  if (shot) await page.screenshot({ path: shot });
   await page.close();
   return out;
 }
@@ -86,11 +88,13 @@ async function main() {
   result.won = (await viewer.locator('#gw-result').getAttribute('data-won')) === 'true';
   await studio.waitForSelector('#gw-result', { timeout: STEP });
   result.studioResult = await studio.locator('#gw-result').textContent();
+  if (opt.out) await viewer.screenshot({ path: `${opt.out}/giveaway-viewer.png` });
+  if (opt.out) await studio.screenshot({ path: `${opt.out}/giveaway-studio.png` });
   const href = await viewer.locator('#gw-verify').getAttribute('href');
   result.verifyHref = href;
 
   result.step = 'verify the draw';
-  result.verify = await verify(phone, new URL(href, base).toString());
+  result.verify = await verify(phone, new URL(href, base).toString(), opt.out && `${opt.out}/giveaway-verify.png`);
   const tampered = new URL(href, base);
   tampered.searchParams.set('entry', 'e_0000000000000000');
   result.step = 'verify with an entry that is not listed';

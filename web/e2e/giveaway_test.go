@@ -43,7 +43,7 @@ func TestBrowserGiveaway(t *testing.T) {
 		Verify       verdict  `json:"verify"`
 		Stranger     verdict  `json:"stranger"`
 	}
-	runScript(t, node, chromium, &res, "giveaway.mjs", "--base", srv.base, "--room", room, "--host", host, "--viewer", viewer, "--sku", "gw-tee")
+	runScript(t, node, chromium, &res, "giveaway.mjs", "--base", srv.base, "--room", room, "--host", host, "--viewer", viewer, "--sku", "gw-tee", "--out", artifacts)
 	for _, l := range res.Logs {
 		t.Log("browser: " + l)
 	}

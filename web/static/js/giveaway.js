@@ -179,18 +179,23 @@ class GiveawayCard {
       kids.push(h('div', { class: 'card-head' }, h('h2', { text: 'Giveaway' }), h('span', { class: 'sub', text: 'A verifiable random draw' })));
     }
     if (g) {
+      // The text column (like the product card's), then one action on the
+      // right: Enter while open, Verify once ended.
       const left = Math.max(0, Date.parse(g.ends_at) - (this.sock.now ? this.sock.now() : Date.now()));
-      kids.push(h('p', { class: 'p-title', id: 'gw-prize', text: `🎁 ${prizeText(g.prize)}` }));
-      kids.push(h('p', { class: 'sub' },
-        h('span', { id: 'gw-count', text: `${g.entrants || 0} entered` }), ' · ',
-        this.ended ? 'entry closed' : h('span', { id: 'gw-clock', text: `ends in ${clock(left)}` })));
+      const info = h('div', { class: 'p-info' },
+        h('span', { class: 'pin-tag', text: 'Giveaway' }),
+        h('p', { class: 'p-title', id: 'gw-prize', text: prizeText(g.prize) }),
+        h('p', { class: 'sub' },
+          h('span', { id: 'gw-count', text: `${g.entrants || 0} entered` }), ' · ',
+          this.ended ? 'entry closed' : h('span', { id: 'gw-clock', text: `ends in ${clock(left)}` })));
+      kids.push(info);
       if (this.ended) {
         const names = (this.ended.winners || []).map((w) => `${w.name} (${w.entry})`).join(', ') || 'nobody entered';
         const mine = this.entry && (this.ended.winners || []).some((w) => w.entry === this.entry);
-        kids.push(h('p', { id: 'gw-result', dataset: { won: mine ? 'true' : 'false' }, text: mine ? `🎉 You won! Winners: ${names}` : `Winners: ${names}` }));
-        kids.push(h('a', { id: 'gw-verify', href: verifyURL(this.room, id, this.entry), target: '_blank', rel: 'noopener', text: 'Verify the draw' }));
+        info.append(h('p', { id: 'gw-result', class: 'sub', dataset: { won: mine ? 'true' : 'false' }, text: mine ? `You won! Winners: ${names}` : `Winners: ${names}` }));
+        kids.push(h('a', { id: 'gw-verify', class: this.host ? '' : 'add', href: verifyURL(this.room, id, this.entry), target: '_blank', rel: 'noopener', text: 'Verify' }));
       } else if (!this.host) {
-        if (this.entry) kids.push(h('p', { id: 'gw-entry', class: 'sub', text: `You're in · entry ${this.entry}` }));
+        if (this.entry) info.append(h('p', { id: 'gw-entry', class: 'sub', text: `You're in · entry ${this.entry}` }));
         else kids.push(h('button', { id: 'gw-enter', type: 'button', class: 'add', onclick: () => this.enter() }, 'Enter'));
       }
     }
@@ -226,7 +231,7 @@ async function verifyPage() {
     document.getElementById('summary').textContent =
       `Giveaway ${rec.giveaway_id} in room ${room}: ${prizeText(rec.prize)}; ${rec.entrants} entrants; winners: ${(rec.winners || []).map((w) => `${w.name} (${w.entry})`).join(', ') || 'none'}.`;
     const checks = await verifyGiveaway(rec, entry);
-    out.replaceChildren(...checks.map((c) => h('li', { dataset: { ok: c.ok ? 'true' : 'false' } }, `${c.ok ? '✅' : '❌'} ${c.name}`, c.detail ? h('small', { class: 'muted' }, ` — ${c.detail}`) : null)));
+    out.replaceChildren(...checks.map((c) => h('li', { dataset: { ok: c.ok ? 'true' : 'false' } }, `${c.ok ? '✓' : '✗'} ${c.name}`, c.detail ? h('small', { class: 'muted' }, ` — ${c.detail}`) : null)));
     const ok = checks.every((c) => c.ok);
     head.textContent = ok ? 'The draw checks out.' : 'The draw does NOT check out.';
     document.body.dataset.verified = ok ? 'true' : 'false';
