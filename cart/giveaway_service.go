@@ -3,6 +3,7 @@ package cart
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // giveaways is the Service's giveaway part: the store, the listeners of
@@ -14,11 +15,20 @@ type giveaways struct {
 	onEnd   []func(EndedGiveaway)
 	onCount []func(room, id string, entrants int)
 	counts  map[saleRef]int // changed since the last flush
+
+	// noted remembers whom this node recorded as a chatter lately, so that
+	// a busy chat costs the store one write per user per chatterRenote.
+	noted map[saleRef]time.Time
 }
+
+const (
+	chatterRenote = 10 * time.Minute
+	maxNoted      = 100_000 // then the memory starts over
+)
 
 // giveawaysFor is the GiveawayStore next to a Store: local or Redis.
 func giveawaysFor(store Store, gs GiveawayStore) *giveaways {
-	g := &giveaways{store: gs, counts: map[saleRef]int{}}
+	g := &giveaways{store: gs, counts: map[saleRef]int{}, noted: map[saleRef]time.Time{}}
 	if g.store == nil {
 		switch s := store.(type) {
 		case *LocalStore:
@@ -91,7 +101,21 @@ func (s *Service) NoteChat(ctx context.Context, room, user string) {
 	if s.gw.store == nil || user == "" {
 		return
 	}
+	now, ref := s.now(), saleRef{room, user}
+	s.gw.mu.Lock()
+	if at, ok := s.gw.noted[ref]; ok && now.Sub(at) < chatterRenote {
+		s.gw.mu.Unlock()
+		return
+	}
+	if len(s.gw.noted) >= maxNoted {
+		s.gw.noted = map[saleRef]time.Time{}
+	}
+	s.gw.noted[ref] = now
+	s.gw.mu.Unlock()
 	if err := s.gw.store.NoteChat(ctx, room, user); err != nil {
+		s.gw.mu.Lock()
+		delete(s.gw.noted, ref) // the next post tries again
+		s.gw.mu.Unlock()
 		s.log.Warn("giveaway: noting a chatter failed", "room", room, "err", err)
 	}
 }
