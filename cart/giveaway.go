@@ -26,7 +26,7 @@ import (
 // Bounds on what a host may ask for.
 const (
 	MinGiveawayEntryS   = 1
-	MaxGiveawayEntryS   = 600 // ten minutes: "a few minutes" with room to spare
+	MaxGiveawayEntryS   = 300 // five minutes: "a few minutes"
 	MaxGiveawayWinners  = 20
 	MaxGiveawayEntrants = 100_000 // default cap on entries of one giveaway
 	maxPrizeText        = 200

@@ -203,7 +203,7 @@ class GiveawayCard {
       const form = h('form', { id: 'gw-form', class: 'form-grid', autocomplete: 'off', onsubmit: (e) => { e.preventDefault(); this.start(e.target); } },
         h('label', { class: 'full' }, 'Prize ', h('input', { name: 'prize', required: true, maxlength: 200, placeholder: 'A signed poster, or a product SKU' })),
         h('label', null, 'Prize is ', h('select', { name: 'kind' }, h('option', { value: 'text' }, 'a text'), h('option', { value: 'sku' }, 'a product SKU'))),
-        h('label', null, 'Entry (s) ', h('input', { name: 'entry_s', type: 'number', inputmode: 'numeric', min: 1, max: 600, value: 60 })),
+        h('label', null, 'Entry (s) ', h('input', { name: 'entry_s', type: 'number', inputmode: 'numeric', min: 1, max: 300, value: 60 })),
         h('label', null, 'Winners ', h('input', { name: 'winners', type: 'number', min: 1, max: 20, value: 1 })),
         h('label', null, 'Who may enter ', h('select', { name: 'rule' },
           h('option', { value: 'signed_in' }, 'anyone signed in'), h('option', { value: 'bought' }, 'buyers'), h('option', { value: 'chatted' }, 'chatters'))),
