@@ -96,3 +96,38 @@ func TestDrawVector(t *testing.T) {
 		}
 	}
 }
+
+// TestDrawUniform: over many seeds each of 7 entries is drawn first about
+// 1/7 of the time, and every ordered pair about equally (loose bounds: a
+// broken shuffle, e.g. one that never moves the first entry, is far out).
+func TestDrawUniform(t *testing.T) {
+	list := []string{"a", "b", "c", "d", "e", "f", "g"}
+	const rounds = 21000
+	first := map[string]int{}
+	pairs := map[string]int{}
+	for i := range rounds {
+		seed := sha256.Sum256([]byte{byte(i), byte(i >> 8), byte(i >> 16)})
+		got, err := drawWinners(hex.EncodeToString(seed[:]), "g_1", list, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0] == got[1] {
+			t.Fatalf("seed %d drew %s twice", i, got[0])
+		}
+		first[got[0]]++
+		pairs[got[0]+got[1]]++
+	}
+	for _, e := range list {
+		if n := first[e]; n < rounds/7*85/100 || n > rounds/7*115/100 {
+			t.Errorf("%s drawn first %d times of %d, want about %d", e, n, rounds, rounds/7)
+		}
+	}
+	if len(pairs) != 42 {
+		t.Fatalf("%d ordered pairs seen, want all 42", len(pairs))
+	}
+	for p, n := range pairs {
+		if n < rounds/42*70/100 || n > rounds/42*130/100 {
+			t.Errorf("pair %s drawn %d times, want about %d", p, n, rounds/42)
+		}
+	}
+}
