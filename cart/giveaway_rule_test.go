@@ -45,7 +45,7 @@ func TestGiveawayRulesWS(t *testing.T) {
 			defer v.Close()
 
 			for _, rule := range []string{"chatted", "bought"} {
-				host.Send(t, map[string]any{"type": "giveaway.start", "prize": map[string]any{"text": "a hug"}, "entry_s": 1, "rule": rule})
+				host.Send(t, map[string]any{"type": "giveaway.start", "prize": map[string]any{"text": "a hug"}, "entry_s": 3, "rule": rule})
 				id := roomtest.Field[string](t, host.Expect(t, "giveaway.started"), "giveaway_id")
 				v.Send(t, map[string]any{"type": "giveaway.enter", "ref": "no-" + rule, "giveaway_id": id})
 				if ev := v.Next(t, byRef("no-"+rule)); ev.Type != "error" || roomtest.Field[string](t, ev, "code") != "not_allowed" {
