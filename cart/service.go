@@ -30,6 +30,8 @@ type Service struct {
 	// and sent, so a stale count can never follow a newer one.
 	smu   sync.Mutex
 	stock map[saleRef]*stockState
+
+	gw *giveaways // giveaway_service.go
 }
 
 type saleRef struct{ room, id string }
@@ -62,6 +64,8 @@ type ServiceOptions struct {
 	Metrics *Metrics
 	Now     func() time.Time // default time.Now
 	Log     *slog.Logger     // default slog.Default()
+	// Giveaways default to the ones next to the store (local or Redis).
+	Giveaways GiveawayStore
 }
 
 // NewService wraps store. cfg is the same `cart:` section the store got.
@@ -76,7 +80,8 @@ func NewService(store Store, cfg Config, opt ServiceOptions) (*Service, error) {
 	if opt.Log == nil {
 		opt.Log = slog.Default()
 	}
-	return &Service{store: store, cfg: cfg, now: opt.Now, log: opt.Log, m: opt.Metrics, stock: map[saleRef]*stockState{}}, nil
+	return &Service{store: store, cfg: cfg, now: opt.Now, log: opt.Log, m: opt.Metrics, stock: map[saleRef]*stockState{},
+		gw: giveawaysFor(store, opt.Giveaways)}, nil
 }
 
 // Store is the store under the service.
@@ -273,6 +278,7 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		case <-flush.C:
 			s.flushStock(ctx)
+			s.tickGiveaways(ctx)
 		}
 	}
 }

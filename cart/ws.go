@@ -44,7 +44,12 @@ func AttachWS(hub *room.Hub, svc *Service, log *slog.Logger) *WS {
 	hub.Handle("cart.add", room.RoleViewer, w.add)
 	hub.Handle("cart.remove", room.RoleViewer, w.remove)
 	hub.Handle("cart.checkout", room.RoleViewer, w.checkout)
+	hub.Handle("giveaway.start", room.RoleHost, w.giveawayStart) // giveaway_ws.go
+	hub.Handle("giveaway.enter", room.RoleViewer, w.giveawayEnter)
 	hub.AddSnapshot(w.snapshot)
+	hub.AddSnapshot(w.giveawaySnapshot)
+	svc.OnGiveawayEnd(w.onGiveawayEnd)
+	svc.OnGiveawayCount(w.onGiveawayCount)
 	svc.OnSale(w.onSale)
 	svc.OnStock(w.onStock)
 	svc.OnCart(w.onCart)

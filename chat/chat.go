@@ -114,6 +114,9 @@ type Deps struct {
 	Log       *slog.Logger
 	Metrics   prometheus.Registerer
 	Now       func() time.Time // nil: time.Now
+	// OnPost, if set, is told who posted a message that went out (the
+	// cart's "has chatted" giveaway rule); it must not block.
+	OnPost func(ctx context.Context, roomID, userID string)
 }
 
 // Service is chat for every room of a hub.
@@ -133,6 +136,7 @@ type Service struct {
 
 	chatLimit *limiter
 	likeLimit *limiter
+	onPost    func(ctx context.Context, roomID, userID string)
 
 	termsMu sync.Mutex
 	terms   map[string]compiledTerms
@@ -156,7 +160,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s := &Service{
 		cfg: cfg, hub: deps.Hub, rooms: deps.Rooms,
 		history: deps.History, held: deps.Held, sanctions: deps.Sanctions, rules: deps.Rules, ranks: deps.Ranks, audit: deps.Audit,
-		log: deps.Log, now: deps.Now,
+		log: deps.Log, now: deps.Now, onPost: deps.OnPost,
 		chatLimit: newLimiter(cfg.ChatRate, cfg.ChatBurst),
 		likeLimit: newLimiter(cfg.LikeRate, cfg.LikeBurst),
 		terms:     map[string]compiledTerms{},

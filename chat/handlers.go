@@ -104,6 +104,9 @@ func (s *Service) trySend(ctx context.Context, req *room.Request) error {
 		return err
 	}
 	s.m.messages.WithLabelValues("posted").Inc()
+	if s.onPost != nil {
+		s.onPost(ctx, req.Room, req.From.ID)
+	}
 	return nil
 }
 

@@ -32,6 +32,8 @@ type Deps struct {
 	Catalog Catalog
 	// Webhooks lists and retries parked order webhooks (the cart outbox).
 	Webhooks FailedWebhooks
+	// Giveaways serves the public record of giveaways (admin_giveaways.go).
+	Giveaways Giveaways
 	// RTSPPort, when not 0, is advertised to hosts as the RTSP ingest port.
 	RTSPPort int
 	// RTMPPort, when not 0, is advertised to hosts as the RTMP ingest port
@@ -108,6 +110,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/retired_rooms", s.admin(s.listRetiredRooms)) // admin_retired.go
 	m.HandleFunc("POST /api/v1/tokens", s.admin(s.mintToken))
 	s.catalogRoutes(m)
+	s.giveawayRoutes(m)
 	s.webhookRoutes(m)
 
 	m.HandleFunc("POST /whip/{room}", s.cors(s.whipPost))

@@ -26,7 +26,8 @@ var workloads = map[string]func(ctx context.Context, args []string, out io.Write
 	"sale":       saleCmd,
 	"failover":   failoverCmd,
 	"wsflood":    wsfloodCmd,
-	"hls":        hlsCmd, // hls.go
+	"hls":        hlsCmd,      // hls.go
+	"giveaway":   giveawayCmd, // giveaway.go
 }
 
 // workloadHelp is the one-line description --help prints for each workload.
@@ -42,6 +43,7 @@ var workloadHelp = map[string]string{
 	"failover":   "viewers behind a balancer while a node is killed or drained: outage per viewer",
 	"wsflood":    "WebSocket clients sending resume and cart.add without reading: server RSS, goroutines, refusals, a normal client's latency",
 	"hls":        "LL-HLS players polling playlists and parts: server CPU, part-ready delay",
+	"giveaway":   "entrants storm one giveaway over the WebSocket: entries/s, latency, and the published draw recomputed from docs/giveaway-draw.md",
 }
 
 func main() {

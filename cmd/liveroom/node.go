@@ -73,7 +73,8 @@ func wireNode(cfg Config, reg *prometheus.Registry, log *slog.Logger, b *backend
 		return nil, fmt.Errorf("hub: %w", err)
 	}
 	cs, err := chat.New(cfg.Chat, chat.Deps{Hub: n.hub, Rooms: b.rooms, History: b.chat, Held: b.chat, Sanctions: b.chat, Rules: b.chat,
-		Ranks: b.chat, Audit: b.audit, Log: log.With("component", "chat"), Metrics: reg})
+		Ranks: b.chat, Audit: b.audit, Log: log.With("component", "chat"), Metrics: reg,
+		OnPost: func(ctx context.Context, roomID, userID string) { n.cart.NoteChat(ctx, roomID, userID) }}) // giveaway rule "chatted"; cart is built below
 	if err != nil {
 		return nil, fmt.Errorf("chat: %w", err)
 	}
@@ -133,7 +134,7 @@ func wireNode(cfg Config, reg *prometheus.Registry, log *slog.Logger, b *backend
 	n.web = web.New(cfg.HTTP, web.Deps{
 		Auth: n.auth, Rooms: b.rooms, WHIP: n.sfu, WHEP: n.sfu, HLS: n.sfu.NewHLS(media.HLSConfig{}), Edge: n.sfu, Hub: n.hub, ModLog: cs, Catalog: b.store, Webhooks: n.outbox,
 		RTSPPort: rtspPort, RTMPPort: tcpPort(n.rtmpAddr), SRTPort: udpPort(n.srtAddr), Gatherer: reg, Ready: ready, ReadyDetail: b.readyDetail, Logger: log.With("component", "web"),
-		ClusterSecret: b.secret, OnWatch: n.edges.Watch, OnSource: n.life.SourceChanged,
+		ClusterSecret: b.secret, OnWatch: n.edges.Watch, OnSource: n.life.SourceChanged, Giveaways: n.cart.Giveaways(),
 	})
 	return n, nil
 }
