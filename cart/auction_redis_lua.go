@@ -199,7 +199,7 @@ return reply(A, 'ok', 0, st.leader)
 // The close: idempotent, whichever node runs it. The caller built the
 // winner's order from the auction at version v (the lead cannot change
 // after the end, so a stale v only means it looked before the end).
-// ARGV: P id v order-id order-json ('' = no sale) keep-ms
+// ARGV: P id v order-id order-json (” = no sale) keep-ms
 // -> reply with status 'closed' | 'done' (closed before) | 'not_yet'; or {'stale'}
 var luaAuctionClose = newAuctionScript(`
 local A = P .. 'auc:' .. ARGV[2]

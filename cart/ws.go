@@ -44,6 +44,7 @@ func AttachWS(hub *room.Hub, svc *Service, log *slog.Logger) *WS {
 	hub.Handle("cart.add", room.RoleViewer, w.add)
 	hub.Handle("cart.remove", room.RoleViewer, w.remove)
 	hub.Handle("cart.checkout", room.RoleViewer, w.checkout)
+	w.attachAuctions() // auction_ws.go
 	hub.AddSnapshot(w.snapshot)
 	svc.OnSale(w.onSale)
 	svc.OnStock(w.onStock)
