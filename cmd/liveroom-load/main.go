@@ -26,6 +26,7 @@ var workloads = map[string]func(ctx context.Context, args []string, out io.Write
 	"sale":       saleCmd,
 	"failover":   failoverCmd,
 	"wsflood":    wsfloodCmd,
+	"auction":    auctionCmd,
 }
 
 // workloadHelp is the one-line description --help prints for each workload.
@@ -40,6 +41,7 @@ var workloadHelp = map[string]string{
 	"sale":       "flash-sale storm over the WebSocket: oversell check, reservations/s, latency",
 	"failover":   "viewers behind a balancer while a node is killed or drained: outage per viewer",
 	"wsflood":    "WebSocket clients sending resume and cart.add without reading: server RSS, goroutines, refusals, a normal client's latency",
+	"auction":    "live-auction storm over the WebSocket (one or more nodes): winner, one order, extensions, accepted bids/s, last-second latency",
 }
 
 func main() {
