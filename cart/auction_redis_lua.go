@@ -106,7 +106,9 @@ return reply(A, 'ok', 0, '')
 `)
 
 // ARGV: P id user name kind(bid|max) cents key max-sets
-var luaAuctionBid = newAuctionScript(`
+var luaAuctionBid = newAuctionScript(luaAuctionBidBody)
+
+const luaAuctionBidBody = `
 local A = P .. 'auc:' .. ARGV[2]
 local user, kind, cents = ARGV[3], ARGV[5], tonumber(ARGV[6])
 local st = load(A)
@@ -151,7 +153,7 @@ if st.leader ~= prev or st.top ~= top then
 end
 redis.call('HSET', A, 'top', st.top, 'leader', st.leader, 'v', st.v, 'seq', st.seq, 'ends', st.ends)
 return reply(A, 'ok', ext, prev)
-`)
+`
 
 // ARGV: P id user max-removed
 var luaAuctionRemove = newAuctionScript(`
