@@ -406,19 +406,29 @@ func runAuction(ctx context.Context, c auctionConfig) (*auctionResult, error) {
 		}
 		sort.Slice(times, func(x, y int) bool { return times[x] < times[y] })
 		floodOff := time.Duration(rng.Int64N(int64(c.flood)))
-		maxCents := c.start + rng.Int64N(c.start*20+1)
+		maxSteps := 1 + rng.Int64N(10) // a maximum some increments above the price when it is set
+		maxAt := time.Duration(rng.Int64N(int64(time.Until(floodAt))))
 		steps := rng.Int64N(3)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			begin := time.Now()
-			if proxy {
-				bid(b, "auction.max", max(maxCents, b.next.Load()), false)
-			}
+			maxed := !proxy
 			for _, at := range times {
+				if !maxed && maxAt < at {
+					time.Sleep(time.Until(begin.Add(maxAt)))
+					n := b.next.Load()
+					bid(b, "auction.max", n+maxSteps*Increment(n), false)
+					maxed = true
+				}
 				time.Sleep(time.Until(begin.Add(at)))
 				n := b.next.Load()
 				bid(b, "auction.bid", n+steps*Increment(n), false)
+			}
+			if !maxed {
+				time.Sleep(time.Until(begin.Add(maxAt)))
+				n := b.next.Load()
+				bid(b, "auction.max", n+maxSteps*Increment(n), false)
 			}
 			time.Sleep(time.Until(floodAt.Add(floodOff)))
 			n := b.next.Load()
@@ -564,13 +574,16 @@ func runAuction(ctx context.Context, c auctionConfig) (*auctionResult, error) {
 		res.problem("orders: %v", err)
 	}
 	if res.Winner != "" {
+		// auction.won follows auction.ended (the closing node sends both)
 		won := false
-		for _, b := range bidders {
-			if b.user == res.Winner {
-				won = b.won.Load()
+		for deadline := time.Now().Add(c.timeout); !won && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			for _, b := range bidders {
+				if b.user == res.Winner && b.won.Load() {
+					won = true
+				}
 			}
 		}
-		if !won && len(c.bidURLs) == 1 {
+		if !won {
 			res.problem("the winner was not sent auction.won")
 		}
 	}
