@@ -1,0 +1,106 @@
+// Browser driver for auction_test.go: two viewers bid on a live auction.
+//   - The host (a signed-in page) starts an auction; both viewers see the
+//     card with time left and quick-bid buttons.
+//   - Ann taps the first quick bid: "You're winning". Bob taps a higher one:
+//     Ann sees "outbid". Ann bids again: winning.
+//   - At the end Ann sees that she won and the order (no cart step: the
+//     order is created with the close); Bob sees the sale to Ann.
+// Prints one JSON result line prefixed "E2E_RESULT ".
+//
+//   node auction.mjs --base URL --room ROOM --host T --ann T --bob T --sku SKU
+import { parseArgs } from 'node:util';
+import { launch } from './lib.mjs';
+
+const { values: opt } = parseArgs({
+  options: {
+    base: { type: 'string', default: '' },
+    room: { type: 'string', default: 'e2e' },
+    host: { type: 'string', default: '' },
+    ann: { type: 'string', default: '' },
+    bob: { type: 'string', default: '' },
+    sku: { type: 'string', default: 'lamp' },
+    chromium: { type: 'string', default: process.env.CHROMIUM || '/usr/bin/chromium' },
+    timeout: { type: 'string', default: '20000' },
+  },
+});
+if (!opt.base || !opt.host || !opt.ann || !opt.bob) {
+  console.error('usage: node auction.mjs --base URL --room ROOM --host T --ann T --bob T --sku SKU');
+  process.exit(2);
+}
+const STEP = Number(opt.timeout);
+const result = { ok: false, step: 'launch', logs: [] };
+let browser;
+
+async function open(name, token) {
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const page = await ctx.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') result.logs.push(`${name} console.${m.type()}: ${m.text()}`); });
+  page.on('pageerror', (e) => result.logs.push(`${name} pageerror: ${e.message}`));
+  await page.goto(`${opt.base.replace(/\/$/, '')}/r/${encodeURIComponent(opt.room)}#token=${encodeURIComponent(token)}`);
+  await page.waitForFunction(() => window.liveroom && window.liveroom.ws && window.liveroom.ws.welcomed && window.liveroomAuction, null, { timeout: STEP });
+  return page;
+}
+
+const stateOf = (page) => page.evaluate(() => ({
+  state: document.getElementById('auction').dataset.state || '',
+  text: document.getElementById('auction-state').textContent,
+  amount: document.getElementById('auction-amount').textContent,
+  clock: document.getElementById('auction-clock').textContent,
+  buttons: [...document.querySelectorAll('#auction-quick button')].map((b) => Number(b.dataset.cents)),
+}));
+
+async function waitAuctionState(page, want, what) {
+  try {
+    await page.waitForFunction((w) => document.getElementById('auction').dataset.state === w, want, { timeout: STEP, polling: 100 });
+  } catch {
+    throw new Error(`${what}: auction state never became "${want}" (${JSON.stringify(await stateOf(page))})`);
+  }
+}
+
+async function main() {
+  browser = await launch(opt.chromium);
+  result.step = 'open pages';
+  const host = await open('host', opt.host);
+  const ann = await open('ann', opt.ann);
+  const bob = await open('bob', opt.bob);
+
+  result.step = 'start the auction';
+  await host.evaluate(({ sku }) => window.liveroom.ws.request('auction.start', { sku, start_cents: 1000, duration_s: 8, extend_s: 3 }, { settleMs: 1500 }), { sku: opt.sku });
+  for (const p of [ann, bob]) await p.waitForSelector('#auction:not([hidden]) #auction-quick button', { timeout: STEP });
+  result.started = await stateOf(ann);
+
+  result.step = 'ann bids';
+  await ann.locator('#auction-quick button').first().click();
+  await waitAuctionState(ann, 'winning', 'ann after her bid');
+
+  result.step = 'bob outbids';
+  await bob.waitForFunction(() => document.querySelector('#auction-quick button').dataset.cents !== '1000', null, { timeout: STEP });
+  await bob.locator('#auction-quick button').nth(1).click();
+  await waitAuctionState(bob, 'winning', 'bob after his bid');
+  await waitAuctionState(ann, 'outbid', 'ann after bob');
+  result.outbid = await stateOf(ann);
+
+  result.step = 'ann bids again';
+  await ann.waitForFunction(() => !document.querySelector('#auction-quick button').disabled, null, { timeout: STEP });
+  await ann.locator('#auction-quick button').first().click();
+  await waitAuctionState(ann, 'winning', 'ann bids again');
+  result.leading = await stateOf(ann);
+
+  result.step = 'the end';
+  await ann.waitForFunction(() => /^You won! Order o_/.test(document.getElementById('auction-state').textContent), null, { timeout: STEP });
+  result.won = await stateOf(ann);
+  await bob.waitForFunction(() => /^Sold to /.test(document.getElementById('auction-state').textContent), null, { timeout: STEP });
+  result.bobEnd = await stateOf(bob);
+  result.order = await ann.evaluate(() => window.liveroomAuction.order);
+  await ann.screenshot({ path: process.env.E2E_ARTIFACTS ? `${process.env.E2E_ARTIFACTS}/auction-won.png` : '/dev/null' }).catch(() => {});
+  result.ok = true;
+}
+
+try {
+  await main();
+} catch (err) {
+  result.error = String(err && err.stack || err);
+} finally {
+  if (browser) await browser.close().catch(() => {});
+  console.log('E2E_RESULT ' + JSON.stringify(result));
+}
