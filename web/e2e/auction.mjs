@@ -18,25 +18,27 @@ const { values: opt } = parseArgs({
     host: { type: 'string', default: '' },
     ann: { type: 'string', default: '' },
     bob: { type: 'string', default: '' },
+    cat: { type: 'string', default: '' },
+    mod: { type: 'string', default: '' },
     sku: { type: 'string', default: 'lamp' },
     chromium: { type: 'string', default: process.env.CHROMIUM || '/usr/bin/chromium' },
     timeout: { type: 'string', default: '20000' },
   },
 });
-if (!opt.base || !opt.host || !opt.ann || !opt.bob) {
-  console.error('usage: node auction.mjs --base URL --room ROOM --host T --ann T --bob T --sku SKU');
+if (!opt.base || !opt.host || !opt.ann || !opt.bob || !opt.cat || !opt.mod) {
+  console.error('usage: node auction.mjs --base URL --room ROOM --host T --ann T --bob T --cat T --mod T --sku SKU');
   process.exit(2);
 }
 const STEP = Number(opt.timeout);
 const result = { ok: false, step: 'launch', logs: [] };
 let browser;
 
-async function open(name, token) {
+async function open(name, token, path = 'r') {
   const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
   const page = await ctx.newPage();
   page.on('console', (m) => { if (m.type() === 'error') result.logs.push(`${name} console.${m.type()}: ${m.text()}`); });
   page.on('pageerror', (e) => result.logs.push(`${name} pageerror: ${e.message}`));
-  await page.goto(`${opt.base.replace(/\/$/, '')}/r/${encodeURIComponent(opt.room)}#token=${encodeURIComponent(token)}`);
+  await page.goto(`${opt.base.replace(/\/$/, '')}/${path}/${encodeURIComponent(opt.room)}#token=${encodeURIComponent(token)}`);
   await page.waitForFunction(() => window.liveroom && window.liveroom.ws && window.liveroom.ws.welcomed && window.liveroomAuction, null, { timeout: STEP });
   return page;
 }
@@ -63,9 +65,11 @@ async function main() {
   const host = await open('host', opt.host);
   const ann = await open('ann', opt.ann);
   const bob = await open('bob', opt.bob);
+  const cat = await open('cat', opt.cat);
+  const mod = await open('mod', opt.mod, 'mod');
 
   result.step = 'start the auction';
-  await host.evaluate(({ sku }) => window.liveroom.ws.request('auction.start', { sku, start_cents: 1000, duration_s: 8, extend_s: 3 }, { settleMs: 1500 }), { sku: opt.sku });
+  await host.evaluate(({ sku }) => window.liveroom.ws.request('auction.start', { sku, start_cents: 1000, duration_s: 12, extend_s: 3 }, { settleMs: 1500 }), { sku: opt.sku });
   for (const p of [ann, bob]) await p.waitForSelector('#auction:not([hidden]) #auction-quick button', { timeout: STEP });
   result.started = await stateOf(ann);
 
@@ -85,6 +89,18 @@ async function main() {
   await ann.locator('#auction-quick button').first().click();
   await waitAuctionState(ann, 'winning', 'ann bids again');
   result.leading = await stateOf(ann);
+
+  result.step = 'cat outbids, the moderator removes cat';
+  await cat.waitForFunction(() => !document.querySelector('#auction-quick button').disabled && Number(document.querySelector('#auction-quick button').dataset.cents) > 1200, null, { timeout: STEP });
+  await cat.locator('#auction-quick button').nth(2).click();
+  await waitAuctionState(cat, 'winning', 'cat after her bid');
+  await waitAuctionState(ann, 'outbid', 'ann after cat');
+  await mod.waitForSelector('#auction-bids button[data-remove="cat"]', { timeout: STEP });
+  result.modBids = await mod.evaluate(() => [...document.querySelectorAll('#auction-bids li')].map((li) => li.textContent));
+  await mod.locator('#auction-bids button[data-remove="cat"]').first().click();
+  await waitAuctionState(cat, 'removed', 'cat after the removal');
+  await waitAuctionState(ann, 'winning', 'ann after the fallback');
+  result.fallback = await stateOf(ann);
 
   result.step = 'the end';
   await ann.waitForFunction(() => /^You won! Order o_/.test(document.getElementById('auction-state').textContent), null, { timeout: STEP });

@@ -6,9 +6,10 @@ import (
 	"testing"
 )
 
-// TestBrowserAuction: on phone-sized pages two viewers bid on a live
-// auction with the quick-bid buttons; the first is told she was outbid,
-// bids again, and wins; her order (created with the close, no cart step)
+// TestBrowserAuction: on phone-sized pages viewers bid on a live auction
+// with the quick-bid buttons; the first is told she was outbid and bids
+// again; a third outbids her and the moderator removes that bidder from the
+// moderator console, so the lead falls back to her, and she wins; her order (created with the close, no cart step)
 // shows on her page and in the orders API, exactly once.
 func TestBrowserAuction(t *testing.T) {
 	chromium, node := browserTools(t)
@@ -20,6 +21,8 @@ func TestBrowserAuction(t *testing.T) {
 	host := mint(t, srv, "host-1", "Maya", "host")
 	ann := mint(t, srv, "ann", "Ann", "viewer")
 	bob := mint(t, srv, "bob", "Bob", "viewer")
+	cat := mint(t, srv, "cat", "Cat", "viewer")
+	mod := mint(t, srv, "mod-1", "Mo", "moderator")
 
 	type view struct {
 		State   string  `json:"state"`
@@ -28,22 +31,24 @@ func TestBrowserAuction(t *testing.T) {
 		Buttons []int64 `json:"buttons"`
 	}
 	var res struct {
-		OK      bool     `json:"ok"`
-		Step    string   `json:"step"`
-		Error   string   `json:"error"`
-		Logs    []string `json:"logs"`
-		Started view     `json:"started"`
-		Outbid  view     `json:"outbid"`
-		Leading view     `json:"leading"`
-		Won     view     `json:"won"`
-		BobEnd  view     `json:"bobEnd"`
-		Order   struct {
+		OK       bool     `json:"ok"`
+		Step     string   `json:"step"`
+		Error    string   `json:"error"`
+		Logs     []string `json:"logs"`
+		Started  view     `json:"started"`
+		Outbid   view     `json:"outbid"`
+		Leading  view     `json:"leading"`
+		Fallback view     `json:"fallback"`
+		ModBids  []string `json:"modBids"`
+		Won      view     `json:"won"`
+		BobEnd   view     `json:"bobEnd"`
+		Order    struct {
 			ID         string `json:"id"`
 			TotalCents int64  `json:"total_cents"`
 		} `json:"order"`
 	}
 	runScript(t, node, chromium, &res, "auction.mjs", "--base", srv.base, "--room", room,
-		"--host", host, "--ann", ann, "--bob", bob, "--sku", "lamp")
+		"--host", host, "--ann", ann, "--bob", bob, "--cat", cat, "--mod", mod, "--sku", "lamp")
 	for _, l := range res.Logs {
 		t.Log("browser: " + l)
 	}
@@ -55,6 +60,12 @@ func TestBrowserAuction(t *testing.T) {
 	}
 	if !strings.Contains(res.Outbid.Text, "outbid") {
 		t.Errorf("ann after bob's bid: %q, want outbid", res.Outbid.Text)
+	}
+	if res.Fallback.Amount != res.Leading.Amount {
+		t.Errorf("after the moderator removed cat: ann leads at %q, want her own bid %q back", res.Fallback.Amount, res.Leading.Amount)
+	}
+	if len(res.ModBids) < 4 || !strings.Contains(res.ModBids[0], "cat") {
+		t.Errorf("moderator's bid list: %q, want cat's bid on top of at least 4", res.ModBids)
 	}
 	if res.Order.ID == "" || !strings.Contains(res.Won.Text, res.Order.ID) {
 		t.Errorf("ann at the end: %q, order %+v; want the order shown", res.Won.Text, res.Order)
