@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -66,9 +65,10 @@ func (s *RedisStore) StartAuction(ctx context.Context, room string, p AuctionPar
 	id := newID("a")
 	member := room + "\x00" + id
 	// Indexed first, so that a node dying right after the start still
-	// leaves the auction where every closer looks.
-	due := time.Now().Add(time.Duration(p.DurationS) * time.Second)
-	if err := s.rdb.ZAdd(ctx, s.dueIndex(), redis.Z{Score: float64(toMS(due)), Member: member}).Err(); err != nil {
+	// leaves the auction where every closer looks. Scored "due now": no
+	// node's clock guesses the end; the first closer to look is told the
+	// end by Redis (not_yet) and moves it there, as the moveDue below does.
+	if err := s.rdb.ZAdd(ctx, s.dueIndex(), redis.Z{Score: 0, Member: member}).Err(); err != nil {
 		return Auction{}, fmt.Errorf("cart: redis: %w", err)
 	}
 	r, err := s.runAuction(ctx, luaAuctionStart, room, id, p.SKU, p.StartCents, p.DurationS*1000, p.ExtendS*1000,
@@ -77,6 +77,7 @@ func (s *RedisStore) StartAuction(ctx context.Context, room string, p AuctionPar
 		s.rdb.ZRem(context.WithoutCancel(ctx), s.dueIndex(), member)
 		return Auction{}, err
 	}
+	_ = s.moveDue(ctx, room, r.a) // if it fails, the first closer moves it
 	return r.a, nil
 }
 
@@ -96,10 +97,12 @@ func (s *RedisStore) Bid(ctx context.Context, room string, p BidParams) (BidResu
 		return BidResult{}, err
 	}
 	res := BidResult{Auction: r.a, Replayed: r.status == "replay", Changed: r.changed, Extended: r.extended, Prev: r.prev}
-	if !res.Extended {
-		return res, nil
+	if res.Extended {
+		// Not the bid's failure if this fails: a closer that comes early
+		// is told not_yet and moves the index itself.
+		_ = s.moveDue(ctx, room, r.a)
 	}
-	return res, s.moveDue(ctx, room, r.a)
+	return res, nil
 }
 
 // moveDue keeps the close index at the auction's end after an extension.
