@@ -71,6 +71,11 @@ class AuctionUI {
       });
       this.card = h('section', { id: 'auction', class: 'sale', hidden: true, 'aria-label': 'Live auction' },
         top, h('div', { class: 'sale-main' }, info), h('div', { class: 'sale-main' }, this.quick), h('div', { class: 'sale-main' }, maxForm));
+      // Phone-first: three equal quick bids in one row, the maximum beside
+      // its button (CSSOM, which the page's CSP allows).
+      Object.assign(this.quick.style, { display: 'grid', gridTemplateColumns: 'repeat(3, 1fr)', gap: '6px', width: '100%' });
+      Object.assign(maxForm.style, { display: 'flex', gap: '6px', width: '100%', alignItems: 'center' });
+      Object.assign(this.maxIn.style, { flex: '1', minWidth: '0' });
       const anchor = document.getElementById('sale');
       if (anchor) anchor.before(this.card);
       this.cur = cur;
@@ -259,7 +264,8 @@ class AuctionUI {
       const mine = a.leader && a.leader.id === this.you();
       for (let i = 0; i < 3 && running && this.state !== 'removed'; i++) {
         const cents = n;
-        const b = h('button', { type: 'button', class: 'buy', 'data-cents': String(cents), disabled: !!mine }, `Bid ${money(cents, this.cur())}`);
+        const b = h('button', { type: 'button', class: 'buy', 'data-cents': String(cents), disabled: !!mine }, money(cents, this.cur()));
+        b.style.padding = '8px 4px';
         b.addEventListener('click', () => this.place('auction.bid', 'amount_cents', cents));
         this.quick.append(b);
         n += increment(n);
