@@ -33,8 +33,10 @@ const STEP = Number(opt.timeout);
 const result = { ok: false, step: 'launch', logs: [] };
 let browser;
 
-async function open(name, token, path = 'r') {
-  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+async function open(name, token, path = 'r', vp = { width: 390, height: 844 }) {
+  const phone = vp.width < 500;
+  const ctx = await browser.newContext({ viewport: vp, isMobile: phone, hasTouch: phone });
+  await ctx.grantPermissions(['camera', 'microphone'], { origin: opt.base.replace(/\/$/, '') });
   const page = await ctx.newPage();
   page.on('console', (m) => { if (m.type() === 'error') result.logs.push(`${name} console.${m.type()}: ${m.text()}`); });
   page.on('pageerror', (e) => result.logs.push(`${name} pageerror: ${e.message}`));
@@ -62,14 +64,20 @@ async function waitAuctionState(page, want, what) {
 async function main() {
   browser = await launch(opt.chromium);
   result.step = 'open pages';
-  const host = await open('host', opt.host);
+  const host = await open('host', opt.host, 'studio', { width: 1280, height: 900 });
   const ann = await open('ann', opt.ann);
   const bob = await open('bob', opt.bob);
   const cat = await open('cat', opt.cat);
   const mod = await open('mod', opt.mod, 'mod');
 
   result.step = 'start the auction';
-  await host.evaluate(({ sku }) => window.liveroom.ws.request('auction.start', { sku, start_cents: 1000, duration_s: 12, extend_s: 3 }, { settleMs: 1500 }), { sku: opt.sku });
+  // the studio's form: SKU, start price, duration, counter-bid time
+  await host.fill('#af-sku', opt.sku);
+  await host.fill('#af-start', '10');
+  await host.fill('#af-duration', '12');
+  await host.fill('#af-extend', '3');
+  await host.locator('#auction-form button[type=submit]').click();
+  await host.waitForSelector('#auction-stop:not([hidden])', { timeout: STEP });
   for (const p of [ann, bob]) await p.waitForSelector('#auction:not([hidden]) #auction-quick button', { timeout: STEP });
   result.started = await stateOf(ann);
 
@@ -108,6 +116,8 @@ async function main() {
   await bob.waitForFunction(() => /^Sold to /.test(document.getElementById('auction-state').textContent), null, { timeout: STEP });
   result.bobEnd = await stateOf(bob);
   result.order = await ann.evaluate(() => window.liveroomAuction.order);
+  result.studioBids = await host.evaluate(() => [...document.querySelectorAll('#auction-bids li')].map((li) => li.textContent));
+  result.studioState = await host.evaluate(() => document.getElementById('auction-state').textContent);
   await ann.screenshot({ path: process.env.E2E_ARTIFACTS ? `${process.env.E2E_ARTIFACTS}/auction-won.png` : '/dev/null' }).catch(() => {});
   result.ok = true;
 }

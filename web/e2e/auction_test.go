@@ -6,7 +6,8 @@ import (
 	"testing"
 )
 
-// TestBrowserAuction: on phone-sized pages viewers bid on a live auction
+// TestBrowserAuction: the host starts an auction from the studio's form;
+// on phone-sized pages viewers bid on a live auction
 // with the quick-bid buttons; the first is told she was outbid and bids
 // again; a third outbids her and the moderator removes that bidder from the
 // moderator console, so the lead falls back to her, and she wins; her order (created with the close, no cart step)
@@ -31,18 +32,20 @@ func TestBrowserAuction(t *testing.T) {
 		Buttons []int64 `json:"buttons"`
 	}
 	var res struct {
-		OK       bool     `json:"ok"`
-		Step     string   `json:"step"`
-		Error    string   `json:"error"`
-		Logs     []string `json:"logs"`
-		Started  view     `json:"started"`
-		Outbid   view     `json:"outbid"`
-		Leading  view     `json:"leading"`
-		Fallback view     `json:"fallback"`
-		ModBids  []string `json:"modBids"`
-		Won      view     `json:"won"`
-		BobEnd   view     `json:"bobEnd"`
-		Order    struct {
+		OK          bool     `json:"ok"`
+		Step        string   `json:"step"`
+		Error       string   `json:"error"`
+		Logs        []string `json:"logs"`
+		Started     view     `json:"started"`
+		Outbid      view     `json:"outbid"`
+		Leading     view     `json:"leading"`
+		Fallback    view     `json:"fallback"`
+		ModBids     []string `json:"modBids"`
+		StudioBids  []string `json:"studioBids"`
+		StudioState string   `json:"studioState"`
+		Won         view     `json:"won"`
+		BobEnd      view     `json:"bobEnd"`
+		Order       struct {
 			ID         string `json:"id"`
 			TotalCents int64  `json:"total_cents"`
 		} `json:"order"`
@@ -66,6 +69,9 @@ func TestBrowserAuction(t *testing.T) {
 	}
 	if len(res.ModBids) < 4 || !strings.Contains(res.ModBids[0], "cat") {
 		t.Errorf("moderator's bid list: %q, want cat's bid on top of at least 4", res.ModBids)
+	}
+	if len(res.StudioBids) < 4 || !strings.HasPrefix(res.StudioState, "Sold to Ann") {
+		t.Errorf("studio: bids %q, state %q; want the bid list and the sale to Ann", res.StudioBids, res.StudioState)
 	}
 	if res.Order.ID == "" || !strings.Contains(res.Won.Text, res.Order.ID) {
 		t.Errorf("ann at the end: %q, order %+v; want the order shown", res.Won.Text, res.Order)
