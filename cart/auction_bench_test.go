@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"liveroom/room"
+	"liveroom/room/roomtest"
 )
 
 // BenchmarkWSAuctionBids measures auction.bid through the WebSocket: a real
@@ -221,4 +222,101 @@ func runAuctionRedisRef() (redisRef, error) {
 		return redisRef{}, fmt.Errorf("only %d redis-benchmark calls took the lead: the reference is not measuring Bid", after.Version)
 	}
 	return ref, nil
+}
+
+// BenchmarkWSAuctionAccepted measures accepted bids: -ws-buyers/2 rooms,
+// each with one auction and two bidders who take turns, each bidding the
+// next minimum the other's answer told (so every bid is accepted and
+// published to the room). b.N counts accepted bids over all rooms:
+//
+//	go test -run '^$' -bench BenchmarkWSAuctionAccepted -benchtime 20000x ./cart
+func BenchmarkWSAuctionAccepted(b *testing.B) {
+	for _, st := range stores {
+		b.Run(st.name, func(b *testing.B) {
+			store := st.open(b, testConfig())
+			pairs := max(1, *wsBenchBuyers/2)
+			rooms := make([]room.Room, pairs)
+			for i := range rooms {
+				rooms[i] = room.Room{ID: fmt.Sprintf("bench%d", i), Title: "Bench"}
+			}
+			hc := room.DefaultHubConfig()
+			hc.MaxConnsPerIP = 0
+			hc.FrameRate, hc.FrameBurst = 1e6, 1e6
+			var svc *Service
+			srv := roomtest.New(b, roomtest.Options{Hub: &hc, Rooms: rooms, Setup: func(h *room.Hub, s *roomtest.Server) error {
+				var err error
+				if svc, err = NewService(store, testConfig(), ServiceOptions{Log: quietLog}); err != nil {
+					return err
+				}
+				AttachWS(h, svc, quietLog)
+				return nil
+			}})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { _ = svc.Run(ctx); close(done) }()
+			b.Cleanup(func() { cancel(); <-done })
+			as := store.(AuctionStore)
+			type pair struct {
+				id    string
+				conns [2]*websocket.Conn
+			}
+			ps := make([]pair, pairs)
+			for i, rm := range rooms {
+				if _, err := store.PutProduct(ctx, rm.ID, Product{SKU: "lamp", Title: "Lamp", PriceCents: 100, Currency: "USD", Stock: 1}); err != nil {
+					b.Fatal(err)
+				}
+				a, err := as.StartAuction(ctx, rm.ID, AuctionParams{Host: "host", SKU: "lamp", StartCents: 100, DurationS: MaxAuctionDuration})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ps[i].id = a.ID
+				for j := range 2 {
+					tok := srv.Token(b, fmt.Sprintf("p%d-%d", i, j), room.RoleViewer, rm.ID)
+					ws, _, err := websocket.DefaultDialer.Dial(srv.URL(rm.ID, tok), nil)
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.Cleanup(func() { ws.Close() })
+					if _, _, err := ws.ReadMessage(); err != nil {
+						b.Fatal(err)
+					}
+					ps[i].conns[j] = ws
+				}
+			}
+			var next atomic.Int64
+			lats := make([][]time.Duration, pairs)
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for i := range ps {
+				wg.Go(func() {
+					amount := int64(100)
+					for k := 0; next.Add(1) <= int64(b.N); k++ {
+						key := fmt.Sprintf("a%d-%d", i, k)
+						t0 := time.Now()
+						ev, err := wsCall(ps[i].conns[k%2], map[string]any{"type": "auction.bid", "auction_id": ps[i].id, "amount_cents": amount, "key": key, "ref": key})
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						lats[i] = append(lats[i], time.Since(t0))
+						if _, err := ev.Field("next_cents", &amount); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			all := slices.Concat(lats...)
+			slices.Sort(all)
+			if len(all) == 0 {
+				return
+			}
+			b.ReportMetric(float64(len(all))/b.Elapsed().Seconds(), "accepted/s")
+			b.ReportMetric(msOf(all[len(all)*50/100]), "p50-ms")
+			b.ReportMetric(msOf(all[min(len(all)-1, len(all)*99/100)]), "p99-ms")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
 }
