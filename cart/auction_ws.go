@@ -111,7 +111,13 @@ func (a auctionWS) place(ctx context.Context, req *room.Request, p BidParams) er
 	if r.Replayed || !r.Changed {
 		return nil
 	}
-	return a.announce(ctx, req.Room, p.User, r, "")
+	// The bid is accepted and answered: a failed announcement is logged,
+	// not turned into a second (error) answer. Viewers converge on the
+	// next event's version, a resume or a welcome.
+	if err := a.announce(ctx, req.Room, p.User, r, ""); err != nil {
+		a.log.Warn("auction: announcing a bid failed", "room", req.Room, "auction", p.AuctionID, "err", err)
+	}
+	return nil
 }
 
 // announce publishes a change of the lead and tells who was outbid.
@@ -162,14 +168,15 @@ func (a auctionWS) remove(ctx context.Context, req *room.Request) error {
 		return protoErr(err)
 	}
 	req.Reply(room.MustEvent("auction.removed", map[string]any{"auction_id": r.Auction.ID, "user_id": b.UserID}))
-	if err := a.hub.SendUser(ctx, req.Room, b.UserID, room.MustEvent("auction.removed", map[string]any{
-		"auction_id": r.Auction.ID, "user_id": b.UserID})); err != nil {
-		return err
+	err = a.hub.SendUser(ctx, req.Room, b.UserID, room.MustEvent("auction.removed", map[string]any{
+		"auction_id": r.Auction.ID, "user_id": b.UserID}))
+	if err == nil && r.Changed {
+		err = a.announce(ctx, req.Room, b.UserID, r, "bidder_removed")
 	}
-	if !r.Changed {
-		return nil
+	if err != nil { // done and answered; see place
+		a.log.Warn("auction: announcing a removal failed", "room", req.Room, "auction", b.AuctionID, "err", err)
 	}
-	return a.announce(ctx, req.Room, b.UserID, r, "bidder_removed")
+	return nil
 }
 
 func (a auctionWS) snapshot(ctx context.Context, s *room.Snapshot) error {
