@@ -120,8 +120,12 @@ func (a auctionWS) place(ctx context.Context, req *room.Request, p BidParams) er
 	return nil
 }
 
-// announce publishes a change of the lead and tells who was outbid.
+// announce publishes a change of the lead and tells who was outbid. The
+// change is made: a bidder who hangs up meanwhile must not cancel telling
+// the room, so the request's cancellation does not reach it.
 func (a auctionWS) announce(ctx context.Context, roomID, by string, r BidResult, reason string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
 	au := r.Auction
 	if _, err := a.hub.Publish(ctx, roomID, bidEvent(au, reason)); err != nil {
 		return err
