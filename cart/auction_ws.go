@@ -51,8 +51,7 @@ func (a auctionWS) start(ctx context.Context, req *room.Request) error {
 	if err != nil {
 		return protoErr(err)
 	}
-	_, err = a.hub.Publish(ctx, req.Room, room.MustEvent("auction.started", au))
-	return err
+	return a.publishDone(ctx, req.Room, room.MustEvent("auction.started", au))
 }
 
 func (a auctionWS) stop(ctx context.Context, req *room.Request) error {
@@ -66,8 +65,16 @@ func (a auctionWS) stop(ctx context.Context, req *room.Request) error {
 	if err != nil {
 		return protoErr(err)
 	}
-	_, err = a.hub.Publish(ctx, req.Room, room.MustEvent("auction.ended", map[string]any{
+	return a.publishDone(ctx, req.Room, room.MustEvent("auction.ended", map[string]any{
 		"auction_id": au.ID, "winner": nil, "amount_cents": au.AmountCents, "reason": "stopped", "version": au.Version}))
+}
+
+// publishDone publishes the event of a change already made, whether or not
+// the request that made it is still there.
+func (a auctionWS) publishDone(ctx context.Context, roomID string, ev room.Event) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
+	_, err := a.hub.Publish(ctx, roomID, ev)
 	return err
 }
 
