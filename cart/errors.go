@@ -17,6 +17,9 @@ const (
 	CodeSaleNotActive Code = "sale_not_active"
 	CodeExpired       Code = "expired"
 	CodeUnavailable   Code = "unavailable"
+	// CodeNotAllowed: the rules keep this user out (a giveaway's entry
+	// rule, the host bidding or entering, a removed bidder).
+	CodeNotAllowed Code = "not_allowed"
 )
 
 // Error is a cart failure a client caused or may show to the buyer. Field is

@@ -39,7 +39,6 @@ var entryPattern = regexp.MustCompile(`^e_[0-9a-f]{16}$`)
 // The codes only giveaways fail with (the others are in errors.go).
 const (
 	CodeGiveawayClosed Code = "giveaway_closed" // entry is over
-	CodeNotAllowed     Code = "not_allowed"     // the entry rule (or being the host) keeps the user out
 )
 
 // GiveawayRule says who may enter.

@@ -26,6 +26,8 @@ type Service struct {
 	onCart  []func(room, user string)
 	onOrder []func(Order)
 
+	onAucClosed []func(room string, r CloseResult) // auction_service.go
+
 	// smu orders sale.stock notifications: it is held while one is decided
 	// and sent, so a stale count can never follow a newer one.
 	smu   sync.Mutex
@@ -264,6 +266,7 @@ func (s *Service) Checkout(ctx context.Context, room, user, key string) (Checkou
 // throttled stock updates, until ctx ends. Sweeping is idempotent, so every
 // node of a cluster runs it.
 func (s *Service) Run(ctx context.Context) error {
+	defer s.startAuctionCloser(ctx)() // auction_service.go
 	sweep := time.NewTicker(s.cfg.SweepInterval)
 	defer sweep.Stop()
 	flush := time.NewTicker(s.cfg.StockInterval)

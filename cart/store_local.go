@@ -62,6 +62,7 @@ type localRoom struct {
 	lastExp map[string]time.Time // user -> when a hold of theirs last expired
 	ended   []endedRes           // checked-out reservations, oldest first, for pruning
 	pending map[string]*pendingCheckout
+	auc     map[string]*localAuction // auction_local.go
 }
 
 type localRes struct {

@@ -252,6 +252,7 @@ type Order struct {
 type OrderItem struct {
 	ReservationID string `json:"reservation_id"`
 	SaleID        string `json:"sale_id,omitempty"`
+	AuctionID     string `json:"auction_id,omitempty"` // an auction's winning bid (auction.go)
 	SKU           string `json:"sku"`
 	Qty           int    `json:"qty"`
 	PriceCents    int64  `json:"price_cents"`

@@ -46,6 +46,7 @@ func AttachWS(hub *room.Hub, svc *Service, log *slog.Logger) *WS {
 	hub.Handle("cart.checkout", room.RoleViewer, w.checkout)
 	hub.Handle("giveaway.start", room.RoleHost, w.giveawayStart) // giveaway_ws.go
 	hub.Handle("giveaway.enter", room.RoleViewer, w.giveawayEnter)
+	w.attachAuctions() // auction_ws.go
 	hub.AddSnapshot(w.snapshot)
 	hub.AddSnapshot(w.giveawaySnapshot)
 	svc.OnGiveawayEnd(w.onGiveawayEnd)

@@ -28,6 +28,7 @@ var workloads = map[string]func(ctx context.Context, args []string, out io.Write
 	"wsflood":    wsfloodCmd,
 	"hls":        hlsCmd,      // hls.go
 	"giveaway":   giveawayCmd, // giveaway.go
+	"auction":    auctionCmd,
 }
 
 // workloadHelp is the one-line description --help prints for each workload.
@@ -44,6 +45,7 @@ var workloadHelp = map[string]string{
 	"wsflood":    "WebSocket clients sending resume and cart.add without reading: server RSS, goroutines, refusals, a normal client's latency",
 	"hls":        "LL-HLS players polling playlists and parts: server CPU, part-ready delay",
 	"giveaway":   "entrants storm one giveaway over the WebSocket: entries/s, latency, and the published draw recomputed from docs/giveaway-draw.md",
+	"auction":    "live-auction storm over the WebSocket (one or more nodes): winner, one order, extensions, accepted bids/s, last-second latency",
 }
 
 func main() {

@@ -59,6 +59,7 @@ export class RoomSocket {
     this.stopped = false;
     this.welcomed = false;
     this.node = ''; // the node serving this connection (welcome.node)
+    document.dispatchEvent(new CustomEvent('liveroom:socket', { detail: this })); // auction.js attaches
   }
 
   // on registers fn for an event type ('*' = every event, 'state' = the
