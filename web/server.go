@@ -59,6 +59,10 @@ type Deps struct {
 	// (room.Lifecycle.SourceChanged) starts, moves or stops the pull and
 	// closes a deleted room's media.
 	OnSource func(roomID string)
+	// Shows, if set, serves recorded shows (web/shows.go); ReplaySecret
+	// signs private rooms' replay URLs.
+	Shows        ShowLibrary
+	ReplaySecret []byte
 }
 
 // WebSockets serves a room's WebSocket once the room is known to exist.
@@ -122,6 +126,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /ws/{room}", s.websocket)
 
 	s.pageRoutes(m)
+	s.showRoutes(m) // shows.go
 	m.HandleFunc("/", s.notFound)
 }
 
