@@ -73,6 +73,8 @@ type show struct {
 	online   bool
 	logBytes int64 // script + chat bytes
 	logErr   error // why the events goroutine stopped the recording
+
+	hostEnded bool // the room was ended, deleted or re-created
 }
 
 // position is now on the show timeline (for commerce and chat events).
@@ -139,6 +141,7 @@ func (s *show) readMedia(ctx context.Context) string {
 			}
 		case errors.Is(err, context.DeadlineExceeded):
 		default:
+			s.rec.log.Info("show source ended", "room", s.meta.Room, "show", s.meta.ID, "err", err)
 			return "" // the room is gone on this node
 		}
 		if time.Since(check) >= s.rec.cfg.checkEvery() {
@@ -160,13 +163,18 @@ func (s *show) ended(ctx context.Context) bool {
 	online := s.online
 	s.mu.Unlock()
 	if !online && !s.offSince.IsZero() && time.Since(s.offSince) > s.rec.cfg.Grace {
+		s.rec.log.Info("show offline past the grace period", "room", s.meta.Room, "show", s.meta.ID)
 		return true
 	}
 	rm, err := s.rec.rooms.Get(ctx, s.meta.Room)
 	if errors.Is(err, room.ErrNotFound) {
 		return true
 	}
-	return err == nil && (rm.Status == room.StatusEnded || rm.Scope() != s.meta.Scope)
+	if err == nil && (rm.Status == room.StatusEnded || rm.Scope() != s.meta.Scope) {
+		s.hostEnded = true
+		return true
+	}
+	return false
 }
 
 // offline: the host went away; the show waits for the next source.
