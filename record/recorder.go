@@ -232,7 +232,7 @@ func (r *Recorder) newShow(rm room.Room) (*show, error) {
 	s := &show{
 		rec: r, dir: dir, src: src, sg: newSegmenter(dir, r.cfg.Segment, audio),
 		meta:   Meta{ID: id, Room: rm.ID, Scope: rm.Scope(), StartedAt: now},
-		events: make(chan room.Event, 256),
+		events: make(chan room.Event, 256), logSize: map[string]int64{},
 	}
 	if err := s.writeMeta(); err != nil {
 		src.Close()

@@ -71,8 +71,9 @@ type show struct {
 	posShow  time.Duration // show time of the last video unit
 	posWall  time.Time
 	online   bool
-	logBytes int64 // script + chat bytes
-	logErr   error // why the events goroutine stopped the recording
+	logBytes int64            // script + chat bytes
+	logSize  map[string]int64 // per log file
+	logErr   error            // why the events goroutine stopped the recording
 
 	hostEnded bool // the room was ended, deleted or re-created
 }
@@ -293,9 +294,12 @@ func (s *show) logEvents(ctx context.Context, cancel context.CancelFunc) {
 			continue
 		}
 		line = append(line, '\n')
+		// Each log has its own cap, so a chat flood cannot crowd out the
+		// product script.
 		s.mu.Lock()
-		full := s.logBytes+int64(len(line)) > s.rec.cfg.MaxLogBytes
+		full := s.logSize[name]+int64(len(line)) > s.rec.cfg.MaxLogBytes
 		if !full {
+			s.logSize[name] += int64(len(line))
 			s.logBytes += int64(len(line))
 		}
 		s.mu.Unlock()

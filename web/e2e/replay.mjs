@@ -30,6 +30,14 @@ async function main() {
   const page = await ctx.newPage();
   page.on('console', (m) => result.logs.push(`console.${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => result.logs.push(`pageerror: ${e.message}`));
+  result.step = 'lobby link';
+  await page.goto(`${base}/`);
+  const href = `[href="/replay/${opt.room}/${opt.show}"]`;
+  await page.waitForSelector(`#replays a${href}`, { timeout: STEP });
+  result.step = 'room page link';
+  await page.goto(`${base}/r/${opt.room}`);
+  await page.waitForSelector(`a#replay-link${href}`, { timeout: STEP });
+  result.links = true;
   result.step = 'replay page';
   await page.goto(`${base}/replay/${opt.room}/${opt.show}#token=${opt.token}`);
   result.step = 'playing';

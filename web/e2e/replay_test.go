@@ -16,7 +16,8 @@ import (
 )
 
 // TestBrowserReplay: a show published over WHIP with two pins and a flash
-// sale is recorded; after the host ends it, the replay page plays it in
+// sale is recorded; after the host ends it, the lobby and the room page
+// link to its replay, and the replay page plays it in
 // headless Chromium at 360 px (currentTime advances, videoWidth > 0), lists
 // one chapter per pin, shows the bag's card (at its open sale's price) after
 // seeking to the bag's chapter, and buying there places an order through the
@@ -106,8 +107,10 @@ func TestBrowserReplay(t *testing.T) {
 			SKU, Title, Price, Was string
 			At                     float64
 		} `json:"card"`
-		Order string   `json:"order"`
-		Chat  []string `json:"chat"`
+		Links  bool     `json:"links"`
+		Poster string   `json:"poster"`
+		Order  string   `json:"order"`
+		Chat   []string `json:"chat"`
 	}
 	runScript(t, node, chromium, &res, "replay.mjs", "--base", s.base, "--room", rid, "--show", show.ID, "--token", mint("buyer", "viewer"), "--out", artifacts)
 	for _, l := range res.Logs {
@@ -123,6 +126,9 @@ func TestBrowserReplay(t *testing.T) {
 	}
 	if res.Card.SKU != "bag" || !strings.Contains(res.Card.Price, "29") || !strings.Contains(res.Card.Was, "49") {
 		t.Errorf("card after seeking to the bag's chapter: %+v, want the bag at its open sale's price", res.Card)
+	}
+	if !res.Links {
+		t.Errorf("no replay link on the lobby and the room page")
 	}
 	if res.Overflow {
 		t.Errorf("the replay page scrolls sideways at 360 px")
