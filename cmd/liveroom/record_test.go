@@ -240,6 +240,22 @@ func TestRecordShowOverWHIP(t *testing.T) {
 		t.Errorf("chat log %d messages, want 1", len(full.Chat))
 	}
 
+	// The playlist's durations: each segment at most 4 targets, together the show.
+	code0, plBody := adminDo(t, "GET", base+sh.Playlist, nil)
+	var sum float64
+	for _, line := range strings.Split(string(plBody), "\n") {
+		if v, ok := strings.CutPrefix(line, "#EXTINF:"); ok {
+			d, _ := strconv.ParseFloat(strings.TrimSuffix(v, ","), 64)
+			if d <= 0 || d > 4.01 {
+				t.Errorf("segment of %.3f s, want (0, 4] (segment: 1s)", d)
+			}
+			sum += d
+		}
+	}
+	if code0 != 200 || sum < sh.DurationS-0.01 || sum > sh.DurationS+0.01 || !strings.Contains(string(plBody), "#EXT-X-ENDLIST") {
+		t.Errorf("playlist %d: segments add up to %.3f s, show %.3f s:\n%s", code0, sum, sh.DurationS, plBody)
+	}
+
 	pr := probe(t, base+sh.Playlist)
 	t.Logf("ffprobe: %v, width %d, %d video and %d audio packets, max video gap %.3f s, max audio gap %.3f s",
 		pr.codecs, pr.width, len(pr.video), len(pr.audio), maxGap(pr.video), maxGap(pr.audio))
