@@ -61,6 +61,7 @@ func TestTranscodeOpusToAAC(t *testing.T) {
 	if d := tr.Dropped(); d != 0 {
 		t.Errorf("dropped %d", d)
 	}
+	t.Logf("%d Opus packets in, %d AAC units out, first AAC PTS %v (input from %v)", len(opus.pkts), aac.len(), aac.pts[0], base)
 	if first := aac.pts[0]; first < base-50*time.Millisecond || first > base+150*time.Millisecond {
 		t.Errorf("first AAC PTS %v, want near %v", first, base)
 	}
