@@ -152,3 +152,95 @@ func needFFmpegExt(t *testing.T) {
 		t.Skip(err)
 	}
 }
+
+// TestRecorderRefusesVP8: a VP8 room cannot be recorded (fMP4 here carries
+// H264): the recording stops at once and the hosts are told why; the room
+// is not retried while its host stays live.
+func TestRecorderRefusesVP8(t *testing.T) {
+	needFFmpegExt(t)
+	rooms, err := room.OpenFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	yes := true
+	rm, _ := room.NewRoom(room.Room{ID: "vp8", Title: "VP8", Record: &yes}, time.Now())
+	if rm, err = rooms.Create(context.Background(), rm); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var rec *record.Recorder
+	var told []string
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sfu, err := media.New(media.Config{ListenIP: "127.0.0.1"}, media.Options{Logger: log, Registerer: prometheus.NewRegistry(),
+		OnLive: func(id string, live bool) {
+			mu.Lock()
+			r := rec
+			mu.Unlock()
+			if r != nil {
+				r.OnLive(id, live)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = sfu.Shutdown(ctx)
+	}()
+	r, err := record.New(record.Config{Dir: t.TempDir(), MinFreeBytes: 1}, record.Deps{Media: sfu, Rooms: rooms, Log: log,
+		Notify: func(_ context.Context, scope string, ev room.Event) error {
+			mu.Lock()
+			defer mu.Unlock()
+			told = append(told, scope+" "+ev.Type+" "+string(ev.Body))
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	rec = r
+	mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	go func() { _ = r.Run(ctx) }()
+	signal := func(ctx context.Context, offer string) (string, error) {
+		sess, err := sfu.Publish(ctx, "vp8", "host", offer)
+		if err != nil {
+			return "", err
+		}
+		return sess.AnswerSDP, nil
+	}
+	api, err := mediatest.NewAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := mediatest.NewPublisher(ctx, signal, mediatest.PublisherOptions{API: api, VideoCodec: "video/VP8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	if err := pub.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		mu.Lock()
+		n := len(told)
+		mu.Unlock()
+		if n > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // the host is still live: no second show, no second notice
+	mu.Lock()
+	defer mu.Unlock()
+	if len(told) != 1 || !strings.HasPrefix(told[0], rm.Scope()+" record.stopped ") || !strings.Contains(told[0], "VP8") {
+		t.Fatalf("hosts told %q, want one record.stopped naming VP8", told)
+	}
+	shows, _ := r.Library().List("vp8")
+	if len(shows) != 1 || !shows[0].Ended || !strings.Contains(shows[0].Stopped, "VP8") {
+		t.Errorf("shows %+v, want one, ended, stopped for VP8", shows)
+	}
+}
