@@ -6,6 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -78,7 +81,9 @@ func TestRecorderInProcess(t *testing.T) {
 		}
 		return sess.AnswerSDP, nil
 	}
-	pub, err := mediatest.NewPublisher(ctx, signal, mediatest.PublisherOptions{})
+	// A 4 s GOP: like a WebRTC encoder, the source sends a keyframe
+	// sooner only when asked.
+	pub, err := mediatest.NewPublisher(ctx, signal, mediatest.PublisherOptions{Clip: longGOPClip(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +139,15 @@ func TestRecorderInProcess(t *testing.T) {
 	pl, err := r.Library().Playlist("inproc", sh.ID, nil)
 	if err != nil || !strings.Contains(pl, "#EXT-X-ENDLIST") {
 		t.Fatalf("playlist: %v", err)
+	}
+	// Segments stay near their 1 s target although the GOP is 4 s: the
+	// recorder asked for keyframes as each came due.
+	for _, line := range strings.Split(pl, "\n") {
+		if v, ok := strings.CutPrefix(line, "#EXTINF:"); ok {
+			if d, _ := strconv.ParseFloat(strings.TrimSuffix(v, ","), 64); d > 2.5 {
+				t.Errorf("a segment of %.3f s with a 1 s target (keyframes not requested?); PLIs %d:\n%s", d, pub.PLIs(), pl)
+			}
+		}
 	}
 	stop()
 	select {
@@ -243,4 +257,30 @@ func TestRecorderRefusesVP8(t *testing.T) {
 	if len(shows) != 1 || !shows[0].Ended || !strings.Contains(shows[0].Stopped, "VP8") {
 		t.Errorf("shows %+v, want one, ended, stopped for VP8", shows)
 	}
+}
+
+// longGOPClip is the committed clip with its H264 re-encoded at one
+// keyframe every 4 s.
+func longGOPClip(t *testing.T) *mediatest.Clip {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
+		"-t", "8", "-c:v", "libx264", "-profile:v", "baseline", "-bf", "0", "-g", "120", "-keyint_min", "120", "-sc_threshold", "0",
+		"-x264-params", "repeat-headers=1:aud=1", "-f", "h264", filepath.Join(dir, "clip.h264")).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v %s", err, out)
+	}
+	for _, f := range []string{"clip.ivf", "clip.ogg"} {
+		b, err := os.ReadFile(filepath.Join(mediatest.TestdataDir(), f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := mediatest.LoadClip(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

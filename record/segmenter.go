@@ -143,6 +143,12 @@ func (sg *segmenter) videoAU(au *media.AccessUnit, pts time.Duration) error {
 	return nil
 }
 
+// keyframeDue: the segment in progress reached its target; the next
+// keyframe cuts it (a WebRTC source sends one only when asked).
+func (sg *segmenter) keyframeDue(pts time.Duration) bool {
+	return len(sg.video) > 0 && pts-sg.segStart >= sg.target
+}
+
 // audioAU takes an AAC access unit at show time pts.
 func (sg *segmenter) audioAU(frame []byte, pts time.Duration) {
 	floor := sg.segStart

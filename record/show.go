@@ -46,6 +46,7 @@ const (
 // source is what a show reads: a media.Reader, or an AACReader over one.
 type source interface {
 	Read(ctx context.Context) (*media.AccessUnit, error)
+	RequestKeyframe()
 	Close()
 }
 
@@ -213,6 +214,9 @@ func (s *show) write(au *media.AccessUnit) error {
 		segs := s.sg.segN
 		if err := s.sg.videoAU(au, pts); err != nil {
 			return err
+		}
+		if s.sg.keyframeDue(pts) {
+			s.src.RequestKeyframe() // throttled by the SFU
 		}
 		if err := s.sg.maybeFlush(pts); err != nil {
 			return err
