@@ -29,7 +29,10 @@ type Deps struct {
 	// Notify sends a private event to a room's hosts (Hub.SendRole with
 	// RoleHost); scope is the room incarnation's data scope.
 	Notify func(ctx context.Context, scope string, ev room.Event) error
-	Log    *slog.Logger
+	// AAC shares the rooms' Opus → AAC streams with other outputs (HLS);
+	// nil = the recorder's own.
+	AAC *media.AACStreams
+	Log *slog.Logger
 }
 
 // Recorder records the shows of the rooms whose recording is on, one show
@@ -41,6 +44,7 @@ type Recorder struct {
 	notify func(ctx context.Context, scope string, ev room.Event) error
 	log    *slog.Logger
 	lib    *Library
+	aac    *media.AACStreams
 
 	live chan string // rooms that went live (OnLive); full = dropped, logged
 
@@ -72,9 +76,12 @@ func New(cfg Config, d Deps) (*Recorder, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("record: %w", err)
 	}
+	if d.AAC == nil {
+		d.AAC = media.NewAACStreams(d.Media.OpenReader)
+	}
 	return &Recorder{
 		cfg: cfg, media: d.Media, rooms: d.Rooms, notify: d.Notify, log: d.Log.With("component", "record"),
-		lib:  &Library{dir: cfg.Dir},
+		lib: &Library{dir: cfg.Dir}, aac: d.AAC,
 		live: make(chan string, 256), shows: map[string]*show{}, byScope: map[string]*show{}, blocked: map[string]bool{},
 	}, nil
 }
@@ -217,17 +224,18 @@ func (r *Recorder) newShow(rm room.Room) (*show, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	rd, err := r.media.OpenReader(rm.ID, media.ReaderOptions{Queue: 1024})
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-	var src source = rd
+	var src source
 	audio := false
-	if ar, err := media.NewAACReader(rd); err == nil {
-		src, audio = ar, true
+	if sub, err := r.aac.Open(rm.ID); err == nil {
+		src, audio = sub, true
 	} else {
 		r.log.Warn("show recorded without audio", "room", rm.ID, "err", err)
+		rd, err := r.media.OpenReader(rm.ID, media.ReaderOptions{Queue: 1024})
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, err
+		}
+		src = rd
 	}
 	s := &show{
 		rec: r, dir: dir, src: src, sg: newSegmenter(dir, r.cfg.Segment, audio),

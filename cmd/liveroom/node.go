@@ -36,7 +36,8 @@ type node struct {
 	sfu     *media.SFU
 	edges   *media.Edges
 	life    *room.Lifecycle
-	rec     *record.Recorder // records shows (record/)
+	rec     *record.Recorder  // records shows (record/)
+	aac     *media.AACStreams // Opus -> AAC once per room (node_record.go)
 	web     *web.Server
 
 	advertise string   // base URL other nodes and the registry know this node by

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 
+	"liveroom/media"
 	"liveroom/record"
 	"liveroom/room"
 )
@@ -14,8 +15,11 @@ import (
 // told of live rooms by the SFU's live hook and of commerce and chat events
 // by the hub; record.stopped goes to the room's hosts.
 func (n *node) buildRecorder() error {
+	// One Opus → AAC stream per room, shared by every output that needs
+	// AAC (the recorder; HLS takes the same n.aac).
+	n.aac = media.NewAACStreams(n.sfu.OpenReader)
 	rec, err := record.New(n.cfg.Record, record.Deps{
-		Media: n.sfu, Rooms: n.rooms, Log: n.log,
+		Media: n.sfu, Rooms: n.rooms, Log: n.log, AAC: n.aac,
 		Notify: func(ctx context.Context, scope string, ev room.Event) error {
 			return n.hub.SendRole(ctx, scope, room.RoleHost, ev)
 		},
