@@ -126,12 +126,20 @@ func (s *AACSub) offer(r readResult) (wantKey bool) {
 		if errors.Is(r.err, ErrOffline) {
 			s.needKey = true
 		}
-		select {
-		case s.out <- r:
-		default:
-			s.dropped.Add(1)
+		// An error must arrive (a show learns its host left from it): make
+		// room for it at the cost of the oldest unit.
+		for {
+			select {
+			case s.out <- r:
+				return false
+			default:
+			}
+			select {
+			case <-s.out:
+				s.dropped.Add(1)
+			default:
+			}
 		}
-		return false
 	case r.au.Video && s.needKey && !r.au.Key:
 		s.dropped.Add(1)
 		return false
