@@ -47,6 +47,8 @@ type Hub struct {
 	writers writers        // shared write goroutines (conn_writer.go)
 
 	slowConsumerMsg *websocket.PreparedMessage
+
+	observers atomic.Pointer[[]PublishObserver] // hub_observe.go
 }
 
 // HubDeps are the values a hub is built from.
@@ -165,7 +167,11 @@ func (h *Hub) AddSnapshot(f SnapshotFunc) {
 // reaches only the incarnation it was meant for. Callers holding a plain
 // room id resolve it with ScopeOf.
 func (h *Hub) Publish(ctx context.Context, roomID string, ev Event) (Event, error) {
-	return h.bus.Publish(ctx, roomID, ev)
+	ev, err := h.bus.Publish(ctx, roomID, ev)
+	if err == nil {
+		h.observe(roomID, ev)
+	}
+	return ev, err
 }
 
 // ScopeOf is the data scope of the room's current incarnation.

@@ -34,6 +34,10 @@ type Room struct {
 	ScheduledAt *time.Time `json:"scheduled_at,omitempty"`
 	CreatedAt   time.Time  `json:"created_at"`
 	UpdatedAt   time.Time  `json:"updated_at"`
+
+	// Record: the room's shows are recorded; nil = the server's default
+	// (record.default).
+	Record *bool `json:"record,omitempty"`
 }
 
 // Public returns the room without its secrets: the stream key, and the

@@ -89,6 +89,7 @@ type roomRequest struct {
 	GuestChat   bool       `json:"guest_chat"`
 	Source      string     `json:"source"`
 	ScheduledAt *time.Time `json:"scheduled_at"`
+	Record      *bool      `json:"record"`
 }
 
 func (s *Server) createRoom(w http.ResponseWriter, r *http.Request) {
@@ -102,7 +103,7 @@ func (s *Server) createRoom(w http.ResponseWriter, r *http.Request) {
 	}
 	rm, err := room.NewRoom(room.Room{
 		ID: req.ID, Title: req.Title, Private: req.Private, GuestChat: req.GuestChat,
-		Source: req.Source, ScheduledAt: req.ScheduledAt,
+		Source: req.Source, ScheduledAt: req.ScheduledAt, Record: req.Record,
 	}, time.Now())
 	if err != nil {
 		s.storeError(w, err)
@@ -250,6 +251,7 @@ type roomPatch struct {
 	Source          *string      `json:"source"`
 	ScheduledAt     *time.Time   `json:"scheduled_at"`
 	RotateStreamKey bool         `json:"rotate_stream_key"`
+	Record          *bool        `json:"record"`
 }
 
 // patchRoom: admins change anything; the room's host may change the title
@@ -269,7 +271,7 @@ func (s *Server) patchRoom(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !room.GlobalAdmin(who) && (p.Private != nil || p.GuestChat != nil || p.Source != nil || p.ScheduledAt != nil || p.RotateStreamKey) {
-		writeError(w, http.StatusForbidden, "forbidden", "a host may change title and status; the rest needs admin credentials")
+		writeError(w, http.StatusForbidden, "forbidden", "a host may change title, status and record; the rest needs admin credentials")
 		return
 	}
 	if p.Status != nil {
@@ -296,6 +298,9 @@ func (s *Server) patchRoom(w http.ResponseWriter, r *http.Request) {
 		}
 		if p.ScheduledAt != nil {
 			rm.ScheduledAt = p.ScheduledAt
+		}
+		if p.Record != nil {
+			rm.Record = p.Record
 		}
 		if p.RotateStreamKey {
 			rm.StreamKey = "sk_" + room.RandomID(16)

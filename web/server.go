@@ -62,6 +62,10 @@ type Deps struct {
 	// (room.Lifecycle.SourceChanged) starts, moves or stops the pull and
 	// closes a deleted room's media.
 	OnSource func(roomID string)
+	// Shows, if set, serves recorded shows (web/shows.go); ReplaySecret
+	// signs private rooms' replay URLs.
+	Shows        ShowLibrary
+	ReplaySecret []byte
 }
 
 // WebSockets serves a room's WebSocket once the room is known to exist.
@@ -127,6 +131,7 @@ func (s *Server) routes() {
 	s.hlsRoutes(m) // hls.go
 
 	s.pageRoutes(m)
+	s.showRoutes(m) // shows.go
 	m.HandleFunc("/", s.notFound)
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -15,6 +16,7 @@ import (
 	"liveroom/cart"
 	"liveroom/chat"
 	"liveroom/media"
+	"liveroom/record"
 	"liveroom/room"
 	"liveroom/web"
 )
@@ -35,6 +37,7 @@ type Config struct {
 	Redis    room.RedisConfig   `yaml:"redis"`
 	Rooms    room.RoomsConfig   `yaml:"rooms"`
 	Node     room.NodeConfig    `yaml:"node"`
+	Record   record.Config      `yaml:"record"`
 	DataDir  string             `yaml:"data_dir"`
 	Log      LogConfig          `yaml:"log"`
 	// Dev seeds a demo room and prints URLs with tokens.
@@ -139,6 +142,10 @@ func (c *Config) setDefaults() {
 	if c.DataDir == "" {
 		c.DataDir = "data"
 	}
+	if c.Record.Dir == "" {
+		c.Record.Dir = filepath.Join(c.DataDir, "recordings")
+	}
+	c.Record.SetDefaults()
 	c.Node.SetDefaults()
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
@@ -156,7 +163,7 @@ func (c *Config) validate() error {
 	}
 	c.Hub.AllowedOrigins = c.HTTP.AllowedOrigins
 	c.Hub.NodeID = c.Node.ID
-	for _, section := range []interface{ Validate() error }{c.HTTP, c.WebRTC, c.RTSP, c.RTMP, c.RTMPS, c.SRT, c.Redis, c.Rooms, c.Node, c.Hub, c.Chat, c.Cart, c.Webhooks} {
+	for _, section := range []interface{ Validate() error }{c.HTTP, c.WebRTC, c.RTSP, c.RTMP, c.RTMPS, c.SRT, c.Redis, c.Rooms, c.Node, c.Hub, c.Chat, c.Cart, c.Webhooks, c.Record} {
 		if err := section.Validate(); err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 	"liveroom/cart"
 	"liveroom/chat"
 	"liveroom/media"
+	"liveroom/record"
 	"liveroom/room"
 	"liveroom/web"
 )
@@ -35,6 +36,8 @@ type node struct {
 	sfu     *media.SFU
 	edges   *media.Edges
 	life    *room.Lifecycle
+	rec     *record.Recorder  // records shows (record/)
+	aac     *media.AACStreams // Opus -> AAC once per room (node_record.go)
 	web     *web.Server
 
 	advertise string   // base URL other nodes and the registry know this node by
@@ -83,7 +86,10 @@ func wireNode(cfg Config, reg *prometheus.Registry, log *slog.Logger, b *backend
 	}
 
 	// The SFU's live events reach the lifecycle, built just below with the SFU.
-	onLive := func(roomID string, live bool) { n.life.OnLive(roomID, live) }
+	onLive := func(roomID string, live bool) {
+		n.life.OnLive(roomID, live)
+		n.rec.OnLive(roomID, live)
+	}
 	if n.sfu, err = media.New(cfg.WebRTC, media.Options{Logger: log, Registerer: reg, OnLive: onLive}); err != nil {
 		return nil, fmt.Errorf("webrtc: %w", err)
 	}
@@ -92,6 +98,9 @@ func wireNode(cfg Config, reg *prometheus.Registry, log *slog.Logger, b *backend
 		Node: cfg.Node.ID, Rooms: b.rooms, Origins: b.origins, Media: n.sfu, Moved: n.edges.Watch,
 		Announce: n.hub.AnnounceLive, Log: log,
 	}); err != nil {
+		return nil, err
+	}
+	if err := n.buildRecorder(); err != nil {
 		return nil, err
 	}
 	// RTSP ingest and read; closed by the SFU's Shutdown.
@@ -135,6 +144,7 @@ func wireNode(cfg Config, reg *prometheus.Registry, log *slog.Logger, b *backend
 		Auth: n.auth, Rooms: b.rooms, WHIP: n.sfu, WHEP: n.sfu, HLS: n.sfu.NewHLS(media.HLSConfig{}), Edge: n.sfu, Hub: n.hub, ModLog: cs, Catalog: b.store, Webhooks: n.outbox,
 		RTSPPort: rtspPort, RTMPPort: tcpPort(n.rtmpAddr), SRTPort: udpPort(n.srtAddr), Gatherer: reg, Ready: ready, ReadyDetail: b.readyDetail, Logger: log.With("component", "web"),
 		ClusterSecret: b.secret, OnWatch: n.edges.Watch, OnSource: n.life.SourceChanged, Giveaways: n.cart.Giveaways(),
+		Shows: n.rec.Library(), ReplaySecret: replaySecret(cfg.Auth.JWTSecret),
 	})
 	return n, nil
 }
@@ -184,6 +194,7 @@ func (n *node) start() {
 		run("retired", func(ctx context.Context) error { n.retired.Run(ctx, n.cfg.Rooms.RetiredSweep); return nil })
 	}
 	run("lifecycle", n.life.Run)
+	run("record", n.rec.Run)
 	run("edges", n.edges.Run)
 	run("registry", func(ctx context.Context) error {
 		return room.Beat(ctx, n.back.registry, room.NodeTTL, info, n.log.With("component", "registry"))
