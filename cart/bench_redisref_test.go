@@ -90,12 +90,14 @@ func runRedisRef() (redisRef, error) {
 		return redisRef{}, err
 	}
 	// Reserve's call: KEYS = {P.."exp"}; ARGV = P user key sale sku qty now
-	// exp newid, sku empty when a sale is named. User, key and reservation id
+	// exp newid max-holds max-units list-limit keep, sku empty when a sale is named. User, key and reservation id
 	// are random per call (12-digit __rand_int__ out of 1e9).
 	p := s.prefix("bench")
 	ms := toMS(now.Add(time.Second))
 	args := []string{"EVALSHA", sha, "1", p + "exp", p, "u__rand_int__", "k__rand_int__", sale.ID, "", "1",
-		strconv.FormatInt(ms, 10), strconv.FormatInt(ms+cfg.Hold.Milliseconds(), 10), "r_x__rand_int__"}
+		strconv.FormatInt(ms, 10), strconv.FormatInt(ms+cfg.Hold.Milliseconds(), 10), "r_x__rand_int__",
+		strconv.Itoa(cfg.MaxHolds), strconv.Itoa(cfg.MaxHeldUnits), strconv.Itoa(cfg.ListPriceLimit),
+		strconv.FormatInt(cfg.KeyRetention.Milliseconds(), 10)}
 	host, port, _ := net.SplitHostPort(testRedis.addr)
 	flags := []string{"-h", host, "-p", port, "--dbnum", strconv.Itoa(refDB), "-n", strconv.Itoa(refRequests),
 		"-c", strconv.Itoa(refClients), "-P", "1", "-r", "1000000000", "--csv"}

@@ -244,7 +244,7 @@ func (w *WS) sendCart(ctx context.Context, roomID, user, ref string) error {
 // sendItems sends a cart the store answered with (a change returns the
 // cart after it, so the answer costs no second read).
 func (w *WS) sendItems(ctx context.Context, roomID, user, ref string, items []Reservation) error {
-	ev := room.MustEvent("cart", map[string]any{"items": cartItems(items)})
+	ev := cartEvent(items) // ws_reply.go
 	ev.Ref = ref
 	return w.hub.SendUser(ctx, roomID, user, ev)
 }

@@ -41,8 +41,9 @@ func TestStalledClientDoesNotHoldUpItsWriter(t *testing.T) {
 	if _, msg, err := slow.ReadMessage(); err != nil || !strings.Contains(string(msg), `"welcome"`) {
 		t.Fatalf("welcome: %s %v", msg, err)
 	}
-	// Connections are spread round robin over one writer per CPU: the
-	// last of GOMAXPROCS readers shares the slow client's.
+	// Connections are spread round robin over the writers (one per two
+	// CPUs, at least one): of GOMAXPROCS readers, one shares the slow
+	// client's.
 	fast := make([]*roomtest.Client, runtime.GOMAXPROCS(0))
 	for i := range fast {
 		fast[i] = s.Dial(t, "demo", "")

@@ -63,10 +63,10 @@ type HubConfig struct {
 	Shards int `yaml:"shards"`
 	// WriteDelay caps how long a busy hub packs events: the shared writers
 	// write a connection at once when they are idle, and after each pass
-	// pause WriteDelay × (connections written / 4000, at most 1), so that
-	// what arrives meanwhile shares one syscall per connection. A quiet
-	// hub never waits; at the default, 1,000 busy viewers (500 per writer
-	// on 2 CPUs) wait ~5 ms, a saturated hub up to WriteDelay per pass.
+	// pause WriteDelay × (connections the writers wrote / 8000, at most 1),
+	// so that what arrives meanwhile shares one syscall per connection. A
+	// quiet hub never waits; at the default, 1,000 busy viewers wait ~5 ms,
+	// a saturated hub up to WriteDelay per pass.
 	// Larger values save CPU per delivery and add latency (0 = never
 	// pause: pack only what queued during a pass).
 	WriteDelay time.Duration `yaml:"write_delay"`

@@ -22,7 +22,8 @@ type localRoom struct {
 
 	mu      sync.RWMutex
 	conns   []*conn
-	gone    bool // removed from its shard; joiners must look again
+	byUser  map[string][]*conn // the same connections by user id, for SendUser
+	gone    bool               // removed from its shard; joiners must look again
 	unsub   func()
 	idle    int // viewer ticks with no connections
 	subErr  error
@@ -86,6 +87,10 @@ func (h *Hub) join(ctx context.Context, roomID string, c *conn) (*localRoom, err
 		c.lr = lr
 		c.slot = len(lr.conns)
 		lr.conns = append(lr.conns, c)
+		if lr.byUser == nil {
+			lr.byUser = make(map[string][]*conn)
+		}
+		lr.byUser[c.id.ID] = append(lr.byUser[c.id.ID], c)
 		lr.idle = 0
 		lr.mu.Unlock()
 		h.m.conns.Inc()
@@ -106,10 +111,29 @@ func (h *Hub) leave(c *conn) {
 		lr.conns[last] = nil
 		lr.conns = lr.conns[:last]
 		c.slot = -1
+		lr.dropUserLocked(c)
 		h.m.conns.Dec()
 		h.conns.Add(-1)
 	}
 	lr.mu.Unlock()
+}
+
+// dropUserLocked removes c from lr.byUser; lr.mu is held.
+func (lr *localRoom) dropUserLocked(c *conn) {
+	list := lr.byUser[c.id.ID]
+	for i, o := range list {
+		if o == c {
+			last := len(list) - 1
+			list[i], list[last] = list[last], nil
+			list = list[:last]
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(lr.byUser, c.id.ID)
+	} else {
+		lr.byUser[c.id.ID] = list
+	}
 }
 
 // retire drops the room from its shard if it has had no connections for a
@@ -188,7 +212,12 @@ func (lr *localRoom) deliver(d Delivery) {
 	pm := it.pm
 	n := 0
 	lr.mu.RLock()
-	for _, c := range lr.conns {
+	conns := lr.conns
+	if ev.Seq == 0 && d.UserID != "" {
+		// A reply to one buyer must not walk a room of thousands.
+		conns = lr.byUser[d.UserID]
+	}
+	for _, c := range conns {
 		if ev.Seq == 0 && !d.matches(c) {
 			continue
 		}

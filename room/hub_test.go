@@ -356,6 +356,24 @@ func TestPrivateEvents(t *testing.T) {
 			t.Errorf("tab2 got another tab's reply")
 		}
 	}
+
+	// The hub finds a user's connections by id: once one tab has left, the
+	// other still gets the user's events and other users still do not.
+	tab1.Close()
+	for deadline := time.Now().Add(5 * time.Second); s.Hub.Conns() != 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("connections: got %d, want 3 after a tab closed", s.Hub.Conns())
+		}
+	}
+	if err := s.Hub.SendUser(ctx, "demo", "buyer", room.MustEvent("cart", map[string]any{"items": []any{}})); err != nil {
+		t.Fatal(err)
+	}
+	tab2.Expect(t, "cart")
+	for _, ev := range other.Quiet(t, "p3") {
+		if ev.Type == "cart" {
+			t.Errorf("other got the buyer's cart")
+		}
+	}
 }
 
 func TestResume(t *testing.T) {
