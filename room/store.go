@@ -34,6 +34,10 @@ type Room struct {
 	ScheduledAt *time.Time `json:"scheduled_at,omitempty"`
 	CreatedAt   time.Time  `json:"created_at"`
 	UpdatedAt   time.Time  `json:"updated_at"`
+
+	// CheckoutURL overrides cart.checkout_url for this room's orders
+	// (docs/orders.md); the web layer validates it.
+	CheckoutURL string `json:"checkout_url,omitempty"`
 }
 
 // Public returns the room without its secrets: the stream key, and the

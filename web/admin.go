@@ -89,6 +89,7 @@ type roomRequest struct {
 	GuestChat   bool       `json:"guest_chat"`
 	Source      string     `json:"source"`
 	ScheduledAt *time.Time `json:"scheduled_at"`
+	CheckoutURL string     `json:"checkout_url"` // admin_orders.go
 }
 
 func (s *Server) createRoom(w http.ResponseWriter, r *http.Request) {
@@ -102,8 +103,11 @@ func (s *Server) createRoom(w http.ResponseWriter, r *http.Request) {
 	}
 	rm, err := room.NewRoom(room.Room{
 		ID: req.ID, Title: req.Title, Private: req.Private, GuestChat: req.GuestChat,
-		Source: req.Source, ScheduledAt: req.ScheduledAt,
+		Source: req.Source, ScheduledAt: req.ScheduledAt, CheckoutURL: req.CheckoutURL,
 	}, time.Now())
+	if err == nil {
+		err = validCheckoutURL(req.CheckoutURL)
+	}
 	if err != nil {
 		s.storeError(w, err)
 		return
@@ -250,6 +254,7 @@ type roomPatch struct {
 	Source          *string      `json:"source"`
 	ScheduledAt     *time.Time   `json:"scheduled_at"`
 	RotateStreamKey bool         `json:"rotate_stream_key"`
+	CheckoutURL     *string      `json:"checkout_url"`
 }
 
 // patchRoom: admins change anything; the room's host may change the title
@@ -268,9 +273,15 @@ func (s *Server) patchRoom(w http.ResponseWriter, r *http.Request) {
 		writeDecodeError(w, status, err)
 		return
 	}
-	if !room.GlobalAdmin(who) && (p.Private != nil || p.GuestChat != nil || p.Source != nil || p.ScheduledAt != nil || p.RotateStreamKey) {
+	if !room.GlobalAdmin(who) && (p.Private != nil || p.GuestChat != nil || p.Source != nil || p.ScheduledAt != nil || p.RotateStreamKey || p.CheckoutURL != nil) {
 		writeError(w, http.StatusForbidden, "forbidden", "a host may change title and status; the rest needs admin credentials")
 		return
+	}
+	if p.CheckoutURL != nil {
+		if err := validCheckoutURL(*p.CheckoutURL); err != nil {
+			s.storeError(w, err)
+			return
+		}
 	}
 	if p.Status != nil {
 		if err := room.RequestStatus(*p.Status); err != nil {
@@ -299,6 +310,9 @@ func (s *Server) patchRoom(w http.ResponseWriter, r *http.Request) {
 		}
 		if p.RotateStreamKey {
 			rm.StreamKey = "sk_" + room.RandomID(16)
+		}
+		if p.CheckoutURL != nil {
+			rm.CheckoutURL = *p.CheckoutURL
 		}
 		return nil
 	})

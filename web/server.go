@@ -31,6 +31,8 @@ type Deps struct {
 	Catalog Catalog
 	// Webhooks lists and retries parked order webhooks (the cart outbox).
 	Webhooks FailedWebhooks
+	// Orders moves orders through their states (the cart service).
+	Orders OrderLife
 	// RTSPPort, when not 0, is advertised to hosts as the RTSP ingest port.
 	RTSPPort int
 	// RTMPPort, when not 0, is advertised to hosts as the RTMP ingest port
@@ -108,6 +110,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/v1/tokens", s.admin(s.mintToken))
 	s.catalogRoutes(m)
 	s.webhookRoutes(m)
+	s.orderRoutes(m) // admin_orders.go
 
 	m.HandleFunc("POST /whip/{room}", s.cors(s.whipPost))
 	m.HandleFunc("PATCH /whip/{room}/{session}", s.cors(s.whipPatch))
