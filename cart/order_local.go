@@ -238,16 +238,26 @@ func (s *LocalStore) Lapse(_ context.Context, now time.Time, max int) (LapseResu
 		if len(out.Lapsed) >= max {
 			break
 		}
-		got, err := s.lapseRoom(r, now, max-len(out.Lapsed))
-		for _, c := range got {
-			out.Lapsed = append(out.Lapsed, RoomOrderChange{Room: r.id, OrderChange: c})
-		}
-		if err != nil {
-			return out, err
+		// Batches of localLapseBatch, each one transaction: checkouts of
+		// the room wait for one batch at most, not for the whole sweep.
+		for len(out.Lapsed) < max {
+			got, err := s.lapseRoom(r, now, min(localLapseBatch, max-len(out.Lapsed)))
+			for _, c := range got {
+				out.Lapsed = append(out.Lapsed, RoomOrderChange{Room: r.id, OrderChange: c})
+			}
+			if err != nil {
+				return out, err
+			}
+			if len(got) < localLapseBatch {
+				break
+			}
 		}
 	}
 	return out, nil
 }
+
+// localLapseBatch bounds the orders one lapse transaction cancels.
+const localLapseBatch = 500
 
 // lapseRoom cancels up to max due orders of r in one transaction.
 func (s *LocalStore) lapseRoom(r *localRoom, now time.Time, max int) ([]OrderChange, error) {
