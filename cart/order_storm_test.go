@@ -242,7 +242,7 @@ func TestOrderLapseRacesPayment(t *testing.T) {
 				})
 				wg.Go(func() {
 					<-start
-					n, err := topo.node(i+1).Lapse(ctx)
+					n, err := topo.node(i + 1).Lapse(ctx)
 					if err != nil {
 						t.Error(err)
 					}
