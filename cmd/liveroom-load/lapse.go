@@ -38,7 +38,7 @@ type lapseResult struct {
 	Paid          int      `json:"paid"`
 	PaidPerSec    float64  `json:"paid_per_s"` // POST …/paid through the admin API, 16 at a time
 	Lapsed        int      `json:"lapsed"`
-	LapseAfterS   float64  `json:"lapse_after_s"` // from the end of the window to the last lapse seen
+	LapseAfterS   float64  `json:"lapse_after_s"` // from the end of the last window to seeing every lapse (polled every 50ms)
 	SecondWinners int      `json:"second_winners"`
 	StatesListed  []string `json:"states_listed"`
 	Problems      []string `json:"problems"`
@@ -207,16 +207,16 @@ func runLapse(ctx context.Context, cfg lapseConfig) (*lapseResult, error) {
 	}
 
 	// The merchant pays all but --unpaid, 16 requests at a time.
-	awaiting, err := cfg.orders(ctx, "awaiting_payment", saleID)
+	awaiting, due, err := cfg.ordersDue(ctx, "awaiting_payment", saleID)
 	if err != nil {
 		return nil, err
 	}
-	payBy := time.Now().Add(time.Duration(cfg.payWithin) * time.Second)
-	toPay := awaiting
-	if len(toPay) > cfg.unpaid {
-		toPay = toPay[cfg.unpaid:]
-	} else {
-		toPay = nil
+	// The oldest --unpaid stay unpaid; payBy is the end of the last of
+	// their windows.
+	var toPay []string
+	var payBy time.Time
+	if len(awaiting) > cfg.unpaid {
+		toPay, payBy = awaiting[cfg.unpaid:], due[cfg.unpaid-1]
 	}
 	began := time.Now()
 	var mu sync.Mutex
@@ -298,7 +298,14 @@ func runLapse(ctx context.Context, cfg lapseConfig) (*lapseResult, error) {
 
 // orders lists the ids of the sale's orders in state, oldest first.
 func (c *lapseConfig) orders(ctx context.Context, state, saleID string) ([]string, error) {
+	ids, _, err := c.ordersDue(ctx, state, saleID)
+	return ids, err
+}
+
+// ordersDue is orders and the pay_by of each.
+func (c *lapseConfig) ordersDue(ctx context.Context, state, saleID string) ([]string, []time.Time, error) {
 	var ids []string
+	var due []time.Time
 	cursor := ""
 	for {
 		u := c.sale.roomURL() + "/orders?limit=500&state=" + state
@@ -307,7 +314,8 @@ func (c *lapseConfig) orders(ctx context.Context, state, saleID string) ([]strin
 		}
 		var page struct {
 			Orders []struct {
-				ID    string `json:"id"`
+				ID    string     `json:"id"`
+				PayBy *time.Time `json:"pay_by"`
 				Items []struct {
 					SaleID string `json:"sale_id"`
 				} `json:"items"`
@@ -315,16 +323,22 @@ func (c *lapseConfig) orders(ctx context.Context, state, saleID string) ([]strin
 			Next string `json:"next"`
 		}
 		if _, err := apiCall(ctx, http.MethodGet, u, c.sale.ws.adminKey, nil, &page); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, o := range page.Orders {
 			if len(o.Items) > 0 && o.Items[0].SaleID == saleID {
 				ids = append(ids, o.ID)
+				var by time.Time
+				if o.PayBy != nil {
+					by = *o.PayBy
+				}
+				due = append(due, by)
 			}
 		}
 		if page.Next == "" {
 			slices.Reverse(ids)
-			return ids, nil
+			slices.Reverse(due)
+			return ids, due, nil
 		}
 		cursor = page.Next
 	}
@@ -339,7 +353,7 @@ func (r *lapseResult) print(w io.Writer) {
 	printTable(w, [][2]string{
 		{"first storm", fmt.Sprintf("%d orders awaiting payment", r.FirstWinners)},
 		{"paid through the admin API", fmt.Sprintf("%d (%.0f/s, 16 at a time)", r.Paid, r.PaidPerSec)},
-		{"lapsed", fmt.Sprintf("%d, the last %.2f s after the window", r.Lapsed, r.LapseAfterS)},
+		{"lapsed", fmt.Sprintf("%d, all seen %.2f s after the last window ended (sweep_interval 1s)", r.Lapsed, r.LapseAfterS)},
 		{"second storm", fmt.Sprintf("%d orders of the lapsed units", r.SecondWinners)},
 		{"orders by state", strings.Join(r.StatesListed, ", ")},
 		{"check", verdict},
