@@ -22,8 +22,32 @@ function now() {
   return sock ? sock.now() : Date.now();
 }
 
+// inDrawer puts "Pay now" into the order confirmation when it shows this
+// order (the bag drawer is modal: the bar behind it cannot be reached
+// until it closes).
+function inDrawer(o) {
+  const done = document.getElementById('order');
+  const id = document.getElementById('order-id');
+  if (!done || !id || id.textContent !== o.id) return;
+  let a = document.getElementById('order-pay');
+  const awaiting = o.state === 'awaiting_payment' && o.pay_url;
+  if (!awaiting) {
+    if (a) a.remove();
+    return;
+  }
+  if (!a) {
+    a = h('a', { id: 'order-pay', class: 'primary wide button', target: '_blank', rel: 'noopener', role: 'button' }, 'Pay now');
+    a.style.cssText = 'display:block;text-align:center;margin:8px 0;padding:12px;border-radius:12px;background:#ff2d55;color:#fff;font-weight:700;text-decoration:none';
+    done.insertBefore(a, done.querySelector('[data-close]'));
+  }
+  a.href = o.pay_url;
+  const title = document.getElementById('order-title');
+  if (title) title.textContent = 'Order placed: pay to confirm it';
+}
+
 function show(o) {
   if (!o || !o.id) return;
+  inDrawer(o);
   let b = bars.get(o.id);
   if (o.state !== 'awaiting_payment' || !o.pay_by) {
     if (b) finish(b, o);
@@ -31,30 +55,27 @@ function show(o) {
   }
   if (!b) {
     const left = h('b', { class: 'pay-left' });
-    const payBtn = h('button', { type: 'button', class: 'primary' }, 'Pay now');
+    // A link, not window.open: a new tab from a tap is never a blocked
+    // pop-up, and long-press offers "open in new tab" too.
+    const payBtn = h('a', { class: 'primary button', target: '_blank', rel: 'noopener', role: 'button' }, 'Pay now');
     const cancel = h('button', { type: 'button', class: 'ghost' }, 'Cancel');
     const box = h('div', { class: 'pay-bar glass', role: 'status', 'data-order': o.id },
       h('div', { class: 'pay-text' },
         h('span', null, `Order ${money(o.total_cents, o.currency)} · `), left, h('span', null, ' left to pay')),
       h('div', { class: 'pay-actions' }, payBtn, cancel));
     box.style.cssText = 'display:flex;align-items:center;justify-content:space-between;gap:8px;padding:10px 12px;border-radius:14px;background:rgba(20,20,26,.92);color:#fff;box-shadow:0 6px 24px rgba(0,0,0,.35)';
-    payBtn.addEventListener('click', () => openPay(bars.get(o.id)));
+    payBtn.style.cssText = 'padding:8px 14px;border-radius:10px;background:#ff2d55;color:#fff;font-weight:700;text-decoration:none';
     cancel.addEventListener('click', () => cancelOrder(o.id, cancel));
     b = { order: o, box, left, payBtn };
     bars.set(o.id, b);
     container().append(box);
   }
   b.order = o;
-  b.payBtn.disabled = !o.pay_url;
+  if (o.pay_url) b.payBtn.href = o.pay_url;
+  else b.payBtn.removeAttribute('href');
+  b.payBtn.setAttribute('aria-disabled', o.pay_url ? 'false' : 'true');
   b.payBtn.title = o.pay_url ? 'Opens the shop in a new tab; the live keeps playing' : 'The shop will send you how to pay';
   tick();
-}
-
-// openPay opens the shop's payment page beside the live (a new tab).
-function openPay(b) {
-  if (!b || !b.order.pay_url) return;
-  const w = window.open(b.order.pay_url, '_blank', 'noopener');
-  if (!w) toast('Allow pop-ups to open the payment page, or long-press “Pay now”.', 'warn');
 }
 
 async function cancelOrder(id, btn) {
