@@ -66,6 +66,7 @@ func TestWSOrderLife(t *testing.T) {
 			if got := roomtest.Field[orderView](t, tab2.Expect(t, "order.updated"), "order"); got.State != OrderCancelled {
 				t.Fatalf("other tab: order.updated = %+v", got)
 			}
+			e.clock.Add(1000) // sale.stock is throttled on the Service's clock
 			bob.Next(t, func(ev room.Event) bool {
 				return ev.Type == "sale.stock" && roomtest.Field[int](t, ev, "remaining") == 3
 			})
