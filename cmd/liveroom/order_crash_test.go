@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"liveroom/room/roomtest"
 )
 
 // idReceiver counts webhook deliveries by webhook-id (what a receiver
@@ -68,19 +70,38 @@ func listOrders(t *testing.T, base, query string) orderListing {
 // (sold + remaining = quantity, sold = the paid ones), and every
 // transition reached the webhook under its own id.
 func TestOrderLapseSurvivesKill9(t *testing.T) {
+	t.Run("local", func(t *testing.T) { orderLapseKill9(t, nil) })
+	// Two nodes on one Redis: node a is killed mid-lapse while node b
+	// keeps sweeping; the Lua script is the authority either way.
+	t.Run("redis", func(t *testing.T) {
+		srv := roomtest.StartPersistentRedis(t)
+		t.Setenv("LIVEROOM_MAX_CONNS_PER_IP", "0")
+		orderLapseKill9(t, func(id string) []string { return []string{"--redis", srv.URL(), "--node-id", id} })
+	})
+}
+
+// orderLapseKill9 runs the test on one node's data directory, or (cluster
+// set) on nodes a and b sharing Redis, b running throughout.
+func orderLapseKill9(t *testing.T, cluster func(id string) []string) {
 	hooks := &idReceiver{got: map[string]int{}}
 	hookSrv := httptest.NewServer(hooks)
 	defer hookSrv.Close()
 
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "liveroom.yaml")
-	cfgText := fmt.Sprintf("auth:\n  jwt_secret: %s\n  admin_key: %s\ncart:\n  pay_within: 2s\n  sweep_interval: 30ms\nwebhooks:\n  orders_url: %s\n  secret: %s\n  retry_min: 100ms\n  retry_max: 1s\n  poll_interval: 100ms\n",
+	cfgText := fmt.Sprintf("auth:\n  jwt_secret: %s\n  admin_key: %s\ncart:\n  pay_within: 2s\n  sweep_interval: 30ms\nwebhooks:\n  orders_url: %s\n  secret: %s\n  timeout: 2s\n  retry_min: 100ms\n  retry_max: 1s\n  poll_interval: 100ms\n",
 		crashSecret, crashAdminKey, hookSrv.URL, hookSecret)
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	data := filepath.Join(dir, "data")
-	p := startServer(t, data, "--config", cfgPath)
+	args := []string{"--config", cfgPath}
+	if cluster != nil {
+		args = append(args, cluster("a")...)
+		b := startServer(t, filepath.Join(dir, "data-b"), append([]string{"--config", cfgPath}, cluster("b")...)...)
+		defer b.Stop(t, 5*time.Second)
+	}
+	p := startServer(t, data, args...)
 	if status, b := adminDo(t, "POST", p.Base+"/api/v1/rooms", map[string]any{"id": "flash", "title": "Flash"}); status != 201 {
 		t.Fatalf("create room: %d %s", status, b)
 	}
@@ -161,7 +182,7 @@ func TestOrderLapseSurvivesKill9(t *testing.T) {
 		t.Fatal("no order lapsed before the deadline")
 	}
 
-	p2 := startServer(t, data, "--config", cfgPath)
+	p2 := startServer(t, data, args...)
 	deadline = time.Now().Add(20 * time.Second)
 	for len(listOrders(t, p2.Base, "&state=awaiting_payment").Orders) > 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
@@ -190,7 +211,8 @@ func TestOrderLapseSurvivesKill9(t *testing.T) {
 		t.Fatalf("sale after the restart: sold %v, remaining %v; want %d and %d", sold, rem, len(paid), quantity-len(paid))
 	}
 	// Every transition reached the webhook (at least once: the receiver
-	// deduplicates by webhook-id).
+	// deduplicates by webhook-id; a delivery the killed node had claimed
+	// waits for its lease, 2 × webhooks.timeout + 5s).
 	deadline = time.Now().Add(20 * time.Second)
 	missing := func() []string {
 		var out []string
