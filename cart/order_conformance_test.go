@@ -58,6 +58,12 @@ func runOrderConformance(t *testing.T, open func(t *testing.T, cfg Config) Store
 		if o.State != OrderAwaitingPayment || o.PayBy == nil || !o.PayBy.Equal(t0.Add(cfg.PayWithin)) {
 			t.Fatalf("order = %+v; want awaiting_payment until %v", o, t0.Add(cfg.PayWithin))
 		}
+		if got, err := f.s.AwaitingOrders(f.ctx, f.room, "u1"); err != nil || len(got) != 1 || got[0].ID != o.ID {
+			t.Fatalf("AwaitingOrders(u1) = %+v, %v; want %s", got, err, o.ID)
+		}
+		if got, _ := f.s.AwaitingOrders(f.ctx, f.room, "u2"); len(got) != 0 {
+			t.Fatalf("AwaitingOrders(u2) = %+v; want none", got)
+		}
 		_, err := f.s.TransitionOrder(f.ctx, f.room, o.ID, fulfill, t0)
 		wantCode(t, "fulfil before paid", err, CodeOrderNotPaid)
 		at := t0.Add(time.Minute)
@@ -66,6 +72,9 @@ func runOrderConformance(t *testing.T, open func(t *testing.T, cfg Config) Store
 		}
 		if ch := f.move(o.ID, pay, at.Add(time.Second)); ch.Changed || !ch.Order.PaidAt.Equal(at) {
 			t.Fatalf("pay twice = %+v; want the first payment, unchanged", ch)
+		}
+		if got, _ := f.s.AwaitingOrders(f.ctx, f.room, "u1"); len(got) != 0 {
+			t.Fatalf("AwaitingOrders after payment = %+v; want none", got)
 		}
 		if ch := f.move(o.ID, fulfill, at); !ch.Changed || ch.Order.State != OrderFulfilled {
 			t.Fatalf("fulfil = %+v", ch)
@@ -123,6 +132,9 @@ func runOrderConformance(t *testing.T, open func(t *testing.T, cfg Config) Store
 		}
 		if res, _ := f.s.Lapse(f.ctx, due.Add(time.Hour), 100); len(res.Lapsed) != 0 {
 			t.Fatalf("second Lapse = %+v; want nothing", res)
+		}
+		if got, _ := f.s.AwaitingOrders(f.ctx, f.room, "u1"); len(got) != 0 {
+			t.Fatalf("AwaitingOrders after lapse = %+v; want none", got)
 		}
 		_, err = f.s.TransitionOrder(f.ctx, f.room, o.ID, pay, due)
 		wantCode(t, "pay after lapse", err, CodeOrderCancelled)

@@ -114,7 +114,14 @@ type OrderLife interface {
 	// OrdersIn is Orders filtered by state ("" = all). A page may hold
 	// fewer than limit orders with Next set (the scan is bounded).
 	OrdersIn(ctx context.Context, room string, state OrderState, cursor string, limit int) (OrderPage, error)
+	// AwaitingOrders lists the buyer's orders awaiting payment (at most
+	// maxAwaitingShown, oldest first): what their page shows after a
+	// reload.
+	AwaitingOrders(ctx context.Context, room, user string) ([]Order, error)
 }
+
+// maxAwaitingShown bounds the awaiting orders a welcome carries.
+const maxAwaitingShown = 20
 
 // stateOf reads an order's state; orders stored before orders had a life
 // were paid at checkout.

@@ -18,7 +18,10 @@ import (
 // stock. Memory follows only after the commit, so a kill -9 at any point
 // leaves either the whole transition or none of it.
 
-var bDue = []byte("due")
+var (
+	bDue  = []byte("due")  // <pay-by ms><order id>: the lapse index
+	bUDue = []byte("udue") // <user\0order id>: a buyer's awaiting orders
+)
 
 // maxOrderScan bounds one OrdersIn call's scan.
 const maxOrderScan = 10_000
@@ -41,6 +44,13 @@ func createOrder(tx *bolt.Tx, room string, o Order, now time.Time) error {
 			return err
 		}
 		if err := due.Put(dueKey(*o.PayBy, o.ID), nil); err != nil {
+			return err
+		}
+		udue, err := roomBucket(tx, room, bUDue)
+		if err != nil {
+			return err
+		}
+		if err := udue.Put([]byte(userKey(o.User, o.ID)), nil); err != nil {
 			return err
 		}
 	}
@@ -151,12 +161,19 @@ func (s *LocalStore) apply(r *localRoom, olds, news []Order, now time.Time) ([]O
 		if err != nil {
 			return err
 		}
+		udue, err := roomBucket(tx, r.id, bUDue)
+		if err != nil {
+			return err
+		}
 		for i, n := range news {
 			if err := putJSON(orders, []byte(n.ID), n); err != nil {
 				return err
 			}
 			if o := olds[i]; o.stateOf() == OrderAwaitingPayment && o.PayBy != nil {
 				if err := due.Delete(dueKey(*o.PayBy, o.ID)); err != nil {
+					return err
+				}
+				if err := udue.Delete([]byte(userKey(o.User, o.ID))); err != nil {
 					return err
 				}
 			}
@@ -347,4 +364,27 @@ func (s *LocalStore) OrdersIn(_ context.Context, room string, state OrderState, 
 		return nil
 	})
 	return page, err
+}
+
+func (s *LocalStore) AwaitingOrders(_ context.Context, room, user string) ([]Order, error) {
+	var out []Order
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := roomBucketRO(tx, room, bUDue)
+		if b == nil {
+			return nil
+		}
+		prefix := []byte(userKey(user, ""))
+		c := b.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < maxAwaitingShown; k, _ = c.Next() {
+			o, err := readOrder(tx, room, string(k[len(prefix):]))
+			if err != nil {
+				return err
+			}
+			if o.stateOf() == OrderAwaitingPayment {
+				out = append(out, o)
+			}
+		}
+		return nil
+	})
+	return out, err
 }

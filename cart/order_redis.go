@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -114,7 +115,7 @@ func (s *RedisStore) TransitionOrder(ctx context.Context, room, id string, t Tra
 		if n.State == OrderCancelled {
 			cancel = "1"
 		}
-		v, err := s.run(ctx, luaTransition, room, "order:"+id, id, old, string(nb), string(n.State), toMS(now), cancel)
+		v, err := s.run(ctx, luaTransition, room, "order:"+id, id, old, string(nb), string(n.State), toMS(now), cancel, o.User)
 		if err != nil {
 			return OrderChange{}, err
 		}
@@ -209,7 +210,7 @@ func (s *RedisStore) lapseRoom(ctx context.Context, room string, now time.Time, 
 				return out, err
 			}
 			news[ids[i]] = nx
-			args = append(args, ids[i], old, string(nb))
+			args = append(args, ids[i], old, string(nb), o.User)
 		}
 		if len(gone) > 0 {
 			if err := s.rdb.ZRem(ctx, p+"due", gone...).Err(); err != nil {
@@ -292,4 +293,35 @@ func (s *RedisStore) OrdersIn(ctx context.Context, room string, state OrderState
 	}
 	page.Next = max[1:]
 	return page, nil
+}
+
+func (s *RedisStore) AwaitingOrders(ctx context.Context, room, user string) ([]Order, error) {
+	p := s.prefix(room)
+	ids, err := s.rdb.SMembers(ctx, p+"u:"+strconv.Itoa(len(user))+":"+user+":due").Result()
+	if err != nil {
+		return nil, fmt.Errorf("cart: redis: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	sort.Strings(ids) // order ids sort by time
+	if len(ids) > maxAwaitingShown {
+		ids = ids[:maxAwaitingShown]
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = p + "order:" + id
+	}
+	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("cart: redis: %w", err)
+	}
+	var out []Order
+	for _, v := range vals {
+		var o Order
+		if js := str(v); js != "" && json.Unmarshal([]byte(js), &o) == nil && o.stateOf() == OrderAwaitingPayment {
+			out = append(out, o)
+		}
+	}
+	return out, nil
 }

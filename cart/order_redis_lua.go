@@ -14,12 +14,16 @@ package cart
 const luaOrderPrelude = `
 -- new_order stores a new order whose JSON carries its initial state
 -- (startLife), queues its order.created delivery and, when due > 0 (it
--- awaits payment until due, unix ms), puts it in the lapse index.
-local function new_order(oid, js, now, due)
+-- awaits payment until due, unix ms), puts it in the lapse index and the
+-- buyer's set of awaiting orders.
+local function new_order(oid, js, now, due, user)
   redis.call('SET', P .. 'order:' .. oid, js)
   redis.call('ZADD', P .. 'orders', 0, oid)
   redis.call('ZADD', P .. 'outbox', now, oid)
-  if due > 0 then redis.call('ZADD', P .. 'due', due, oid) end
+  if due > 0 then
+    redis.call('ZADD', P .. 'due', due, oid)
+    redis.call('SADD', uk(user) .. ':due', oid)
+  end
 end
 -- move_order is one transition's compare-and-set: nil if order oid is no
 -- longer old; else it stores new, leaves the lapse index, queues the
@@ -27,11 +31,12 @@ end
 -- remaining (its sold count down), and to the product's stock if the sale
 -- settled already (or for a list-price item). It returns
 -- {{sale, sku, qty, to-running-sale 0|1, remaining after}...}.
-local function move_order(oid, old, new, st, now, cancel)
+local function move_order(oid, old, new, st, now, cancel, user)
   local k = P .. 'order:' .. oid
   if redis.call('GET', k) ~= old then return nil end
   redis.call('SET', k, new)
   redis.call('ZREM', P .. 'due', oid)
+  redis.call('SREM', uk(user) .. ':due', oid)
   redis.call('ZADD', P .. 'outbox', now, oid .. '.' .. st)
   local ret = {}
   if not cancel then return ret end
@@ -61,21 +66,21 @@ local function move_order(oid, old, new, st, now, cancel)
 end
 `
 
-// ARGV: P oid old-json new-json state now cancel(0|1)
+// ARGV: P oid old-json new-json state now cancel(0|1) user
 // -> {'ok', returns} | {'stale'}
 var luaTransition = newScript(`
-local ret = move_order(ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7] == '1')
+local ret = move_order(ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7] == '1', ARGV[8])
 if not ret then return {'stale'} end
 return {'ok', ret}
 `)
 
-// ARGV: P now (oid old-json new-json)... -> {{oid, returns}...} of the
-// orders this call lapsed (the others changed meanwhile: not due any more,
-// or lapsed by another node).
+// ARGV: P now (oid old-json new-json user)... -> {{oid, returns}...} of
+// the orders this call lapsed (the others changed meanwhile: not due any
+// more, or lapsed by another node).
 var luaLapse = newScript(`
 local now, out = tonumber(ARGV[2]), {}
-for i = 3, #ARGV, 3 do
-  local ret = move_order(ARGV[i], ARGV[i + 1], ARGV[i + 2], 'cancelled', now, true)
+for i = 3, #ARGV, 4 do
+  local ret = move_order(ARGV[i], ARGV[i + 1], ARGV[i + 2], 'cancelled', now, true, ARGV[i + 3])
   if ret then out[#out + 1] = {ARGV[i], ret} end
 end
 return out

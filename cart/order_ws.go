@@ -67,3 +67,19 @@ func (w *WS) onOrderChange(scope string, c OrderChange) {
 		w.log.Warn("cart: sending order update failed", "room", scope, "order", c.Order.ID, "err", err)
 	}
 }
+
+// snapshotOrders adds the buyer's orders awaiting payment to their welcome
+// (`orders`, only when there are some), so that a reloaded page shows
+// "pay now" again.
+func (w *WS) snapshotOrders(ctx context.Context, s *room.Snapshot) error {
+	list, err := w.svc.store.AwaitingOrders(ctx, s.Room, s.You.ID)
+	if err != nil || len(list) == 0 {
+		return err
+	}
+	views := make([]orderView, len(list))
+	for i, o := range list {
+		views[i] = viewOrder(o, w.payURL(ctx, o.Room, o))
+	}
+	s.Set("orders", views)
+	return nil
+}

@@ -76,6 +76,11 @@ func TestWSOrderLife(t *testing.T) {
 			bob.Next(t, byRef("badd"))
 			bob.Send(t, map[string]any{"type": "cart.checkout", "key": "b2", "ref": "bco"})
 			bo := roomtest.Field[orderView](t, bob.Next(t, byRef("bco")), "order")
+			// A page loaded now gets the awaiting order in its welcome.
+			bob2 := e.join(t, "bob", room.RoleViewer)
+			if w := roomtest.Field[[]orderView](t, bob2.Welcome, "orders"); len(w) != 1 || w[0].ID != bo.ID || w[0].PayURL == "" {
+				t.Fatalf("welcome orders = %+v; want bob's awaiting order with its pay_url", w)
+			}
 			e.clock.Add(int64(61 * time.Second / time.Millisecond))
 			lapsed := roomtest.Field[orderView](t, bob.Expect(t, "order.updated"), "order")
 			if lapsed.ID != bo.ID || lapsed.State != OrderCancelled || lapsed.CancelReason != CancelByLapse {

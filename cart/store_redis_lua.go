@@ -243,7 +243,7 @@ for i = 10, #ARGV do
     redis.call('HINCRBY', P .. 'pheld', r[2], -q)
   end
 end
-new_order(oid, ARGV[6], now, tonumber(ARGV[9]))
+new_order(oid, ARGV[6], now, tonumber(ARGV[9]), user)
 redis.call('SET', okey, oid, 'PX', keep)
 redis.call('ZADD', keys, now, 'o' .. ARGV[3])
 -- Keep at most max-keys of the buyer's keys, none past keep: evict the

@@ -257,7 +257,7 @@ func (w *WS) snapshot(ctx context.Context, s *room.Snapshot) error {
 		return err
 	}
 	s.Set("cart", cartItems(items))
-	return nil
+	return w.snapshotOrders(ctx, s) // order_ws.go
 }
 
 // ---- notifications ----

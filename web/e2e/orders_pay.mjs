@@ -77,6 +77,11 @@ async function main() {
   result.framesBefore = framesBefore;
   result.framesAfter = (await pageState(page, '#video')).framesDecoded;
 
+  result.step = 'pay-now bar after a reload';
+  await page.reload();
+  await bar.waitFor({ state: 'visible', timeout: STEP });
+  result.barAfterReload = (await bar.textContent()) || '';
+
   result.step = 'merchant reports the payment';
   const res = await fetch(`${base}/api/v1/rooms/${encodeURIComponent(opt.room)}/orders/${order.id}/paid`, {
     method: 'POST', headers: { Authorization: `Bearer ${opt['admin-key']}` },

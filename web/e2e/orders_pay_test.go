@@ -72,6 +72,7 @@ func TestBrowserPaysBesideTheLive(t *testing.T) {
 		PayURL         string   `json:"payURL"`
 		DrawerPayURL   string   `json:"drawerPayURL"`
 		BarText        string   `json:"barText"`
+		BarAfterReload string   `json:"barAfterReload"`
 		TabURL         string   `json:"tabURL"`
 		TabText        string   `json:"tabText"`
 		ViewerURLAfter string   `json:"viewerURLAfter"`
@@ -110,6 +111,9 @@ func TestBrowserPaysBesideTheLive(t *testing.T) {
 	}
 	if res.ViewerURLAfter != "unchanged" || res.FramesAfter <= res.FramesBefore {
 		t.Fatalf("viewer tab: url %s, frames %d -> %d; want the live still playing", res.ViewerURLAfter, res.FramesBefore, res.FramesAfter)
+	}
+	if !strings.Contains(res.BarAfterReload, "left to pay") {
+		t.Fatalf("after a reload the bar shows %q; want the order still to pay", res.BarAfterReload)
 	}
 	if res.PaidStatus != http.StatusOK || !strings.Contains(res.PaidText, "Paid") {
 		t.Fatalf("after POST …/paid (%d) the bar shows %q; want Paid", res.PaidStatus, res.PaidText)

@@ -113,6 +113,8 @@ function attach() {
   if (!ws || ws === sock) return;
   sock = ws;
   sock.on('order.confirmed', (ev) => show(ev.order));
+  // A (re)loaded page: the welcome lists the orders still awaiting payment.
+  sock.on('welcome', (ev) => { for (const o of ev.orders || []) show(o); });
   sock.on('order.updated', (ev) => show(ev.order));
 }
 
