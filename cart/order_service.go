@@ -10,7 +10,7 @@ import (
 // that happened is told to OnOrderChange (the buyer's tabs, the outbox)
 // and units that went back to a running sale move its sale.stock.
 
-// lapseBatch bounds the orders one sweep lapses (the rest wait for the next).
+// lapsePerSweep bounds the orders one sweep lapses (the rest wait for the next).
 const lapsePerSweep = 5000
 
 // OnOrderChange is told of every transition that happened, with the room
@@ -61,11 +61,15 @@ func (s *Service) orderChanged(ctx context.Context, room string, c OrderChange) 
 }
 
 // PayURL is the pay_url of an awaiting order: the room's checkout URL
-// template if roomTemplate is set, else cart.checkout_url.
+// template if roomTemplate is set, else cart.checkout_url; "" without
+// cart.pay_secret.
 func (s *Service) PayURL(o Order, roomTemplate string) string {
 	t := s.cfg.CheckoutURL
 	if roomTemplate != "" {
 		t = roomTemplate
+	}
+	if s.cfg.PaySecret == "" {
+		return "" // never an unsigned (forgeable) pay_url: a room's template needs cart.pay_secret too
 	}
 	return PayURL(t, s.cfg.PaySecret, o)
 }
