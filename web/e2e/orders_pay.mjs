@@ -1,10 +1,10 @@
 // Browser driver for orders_pay_test.go: a signed-in viewer checks out an
 // order that awaits payment; the page shows "Pay now" with the time left;
 // the button opens pay_url in a new tab while the live keeps playing; the
-// merchant reports the payment and the bar says so. Prints one JSON result
+// merchant reports the payment and the bar says so; the studio counts it. Prints one JSON result
 // line prefixed "E2E_RESULT ".
 //
-//   node orders_pay.mjs --base URL --room ROOM --token VIEWER_TOKEN --admin-key KEY
+//   node orders_pay.mjs --base URL --room ROOM --token VIEWER_TOKEN --admin-key KEY --host-token TOKEN
 import { parseArgs } from 'node:util';
 import { launch, helpers } from './lib.mjs';
 
@@ -14,6 +14,7 @@ const { values: opt } = parseArgs({
     room: { type: 'string', default: 'e2e' },
     token: { type: 'string', default: '' },
     'admin-key': { type: 'string', default: '' },
+    'host-token': { type: 'string', default: '' },
     chromium: { type: 'string', default: process.env.CHROMIUM || '/usr/bin/chromium' },
     timeout: { type: 'string', default: '30000' },
   },
@@ -92,6 +93,17 @@ async function main() {
     return b && /Paid/.test(b.textContent);
   }, order.id, { timeout: STEP, polling: 100 });
   result.paidText = await bar.textContent();
+
+  result.step = 'studio order figures';
+  const studio = await context.newPage();
+  await studio.goto(`${base}/studio/${encodeURIComponent(opt.room)}#token=${opt['host-token']}`);
+  await studio.waitForFunction(() => {
+    const b = document.getElementById('st-paid');
+    return b && b.textContent === '1';
+  }, null, { timeout: STEP, polling: 200 });
+  result.studioPaid = await studio.locator('#st-paid').textContent();
+  result.studioPaidRevenue = await studio.locator('#st-paid-revenue').textContent();
+  result.studioAwaiting = await studio.locator('#st-awaiting_payment').textContent();
   result.ok = true;
 }
 

@@ -21,7 +21,8 @@ import (
 // TestBrowserPaysBesideTheLive (docs/orders.md): with a payment step, the
 // viewer page shows "Pay now" and the time left for the order it checked
 // out; the button opens the signed pay_url in a new tab and the live keeps
-// playing in the viewer's; the merchant's POST …/paid reaches the page.
+// playing in the viewer's; the merchant's POST …/paid reaches the page and
+// the studio counts the paid order and its revenue.
 func TestBrowserPaysBesideTheLive(t *testing.T) {
 	chromium, node := browserTools(t)
 	artifacts := artifactsDir(t)
@@ -46,6 +47,10 @@ func TestBrowserPaysBesideTheLive(t *testing.T) {
 		Token string `json:"token"`
 	}
 	s.admin(t, "/api/v1/tokens", map[string]any{"sub": "ann", "name": "Ann", "role": "viewer", "room": room}, http.StatusCreated, &tok)
+	var host struct {
+		Token string `json:"token"`
+	}
+	s.admin(t, "/api/v1/tokens", map[string]any{"sub": "hana", "name": "Hana", "role": "host", "room": room}, http.StatusCreated, &host)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -80,8 +85,11 @@ func TestBrowserPaysBesideTheLive(t *testing.T) {
 		FramesAfter    int      `json:"framesAfter"`
 		PaidStatus     int      `json:"paidStatus"`
 		PaidText       string   `json:"paidText"`
+		StudioPaid     string   `json:"studioPaid"`
+		StudioRevenue  string   `json:"studioPaidRevenue"`
+		StudioAwaiting string   `json:"studioAwaiting"`
 	}
-	runScript(t, node, chromium, &res, "orders_pay.mjs", "--base", s.base, "--room", room, "--token", tok.Token, "--admin-key", s.adminKey)
+	runScript(t, node, chromium, &res, "orders_pay.mjs", "--base", s.base, "--room", room, "--token", tok.Token, "--admin-key", s.adminKey, "--host-token", host.Token)
 	for _, l := range res.Logs {
 		t.Log("browser: " + l)
 	}
@@ -117,5 +125,8 @@ func TestBrowserPaysBesideTheLive(t *testing.T) {
 	}
 	if res.PaidStatus != http.StatusOK || !strings.Contains(res.PaidText, "Paid") {
 		t.Fatalf("after POST …/paid (%d) the bar shows %q; want Paid", res.PaidStatus, res.PaidText)
+	}
+	if res.StudioPaid != "1" || !strings.Contains(res.StudioRevenue, "49") || res.StudioAwaiting != "0" {
+		t.Fatalf("studio shows paid %q (%q), awaiting %q; want 1 paid order of 49 EUR, none awaiting", res.StudioPaid, res.StudioRevenue, res.StudioAwaiting)
 	}
 }
