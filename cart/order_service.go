@@ -48,6 +48,9 @@ func (s *Service) Lapse(ctx context.Context) (int, error) {
 func (s *Service) orderChanged(ctx context.Context, room string, c OrderChange) {
 	o := c.Order
 	s.log.Info("order "+string(o.State), "room", room, "order", o.ID, "reason", o.CancelReason, "total_cents", o.TotalCents)
+	if s.m != nil {
+		s.m.transitions.WithLabelValues(string(o.State), string(o.CancelReason)).Inc()
+	}
 	for _, r := range c.Returned {
 		if r.ToSale {
 			s.stockChanged(ctx, room, r.SaleID, r.Remaining)

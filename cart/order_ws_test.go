@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"liveroom/room"
 	"liveroom/room/roomtest"
 )
@@ -88,6 +90,9 @@ func TestWSOrderLife(t *testing.T) {
 			}
 			_, err = e.svc.TransitionOrder(context.Background(), "demo", bo.ID, Transition{Action: ActPay})
 			wantCode(t, "pay after lapse", err, CodeOrderCancelled)
+			if got := testutil.ToFloat64(e.svc.m.transitions.WithLabelValues("cancelled", "lapse")); got != 1 {
+				t.Fatalf("liveroom_cart_order_transitions_total{cancelled,lapse} = %v, want 1", got)
+			}
 
 			// A payment reported by the merchant reaches the buyer.
 			tab1.Send(t, map[string]any{"type": "cart.add", "sale_id": sale.ID, "qty": 1, "key": "a2", "ref": "add2"})
