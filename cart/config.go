@@ -36,6 +36,15 @@ type Config struct {
 	// RedisPrefix starts every Redis key (cluster mode), so that several
 	// deployments can share one Redis.
 	RedisPrefix string `yaml:"redis_prefix"`
+	// PayWithin is how long a new order awaits payment before it lapses
+	// (cancelled, its units back on sale); 0 = orders are paid at once (no
+	// payment step). A sale may set its own (`pay_within_s`). docs/orders.md.
+	PayWithin time.Duration `yaml:"pay_within"`
+	// CheckoutURL is where a buyer pays an awaiting order: a URL template
+	// with {order_id}, signed with PaySecret (pay_url in order.confirmed).
+	// A room may set its own. Empty = no pay_url.
+	CheckoutURL string `yaml:"checkout_url"`
+	PaySecret   string `yaml:"pay_secret"`
 }
 
 // Defaults of Config.
@@ -111,7 +120,7 @@ func (c Config) Validate() error {
 	if c.RedisPrefix == "" || len(c.RedisPrefix) > 32 {
 		return fmt.Errorf("cart.redis_prefix: must be 1-32 bytes")
 	}
-	return nil
+	return c.validateOrders()
 }
 
 // WebhookConfig is the `webhooks:` section.

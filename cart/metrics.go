@@ -16,6 +16,7 @@ type Metrics struct {
 	soldOut      prometheus.Histogram
 	deliveries   prometheus.Counter
 	failures     *prometheus.CounterVec
+	transitions  *prometheus.CounterVec // order_service.go
 }
 
 // NewMetrics registers the series on reg (never the global registry).
@@ -50,8 +51,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "liveroom_cart_webhook_failures_total",
 			Help: "Failed webhook attempts, by reason: status, redirect (never followed), network, store; parked counts deliveries given up after webhooks.max_attempts.",
 		}, []string{"reason"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "liveroom_cart_order_transitions_total",
+			Help: "Order transitions, by the state reached (paid, fulfilled, cancelled) and for cancelled who cancelled (buyer, merchant, lapse).",
+		}, []string{"state", "reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.reservations, m.ended, m.orders, m.conversions, m.soldOut, m.deliveries, m.failures} {
+	for _, c := range []prometheus.Collector{m.reservations, m.ended, m.orders, m.conversions, m.soldOut, m.deliveries, m.failures, m.transitions} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -44,7 +44,7 @@ const (
 // order id, the same on every retry: a receiver that has seen it before
 // should answer 2xx and do nothing. Order.Key is the buyer's checkout key.
 type WebhookPayload struct {
-	Type           string          `json:"type"` // "order.created"
+	Type           string          `json:"type"` // "order.created", "order.paid", "order.fulfilled", "order.cancelled"
 	IdempotencyKey string          `json:"idempotency_key"`
 	Order          json.RawMessage `json:"order"`
 }
@@ -105,7 +105,9 @@ func parseFailedCursor(c string) (string, error) {
 
 func failedCursor(room, oid string) string { return room + "/" + oid }
 
-var orderIDPattern = regexp.MustCompile(`^o_[0-9a-f]{12,40}$`)
+// orderIDPattern matches a delivery id: an order id, or order id.state for
+// a transition's event.
+var orderIDPattern = regexp.MustCompile(`^o_[0-9a-f]{12,40}(\.(paid|fulfilled|cancelled))?$`)
 
 const maxFailedPage = 500
 
@@ -302,7 +304,8 @@ func (e statusError) Error() string {
 }
 
 func (o *Outbox) post(ctx context.Context, d Delivery) error {
-	body, err := json.Marshal(WebhookPayload{Type: "order.created", IdempotencyKey: d.OrderID, Order: json.RawMessage(d.Order)})
+	_, event := splitDelivery(d.OrderID) // order.created, or a transition's id.state
+	body, err := json.Marshal(WebhookPayload{Type: event, IdempotencyKey: d.OrderID, Order: json.RawMessage(d.Order)})
 	if err != nil {
 		o.m.deliveryFailed("store")
 		return fmt.Errorf("encode payload: %w", err)

@@ -25,6 +25,8 @@ type Service struct {
 	onSale  []func(SaleEvent)
 	onCart  []func(room, user string)
 	onOrder []func(Order)
+	// onChange hears of order transitions (order_service.go).
+	onChange []func(room string, c OrderChange)
 
 	onAucClosed []func(room string, r CloseResult) // auction_service.go
 
@@ -306,6 +308,9 @@ func (s *Service) Sweep(ctx context.Context) error {
 		delete(s.stock, saleRef{e.Room, e.Sale.ID})
 		s.smu.Unlock()
 		s.saleEvent(SaleEvent{Kind: EventSaleSettled, Room: e.Room, Sale: e.Sale})
+	}
+	if _, lerr := s.Lapse(ctx); err == nil {
+		err = lerr // unpaid orders past their window (order_service.go)
 	}
 	return err
 }

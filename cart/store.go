@@ -72,6 +72,8 @@ type Store interface {
 	// returned Next as cursor for the following page ("" = no more).
 	Orders(ctx context.Context, room, cursor string, limit int) (OrderPage, error)
 	Order(ctx context.Context, room, id string) (Order, error)
+	// OrderLife moves orders through their states (order_life.go).
+	OrderLife
 
 	Deliveries
 	Close() error

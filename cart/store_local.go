@@ -288,7 +288,7 @@ func (s *LocalStore) StartSale(_ context.Context, room string, p SaleParams, now
 	sale := Sale{
 		ID: newID("s"), SKU: p.SKU, PriceCents: p.PriceCents, Currency: prod.Currency,
 		Quantity: p.Quantity, Remaining: p.Quantity, PerUserLimit: p.PerUserLimit,
-		StartsAt: starts, EndsAt: starts.Add(time.Duration(p.DurationS) * time.Second),
+		StartsAt: starts, EndsAt: starts.Add(time.Duration(p.DurationS) * time.Second), PayWithinS: p.PayWithinS,
 	}
 	durable := *prod
 	durable.Stock += r.pheld[p.SKU] - p.Quantity

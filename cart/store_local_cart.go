@@ -302,6 +302,7 @@ func (s *LocalStore) Checkout(ctx context.Context, room, user, key string, now t
 		r.mu.Unlock()
 		return CheckoutResult{}, err
 	}
+	startLife(&o, r.payWindow(s.cfg, items), now)
 	for _, res := range held {
 		res.pending = true
 	}

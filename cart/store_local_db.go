@@ -25,7 +25,8 @@ import (
 //	                                cart.key_retention evict the oldest at the
 //	                                buyer's next checkout; reads ignore expired ones
 //	rooms/<room>/meta/pin           pinned sku
-//	outbox/<room\0order id>         outboxEntry
+//	outbox/<room\0order id>         outboxEntry (order id.state for a transition's event)
+//	rooms/<room>/due/<ms><order id>  (empty) awaiting orders by the end of their window
 //
 // Held reservations are never written: a restart releases them all, which is
 // exactly what "remaining = quantity − sold" and the product Stock above say.
@@ -55,11 +56,12 @@ type saleRecord struct {
 	StartsAt     time.Time `json:"starts_at"`
 	EndsAt       time.Time `json:"ends_at"`
 	Settled      bool      `json:"settled"`
+	PayWithinS   *int      `json:"pay_within_s,omitempty"`
 }
 
 func saleRecordOf(s Sale, settled bool) saleRecord {
 	return saleRecord{ID: s.ID, SKU: s.SKU, PriceCents: s.PriceCents, Currency: s.Currency, Quantity: s.Quantity,
-		Sold: s.Sold, PerUserLimit: s.PerUserLimit, StartsAt: s.StartsAt, EndsAt: s.EndsAt, Settled: settled}
+		Sold: s.Sold, PerUserLimit: s.PerUserLimit, StartsAt: s.StartsAt, EndsAt: s.EndsAt, Settled: settled, PayWithinS: s.PayWithinS}
 }
 
 type outboxEntry struct {
@@ -157,11 +159,7 @@ func updateSaleRecord(tx *bolt.Tx, room, id string, fn func(*saleRecord)) error 
 // writeOrder is the checkout transaction. It returns the buyer's cart.add
 // keys (user\0key) that it evicted to stay within cart.max_keys.
 func writeOrder(tx *bolt.Tx, r *localRoom, o Order, items []Reservation, cfg Config, now time.Time) ([]string, error) {
-	orders, err := roomBucket(tx, r.id, bOrders)
-	if err != nil {
-		return nil, err
-	}
-	if err := putJSON(orders, []byte(o.ID), o); err != nil {
+	if err := createOrder(tx, r.id, o, now); err != nil {
 		return nil, err
 	}
 	okeys, err := roomBucket(tx, r.id, bOKeys)
@@ -217,8 +215,7 @@ func writeOrder(tx *bolt.Tx, r *localRoom, o Order, items []Reservation, cfg Con
 	if err != nil {
 		return nil, err
 	}
-	key := []byte(r.id + "\x00" + o.ID)
-	return evicted, putJSON(tx.Bucket(bOutbox), key, outboxEntry{Next: toMS(now)})
+	return evicted, nil
 }
 
 // userKeyEntry is the ukeys key of one idempotency key of user, kept since
@@ -359,6 +356,7 @@ func loadRoom(rb *bolt.Bucket, id string) (*localRoom, error) {
 			ID: rec.ID, SKU: rec.SKU, PriceCents: rec.PriceCents, Currency: rec.Currency,
 			Quantity: rec.Quantity, Sold: rec.Sold, Remaining: rec.Quantity - rec.Sold,
 			PerUserLimit: rec.PerUserLimit, StartsAt: rec.StartsAt, EndsAt: rec.EndsAt, Settled: rec.Settled,
+			PayWithinS: rec.PayWithinS,
 		}}
 		// Settled sales were reported; an unsettled one that ended while
 		// we were down is reported (and settled) by the first sweep.
@@ -516,7 +514,8 @@ func (s *LocalStore) ClaimDeliveries(_ context.Context, now time.Time, lease tim
 			}
 			var body []byte
 			if b := roomBucketRO(tx, string(room), bOrders); b != nil {
-				body = bytes.Clone(b.Get(oid))
+				base, _ := splitDelivery(string(oid)) // id.event of a transition
+				body = bytes.Clone(b.Get([]byte(base)))
 			}
 			if body == nil { // cannot happen: the order is written with its entry
 				return fmt.Errorf("outbox: order %s/%s missing", room, oid)

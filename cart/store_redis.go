@@ -26,6 +26,8 @@ type RedisStore struct {
 
 	mu      sync.Mutex
 	touched map[string]int64 // room -> sweep-until this node last wrote to the rooms index
+
+	windows saleWindows // sales' pay_within_s, which never change (order_redis.go)
 }
 
 var _ Store = (*RedisStore)(nil)
@@ -215,8 +217,12 @@ func (s *RedisStore) StartSale(ctx context.Context, room string, p SaleParams, n
 	if err := s.touch(ctx, room, sale.EndsAt.Add(s.cfg.Hold)); err != nil {
 		return Sale{}, err
 	}
+	pw := ""
+	if p.PayWithinS != nil {
+		pw, sale.PayWithinS = strconv.Itoa(*p.PayWithinS), p.PayWithinS
+	}
 	v, err := s.run(ctx, luaStartSale, room, "sales", sale.ID, p.SKU, p.PriceCents, p.Quantity,
-		p.PerUserLimit, toMS(sale.StartsAt), toMS(sale.EndsAt), toMS(now))
+		p.PerUserLimit, toMS(sale.StartsAt), toMS(sale.EndsAt), toMS(now), pw)
 	if err != nil {
 		return Sale{}, err
 	}
@@ -256,6 +262,9 @@ func saleFrom(h map[string]string, now time.Time) Sale {
 		StartsAt: ms("starts"), EndsAt: ms("ends"), Settled: h["settled"] != "",
 	}
 	s.State = saleState(s.StartsAt, s.EndsAt, now)
+	if pw, err := strconv.Atoi(h["pw"]); err == nil {
+		s.PayWithinS = &pw
+	}
 	return s
 }
 
@@ -468,11 +477,15 @@ func (s *RedisStore) Checkout(ctx context.Context, room, user, key string, now t
 		if err != nil {
 			return CheckoutResult{}, err
 		}
+		payBy, err := s.startLife(ctx, room, &o, items, now)
+		if err != nil {
+			return CheckoutResult{}, err
+		}
 		body, err := json.Marshal(o)
 		if err != nil {
 			return CheckoutResult{}, err
 		}
-		args := []any{user, key, toMS(now), o.ID, string(body), s.cfg.KeyRetention.Milliseconds(), s.cfg.MaxKeys}
+		args := []any{user, key, toMS(now), o.ID, string(body), s.cfg.KeyRetention.Milliseconds(), s.cfg.MaxKeys, payBy}
 		for _, it := range items {
 			args = append(args, it.ID)
 		}

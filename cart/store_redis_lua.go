@@ -92,7 +92,9 @@ local function cart(u, now, out)
 end
 `
 
-func newScript(body string) *redis.Script { return redis.NewScript(luaPrelude + body) }
+func newScript(body string) *redis.Script {
+	return redis.NewScript(luaPrelude + luaOrderPrelude + body)
+}
 
 // ARGV: P user key sale sku qty now exp newid max-holds max-units list-limit keep
 // -> {'replay', res-hash, cart...} | {'ok', id, remaining, first-sold-out, sku, price, cur, cart...}
@@ -203,7 +205,8 @@ if cart(u, now, out) then out[2] = 1 end
 return out
 `)
 
-// ARGV: P user okey now orderid orderjson keep max-keys reservation-ids...
+// ARGV: P user okey now orderid orderjson keep max-keys pay-by reservation-ids...
+// (pay-by: unix ms the order awaits payment until, 0 = paid at once)
 // -> {'ok', cart...} | {'dup', order-json, cart...} | {'stale'}
 var luaCheckout = newScript(`
 local user, now, oid = ARGV[2], tonumber(ARGV[4]), ARGV[5]
@@ -216,12 +219,12 @@ if live(old, now, keep) then
   cart(u, now, out)
   return out
 end
-for i = 9, #ARGV do
+for i = 10, #ARGV do
   local r = redis.call('HMGET', P .. 'res:' .. ARGV[i], 'user', 'st', 'exp')
   if r[1] ~= user or r[2] ~= 'held' or tonumber(r[3]) <= now then return {'stale'} end
 end
 local keys = u .. ':keys'
-for i = 9, #ARGV do
+for i = 10, #ARGV do
   local id = ARGV[i]
   local k = P .. 'res:' .. id
   local r = redis.call('HMGET', k, 'sale', 'sku', 'qty', 'key')
@@ -240,11 +243,9 @@ for i = 9, #ARGV do
     redis.call('HINCRBY', P .. 'pheld', r[2], -q)
   end
 end
-redis.call('SET', P .. 'order:' .. oid, ARGV[6])
-redis.call('ZADD', P .. 'orders', 0, oid)
+new_order(oid, ARGV[6], now, tonumber(ARGV[9]), user)
 redis.call('SET', okey, oid, 'PX', keep)
 redis.call('ZADD', keys, now, 'o' .. ARGV[3])
-redis.call('ZADD', P .. 'outbox', now, oid)
 -- Keep at most max-keys of the buyer's keys, none past keep: evict the
 -- oldest (a bought cart.add key takes its reservation with it; one that
 -- lapsed and now names a new hold is left alone).
@@ -302,7 +303,7 @@ end
 return {expired, ended, settled}
 `)
 
-// ARGV: P id sku price qty limit starts ends now -> currency
+// ARGV: P id sku price qty limit starts ends now pay-within-s (empty = cart.pay_within) -> currency
 var luaStartSale = newScript(`
 local id, sku, qty, now = ARGV[2], ARGV[3], tonumber(ARGV[5]), tonumber(ARGV[9])
 local pj = redis.call('HGET', P .. 'products', sku)
@@ -317,6 +318,7 @@ redis.call('HINCRBY', P .. 'stock', sku, -qty)
 local c = cjson.decode(pj).currency
 redis.call('HSET', P .. 'sale:' .. id, 'id', id, 'sku', sku, 'price', ARGV[4], 'cur', c, 'qty', qty,
   'remaining', qty, 'held', 0, 'sold', 0, 'limit', ARGV[6], 'starts', ARGV[7], 'ends', ARGV[8])
+if ARGV[10] ~= '' then redis.call('HSET', P .. 'sale:' .. id, 'pw', ARGV[10]) end
 redis.call('ZADD', P .. 'sales', ARGV[7], id)
 redis.call('HSET', P .. 'salesku', sku, id)
 redis.call('ZADD', P .. 'ends', ARGV[8], id)
@@ -381,7 +383,7 @@ local out = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'outbox', '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[4]))) do
   redis.call('ZADD', P .. 'outbox', ARGV[3], id)
   local n = redis.call('HINCRBY', P .. 'outbox:att', id, 1)
-  out[#out + 1] = {id, n, redis.call('GET', P .. 'order:' .. id) or ''}
+  out[#out + 1] = {id, n, redis.call('GET', P .. 'order:' .. string.match(id, '^[^.]*')) or ''}
 end
 return out
 `)

@@ -92,6 +92,9 @@ type SaleParams struct {
 	PerUserLimit int    `json:"per_user_limit"` // 0 = no limit
 	StartsInS    int    `json:"starts_in_s"`    // countdown before it opens
 	DurationS    int    `json:"duration_s"`     // how long it is open
+	// PayWithinS overrides cart.pay_within for orders of this sale's units
+	// (order_life.go); nil = the config's, 0 = paid at once.
+	PayWithinS *int `json:"pay_within_s,omitempty"`
 }
 
 // Validate reports the first invalid field by its JSON name. Whether the
@@ -114,6 +117,9 @@ func (p SaleParams) Validate() error {
 	}
 	if p.DurationS < 1 || p.DurationS > MaxDuration {
 		return fieldErr("duration_s", "must be 1..%d", MaxDuration)
+	}
+	if p.PayWithinS != nil && (*p.PayWithinS < 0 || *p.PayWithinS > MaxPayWithinS) {
+		return fieldErr("pay_within_s", "must be 0 (paid at once)..%d", MaxPayWithinS)
 	}
 	return nil
 }
@@ -143,6 +149,8 @@ type Sale struct {
 	State        SaleState `json:"state"`
 	// Settled: ended with nothing held; Remaining went back to the product.
 	Settled bool `json:"settled,omitempty"`
+	// PayWithinS is the sale's own payment window (nil: cart.pay_within).
+	PayWithinS *int `json:"pay_within_s,omitempty"`
 }
 
 func saleState(starts, ends, now time.Time) SaleState {
@@ -246,6 +254,14 @@ type Order struct {
 	TotalCents  int64       `json:"total_cents"`
 	Key         string      `json:"key"` // the buyer's checkout idempotency key
 	CreatedAt   time.Time   `json:"created_at"`
+	// The order's life (order_life.go): State, and when it got there.
+	// PayBy is the end of the payment window of an awaiting order.
+	State        OrderState   `json:"state,omitempty"`
+	PayBy        *time.Time   `json:"pay_by,omitempty"`
+	PaidAt       *time.Time   `json:"paid_at,omitempty"`
+	FulfilledAt  *time.Time   `json:"fulfilled_at,omitempty"`
+	CancelledAt  *time.Time   `json:"cancelled_at,omitempty"`
+	CancelReason CancelReason `json:"cancel_reason,omitempty"`
 }
 
 // OrderItem is one reservation turned into a purchase.

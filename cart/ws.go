@@ -24,6 +24,8 @@ type WS struct {
 	svc *Service
 	hub *room.Hub
 	log *slog.Logger
+
+	checkoutURL func(ctx context.Context, roomID string) string // order_ws.go
 }
 
 // publishTimeout bounds the bus calls made from notifications, which have
@@ -54,6 +56,7 @@ func AttachWS(hub *room.Hub, svc *Service, log *slog.Logger) *WS {
 	svc.OnSale(w.onSale)
 	svc.OnStock(w.onStock)
 	svc.OnCart(w.onCart)
+	w.attachOrders() // order_ws.go
 	return w
 }
 
@@ -91,15 +94,6 @@ func cartItems(rs []Reservation) []cartItem {
 			PriceCents: r.PriceCents, Currency: r.Currency, ExpiresAt: r.ExpiresAt, Key: r.Key}
 	}
 	return items
-}
-
-type orderView struct {
-	ID         string      `json:"id"`
-	Items      []OrderItem `json:"items"`
-	Currency   string      `json:"currency"`
-	TotalCents int64       `json:"total_cents"`
-	Key        string      `json:"key"`
-	CreatedAt  time.Time   `json:"created_at"`
 }
 
 // ---- host handlers ----
@@ -223,8 +217,7 @@ func (w *WS) checkout(ctx context.Context, req *room.Request) error {
 		return protoErr(err)
 	}
 	o := res.Order
-	ev := room.MustEvent("order.confirmed", map[string]any{"order": orderView{
-		ID: o.ID, Items: o.Items, Currency: o.Currency, TotalCents: o.TotalCents, Key: o.Key, CreatedAt: o.CreatedAt}})
+	ev := room.MustEvent("order.confirmed", map[string]any{"order": viewOrder(o, w.payURL(ctx, req.RoomID, o))})
 	ev.Ref = req.Ref
 	if err := w.hub.SendUser(ctx, req.Room, req.From.ID, ev); err != nil {
 		return err
@@ -270,7 +263,7 @@ func (w *WS) snapshot(ctx context.Context, s *room.Snapshot) error {
 		return err
 	}
 	s.Set("cart", cartItems(items))
-	return nil
+	return w.snapshotOrders(ctx, s) // order_ws.go
 }
 
 // ---- notifications ----

@@ -38,6 +38,9 @@ type Room struct {
 	// Record: the room's shows are recorded; nil = the server's default
 	// (record.default).
 	Record *bool `json:"record,omitempty"`
+	// CheckoutURL overrides cart.checkout_url for this room's orders
+	// (docs/orders.md); the web layer validates it.
+	CheckoutURL string `json:"checkout_url,omitempty"`
 }
 
 // Public returns the room without its secrets: the stream key, and the

@@ -90,6 +90,7 @@ type roomRequest struct {
 	Source      string     `json:"source"`
 	ScheduledAt *time.Time `json:"scheduled_at"`
 	Record      *bool      `json:"record"`
+	CheckoutURL string     `json:"checkout_url"` // admin_orders.go
 }
 
 func (s *Server) createRoom(w http.ResponseWriter, r *http.Request) {
@@ -104,7 +105,11 @@ func (s *Server) createRoom(w http.ResponseWriter, r *http.Request) {
 	rm, err := room.NewRoom(room.Room{
 		ID: req.ID, Title: req.Title, Private: req.Private, GuestChat: req.GuestChat,
 		Source: req.Source, ScheduledAt: req.ScheduledAt, Record: req.Record,
+		CheckoutURL: req.CheckoutURL,
 	}, time.Now())
+	if err == nil {
+		err = validCheckoutURL(req.CheckoutURL)
+	}
 	if err != nil {
 		s.storeError(w, err)
 		return
@@ -252,6 +257,7 @@ type roomPatch struct {
 	ScheduledAt     *time.Time   `json:"scheduled_at"`
 	RotateStreamKey bool         `json:"rotate_stream_key"`
 	Record          *bool        `json:"record"`
+	CheckoutURL     *string      `json:"checkout_url"`
 }
 
 // patchRoom: admins change anything; the room's host may change the title
@@ -270,9 +276,15 @@ func (s *Server) patchRoom(w http.ResponseWriter, r *http.Request) {
 		writeDecodeError(w, status, err)
 		return
 	}
-	if !room.GlobalAdmin(who) && (p.Private != nil || p.GuestChat != nil || p.Source != nil || p.ScheduledAt != nil || p.RotateStreamKey) {
+	if !room.GlobalAdmin(who) && (p.Private != nil || p.GuestChat != nil || p.Source != nil || p.ScheduledAt != nil || p.RotateStreamKey || p.CheckoutURL != nil) {
 		writeError(w, http.StatusForbidden, "forbidden", "a host may change title, status and record; the rest needs admin credentials")
 		return
+	}
+	if p.CheckoutURL != nil {
+		if err := validCheckoutURL(*p.CheckoutURL); err != nil {
+			s.storeError(w, err)
+			return
+		}
 	}
 	if p.Status != nil {
 		if err := room.RequestStatus(*p.Status); err != nil {
@@ -304,6 +316,9 @@ func (s *Server) patchRoom(w http.ResponseWriter, r *http.Request) {
 		}
 		if p.RotateStreamKey {
 			rm.StreamKey = "sk_" + room.RandomID(16)
+		}
+		if p.CheckoutURL != nil {
+			rm.CheckoutURL = *p.CheckoutURL
 		}
 		return nil
 	})

@@ -177,6 +177,10 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
+	if st := r.URL.Query().Get("state"); st != "" {
+		s.listOrdersIn(w, r, scope, st, limit) // admin_orders.go
+		return
+	}
 	page, err := s.deps.Catalog.Orders(r.Context(), scope, r.URL.Query().Get("cursor"), limit)
 	if err != nil {
 		s.cartError(w, err)

@@ -34,6 +34,8 @@ type Deps struct {
 	Webhooks FailedWebhooks
 	// Giveaways serves the public record of giveaways (admin_giveaways.go).
 	Giveaways Giveaways
+	// Orders moves orders through their states (the cart service).
+	Orders OrderLife
 	// RTSPPort, when not 0, is advertised to hosts as the RTSP ingest port.
 	RTSPPort int
 	// RTMPPort, when not 0, is advertised to hosts as the RTMP ingest port
@@ -116,6 +118,7 @@ func (s *Server) routes() {
 	s.catalogRoutes(m)
 	s.giveawayRoutes(m)
 	s.webhookRoutes(m)
+	s.orderRoutes(m) // admin_orders.go
 
 	m.HandleFunc("POST /whip/{room}", s.cors(s.whipPost))
 	m.HandleFunc("PATCH /whip/{room}/{session}", s.cors(s.whipPatch))

@@ -24,6 +24,7 @@ var workloads = map[string]func(ctx context.Context, args []string, out io.Write
 	"idle":       idleCmd,
 	"hub-server": hubServerCmd,
 	"sale":       saleCmd,
+	"lapse":      lapseCmd,
 	"failover":   failoverCmd,
 	"wsflood":    wsfloodCmd,
 	"hls":        hlsCmd,      // hls.go
@@ -41,6 +42,7 @@ var workloadHelp = map[string]string{
 	"idle":       "idle WebSocket clients: server memory per connection",
 	"hub-server": "harness: the room hub and chat alone, to measure them",
 	"sale":       "flash-sale storm over the WebSocket: oversell check, reservations/s, latency",
+	"lapse":      "flash sale whose unpaid orders lapse: units back on sale once, bought again, paid/s through the admin API",
 	"failover":   "viewers behind a balancer while a node is killed or drained: outage per viewer",
 	"wsflood":    "WebSocket clients sending resume and cart.add without reading: server RSS, goroutines, refusals, a normal client's latency",
 	"hls":        "LL-HLS players polling playlists and parts: server CPU, part-ready delay",

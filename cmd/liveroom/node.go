@@ -141,7 +141,7 @@ func wireNode(cfg Config, reg *prometheus.Registry, log *slog.Logger, b *backend
 		}
 	}
 	n.web = web.New(cfg.HTTP, web.Deps{
-		Auth: n.auth, Rooms: b.rooms, WHIP: n.sfu, WHEP: n.sfu, HLS: n.sfu.NewHLS(media.HLSConfig{}), Edge: n.sfu, Hub: n.hub, ModLog: cs, Catalog: b.store, Webhooks: n.outbox,
+		Auth: n.auth, Rooms: b.rooms, WHIP: n.sfu, WHEP: n.sfu, HLS: n.sfu.NewHLS(media.HLSConfig{}), Edge: n.sfu, Hub: n.hub, ModLog: cs, Catalog: b.store, Webhooks: n.outbox, Orders: n.cart,
 		RTSPPort: rtspPort, RTMPPort: tcpPort(n.rtmpAddr), SRTPort: udpPort(n.srtAddr), Gatherer: reg, Ready: ready, ReadyDetail: b.readyDetail, Logger: log.With("component", "web"),
 		ClusterSecret: b.secret, OnWatch: n.edges.Watch, OnSource: n.life.SourceChanged, Giveaways: n.cart.Giveaways(),
 		Shows: n.rec.Library(), ReplaySecret: replaySecret(cfg.Auth.JWTSecret),
@@ -160,7 +160,14 @@ func (n *node) buildCart(reg prometheus.Registerer) error {
 	if n.cart, err = cart.NewService(n.back.store, n.cfg.Cart, cart.ServiceOptions{Metrics: metrics, Log: clog}); err != nil {
 		return err
 	}
-	cart.AttachWS(n.hub, n.cart, clog)
+	cws := cart.AttachWS(n.hub, n.cart, clog)
+	cws.SetCheckoutURLs(func(ctx context.Context, roomID string) string { // a room's own checkout_url
+		rm, err := n.back.rooms.Get(ctx, roomID)
+		if err != nil {
+			return ""
+		}
+		return rm.CheckoutURL
+	})
 	if n.outbox, err = cart.NewOutbox(n.back.store, n.cfg.Webhooks, cart.OutboxOptions{Metrics: metrics, Log: n.log.With("component", "webhooks")}); err != nil {
 		return err
 	}
@@ -169,6 +176,7 @@ func (n *node) buildCart(reg prometheus.Registerer) error {
 			Log: n.log.With("component", "retired")}
 	}
 	n.cart.OnOrder(func(cart.Order) { n.outbox.Wake() })
+	n.cart.OnOrderChange(func(string, cart.OrderChange) { n.outbox.Wake() })
 	return nil
 }
 
