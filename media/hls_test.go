@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -86,6 +87,20 @@ func TestHLSAAC(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestHLSAACFallback: when the room's AAC stream cannot start (here its
+// reader fails, as NewAACReader does without ffmpeg), the output still runs
+// and Opus passes through.
+func TestHLSAACFallback(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	s := newSFU(t)
+	startPublisher(t, ctx, s.SFU, "shopfb", "host")
+	a := media.NewAACStreams(func(string, media.ReaderOptions) (*media.Reader, error) {
+		return nil, errors.New("no transcoder here")
+	})
+	h := s.NewHLS(media.HLSConfig{AAC: a})
+	checkHLSLive(t, ctx, h, "shopfb", "opus", "opus")
 }
 
 // checkHLSLive requests room's HLS from h and checks its playlists, parts
