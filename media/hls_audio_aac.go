@@ -24,7 +24,7 @@ func (a aacForHLS) open(roomID, codec string, wall func(time.Duration) time.Time
 	}
 	sub, err := a.streams.Open(roomID)
 	if err != nil {
-		a.log.Warn("hls: no AAC for this room, Opus passes through (Safari's native player gets no audio)",
+		a.log.Warn("hls: no AAC for this room, Opus passes through (native HLS players may not play it)",
 			"room", roomID, "err", err)
 		return opusForHLS{}.open(roomID, codec, wall)
 	}
