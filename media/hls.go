@@ -41,6 +41,11 @@ type HLSConfig struct {
 	// 200 ms and 1 s; a segment also waits for a keyframe).
 	PartDuration    time.Duration
 	SegmentDuration time.Duration
+	// AAC, when set, turns rooms' Opus into AAC through the node's shared
+	// Opus -> AAC streams (one ffmpeg per room, shared with the recorder).
+	// Nil, or a room whose stream cannot start (no ffmpeg), passes Opus
+	// through: hls.js plays it, Safari's native player does not.
+	AAC *AACStreams
 }
 
 // Defaults of the HLS output.
@@ -99,8 +104,8 @@ var hlsFileName = regexp.MustCompile(`^[A-Za-z0-9_]{1,96}\.(m3u8|mp4)$`)
 type HLS struct {
 	sfu *SFU
 	cfg HLSConfig
-	// audio turns the room's audio into what HLS carries; the seam where
-	// an Opus->AAC transcoder plugs in (hls_audio.go).
+	// audio turns the room's audio into what HLS carries: AAC from
+	// cfg.AAC, or Opus as it is (hls_audio.go).
 	audio audioForHLS
 
 	mu       sync.Mutex
@@ -111,7 +116,11 @@ type HLS struct {
 // NewHLS builds the HLS output of s.
 func (s *SFU) NewHLS(cfg HLSConfig) *HLS {
 	cfg.setDefaults()
-	return &HLS{sfu: s, cfg: cfg, audio: opusForHLS{}, outs: map[string]*hlsOut{}}
+	var audio audioForHLS = opusForHLS{}
+	if cfg.AAC != nil {
+		audio = aacForHLS{streams: cfg.AAC, log: s.log.With("component", "hls")}
+	}
+	return &HLS{sfu: s, cfg: cfg, audio: audio, outs: map[string]*hlsOut{}}
 }
 
 // Serve answers one HLS request for roomID: file is the last path element

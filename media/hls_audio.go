@@ -8,16 +8,16 @@ import (
 )
 
 // audioForHLS is the seam between a room's audio on the media seam and the
-// audio its HLS output carries. Today Opus passes through (Opus in fMP4,
-// which hls.js plays through MSE in Chromium and Firefox); an Opus->AAC
-// transcoder (for Safari's native player) replaces opusForHLS with one
-// whose open starts the transcoder and whose write hands finished AAC
-// frames to m.WriteMPEG4Audio.
+// audio its HLS output carries. With the node's AACStreams, Opus becomes
+// AAC (aacForHLS, hls_audio_aac.go: every HLS player plays it, Safari's
+// native one included), transcoded once per room and shared with the
+// recorder. Without a transcoder (no ffmpeg) Opus passes through (Opus in
+// fMP4, which hls.js plays through MSE in Chromium and Firefox only).
 type audioForHLS interface {
-	// open returns the track for a room whose audio is codec ("Opus",
+	// open returns the track for roomID whose audio is codec ("Opus",
 	// "PCMU", "PCMA"), or nil for audio HLS does not carry (the output is
-	// then video only).
-	open(codec string) audioTrack
+	// then video only). wall maps a room-clock PTS to its wall-clock time.
+	open(roomID, codec string, wall func(time.Duration) time.Time) audioTrack
 }
 
 // audioTrack is one HLS output's audio. write is called on the output's
@@ -25,6 +25,8 @@ type audioForHLS interface {
 // output ends.
 type audioTrack interface {
 	track() *gohlslib.Track
+	// codec names what the track carries ("Opus", "AAC"), for the log.
+	codec() string
 	write(m *gohlslib.Muxer, au *AccessUnit, ntp time.Time) error
 	close()
 }
@@ -32,7 +34,7 @@ type audioTrack interface {
 // opusForHLS carries Opus as it is and drops G.711.
 type opusForHLS struct{}
 
-func (opusForHLS) open(codec string) audioTrack {
+func (opusForHLS) open(_, codec string, _ func(time.Duration) time.Time) audioTrack {
 	if codec != "Opus" {
 		return nil
 	}
@@ -42,6 +44,7 @@ func (opusForHLS) open(codec string) audioTrack {
 type opusTrack struct{ t *gohlslib.Track }
 
 func (o *opusTrack) track() *gohlslib.Track { return o.t }
+func (o *opusTrack) codec() string          { return "Opus" }
 
 func (o *opusTrack) write(m *gohlslib.Muxer, au *AccessUnit, ntp time.Time) error {
 	if au.Codec != "Opus" || len(au.Frame) == 0 {

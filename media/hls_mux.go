@@ -64,7 +64,7 @@ func (o *hlsOut) start(ctx context.Context) ([]*AccessUnit, error) {
 	o.video = &gohlslib.Track{Codec: &codecs.H264{SPS: key.Params.SPS, PPS: key.Params.PPS}, ClockRate: 90000}
 	tracks := []*gohlslib.Track{o.video}
 	if audioCodec != "" {
-		if o.muxAudio = o.h.audio.open(audioCodec); o.muxAudio != nil {
+		if o.muxAudio = o.h.audio.open(o.roomID, audioCodec, o.clock().wall); o.muxAudio != nil {
 			tracks = append(tracks, o.muxAudio.track())
 		}
 	}

@@ -114,7 +114,11 @@ func (o *hlsOut) feed(ctx context.Context) string {
 		return err.Error()
 	}
 	close(o.ready)
-	o.log.Info("hls started", "audio", o.muxAudio != nil)
+	audio := "none"
+	if o.muxAudio != nil {
+		audio = o.muxAudio.codec()
+	}
+	o.log.Info("hls started", "audio", audio)
 	for _, au := range first {
 		o.write(au)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -46,15 +47,71 @@ func hlsGet(t *testing.T, ctx context.Context, url string) (int, []byte) {
 
 // TestHLSPlaylistAndSegments: a room published over WebRTC (H264 + Opus)
 // is muxed on the first playlist request; the playlists parse, list parts,
-// and ffprobe reads init + segment as H264 and Opus.
+// and ffprobe reads init + segment as H264 and Opus (no transcoder: Opus
+// passes through).
 func TestHLSPlaylistAndSegments(t *testing.T) {
-	ffprobe := needTool(t, "ffprobe")
 	ctx := testCtx(t, 60*time.Second)
 	s := newSFU(t)
 	startPublisher(t, ctx, s.SFU, "shop1", "host")
 	h := s.NewHLS(media.HLSConfig{})
+	checkHLSLive(t, ctx, h, "shop1", "opus", "opus")
+}
+
+// TestHLSAAC: with the node's AACStreams the same room's HLS audio is AAC
+// (mp4a in the playlist, aac to ffprobe) from the room's shared Opus -> AAC
+// stream (one per room, shared with a second output such as the recorder),
+// its segments start near the video's, and the output's subscription ends
+// with the output.
+func TestHLSAAC(t *testing.T) {
+	needTranscoder(t)
+	ctx := testCtx(t, 60*time.Second)
+	s := newSFU(t)
+	startPublisher(t, ctx, s.SFU, "shopaac", "host")
+	a := media.NewAACStreams(s.OpenReader)
+	h := s.NewHLS(media.HLSConfig{AAC: a, Idle: 2 * time.Second})
+	checkHLSLive(t, ctx, h, "shopaac", "mp4a", "aac")
+	if n := a.Rooms(); n != 1 {
+		t.Errorf("AAC streams: got %d, want 1 while HLS runs", n)
+	}
+	rec, err := a.Open("shopaac") // a second output (the recorder) shares it
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := a.Rooms(); n != 1 {
+		t.Errorf("AAC streams with HLS and a second output: got %d, want 1 (one ffmpeg per room)", n)
+	}
+	rec.Close()
+	for h.Rooms() != 0 || a.Rooms() != 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("after HLS idled: %d muxers, %d AAC streams, want 0 and 0", h.Rooms(), a.Rooms())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestHLSAACFallback: when the room's AAC stream cannot start (here its
+// reader fails, as NewAACReader does without ffmpeg), the output still runs
+// and Opus passes through.
+func TestHLSAACFallback(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	s := newSFU(t)
+	startPublisher(t, ctx, s.SFU, "shopfb", "host")
+	a := media.NewAACStreams(func(string, media.ReaderOptions) (*media.Reader, error) {
+		return nil, errors.New("no transcoder here")
+	})
+	h := s.NewHLS(media.HLSConfig{AAC: a})
+	checkHLSLive(t, ctx, h, "shopfb", "opus", "opus")
+}
+
+// checkHLSLive requests room's HLS from h and checks its playlists, parts
+// and a segment of each rendition: H264 video, audio that the playlist
+// names with codecTag and ffprobe as probeCodec, starting within a loose
+// bound of the video's segment.
+func checkHLSLive(t *testing.T, ctx context.Context, h *media.HLS, room, codecTag, probeCodec string) {
+	t.Helper()
+	ffprobe := needTool(t, "ffprobe")
 	srv := hlsServer(t, h)
-	base := srv.URL + "/hls/shop1/"
+	base := srv.URL + "/hls/" + room + "/"
 
 	code, body := hlsGet(t, ctx, base+"index.m3u8")
 	if code != http.StatusOK {
@@ -68,8 +125,8 @@ func TestHLSPlaylistAndSegments(t *testing.T) {
 	if !ok || len(mv.Variants) != 1 {
 		t.Fatalf("got %T %+v, want a multivariant playlist with one variant", pl, pl)
 	}
-	if got := strings.Join(mv.Variants[0].Codecs, ","); !strings.Contains(got, "avc1") || !strings.Contains(got, "opus") {
-		t.Errorf("variant codecs %q, want avc1 and opus", got)
+	if got := strings.Join(mv.Variants[0].Codecs, ","); !strings.Contains(got, "avc1") || !strings.Contains(got, codecTag) {
+		t.Errorf("variant codecs %q, want avc1 and %s", got, codecTag)
 	}
 	var audioURI string
 	for _, r := range mv.Renditions {
@@ -94,10 +151,24 @@ func TestHLSPlaylistAndSegments(t *testing.T) {
 	}
 	audio := waitMediaPlaylist(t, ctx, base+audioURI, 2)
 
+	// The audio segment of the video's last full one: same media sequence.
+	vseg := lastFull(video)
+	seq := video.MediaSequence + len(video.Segments) - 1
+	for i := len(video.Segments) - 1; video.Segments[i] != vseg; i-- {
+		seq--
+	}
+	i := seq - audio.MediaSequence
+	if i < 0 || i >= len(audio.Segments) || audio.Segments[i].Gap {
+		t.Fatalf("audio playlist (sequence %d, %d segments) lacks segment %d", audio.MediaSequence, len(audio.Segments), seq)
+	}
+	aseg := audio.Segments[i]
+
 	dir := t.TempDir()
+	start := map[string]float64{}
 	for name, pl := range map[string]*playlist.Media{"video": video, "audio": audio} {
 		_, init := hlsGet(t, ctx, base+pl.Map.URI)
-		code, data := hlsGet(t, ctx, base+lastFull(pl).URI)
+		seg := map[string]*playlist.MediaSegment{"video": vseg, "audio": aseg}[name]
+		code, data := hlsGet(t, ctx, base+seg.URI)
 		if code != http.StatusOK || len(data) == 0 {
 			t.Fatalf("%s segment: got %d, %d bytes", name, code, len(data))
 		}
@@ -105,7 +176,7 @@ func TestHLSPlaylistAndSegments(t *testing.T) {
 		if err := os.WriteFile(file, append(init, data...), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.CommandContext(ctx, ffprobe, "-v", "error", "-show_entries", "stream=codec_name,width,height",
+		out, err := exec.CommandContext(ctx, ffprobe, "-v", "error", "-show_entries", "stream=codec_name,width,height,start_time",
 			"-of", "json", file).Output()
 		if err != nil {
 			t.Fatalf("ffprobe %s: %v", name, err)
@@ -115,15 +186,28 @@ func TestHLSPlaylistAndSegments(t *testing.T) {
 				Codec  string `json:"codec_name"`
 				Width  int    `json:"width"`
 				Height int    `json:"height"`
+				Start  string `json:"start_time"`
 			} `json:"streams"`
 		}
 		if err := json.Unmarshal(out, &probe); err != nil || len(probe.Streams) != 1 {
 			t.Fatalf("ffprobe %s: %s (%v)", name, out, err)
 		}
-		want := map[string]string{"video": "h264", "audio": "opus"}[name]
+		want := map[string]string{"video": "h264", "audio": probeCodec}[name]
 		if got := probe.Streams[0]; got.Codec != want || name == "video" && got.Width == 0 {
 			t.Errorf("%s: ffprobe says %+v, want codec %s", name, got, want)
 		}
+		var st float64
+		if _, err := fmt.Sscan(probe.Streams[0].Start, &st); err != nil {
+			t.Fatalf("%s: start_time %q: %v", name, probe.Streams[0].Start, err)
+		}
+		start[name] = st
+	}
+	// Both renditions of one segment cover the same time: audio trails the
+	// video by the transcoder's delay at most, far less than this bound.
+	if d := start["audio"] - start["video"]; d < -1 || d > 1 {
+		t.Errorf("segment %d: audio starts at %.3fs, video at %.3fs, want within 1s", seq, start["audio"], start["video"])
+	} else {
+		t.Logf("segment %d: audio - video start = %+.3fs", seq, d)
 	}
 	if n := h.Rooms(); n != 1 {
 		t.Errorf("rooms muxed: got %d, want 1 (one muxer per room)", n)

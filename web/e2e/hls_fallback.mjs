@@ -72,6 +72,12 @@ async function main() {
       // unit's arrival at the seam, for a WHIP source): now minus it is
       // seam-to-screen, on this host's one clock.
       behindMs: h.hls && h.hls.playingDate ? Date.now() - h.hls.playingDate.getTime() : -1,
+      // the audio the playlist names (mp4a.* when the server transcodes
+      // Opus to AAC) and whether the element decoded any (Chromium counts
+      // bytes, Firefox says whether it has audio)
+      audioCodec: h.hls && h.hls.levels && h.hls.levels.length ? (h.hls.levels[0].audioCodec || '') : '',
+      audioDecoded: typeof v.webkitAudioDecodedByteCount === 'number' ? v.webkitAudioDecodedByteCount > 0
+        : (typeof v.mozHasAudio === 'boolean' ? v.mozHasAudio : null),
     };
   });
   const a = await read();
@@ -82,6 +88,7 @@ async function main() {
   Object.assign(result, {
     engine: b.engine, message: b.message, pill: b.pill, seamToScreenMs: b.behindMs, videoWidth: b.w, timeBefore: a.t, timeAfter: b.t,
     latency: Number.isFinite(b.latency) ? b.latency : -1,
+    audioCodec: b.audioCodec, audioDecoded: b.audioDecoded,
     timeline: await page.evaluate(() => (window.liveroom.timeline || [])),
     userAgent: await page.evaluate(() => navigator.userAgent),
   });

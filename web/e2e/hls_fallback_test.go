@@ -40,6 +40,21 @@ type hlsResult struct {
 	FallbackMs  int      `json:"fallbackMs"`
 	UserAgent   string   `json:"userAgent"`
 	WHEPOutcome string   `json:"whepOutcome"`
+	AudioCodec  string   `json:"audioCodec"`
+	// AudioDecoded is nil where the browser does not say.
+	AudioDecoded *bool `json:"audioDecoded"`
+}
+
+// checkHLSAudio: the node has ffmpeg, so the room's Opus reaches HLS
+// players as AAC (docs/hls.md), and the browser decoded some of it.
+func checkHLSAudio(t *testing.T, res hlsResult) {
+	t.Helper()
+	if !strings.HasPrefix(res.AudioCodec, "mp4a.") {
+		t.Errorf("HLS audio codec %q, want AAC (mp4a.*)", res.AudioCodec)
+	}
+	if res.AudioDecoded == nil || !*res.AudioDecoded {
+		t.Errorf("the player decoded no audio (%v)", res.AudioDecoded)
+	}
 }
 
 // TestBrowserHLSFallbackBlockedWebRTC: a Chromium viewer in a network
@@ -97,8 +112,8 @@ func TestBrowserHLSFallbackBlockedWebRTC(t *testing.T) {
 	if !res.OK || !ok {
 		t.Fatalf("browser run failed in step %q: %s", res.Step, res.Error)
 	}
-	t.Logf("fell back after %d ms; engine %s; hls.js latency %.2f s; seam to screen %.0f ms; currentTime %.2f -> %.2f; %q",
-		res.FallbackMs, res.Engine, res.LatencyS, res.SeamToScrMs, res.TimeBefore, res.TimeAfter, res.Message)
+	t.Logf("fell back after %d ms; engine %s; hls.js latency %.2f s; seam to screen %.0f ms; currentTime %.2f -> %.2f; audio %s; %q",
+		res.FallbackMs, res.Engine, res.LatencyS, res.SeamToScrMs, res.TimeBefore, res.TimeAfter, res.AudioCodec, res.Message)
 	if res.Engine != "hls.js" {
 		t.Errorf("engine %q, want hls.js (Chromium has no native HLS)", res.Engine)
 	}
@@ -108,6 +123,7 @@ func TestBrowserHLSFallbackBlockedWebRTC(t *testing.T) {
 	if res.VideoWidth == 0 || res.TimeAfter <= res.TimeBefore {
 		t.Errorf("not playing: videoWidth %d, currentTime %.2f -> %.2f", res.VideoWidth, res.TimeBefore, res.TimeAfter)
 	}
+	checkHLSAudio(t, res)
 }
 
 // publishWHIP publishes the committed H264 + Opus clip to the room over
@@ -247,8 +263,8 @@ func TestBrowserFirefoxHLSFallback(t *testing.T) {
 	if !res.OK || !ok {
 		t.Fatalf("firefox run failed in step %q: %s", res.Step, res.Error)
 	}
-	t.Logf("%s: fell back after %d ms (%s); engine %s; latency %.2f s; seam to screen %.0f ms; currentTime %.2f -> %.2f; %q",
-		res.UserAgent, res.FallbackMs, res.WHEPOutcome, res.Engine, res.LatencyS, res.SeamToScrMs, res.TimeBefore, res.TimeAfter, res.Message)
+	t.Logf("%s: fell back after %d ms (%s); engine %s; latency %.2f s; seam to screen %.0f ms; currentTime %.2f -> %.2f; audio %s; %q",
+		res.UserAgent, res.FallbackMs, res.WHEPOutcome, res.Engine, res.LatencyS, res.SeamToScrMs, res.TimeBefore, res.TimeAfter, res.AudioCodec, res.Message)
 	if !strings.Contains(res.WHEPOutcome, "cannot play this room over WebRTC") {
 		t.Errorf("the fallback's reason %q, want the WHEP codec_unsupported answer", res.WHEPOutcome)
 	}
@@ -258,4 +274,5 @@ func TestBrowserFirefoxHLSFallback(t *testing.T) {
 	if res.VideoWidth == 0 || res.TimeAfter <= res.TimeBefore {
 		t.Errorf("not playing: videoWidth %d, currentTime %.2f -> %.2f", res.VideoWidth, res.TimeBefore, res.TimeAfter)
 	}
+	checkHLSAudio(t, res)
 }
