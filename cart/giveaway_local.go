@@ -13,10 +13,11 @@ import (
 
 // LocalGiveaways is the one-node GiveawayStore, next to a LocalStore whose
 // stock it holds prizes from and whose database stores the prize orders.
-// Giveaways live in memory: a restart forgets a running one, and its held
-// prize units come back with the product's other held units (the LocalStore
-// rule: held units are not durable). Finished giveaways are kept (capped per
-// room) so that the verify page keeps answering while the node runs.
+// Giveaways are written to the LocalStore's bbolt file
+// (giveaway_local_db.go): a running one, its seed and its entries survive a
+// restart, which holds its prize units again and ends it once. The last
+// maxKeptGiveaways ended ones per room are kept, so that the verify page
+// keeps answering.
 type LocalGiveaways struct {
 	cart *LocalStore
 	opt  GiveawayOptions
@@ -46,13 +47,18 @@ type localGiveaway struct {
 	held    int // prize units held from stock
 }
 
-// NewLocalGiveaways keeps giveaways for the rooms of cs.
-func NewLocalGiveaways(cs *LocalStore, opt GiveawayOptions) *LocalGiveaways {
+// NewLocalGiveaways keeps giveaways for the rooms of cs, loading those its
+// database holds.
+func NewLocalGiveaways(cs *LocalStore, opt GiveawayOptions) (*LocalGiveaways, error) {
 	opt.setDefaults()
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &LocalGiveaways{cart: cs, opt: opt, rooms: map[string]*localGiveawayRoom{}, chatters: map[string]map[string]time.Time{}}
+	s := &LocalGiveaways{cart: cs, opt: opt, rooms: map[string]*localGiveawayRoom{}, chatters: map[string]map[string]time.Time{}}
+	if err := s.load(); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 func (s *LocalGiveaways) now() time.Time { return truncMS(s.opt.Now()) }
@@ -103,23 +109,57 @@ func (s *LocalGiveaways) StartGiveaway(_ context.Context, room string, p Giveawa
 		r.mu.Unlock()
 		lg.held = p.Winners
 	}
+	if err := s.cart.db.Update(func(tx *bolt.Tx) error { return putGiveaway(tx, room, lg) }); err != nil {
+		s.release(room, lg)
+		return Giveaway{}, fmt.Errorf("cart: giveaway: %w", err)
+	}
 	gr.byID[g.ID] = lg
 	gr.order = append(gr.order, g.ID)
 	gr.running = g.ID
-	s.prune(gr)
+	s.prune(room, gr)
 	return g, nil
 }
 
-// prune forgets the oldest ended giveaways beyond maxKeptGiveaways.
-func (s *LocalGiveaways) prune(gr *localGiveawayRoom) {
+// release gives back lg's held prize units.
+func (s *LocalGiveaways) release(room string, lg *localGiveaway) {
+	if lg.held == 0 {
+		return
+	}
+	r := s.cart.room(room)
+	r.mu.Lock()
+	r.pheld[lg.g.Prize.SKU] -= lg.held
+	if p := r.products[lg.g.Prize.SKU]; p != nil {
+		p.Stock += lg.held
+	}
+	r.mu.Unlock()
+	lg.held = 0
+}
+
+// prune forgets the oldest ended giveaways beyond maxKeptGiveaways (in
+// memory and in the database; a failed delete is retried by the next prune
+// or the next restart's).
+func (s *LocalGiveaways) prune(room string, gr *localGiveawayRoom) {
+	var gone []string
 	for len(gr.order) > maxKeptGiveaways {
 		id := gr.order[0]
 		if gr.byID[id].g.State != GiveawayEnded {
-			return
+			break
 		}
 		delete(gr.byID, id)
 		gr.order = gr.order[1:]
+		gone = append(gone, id)
 	}
+	if len(gone) == 0 {
+		return
+	}
+	_ = s.cart.db.Update(func(tx *bolt.Tx) error {
+		for _, id := range gone {
+			if err := deleteGiveaway(tx, room, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func (s *LocalGiveaways) get(room, id string) (*localGiveaway, error) {
@@ -160,6 +200,12 @@ func (s *LocalGiveaways) EnterGiveaway(_ context.Context, room, id string, who E
 	e := newEntryID()
 	for lg.names[e].User != "" {
 		e = newEntryID()
+	}
+	err = s.cart.db.Update(func(tx *bolt.Tx) error {
+		return putGiveawayEntry(tx, room, id, len(lg.entries), gwEntryRec{Entry: e, User: who.User, Name: who.Name})
+	})
+	if err != nil {
+		return EnterResult{}, fmt.Errorf("cart: giveaway entry: %w", err)
 	}
 	lg.users[who.User] = e
 	lg.names[e] = who
@@ -333,26 +379,32 @@ func (s *LocalGiveaways) finish(room string, lg *localGiveaway, now time.Time) (
 		who := lg.names[e]
 		g.Result[i] = Winner{Entry: e, Name: who.Name, User: who.User}
 	}
+	g.State, g.Seed = GiveawayEnded, lg.seed
+	ended := &localGiveaway{g: g, seed: lg.seed} // what is stored as the end
 	var orders []Order
 	if lg.held > 0 {
-		orders, err = s.cart.givePrize(room, g, lg.held, now)
+		orders, err = s.cart.givePrize(room, g, lg.held, now, func(tx *bolt.Tx, orders []Order) error {
+			for i := range orders {
+				ended.g.Result[i].OrderID = orders[i].ID
+			}
+			return putGiveaway(tx, room, ended)
+		})
 		if err != nil {
 			return EndedGiveaway{}, err
 		}
-		for i := range orders {
-			g.Result[i].OrderID = orders[i].ID
-		}
+	} else if err := s.cart.db.Update(func(tx *bolt.Tx) error { return putGiveaway(tx, room, ended) }); err != nil {
+		return EndedGiveaway{}, fmt.Errorf("cart: giveaway %s: %w", g.ID, err)
 	}
-	g.State, g.Seed = GiveawayEnded, lg.seed
-	lg.g, lg.held = g, 0
+	lg.g, lg.held = ended.g, 0
 	return EndedGiveaway{Room: room, Giveaway: lg.view(), Orders: orders}, nil
 }
 
 // givePrize is the LocalStore's one function that turns a product prize
 // into orders: one 0-price order (paid at once) per winner of g, each
 // stored with its webhook delivery in one bbolt transaction, and the held
-// units that no winner took back into stock.
-func (s *LocalStore) givePrize(room string, g Giveaway, held int, now time.Time) ([]Order, error) {
+// units that no winner took back into stock. also runs in that transaction
+// (the giveaway's end is stored with its orders).
+func (s *LocalStore) givePrize(room string, g Giveaway, held int, now time.Time, also func(*bolt.Tx, []Order) error) ([]Order, error) {
 	r := s.room(room)
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
@@ -393,7 +445,7 @@ func (s *LocalStore) givePrize(room string, g Giveaway, held int, now time.Time)
 				return err
 			}
 		}
-		return nil
+		return also(tx, orders)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cart: giveaway %s: %w", g.ID, err)

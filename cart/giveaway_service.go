@@ -27,17 +27,21 @@ const (
 )
 
 // giveawaysFor is the GiveawayStore next to a Store: local or Redis.
-func giveawaysFor(store Store, gs GiveawayStore) *giveaways {
+func giveawaysFor(store Store, gs GiveawayStore) (*giveaways, error) {
 	g := &giveaways{store: gs, counts: map[saleRef]int{}, noted: map[saleRef]time.Time{}}
 	if g.store == nil {
 		switch s := store.(type) {
 		case *LocalStore:
-			g.store = NewLocalGiveaways(s, GiveawayOptions{})
+			ls, err := NewLocalGiveaways(s, GiveawayOptions{})
+			if err != nil {
+				return nil, err
+			}
+			g.store = ls
 		case *RedisStore:
 			g.store = NewRedisGiveaways(s, GiveawayOptions{})
 		}
 	}
-	return g
+	return g, nil
 }
 
 // Giveaways is the giveaway store (nil if the Store has none).
