@@ -58,7 +58,21 @@ func NewLocalGiveaways(cs *LocalStore, opt GiveawayOptions) (*LocalGiveaways, er
 	if err := s.load(); err != nil {
 		return nil, err
 	}
+	cs.mu.Lock()
+	cs.forget = append(cs.forget, s.forgetScope)
+	cs.mu.Unlock()
 	return s, nil
+}
+
+// forgetScope drops a retired scope's giveaways and chatters from memory
+// (LocalStore.ForgetScope, which calls it, deletes the room's bucket and
+// with it the stored giveaways). A running one's held units go with the
+// room's memory.
+func (s *LocalGiveaways) forgetScope(scope string) {
+	s.mu.Lock()
+	delete(s.rooms, scope)
+	delete(s.chatters, scope)
+	s.mu.Unlock()
 }
 
 func (s *LocalGiveaways) now() time.Time { return truncMS(s.opt.Now()) }

@@ -50,7 +50,34 @@ func (s *RedisGiveaways) nowArg() int64 {
 	return toMS(s.opt.Now())
 }
 
-func (s *RedisGiveaways) dueIndex() string { return s.cart.cfg.RedisPrefix + "giveaway:due" }
+func (s *RedisGiveaways) dueIndex() string { return s.cart.gwDueIndex() }
+
+// gwDueIndex lists running giveaways ("room\nid") by their end; outside
+// any room's slot.
+func (s *RedisStore) gwDueIndex() string { return s.cfg.RedisPrefix + "giveaway:due" }
+
+// forgetGiveaways drops a retired scope's running giveaways from the due
+// index (their keys, chatters included, carry the scope's hash tag and go
+// with room.ForgetRedisScope).
+func (s *RedisStore) forgetGiveaways(ctx context.Context, scope string) error {
+	// validRoom let no glob character through to MATCH.
+	iter := s.rdb.ZScan(ctx, s.gwDueIndex(), 0, scope+"\n*", 500).Iterator()
+	var members []any
+	for i := 0; iter.Next(ctx); i++ {
+		if i%2 == 0 { // member, score, member, score...
+			members = append(members, iter.Val())
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("cart: forget %s giveaways: %w", scope, err)
+	}
+	if len(members) > 0 {
+		if err := s.rdb.ZRem(ctx, s.gwDueIndex(), members...).Err(); err != nil {
+			return fmt.Errorf("cart: forget %s giveaways: %w", scope, err)
+		}
+	}
+	return nil
+}
 
 func (s *RedisGiveaways) StartGiveaway(ctx context.Context, room string, p GiveawayParams) (Giveaway, error) {
 	if err := validRoom(room); err != nil {
