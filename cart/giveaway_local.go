@@ -25,6 +25,9 @@ type LocalGiveaways struct {
 	mu       sync.Mutex
 	rooms    map[string]*localGiveawayRoom
 	chatters map[string]map[string]time.Time // room -> user -> last post
+	// unannounced are the ended giveaways not yet marked announced, with
+	// the end of their announcement lease.
+	unannounced map[saleRef]time.Time
 }
 
 var _ GiveawayStore = (*LocalGiveaways)(nil)
@@ -45,6 +48,8 @@ type localGiveaway struct {
 	entries []string          // in entry order
 	names   map[string]Entrant
 	held    int // prize units held from stock
+	// unannounced: ended, and MarkAnnounced not called yet.
+	unannounced bool
 }
 
 // NewLocalGiveaways keeps giveaways for the rooms of cs, loading those its
@@ -54,7 +59,8 @@ func NewLocalGiveaways(cs *LocalStore, opt GiveawayOptions) (*LocalGiveaways, er
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	s := &LocalGiveaways{cart: cs, opt: opt, rooms: map[string]*localGiveawayRoom{}, chatters: map[string]map[string]time.Time{}}
+	s := &LocalGiveaways{cart: cs, opt: opt, rooms: map[string]*localGiveawayRoom{}, chatters: map[string]map[string]time.Time{},
+		unannounced: map[saleRef]time.Time{}}
 	if err := s.load(); err != nil {
 		return nil, err
 	}
@@ -72,6 +78,11 @@ func (s *LocalGiveaways) forgetScope(scope string) {
 	s.mu.Lock()
 	delete(s.rooms, scope)
 	delete(s.chatters, scope)
+	for ref := range s.unannounced {
+		if ref.room == scope {
+			delete(s.unannounced, ref)
+		}
+	}
 	s.mu.Unlock()
 }
 
@@ -160,6 +171,7 @@ func (s *LocalGiveaways) prune(room string, gr *localGiveawayRoom) {
 			break
 		}
 		delete(gr.byID, id)
+		delete(s.unannounced, saleRef{room, id})
 		gr.order = gr.order[1:]
 		gone = append(gone, id)
 	}
@@ -376,9 +388,56 @@ func (s *LocalGiveaways) EndDue(_ context.Context) ([]EndedGiveaway, error) {
 			return out, err // stays closed; the next sweep tries again
 		}
 		gr.running = ""
+		s.unannounced[saleRef{room, lg.g.ID}] = now.Add(announceLease)
+		out = append(out, e)
+	}
+	return s.replays(out, now)
+}
+
+// replays appends the ended giveaways whose announcement lease is over and
+// claims them for another lease; s.mu is held.
+func (s *LocalGiveaways) replays(out []EndedGiveaway, now time.Time) ([]EndedGiveaway, error) {
+	for ref, until := range s.unannounced {
+		if now.Before(until) {
+			continue
+		}
+		lg, err := s.get(ref.room, ref.id)
+		if err != nil {
+			delete(s.unannounced, ref)
+			continue
+		}
+		e := EndedGiveaway{Room: ref.room, Giveaway: lg.view(), Replay: true}
+		for _, w := range lg.g.Result {
+			if w.OrderID == "" {
+				continue
+			}
+			o, err := s.cart.Order(context.Background(), ref.room, w.OrderID)
+			if err != nil {
+				return out, err
+			}
+			e.Orders = append(e.Orders, o)
+		}
+		s.unannounced[ref] = now.Add(announceLease)
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// MarkAnnounced writes that the giveaway's end was published.
+func (s *LocalGiveaways) MarkAnnounced(_ context.Context, room, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lg, err := s.get(room, id)
+	if err != nil || !lg.unannounced {
+		return err
+	}
+	lg.unannounced = false
+	if err := s.cart.db.Update(func(tx *bolt.Tx) error { return putGiveaway(tx, room, lg) }); err != nil {
+		lg.unannounced = true
+		return fmt.Errorf("cart: giveaway %s: %w", id, err)
+	}
+	delete(s.unannounced, saleRef{room, id})
+	return nil
 }
 
 // finish draws, stores the prize orders and gives unused units back.
@@ -394,7 +453,7 @@ func (s *LocalGiveaways) finish(room string, lg *localGiveaway, now time.Time) (
 		g.Result[i] = Winner{Entry: e, Name: who.Name, User: who.User}
 	}
 	g.State, g.Seed = GiveawayEnded, lg.seed
-	ended := &localGiveaway{g: g, seed: lg.seed} // what is stored as the end
+	ended := &localGiveaway{g: g, seed: lg.seed, unannounced: true} // what is stored as the end
 	var orders []Order
 	if lg.held > 0 {
 		orders, err = s.cart.givePrize(room, g, lg.held, now, func(tx *bolt.Tx, orders []Order) error {
@@ -409,7 +468,7 @@ func (s *LocalGiveaways) finish(room string, lg *localGiveaway, now time.Time) (
 	} else if err := s.cart.db.Update(func(tx *bolt.Tx) error { return putGiveaway(tx, room, ended) }); err != nil {
 		return EndedGiveaway{}, fmt.Errorf("cart: giveaway %s: %w", g.ID, err)
 	}
-	lg.g, lg.held = ended.g, 0
+	lg.g, lg.held, lg.unannounced = ended.g, 0, true
 	return EndedGiveaway{Room: room, Giveaway: lg.view(), Orders: orders}, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -33,6 +34,8 @@ type gwRecord struct {
 	Seed    string      `json:"seed"`
 	Held    int         `json:"held"`
 	Winners []winnerRec `json:"winners,omitempty"`
+	// Unannounced: ended, `giveaway.ended` not yet confirmed published.
+	Unannounced bool `json:"unannounced,omitempty"`
 }
 
 type gwEntryRec struct {
@@ -42,7 +45,7 @@ type gwEntryRec struct {
 }
 
 func recordOf(lg *localGiveaway) gwRecord {
-	rec := gwRecord{G: lg.g, Host: lg.g.Host, Seed: lg.seed, Held: lg.held}
+	rec := gwRecord{G: lg.g, Host: lg.g.Host, Seed: lg.seed, Held: lg.held, Unannounced: lg.unannounced}
 	rec.G.Result = nil
 	for _, w := range lg.g.Result {
 		rec.Winners = append(rec.Winners, winnerRec{Entry: w.Entry, Name: w.Name, User: w.User, Order: w.OrderID})
@@ -128,6 +131,9 @@ func (s *LocalGiveaways) load() error {
 		gr.byID[l.lg.g.ID] = l.lg
 		gr.order = append(gr.order, l.lg.g.ID)
 		if l.lg.g.State == GiveawayEnded {
+			if l.lg.unannounced { // ended just before a crash: the first EndDue announces it
+				s.unannounced[saleRef{l.room, l.lg.g.ID}] = time.Time{}
+			}
 			continue
 		}
 		l.lg.g.State = GiveawayOpen // the next EndDue closes it by its end
@@ -154,7 +160,7 @@ func loadGiveaway(b *bolt.Bucket) (*localGiveaway, error) {
 	if err := json.Unmarshal(b.Get(kGwRec), &rec); err != nil {
 		return nil, err
 	}
-	lg := &localGiveaway{g: rec.G, seed: rec.Seed, held: rec.Held, users: map[string]string{}, names: map[string]Entrant{}}
+	lg := &localGiveaway{g: rec.G, seed: rec.Seed, held: rec.Held, unannounced: rec.Unannounced, users: map[string]string{}, names: map[string]Entrant{}}
 	lg.g.Host = rec.Host
 	lg.g.Result = nil
 	for _, w := range rec.Winners {

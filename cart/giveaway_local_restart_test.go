@@ -80,8 +80,20 @@ func TestGiveawayLocalRestart(t *testing.T) {
 
 	s, gs = open()
 	defer s.Close()
+	// Nobody marked the end announced: the first EndDue returns it once
+	// more (a replay with its orders), and not again once it is marked.
+	replay, err := gs.EndDue(ctx)
+	if err != nil || len(replay) != 1 || !replay[0].Replay || replay[0].Giveaway.ID != g.ID || len(replay[0].Orders) != 2 {
+		t.Fatalf("EndDue after the second restart = %+v, %v; want a replay of %s with 2 orders", replay, err, g.ID)
+	}
+	if err := gs.MarkAnnounced(ctx, "r1", g.ID); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(time.Hour)
+	mu.Unlock()
 	if again, err := gs.EndDue(ctx); err != nil || len(again) != 0 {
-		t.Fatalf("EndDue after the second restart = %+v, %v; want nothing", again, err)
+		t.Fatalf("EndDue after MarkAnnounced = %+v, %v; want nothing", again, err)
 	}
 	if p, _ := s.Product(ctx, "r1", "tee"); p.Stock != 3 {
 		t.Fatalf("tee stock after the end = %d, want 3 (2 given)", p.Stock)
@@ -128,6 +140,9 @@ func TestGiveawayLocalKeepsLastN(t *testing.T) {
 		now = now.Add(2 * time.Second)
 		if ended, err := gs.EndDue(ctx); err != nil || len(ended) != 1 {
 			t.Fatalf("EndDue = %v, %v", ended, err)
+		}
+		if err := gs.MarkAnnounced(ctx, "r1", g.ID); err != nil {
+			t.Fatal(err)
 		}
 	}
 	s.Close()

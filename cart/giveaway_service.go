@@ -147,9 +147,16 @@ func (s *Service) tickGiveaways(ctx context.Context) {
 	}
 	for _, e := range ended {
 		s.log.Info("giveaway ended", "room", e.Room, "giveaway", e.Giveaway.ID, "entrants", e.Giveaway.Entrants,
-			"winners", len(e.Giveaway.Result), "orders", len(e.Orders))
+			"winners", len(e.Giveaway.Result), "orders", len(e.Orders), "replay", e.Replay)
 		for _, fn := range onEnd {
 			fn(e)
+		}
+		if err := s.gw.store.MarkAnnounced(ctx, e.Room, e.Giveaway.ID); err != nil && ctx.Err() == nil {
+			// Another node's tick announces it again after the lease.
+			s.log.Warn("giveaway: marking the end announced failed", "room", e.Room, "giveaway", e.Giveaway.ID, "err", err)
+		}
+		if e.Replay {
+			continue // counted where it ended; the outbox finds its orders by polling
 		}
 		s.hmu.RLock()
 		for _, o := range e.Orders {
