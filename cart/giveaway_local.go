@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -50,6 +51,8 @@ type localGiveaway struct {
 	held    int // prize units held from stock
 	// unannounced: ended, and MarkAnnounced not called yet.
 	unannounced bool
+	next        int // the database place of the next entry
+	inflight    int // entries taken whose write has not returned
 }
 
 // NewLocalGiveaways keeps giveaways for the rooms of cs, loading those its
@@ -227,17 +230,30 @@ func (s *LocalGiveaways) EnterGiveaway(_ context.Context, room, id string, who E
 	for lg.names[e].User != "" {
 		e = newEntryID()
 	}
-	err = s.cart.db.Update(func(tx *bolt.Tx) error {
-		return putGiveawayEntry(tx, room, id, len(lg.entries), gwEntryRec{Entry: e, User: who.User, Name: who.Name})
-	})
-	if err != nil {
-		return EnterResult{}, fmt.Errorf("cart: giveaway entry: %w", err)
-	}
+	// Taken in memory now (its place fixes its order), written outside the
+	// lock so that concurrent entries share one fsync (bbolt Batch); EndDue
+	// waits for the giveaway's writes in flight before closing it.
 	lg.users[who.User] = e
 	lg.names[e] = who
 	lg.entries = append(lg.entries, e)
 	lg.g.Entrants = len(lg.entries)
-	return EnterResult{Entry: e, Entrants: len(lg.entries)}, nil
+	place, n := lg.next, len(lg.entries)
+	lg.next++
+	lg.inflight++
+	s.mu.Unlock()
+	err = s.cart.db.Batch(func(tx *bolt.Tx) error {
+		return putGiveawayEntry(tx, room, id, place, gwEntryRec{Entry: e, User: who.User, Name: who.Name})
+	})
+	s.mu.Lock()
+	lg.inflight--
+	if err != nil { // not durable: not entered
+		delete(lg.users, who.User)
+		delete(lg.names, e)
+		lg.entries = slices.DeleteFunc(lg.entries, func(x string) bool { return x == e })
+		lg.g.Entrants = len(lg.entries)
+		return EnterResult{}, fmt.Errorf("cart: giveaway entry: %w", err)
+	}
+	return EnterResult{Entry: e, Entrants: n}, nil
 }
 
 // allowed checks the entry rule; s.mu is held.
@@ -378,8 +394,8 @@ func (s *LocalGiveaways) EndDue(_ context.Context) ([]EndedGiveaway, error) {
 			continue
 		}
 		lg := gr.byID[gr.running]
-		if now.Before(lg.g.EndsAt) {
-			continue
+		if now.Before(lg.g.EndsAt) || lg.inflight > 0 {
+			continue // entry writes in flight: the list is fixed once they return
 		}
 		lg.g.State = GiveawayClosed
 		lg.g.EntrantsHash = EntrantsHash(lg.entries)

@@ -167,10 +167,13 @@ func loadGiveaway(b *bolt.Bucket) (*localGiveaway, error) {
 		lg.g.Result = append(lg.g.Result, Winner{Entry: w.Entry, Name: w.Name, User: w.User, OrderID: w.Order})
 	}
 	if eb := b.Bucket(bGwEntries); eb != nil {
-		err := eb.ForEach(func(_, v []byte) error { // keys sort by place
+		err := eb.ForEach(func(k, v []byte) error { // keys sort by place
 			var e gwEntryRec
 			if err := json.Unmarshal(v, &e); err != nil {
 				return err
+			}
+			if len(k) == 4 {
+				lg.next = int(binary.BigEndian.Uint32(k)) + 1
 			}
 			lg.users[e.User] = e.Entry
 			lg.names[e.Entry] = Entrant{User: e.User, Name: e.Name}
