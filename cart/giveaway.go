@@ -151,11 +151,19 @@ type EnterResult struct {
 
 // EndedGiveaway is a giveaway that a call of EndDue ended, with its
 // winners' users and orders (Orders in draw order, empty for a text prize).
+// Replay marks one that ended earlier and whose announcement lapsed (the
+// node that ended it did not confirm MarkAnnounced in time).
 type EndedGiveaway struct {
 	Room     string
 	Giveaway Giveaway
 	Orders   []Order
+	Replay   bool
 }
+
+// announceLease is how long the node that ended (or claimed) a giveaway has
+// to publish `giveaway.ended` and call MarkAnnounced before any node's
+// EndDue returns it again.
+const announceLease = 10 * time.Second
 
 // GiveawayStore keeps giveaways. LocalGiveaways serves one node,
 // RedisGiveaways a cluster; runGiveawayConformance holds both to the same
@@ -178,8 +186,13 @@ type GiveawayStore interface {
 	// EndDue closes every giveaway whose window is over and ends every
 	// closed one: it draws, creates the prize orders and gives unused units
 	// back. Whichever node calls it, each giveaway ends exactly once and is
-	// reported by the one call that ended it.
+	// reported by the one call that ended it. It also returns, as Replay,
+	// ended giveaways not marked announced within announceLease of their
+	// end (or of their last such return), each to one caller per lease.
 	EndDue(ctx context.Context) ([]EndedGiveaway, error)
+	// MarkAnnounced records that `giveaway.ended` of the giveaway was
+	// published, so that EndDue stops returning it.
+	MarkAnnounced(ctx context.Context, room, id string) error
 	// NoteChat records that user posted in room (for RuleChatted).
 	NoteChat(ctx context.Context, room, user string) error
 }

@@ -31,7 +31,11 @@ var giveawayStores = []struct {
 }{
 	{"local", func(t testing.TB, opt GiveawayOptions) (Store, GiveawayStore) {
 		s := newTestLocalStore(t, testConfig())
-		return s, NewLocalGiveaways(s, opt)
+		gs, err := NewLocalGiveaways(s, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, gs
 	}},
 	{"redis", func(t testing.TB, opt GiveawayOptions) (Store, GiveawayStore) {
 		s := newTestRedisStore(t, testConfig())

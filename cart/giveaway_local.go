@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -13,10 +14,11 @@ import (
 
 // LocalGiveaways is the one-node GiveawayStore, next to a LocalStore whose
 // stock it holds prizes from and whose database stores the prize orders.
-// Giveaways live in memory: a restart forgets a running one, and its held
-// prize units come back with the product's other held units (the LocalStore
-// rule: held units are not durable). Finished giveaways are kept (capped per
-// room) so that the verify page keeps answering while the node runs.
+// Giveaways are written to the LocalStore's bbolt file
+// (giveaway_local_db.go): a running one, its seed and its entries survive a
+// restart, which holds its prize units again and ends it once. The last
+// maxKeptGiveaways ended ones per room are kept, so that the verify page
+// keeps answering.
 type LocalGiveaways struct {
 	cart *LocalStore
 	opt  GiveawayOptions
@@ -24,6 +26,9 @@ type LocalGiveaways struct {
 	mu       sync.Mutex
 	rooms    map[string]*localGiveawayRoom
 	chatters map[string]map[string]time.Time // room -> user -> last post
+	// unannounced are the ended giveaways not yet marked announced, with
+	// the end of their announcement lease.
+	unannounced map[saleRef]time.Time
 }
 
 var _ GiveawayStore = (*LocalGiveaways)(nil)
@@ -44,15 +49,44 @@ type localGiveaway struct {
 	entries []string          // in entry order
 	names   map[string]Entrant
 	held    int // prize units held from stock
+	// unannounced: ended, and MarkAnnounced not called yet.
+	unannounced bool
+	next        int // the database place of the next entry
+	inflight    int // entries taken whose write has not returned
 }
 
-// NewLocalGiveaways keeps giveaways for the rooms of cs.
-func NewLocalGiveaways(cs *LocalStore, opt GiveawayOptions) *LocalGiveaways {
+// NewLocalGiveaways keeps giveaways for the rooms of cs, loading those its
+// database holds.
+func NewLocalGiveaways(cs *LocalStore, opt GiveawayOptions) (*LocalGiveaways, error) {
 	opt.setDefaults()
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &LocalGiveaways{cart: cs, opt: opt, rooms: map[string]*localGiveawayRoom{}, chatters: map[string]map[string]time.Time{}}
+	s := &LocalGiveaways{cart: cs, opt: opt, rooms: map[string]*localGiveawayRoom{}, chatters: map[string]map[string]time.Time{},
+		unannounced: map[saleRef]time.Time{}}
+	if err := s.load(); err != nil {
+		return nil, err
+	}
+	cs.mu.Lock()
+	cs.forget = append(cs.forget, s.forgetScope)
+	cs.mu.Unlock()
+	return s, nil
+}
+
+// forgetScope drops a retired scope's giveaways and chatters from memory
+// (LocalStore.ForgetScope, which calls it, deletes the room's bucket and
+// with it the stored giveaways). A running one's held units go with the
+// room's memory.
+func (s *LocalGiveaways) forgetScope(scope string) {
+	s.mu.Lock()
+	delete(s.rooms, scope)
+	delete(s.chatters, scope)
+	for ref := range s.unannounced {
+		if ref.room == scope {
+			delete(s.unannounced, ref)
+		}
+	}
+	s.mu.Unlock()
 }
 
 func (s *LocalGiveaways) now() time.Time { return truncMS(s.opt.Now()) }
@@ -103,23 +137,58 @@ func (s *LocalGiveaways) StartGiveaway(_ context.Context, room string, p Giveawa
 		r.mu.Unlock()
 		lg.held = p.Winners
 	}
+	if err := s.cart.db.Update(func(tx *bolt.Tx) error { return putGiveaway(tx, room, lg) }); err != nil {
+		s.release(room, lg)
+		return Giveaway{}, fmt.Errorf("cart: giveaway: %w", err)
+	}
 	gr.byID[g.ID] = lg
 	gr.order = append(gr.order, g.ID)
 	gr.running = g.ID
-	s.prune(gr)
+	s.prune(room, gr)
 	return g, nil
 }
 
-// prune forgets the oldest ended giveaways beyond maxKeptGiveaways.
-func (s *LocalGiveaways) prune(gr *localGiveawayRoom) {
+// release gives back lg's held prize units.
+func (s *LocalGiveaways) release(room string, lg *localGiveaway) {
+	if lg.held == 0 {
+		return
+	}
+	r := s.cart.room(room)
+	r.mu.Lock()
+	r.pheld[lg.g.Prize.SKU] -= lg.held
+	if p := r.products[lg.g.Prize.SKU]; p != nil {
+		p.Stock += lg.held
+	}
+	r.mu.Unlock()
+	lg.held = 0
+}
+
+// prune forgets the oldest ended giveaways beyond maxKeptGiveaways (in
+// memory and in the database; a failed delete is retried by the next prune
+// or the next restart's).
+func (s *LocalGiveaways) prune(room string, gr *localGiveawayRoom) {
+	var gone []string
 	for len(gr.order) > maxKeptGiveaways {
 		id := gr.order[0]
 		if gr.byID[id].g.State != GiveawayEnded {
-			return
+			break
 		}
 		delete(gr.byID, id)
+		delete(s.unannounced, saleRef{room, id})
 		gr.order = gr.order[1:]
+		gone = append(gone, id)
 	}
+	if len(gone) == 0 {
+		return
+	}
+	_ = s.cart.db.Update(func(tx *bolt.Tx) error {
+		for _, id := range gone {
+			if err := deleteGiveaway(tx, room, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func (s *LocalGiveaways) get(room, id string) (*localGiveaway, error) {
@@ -161,11 +230,30 @@ func (s *LocalGiveaways) EnterGiveaway(_ context.Context, room, id string, who E
 	for lg.names[e].User != "" {
 		e = newEntryID()
 	}
+	// Taken in memory now (its place fixes its order), written outside the
+	// lock so that concurrent entries share one fsync (bbolt Batch); EndDue
+	// waits for the giveaway's writes in flight before closing it.
 	lg.users[who.User] = e
 	lg.names[e] = who
 	lg.entries = append(lg.entries, e)
 	lg.g.Entrants = len(lg.entries)
-	return EnterResult{Entry: e, Entrants: len(lg.entries)}, nil
+	place, n := lg.next, len(lg.entries)
+	lg.next++
+	lg.inflight++
+	s.mu.Unlock()
+	err = s.cart.db.Batch(func(tx *bolt.Tx) error {
+		return putGiveawayEntry(tx, room, id, place, gwEntryRec{Entry: e, User: who.User, Name: who.Name})
+	})
+	s.mu.Lock()
+	lg.inflight--
+	if err != nil { // not durable: not entered
+		delete(lg.users, who.User)
+		delete(lg.names, e)
+		lg.entries = slices.DeleteFunc(lg.entries, func(x string) bool { return x == e })
+		lg.g.Entrants = len(lg.entries)
+		return EnterResult{}, fmt.Errorf("cart: giveaway entry: %w", err)
+	}
+	return EnterResult{Entry: e, Entrants: n}, nil
 }
 
 // allowed checks the entry rule; s.mu is held.
@@ -306,8 +394,8 @@ func (s *LocalGiveaways) EndDue(_ context.Context) ([]EndedGiveaway, error) {
 			continue
 		}
 		lg := gr.byID[gr.running]
-		if now.Before(lg.g.EndsAt) {
-			continue
+		if now.Before(lg.g.EndsAt) || lg.inflight > 0 {
+			continue // entry writes in flight: the list is fixed once they return
 		}
 		lg.g.State = GiveawayClosed
 		lg.g.EntrantsHash = EntrantsHash(lg.entries)
@@ -316,9 +404,56 @@ func (s *LocalGiveaways) EndDue(_ context.Context) ([]EndedGiveaway, error) {
 			return out, err // stays closed; the next sweep tries again
 		}
 		gr.running = ""
+		s.unannounced[saleRef{room, lg.g.ID}] = now.Add(announceLease)
+		out = append(out, e)
+	}
+	return s.replays(out, now)
+}
+
+// replays appends the ended giveaways whose announcement lease is over and
+// claims them for another lease; s.mu is held.
+func (s *LocalGiveaways) replays(out []EndedGiveaway, now time.Time) ([]EndedGiveaway, error) {
+	for ref, until := range s.unannounced {
+		if now.Before(until) {
+			continue
+		}
+		lg, err := s.get(ref.room, ref.id)
+		if err != nil {
+			delete(s.unannounced, ref)
+			continue
+		}
+		e := EndedGiveaway{Room: ref.room, Giveaway: lg.view(), Replay: true}
+		for _, w := range lg.g.Result {
+			if w.OrderID == "" {
+				continue
+			}
+			o, err := s.cart.Order(context.Background(), ref.room, w.OrderID)
+			if err != nil {
+				return out, err
+			}
+			e.Orders = append(e.Orders, o)
+		}
+		s.unannounced[ref] = now.Add(announceLease)
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// MarkAnnounced writes that the giveaway's end was published.
+func (s *LocalGiveaways) MarkAnnounced(_ context.Context, room, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lg, err := s.get(room, id)
+	if err != nil || !lg.unannounced {
+		return err
+	}
+	lg.unannounced = false
+	if err := s.cart.db.Update(func(tx *bolt.Tx) error { return putGiveaway(tx, room, lg) }); err != nil {
+		lg.unannounced = true
+		return fmt.Errorf("cart: giveaway %s: %w", id, err)
+	}
+	delete(s.unannounced, saleRef{room, id})
+	return nil
 }
 
 // finish draws, stores the prize orders and gives unused units back.
@@ -333,26 +468,32 @@ func (s *LocalGiveaways) finish(room string, lg *localGiveaway, now time.Time) (
 		who := lg.names[e]
 		g.Result[i] = Winner{Entry: e, Name: who.Name, User: who.User}
 	}
+	g.State, g.Seed = GiveawayEnded, lg.seed
+	ended := &localGiveaway{g: g, seed: lg.seed, unannounced: true} // what is stored as the end
 	var orders []Order
 	if lg.held > 0 {
-		orders, err = s.cart.givePrize(room, g, lg.held, now)
+		orders, err = s.cart.givePrize(room, g, lg.held, now, func(tx *bolt.Tx, orders []Order) error {
+			for i := range orders {
+				ended.g.Result[i].OrderID = orders[i].ID
+			}
+			return putGiveaway(tx, room, ended)
+		})
 		if err != nil {
 			return EndedGiveaway{}, err
 		}
-		for i := range orders {
-			g.Result[i].OrderID = orders[i].ID
-		}
+	} else if err := s.cart.db.Update(func(tx *bolt.Tx) error { return putGiveaway(tx, room, ended) }); err != nil {
+		return EndedGiveaway{}, fmt.Errorf("cart: giveaway %s: %w", g.ID, err)
 	}
-	g.State, g.Seed = GiveawayEnded, lg.seed
-	lg.g, lg.held = g, 0
+	lg.g, lg.held, lg.unannounced = ended.g, 0, true
 	return EndedGiveaway{Room: room, Giveaway: lg.view(), Orders: orders}, nil
 }
 
 // givePrize is the LocalStore's one function that turns a product prize
 // into orders: one 0-price order (paid at once) per winner of g, each
 // stored with its webhook delivery in one bbolt transaction, and the held
-// units that no winner took back into stock.
-func (s *LocalStore) givePrize(room string, g Giveaway, held int, now time.Time) ([]Order, error) {
+// units that no winner took back into stock. also runs in that transaction
+// (the giveaway's end is stored with its orders).
+func (s *LocalStore) givePrize(room string, g Giveaway, held int, now time.Time, also func(*bolt.Tx, []Order) error) ([]Order, error) {
 	r := s.room(room)
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
@@ -393,7 +534,7 @@ func (s *LocalStore) givePrize(room string, g Giveaway, held int, now time.Time)
 				return err
 			}
 		}
-		return nil
+		return also(tx, orders)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cart: giveaway %s: %w", g.ID, err)

@@ -50,7 +50,34 @@ func (s *RedisGiveaways) nowArg() int64 {
 	return toMS(s.opt.Now())
 }
 
-func (s *RedisGiveaways) dueIndex() string { return s.cart.cfg.RedisPrefix + "giveaway:due" }
+func (s *RedisGiveaways) dueIndex() string { return s.cart.gwDueIndex() }
+
+// gwDueIndex lists running giveaways ("room\nid") by their end; outside
+// any room's slot.
+func (s *RedisStore) gwDueIndex() string { return s.cfg.RedisPrefix + "giveaway:due" }
+
+// forgetGiveaways drops a retired scope's running giveaways from the due
+// index (their keys, chatters included, carry the scope's hash tag and go
+// with room.ForgetRedisScope).
+func (s *RedisStore) forgetGiveaways(ctx context.Context, scope string) error {
+	// validRoom let no glob character through to MATCH.
+	iter := s.rdb.ZScan(ctx, s.gwDueIndex(), 0, scope+"\n*", 500).Iterator()
+	var members []any
+	for i := 0; iter.Next(ctx); i++ {
+		if i%2 == 0 { // member, score, member, score...
+			members = append(members, iter.Val())
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("cart: forget %s giveaways: %w", scope, err)
+	}
+	if len(members) > 0 {
+		if err := s.rdb.ZRem(ctx, s.gwDueIndex(), members...).Err(); err != nil {
+			return fmt.Errorf("cart: forget %s giveaways: %w", scope, err)
+		}
+	}
+	return nil
+}
 
 func (s *RedisGiveaways) StartGiveaway(ctx context.Context, room string, p GiveawayParams) (Giveaway, error) {
 	if err := validRoom(room); err != nil {
@@ -222,53 +249,117 @@ func (s *RedisGiveaways) EndDue(ctx context.Context) ([]EndedGiveaway, error) {
 		if err != nil {
 			return out, err
 		}
+		var ann int64 = -1 // lease end while this node announces; -1: drop from the index
 		switch str(v) {
 		case "open":
 			continue
 		case "closed":
-			e, ended, err := s.finish(ctx, room, id)
+			e, lease, err := s.finish(ctx, room, id)
 			if err != nil {
 				return out, err
 			}
-			if ended {
+			if lease > 0 {
 				out = append(out, e)
+				ann = lease
+			} else {
+				continue // another node ended it: it keeps it listed until announced
+			}
+		case "ended":
+			e, lease, err := s.claimReplay(ctx, room, id)
+			if err != nil {
+				return out, err
+			}
+			switch {
+			case lease == 0:
+				continue // its announcer's lease runs
+			case lease > 0:
+				out = append(out, e)
+				ann = lease
 			}
 		}
-		// ended (here or elsewhere) or gone: no longer due.
-		if err := s.rdb.ZRem(ctx, s.dueIndex(), m).Err(); err != nil {
+		if ann > 0 { // looked at again if not announced by then
+			err = s.rdb.ZAddXX(ctx, s.dueIndex(), redis.Z{Score: float64(ann), Member: m}).Err()
+		} else { // announced or gone: no longer due
+			err = s.rdb.ZRem(ctx, s.dueIndex(), m).Err()
+		}
+		if err != nil {
 			return out, fmt.Errorf("cart: redis: %w", err)
 		}
 	}
 	return out, nil
 }
 
+// claimReplay claims an ended giveaway whose announcement lapsed and reads
+// it with its prize orders; lease is as luaGwClaim answers.
+func (s *RedisGiveaways) claimReplay(ctx context.Context, room, id string) (EndedGiveaway, int64, error) {
+	v, err := s.cart.run(ctx, luaGwClaim, room, "gw:"+id, id, s.nowArg(), announceLease.Milliseconds())
+	if err != nil {
+		return EndedGiveaway{}, 0, err
+	}
+	lease, _ := v.(int64)
+	if lease <= 0 {
+		return EndedGiveaway{}, lease, nil
+	}
+	g, err := s.Giveaway(ctx, room, id)
+	if err != nil {
+		return EndedGiveaway{}, 0, err
+	}
+	e := EndedGiveaway{Room: room, Giveaway: g, Replay: true}
+	for _, w := range g.Result {
+		if w.OrderID == "" {
+			continue
+		}
+		o, err := s.cart.Order(ctx, room, w.OrderID)
+		if err != nil {
+			return EndedGiveaway{}, 0, err
+		}
+		e.Orders = append(e.Orders, o)
+	}
+	return e, lease, nil
+}
+
+// MarkAnnounced marks the end announced and drops it from the due index.
+func (s *RedisGiveaways) MarkAnnounced(ctx context.Context, room, id string) error {
+	if !idPattern.MatchString(id) {
+		return &Error{Code: CodeNotFound, Field: "giveaway_id", Message: fmt.Sprintf("no giveaway %q", id)}
+	}
+	if _, err := s.cart.run(ctx, luaGwAnnounced, room, "gw:"+id, id); err != nil {
+		return err
+	}
+	if err := s.rdb.ZRem(ctx, s.dueIndex(), room+"\n"+id).Err(); err != nil {
+		return fmt.Errorf("cart: redis: %w", err)
+	}
+	return nil
+}
+
 // finish draws a closed giveaway and ends it with its prize orders, if no
-// other node did first (the script checks, so the orders exist once).
-func (s *RedisGiveaways) finish(ctx context.Context, room, id string) (EndedGiveaway, bool, error) {
+// other node did first (the script checks, so the orders exist once). lease
+// is the end of this node's announcement lease, 0 if another node ended it.
+func (s *RedisGiveaways) finish(ctx context.Context, room, id string) (e EndedGiveaway, lease int64, err error) {
 	g, seed, err := s.read(ctx, room, id)
 	if err != nil {
-		return EndedGiveaway{}, false, err
+		return EndedGiveaway{}, 0, err
 	}
 	k := s.cart.prefix(room) + "gw:" + id
 	entries, err := s.rdb.LRange(ctx, k+":l", 0, -1).Result()
 	if err != nil {
-		return EndedGiveaway{}, false, fmt.Errorf("cart: redis: %w", err)
+		return EndedGiveaway{}, 0, fmt.Errorf("cart: redis: %w", err)
 	}
 	won, err := drawWinners(seed, id, entries, g.Winners)
 	if err != nil {
-		return EndedGiveaway{}, false, err
+		return EndedGiveaway{}, 0, err
 	}
 	g.EntrantsHash = EntrantsHash(entries)
 	g.Result = make([]Winner, len(won))
 	if len(won) > 0 {
 		recs, err := s.rdb.HMGet(ctx, k+":e", won...).Result()
 		if err != nil {
-			return EndedGiveaway{}, false, fmt.Errorf("cart: redis: %w", err)
+			return EndedGiveaway{}, 0, fmt.Errorf("cart: redis: %w", err)
 		}
 		for i, e := range won {
 			var r entrantRec
 			if js, ok := recs[i].(string); !ok || json.Unmarshal([]byte(js), &r) != nil {
-				return EndedGiveaway{}, false, fmt.Errorf("cart: giveaway %s: entry %s has no entrant", id, e)
+				return EndedGiveaway{}, 0, fmt.Errorf("cart: giveaway %s: entry %s has no entrant", id, e)
 			}
 			g.Result[i] = Winner{Entry: e, Name: r.Name, User: r.User}
 		}
@@ -280,7 +371,7 @@ func (s *RedisGiveaways) finish(ctx context.Context, room, id string) (EndedGive
 	now = truncMS(now)
 	orders, args, err := s.prizeOrders(ctx, room, g, now)
 	if err != nil {
-		return EndedGiveaway{}, false, err
+		return EndedGiveaway{}, 0, err
 	}
 	recs := make([]winnerRec, len(g.Result))
 	for i, w := range g.Result {
@@ -288,15 +379,15 @@ func (s *RedisGiveaways) finish(ctx context.Context, room, id string) (EndedGive
 	}
 	result, err := json.Marshal(recs)
 	if err != nil {
-		return EndedGiveaway{}, false, err
+		return EndedGiveaway{}, 0, err
 	}
-	args = append([]any{id, g.EntrantsHash, string(result), s.nowArg(), giveawayKeep.Milliseconds()}, args...)
+	args = append([]any{id, g.EntrantsHash, string(result), s.nowArg(), giveawayKeep.Milliseconds(), announceLease.Milliseconds()}, args...)
 	v, err := s.cart.run(ctx, luaGwFinish, room, "gw:"+id, args...)
-	if err != nil || v != int64(1) {
-		return EndedGiveaway{}, false, err
+	if lease, _ = v.(int64); err != nil || lease <= 0 {
+		return EndedGiveaway{}, 0, err
 	}
 	g.State, g.Seed = GiveawayEnded, seed
-	return EndedGiveaway{Room: room, Giveaway: g, Orders: orders}, true, nil
+	return EndedGiveaway{Room: room, Giveaway: g, Orders: orders}, lease, nil
 }
 
 // prizeOrders is the RedisStore side's one function that makes a product

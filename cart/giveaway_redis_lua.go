@@ -6,7 +6,8 @@ import "github.com/redis/go-redis/v9"
 // (store_redis_lua.go) and sharing its prelude. Keys:
 //
 //	gw:ID      hash: id sku text rule winners commit seed host started ends
-//	           state (open|closed|ended) n cur held [hash result] (ms times)
+//	           state (open|closed|ended) n cur held [hash result ended ann] (ms
+//	           times; ann: until when the ender may announce, or 'done')
 //	gw:ID:u    hash user -> entry id
 //	gw:ID:l    list of entry ids in entry order (the draw's list once closed)
 //	gw:ID:e    hash entry id -> {"u": user, "n": name}
@@ -14,7 +15,8 @@ import "github.com/redis/go-redis/v9"
 //	chatters   zset user -> when they last posted (ms), for rule "chatted"
 //
 // Outside the room's slot, <prefix>giveaway:due is a zset of "room\nid" of
-// every giveaway not yet ended, by its end: what EndDue looks at.
+// every giveaway not yet ended, by its end, and of every ended one not yet
+// announced, by its announcement lease: what EndDue looks at.
 //
 // Redis TIME is the one clock (ARGV now = 0); a positive now replaces it
 // (tests). A giveaway's keys expire giveawayKeep after it ends.
@@ -102,9 +104,9 @@ end
 return g[1]
 `)
 
-// ARGV: P id entrants-hash result-json now keep order-id order-json ...
-// -> 1 if this call ended the giveaway, 0 if it was not closed (ended by
-// another node already). The prize orders, their outbox entries and the
+// ARGV: P id entrants-hash result-json now keep lease order-id order-json ...
+// -> the end of this caller's announcement lease if this call ended the
+// giveaway, 0 if it was not closed (ended by another node already). The prize orders, their outbox entries and the
 // return of unused held units happen here, exactly once.
 var luaGwFinish = newGiveawayScript(`
 local id = ARGV[2]
@@ -112,8 +114,8 @@ local k = P .. 'gw:' .. id
 local g = redis.call('HMGET', k, 'state', 'sku', 'held')
 if g[1] ~= 'closed' then return 0 end
 local now, keep = clock(ARGV[5]), tonumber(ARGV[6])
-local norders = (#ARGV - 6) / 2
-for i = 7, #ARGV, 2 do
+local norders = (#ARGV - 7) / 2
+for i = 8, #ARGV, 2 do
   redis.call('SET', P .. 'order:' .. ARGV[i], ARGV[i + 1])
   redis.call('ZADD', P .. 'orders', 0, ARGV[i])
   redis.call('ZADD', P .. 'outbox', now, ARGV[i])
@@ -123,9 +125,32 @@ if g[2] ~= '' and held > 0 then
   redis.call('HINCRBY', P .. 'pheld', g[2], -held)
   redis.call('HINCRBY', P .. 'stock', g[2], held - norders)
 end
-redis.call('HSET', k, 'state', 'ended', 'hash', ARGV[3], 'result', ARGV[4], 'held', 0, 'ended', now)
+local ann = now + tonumber(ARGV[7])
+redis.call('HSET', k, 'state', 'ended', 'hash', ARGV[3], 'result', ARGV[4], 'held', 0, 'ended', now, 'ann', ann)
 if redis.call('GET', P .. 'gw:run') == id then redis.call('DEL', P .. 'gw:run') end
 for _, s in ipairs({'', ':u', ':l', ':e'}) do redis.call('PEXPIRE', k .. s, keep) end
+return ann
+`)
+
+// ARGV: P id now lease -> the end of the caller's new announcement lease
+// if it claimed an ended, unannounced giveaway whose lease is over; 0 if
+// the lease runs (another node announces); -1 if there is nothing to
+// announce (announced, gone, or ended before leases were kept).
+var luaGwClaim = newGiveawayScript(`
+local k = P .. 'gw:' .. ARGV[2]
+local g = redis.call('HMGET', k, 'state', 'ann')
+if g[1] ~= 'ended' or not g[2] or g[2] == 'done' then return -1 end
+local now = clock(ARGV[3])
+if now < tonumber(g[2]) then return 0 end
+local ann = now + tonumber(ARGV[4])
+redis.call('HSET', k, 'ann', ann)
+return ann
+`)
+
+// ARGV: P id -> 1
+var luaGwAnnounced = newGiveawayScript(`
+local k = P .. 'gw:' .. ARGV[2]
+if redis.call('HGET', k, 'state') == 'ended' then redis.call('HSET', k, 'ann', 'done') end
 return 1
 `)
 

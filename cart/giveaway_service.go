@@ -27,17 +27,21 @@ const (
 )
 
 // giveawaysFor is the GiveawayStore next to a Store: local or Redis.
-func giveawaysFor(store Store, gs GiveawayStore) *giveaways {
+func giveawaysFor(store Store, gs GiveawayStore) (*giveaways, error) {
 	g := &giveaways{store: gs, counts: map[saleRef]int{}, noted: map[saleRef]time.Time{}}
 	if g.store == nil {
 		switch s := store.(type) {
 		case *LocalStore:
-			g.store = NewLocalGiveaways(s, GiveawayOptions{})
+			ls, err := NewLocalGiveaways(s, GiveawayOptions{})
+			if err != nil {
+				return nil, err
+			}
+			g.store = ls
 		case *RedisStore:
 			g.store = NewRedisGiveaways(s, GiveawayOptions{})
 		}
 	}
-	return g
+	return g, nil
 }
 
 // Giveaways is the giveaway store (nil if the Store has none).
@@ -143,9 +147,16 @@ func (s *Service) tickGiveaways(ctx context.Context) {
 	}
 	for _, e := range ended {
 		s.log.Info("giveaway ended", "room", e.Room, "giveaway", e.Giveaway.ID, "entrants", e.Giveaway.Entrants,
-			"winners", len(e.Giveaway.Result), "orders", len(e.Orders))
+			"winners", len(e.Giveaway.Result), "orders", len(e.Orders), "replay", e.Replay)
 		for _, fn := range onEnd {
 			fn(e)
+		}
+		if err := s.gw.store.MarkAnnounced(ctx, e.Room, e.Giveaway.ID); err != nil && ctx.Err() == nil {
+			// Another node's tick announces it again after the lease.
+			s.log.Warn("giveaway: marking the end announced failed", "room", e.Room, "giveaway", e.Giveaway.ID, "err", err)
+		}
+		if e.Replay {
+			continue // counted where it ended; the outbox finds its orders by polling
 		}
 		s.hmu.RLock()
 		for _, o := range e.Orders {

@@ -17,7 +17,7 @@ type giveawayView struct {
 	ID         string        `json:"giveaway_id"`
 	Prize      Prize         `json:"prize"`
 	Rule       GiveawayRule  `json:"rule"`
-	Winners    int           `json:"winners"`
+	Winners    int           `json:"winner_count"` // giveaway.ended's winners is the list
 	Commitment string        `json:"commitment"`
 	EndsAt     time.Time     `json:"ends_at"`
 	State      GiveawayState `json:"state"`

@@ -144,6 +144,9 @@ func runGiveawayStorm(t *testing.T, nodes []*gwNode, n int, afterEntries func())
 	}
 	id := roomtest.Field[string](t, started, "giveaway_id")
 	commitment := roomtest.Field[string](t, started, "commitment")
+	if got := roomtest.Field[float64](t, started, "winner_count"); got != 3 {
+		t.Fatalf("giveaway.started winner_count %v, want 3", got)
+	}
 	host.Send(t, map[string]any{"type": "giveaway.enter", "ref": "h", "giveaway_id": id})
 	host.ExpectError(t, "not_allowed")
 

@@ -84,8 +84,12 @@ func NewService(store Store, cfg Config, opt ServiceOptions) (*Service, error) {
 	if opt.Log == nil {
 		opt.Log = slog.Default()
 	}
+	gw, err := giveawaysFor(store, opt.Giveaways)
+	if err != nil {
+		return nil, err
+	}
 	return &Service{store: store, cfg: cfg, now: opt.Now, log: opt.Log, m: opt.Metrics, stock: map[saleRef]*stockState{},
-		gw: giveawaysFor(store, opt.Giveaways)}, nil
+		gw: gw}, nil
 }
 
 // Store is the store under the service.

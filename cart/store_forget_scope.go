@@ -19,7 +19,11 @@ func (s *LocalStore) ForgetScope(_ context.Context, scope string) error {
 	}
 	s.mu.Lock()
 	delete(s.rooms, scope)
+	hooks := s.forget
 	s.mu.Unlock()
+	for _, fn := range hooks { // outside s.mu: a hook's lock comes first
+		fn(scope)
+	}
 	prefix := []byte(scope + "\x00")
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bRooms).DeleteBucket([]byte(scope)); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
@@ -61,5 +65,5 @@ func (s *RedisStore) ForgetScope(ctx context.Context, scope string) error {
 	if _, err := pl.Exec(ctx); err != nil {
 		return fmt.Errorf("cart: forget %s: %w", scope, err)
 	}
-	return nil
+	return s.forgetGiveaways(ctx, scope)
 }

@@ -31,8 +31,9 @@ type LocalStore struct {
 	db  *bolt.DB
 	cfg Config
 
-	mu    sync.Mutex
-	rooms map[string]*localRoom
+	mu     sync.Mutex
+	rooms  map[string]*localRoom
+	forget []func(scope string) // what else drops a scope with it (giveaways)
 
 	obMu   sync.Mutex           // outbox claims
 	leases map[string]time.Time // outbox key -> claimed until (one process: memory is enough)

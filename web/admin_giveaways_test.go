@@ -23,7 +23,10 @@ func TestGiveawayRoute(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	gs := cart.NewLocalGiveaways(store, cart.GiveawayOptions{Now: clock})
+	gs, err := cart.NewLocalGiveaways(store, cart.GiveawayOptions{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
 	n := newTestNode(t, func(d *Deps) { d.Giveaways = gs })
 	pub := n.createRoom("pub", false)
 	priv := n.createRoom("hidden", true)

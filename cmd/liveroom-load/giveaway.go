@@ -134,7 +134,7 @@ type gwFrame struct {
 	Seed         string    `json:"seed"`
 	EntrantsHash string    `json:"entrants_hash"`
 	Entrants     int       `json:"entrants"`
-	// Winners is a count in giveaway.started, the list in giveaway.ended.
+	// Winners is giveaway.ended's list (giveaway.started has winner_count).
 	Winners json.RawMessage `json:"winners"`
 }
 

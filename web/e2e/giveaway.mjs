@@ -78,6 +78,7 @@ async function main() {
   result.step = 'viewer enters';
   await viewer.waitForSelector('#gw-enter', { state: 'visible', timeout: STEP });
   result.prize = await viewer.locator('#gw-prize').textContent();
+  result.winners = await viewer.locator('#gw-winners').textContent();
   await viewer.click('#gw-enter');
   await viewer.waitForSelector('#gw-entry', { timeout: STEP });
   result.entry = (await viewer.locator('#gw-entry').textContent()).split('entry ').pop().trim();

@@ -36,6 +36,7 @@ func TestBrowserGiveaway(t *testing.T) {
 		Error        string   `json:"error"`
 		Logs         []string `json:"logs"`
 		Prize        string   `json:"prize"`
+		Winners      string   `json:"winners"`
 		Entry        string   `json:"entry"`
 		ResultText   string   `json:"resultText"`
 		Won          bool     `json:"won"`
@@ -49,6 +50,9 @@ func TestBrowserGiveaway(t *testing.T) {
 	}
 	if !res.OK {
 		t.Fatalf("browser run failed in step %q: %s", res.Step, res.Error)
+	}
+	if res.Winners != "1 to win" { // giveaway.started's winner_count
+		t.Errorf("card shows %q, want \"1 to win\"", res.Winners)
 	}
 	if !strings.HasPrefix(res.Entry, "e_") || len(res.Entry) != 18 {
 		t.Errorf("entry shown %q, want e_ and 16 hex digits", res.Entry)

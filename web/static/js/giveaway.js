@@ -187,6 +187,7 @@ class GiveawayCard {
         h('p', { class: 'p-title', id: 'gw-prize', text: prizeText(g.prize) }),
         h('p', { class: 'sub' },
           h('span', { id: 'gw-count', text: `${g.entrants || 0} entered` }), ' · ',
+          h('span', { id: 'gw-winners', text: `${g.winner_count} to win` }), ' · ',
           this.ended ? 'entry closed' : h('span', { id: 'gw-clock', text: `ends in ${clock(left)}` })));
       kids.push(info);
       if (this.ended) {
