@@ -157,7 +157,12 @@ type Auction struct {
 	State        AuctionState `json:"state"`
 	Winner       *Bidder      `json:"winner"`
 	OrderID      string       `json:"order_id,omitempty"`
-	Host         string       `json:"-"`
+	// Now is the auction's clock (Redis TIME, or the node's on one node)
+	// when this view was read, where the store reads it (omitted if not):
+	// viewers count down with ends_at - now from their own clock's offset
+	// to it, not from their own clock.
+	Now  time.Time `json:"now,omitzero"`
+	Host string    `json:"-"`
 	reserveCents int64
 }
 

@@ -108,6 +108,22 @@ func (f *aucFixture) closeWhenDue(id string) CloseResult {
 }
 
 func runAuctionConformance(t *testing.T, s Store) {
+	t.Run("views carry the auction's clock", func(t *testing.T) {
+		t.Parallel()
+		f := newAucFixture(t, s, 1)
+		a := f.start(AuctionParams{StartCents: 1000, DurationS: 60})
+		if a.Now.Before(a.StartedAt) || !a.Now.Before(a.EndsAt) {
+			t.Fatalf("start: now %v, want within [%v, %v)", a.Now, a.StartedAt, a.EndsAt)
+		}
+		r := f.bid(a.ID, "ann", 1000, false)
+		if r.Auction.Now.Before(a.Now) || !r.Auction.Now.Before(a.EndsAt) {
+			t.Fatalf("bid: now %v, want within [%v, %v)", r.Auction.Now, a.Now, a.EndsAt)
+		}
+		list, err := f.as.RunningAuctions(f.ctx, f.room)
+		if err != nil || len(list) != 1 || list[0].Now.Before(r.Auction.Now) || !list[0].Now.Before(a.EndsAt) {
+			t.Fatalf("running: %v %+v", err, list)
+		}
+	})
 	t.Run("start holds a unit, one at a time, bad starts change nothing", func(t *testing.T) {
 		t.Parallel()
 		f := newAucFixture(t, s, 3)

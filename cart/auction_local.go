@@ -58,6 +58,7 @@ func (x *localAuction) view() Auction {
 	a.ReserveMet = a.Leader != nil && a.AmountCents >= x.reserve
 	a.NextCents = nextMin(a.StartCents, a.AmountCents, a.Leader != nil)
 	a.reserveCents = x.reserve
+	a.Now = truncMS(time.Now())
 	if a.Leader != nil {
 		b := *a.Leader
 		a.Leader = &b

@@ -67,7 +67,7 @@ local function reply(A, status, ext, prev)
   for i = 1, 2 do
     if f[i] and f[i] ~= '' then names[i] = redis.call('HGET', A .. ':names', f[i]) or '' end
   end
-  return {status, ext, prev, h, names[1], names[2]}
+  return {status, ext, prev, h, names[1], names[2], now_ms()}
 end
 local function expire(A, keep)
   for _, k in ipairs({'', ':bids', ':max', ':mm', ':nmax', ':rm', ':keys', ':names'}) do
