@@ -141,28 +141,28 @@ type Bidder struct {
 // Auction is an auction as the store has it. Maximums and the reserve
 // amount are never in it (ReserveMet says whether the lead meets it).
 type Auction struct {
-	ID           string       `json:"auction_id"`
-	SKU          string       `json:"sku"`
-	Currency     string       `json:"currency"`
-	StartCents   int64        `json:"start_cents"`
-	ExtendS      int          `json:"extend_s"`
-	HasReserve   bool         `json:"has_reserve"`
-	ReserveMet   bool         `json:"reserve_met"`
-	AmountCents  int64        `json:"amount_cents"` // the leading bid, 0 before the first
-	Leader       *Bidder      `json:"leader"`
-	NextCents    int64        `json:"next_cents"` // the smallest bid accepted now
-	Version      int64        `json:"version"`    // +1 at every change of the lead
-	StartedAt    time.Time    `json:"started_at"`
-	EndsAt       time.Time    `json:"ends_at"`
-	State        AuctionState `json:"state"`
-	Winner       *Bidder      `json:"winner"`
-	OrderID      string       `json:"order_id,omitempty"`
+	ID          string       `json:"auction_id"`
+	SKU         string       `json:"sku"`
+	Currency    string       `json:"currency"`
+	StartCents  int64        `json:"start_cents"`
+	ExtendS     int          `json:"extend_s"`
+	HasReserve  bool         `json:"has_reserve"`
+	ReserveMet  bool         `json:"reserve_met"`
+	AmountCents int64        `json:"amount_cents"` // the leading bid, 0 before the first
+	Leader      *Bidder      `json:"leader"`
+	NextCents   int64        `json:"next_cents"` // the smallest bid accepted now
+	Version     int64        `json:"version"`    // +1 at every change of the lead
+	StartedAt   time.Time    `json:"started_at"`
+	EndsAt      time.Time    `json:"ends_at"`
+	State       AuctionState `json:"state"`
+	Winner      *Bidder      `json:"winner"`
+	OrderID     string       `json:"order_id,omitempty"`
 	// Now is the auction's clock (Redis TIME, or the node's on one node)
 	// when this view was read, where the store reads it (omitted if not):
 	// viewers count down with ends_at - now from their own clock's offset
 	// to it, not from their own clock.
-	Now  time.Time `json:"now,omitzero"`
-	Host string    `json:"-"`
+	Now          time.Time `json:"now,omitzero"`
+	Host         string    `json:"-"`
 	reserveCents int64
 }
 

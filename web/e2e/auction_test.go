@@ -52,7 +52,7 @@ func TestBrowserAuction(t *testing.T) {
 			ShownS float64 `json:"shownS"`
 			LeftS  float64 `json:"leftS"`
 		} `json:"skew"`
-		Order       struct {
+		Order struct {
 			ID         string `json:"id"`
 			TotalCents int64  `json:"total_cents"`
 		} `json:"order"`
