@@ -16,6 +16,7 @@ type Metrics struct {
 	soldOut      prometheus.Histogram
 	deliveries   prometheus.Counter
 	failures     *prometheus.CounterVec
+	auc          *auctionMetrics // auction_metrics.go
 }
 
 // NewMetrics registers the series on reg (never the global registry).
@@ -55,6 +56,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
+	}
+	var err error
+	if m.auc, err = newAuctionMetrics(reg); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
