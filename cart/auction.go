@@ -97,6 +97,7 @@ type AuctionParams struct {
 	DurationS    int    `json:"duration_s"`
 	ExtendS      int    `json:"extend_s"` // 0 = sudden death
 	ReserveCents int64  `json:"reserve_cents"`
+	Increments   Ladder `json:"increments,omitempty"` // auction_ladder.go; empty = the default
 	Host         string `json:"-"`
 }
 
@@ -120,7 +121,7 @@ func (p AuctionParams) Validate() error {
 	if p.ReserveCents < 0 || p.ReserveCents > MaxPriceCents {
 		return fieldErr("reserve_cents", "must be 0 (none)..%d", int64(MaxPriceCents))
 	}
-	return nil
+	return p.Increments.Validate()
 }
 
 // AuctionState is where an auction is in its life.
@@ -146,6 +147,7 @@ type Auction struct {
 	Currency    string       `json:"currency"`
 	StartCents  int64        `json:"start_cents"`
 	ExtendS     int          `json:"extend_s"`
+	Increments  Ladder       `json:"increments,omitempty"` // the auction's ladder; absent = the default
 	HasReserve  bool         `json:"has_reserve"`
 	ReserveMet  bool         `json:"reserve_met"`
 	AmountCents int64        `json:"amount_cents"` // the leading bid, 0 before the first
@@ -167,11 +169,11 @@ type Auction struct {
 }
 
 // nextMin is the smallest acceptable bid with lead amount top.
-func nextMin(start, top int64, hasLeader bool) int64 {
+func nextMin(l Ladder, start, top int64, hasLeader bool) int64 {
 	if !hasLeader {
 		return start
 	}
-	return top + Increment(top)
+	return top + l.Increment(top)
 }
 
 // BidParams is an `auction.bid` (Max false) or `auction.max` (Max true).
@@ -294,7 +296,8 @@ func auctionFromHash(h map[string]string, names func(string) string) Auction {
 	if w := h["winner"]; w != "" {
 		a.Winner = &Bidder{ID: w, Name: names(w)}
 	}
-	a.NextCents = nextMin(a.StartCents, a.AmountCents, a.Leader != nil)
+	a.Increments, _ = parseLadder(h["ladder"]) // written by StartAuction from a valid ladder
+	a.NextCents = nextMin(a.Increments, a.StartCents, a.AmountCents, a.Leader != nil)
 	return a
 }
 

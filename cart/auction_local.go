@@ -56,7 +56,7 @@ func (x *localAuction) view() Auction {
 	a := x.a
 	a.HasReserve = x.reserve > 0
 	a.ReserveMet = a.Leader != nil && a.AmountCents >= x.reserve
-	a.NextCents = nextMin(a.StartCents, a.AmountCents, a.Leader != nil)
+	a.NextCents = nextMin(a.Increments, a.StartCents, a.AmountCents, a.Leader != nil)
 	a.reserveCents = x.reserve
 	a.Now = truncMS(time.Now())
 	if a.Leader != nil {
@@ -99,7 +99,7 @@ func (x *localAuction) resolve() {
 		if ch == nil {
 			return
 		}
-		n := nextMin(x.a.StartCents, x.a.AmountCents, x.a.Leader != nil)
+		n := nextMin(x.a.Increments, x.a.StartCents, x.a.AmountCents, x.a.Leader != nil)
 		if ch.m.cents < n || n > MaxPriceCents {
 			return
 		}
@@ -148,7 +148,8 @@ func (s *LocalStore) StartAuction(_ context.Context, room string, p AuctionParam
 	}
 	x := &localAuction{
 		a: Auction{ID: newID("a"), SKU: p.SKU, Currency: pr.Currency, StartCents: p.StartCents, ExtendS: p.ExtendS,
-			StartedAt: now, EndsAt: now.Add(time.Duration(p.DurationS) * time.Second), State: AuctionRunning, Host: p.Host},
+			StartedAt: now, EndsAt: now.Add(time.Duration(p.DurationS) * time.Second), State: AuctionRunning, Host: p.Host,
+			Increments: p.Increments},
 		reserve: p.ReserveCents, extendMS: int64(p.ExtendS) * 1000,
 		placed: map[string]int64{}, maxes: map[string]localMax{}, nmax: map[string]int{},
 		removed: map[string]bool{}, keys: map[string]bool{}, names: map[string]string{},
@@ -219,7 +220,7 @@ func (s *LocalStore) Bid(_ context.Context, room string, p BidParams) (BidResult
 		return BidResult{}, errf(CodeNotAllowed, "a moderator removed you from this auction")
 	}
 	prev, top := x.leader(), x.a.AmountCents
-	n := nextMin(x.a.StartCents, top, prev != "")
+	n := nextMin(x.a.Increments, x.a.StartCents, top, prev != "")
 	if !p.Max {
 		if p.User == prev {
 			return BidResult{}, errf(CodeAlreadyLeader, "you are already the highest bidder")

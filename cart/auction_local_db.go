@@ -46,6 +46,7 @@ type auctionRecord struct {
 	Removed     []string            `json:"removed,omitempty"`
 	Keys        []string            `json:"keys,omitempty"`
 	Names       map[string]string   `json:"names,omitempty"`
+	Increments  Ladder              `json:"increments,omitempty"`
 }
 
 func (x *localAuction) record() auctionRecord {
@@ -53,7 +54,7 @@ func (x *localAuction) record() auctionRecord {
 		ID: x.a.ID, SKU: x.a.SKU, Currency: x.a.Currency, StartCents: x.a.StartCents, ExtendS: x.a.ExtendS,
 		AmountCents: x.a.AmountCents, Leader: x.leader(), Version: x.a.Version, StartedAt: x.a.StartedAt,
 		EndsAt: x.a.EndsAt, State: x.a.State, OrderID: x.a.OrderID, Host: x.a.Host,
-		Reserve: x.reserve, ExtendMS: x.extendMS, Seq: x.seq,
+		Reserve: x.reserve, ExtendMS: x.extendMS, Seq: x.seq, Increments: x.a.Increments,
 		Placed: make(map[string]int64, len(x.placed)), Maxes: make(map[string][2]int64, len(x.maxes)),
 		NMax: make(map[string]int, len(x.nmax)), Names: make(map[string]string, len(x.names)),
 	}
@@ -87,7 +88,7 @@ func localAuctionOf(rec auctionRecord) *localAuction {
 	x := &localAuction{
 		a: Auction{ID: rec.ID, SKU: rec.SKU, Currency: rec.Currency, StartCents: rec.StartCents, ExtendS: rec.ExtendS,
 			AmountCents: rec.AmountCents, Version: rec.Version, StartedAt: rec.StartedAt, EndsAt: rec.EndsAt,
-			State: rec.State, OrderID: rec.OrderID, Host: rec.Host},
+			State: rec.State, OrderID: rec.OrderID, Host: rec.Host, Increments: rec.Increments},
 		reserve: rec.Reserve, extendMS: rec.ExtendMS, seq: rec.Seq,
 		placed: map[string]int64{}, maxes: map[string]localMax{}, nmax: map[string]int{},
 		removed: map[string]bool{}, keys: map[string]bool{}, names: map[string]string{},

@@ -78,7 +78,7 @@ func (s *RedisStore) StartAuction(ctx context.Context, room string, p AuctionPar
 		return Auction{}, fmt.Errorf("cart: redis: %w", err)
 	}
 	r, err := s.runAuction(ctx, luaAuctionStart, room, id, p.SKU, p.StartCents, p.DurationS*1000, p.ExtendS*1000,
-		p.ReserveCents, p.Host, MaxRunningAuctions)
+		p.ReserveCents, p.Host, MaxRunningAuctions, ladderJSON(p.Increments))
 	if err != nil {
 		s.rdb.ZRem(context.WithoutCancel(ctx), s.dueIndex(), member)
 		return Auction{}, err

@@ -6,8 +6,11 @@
 // that is created (room.js announces it), so it sees the first welcome.
 import { h, money, clock, newKey, toast } from './page.js';
 
-// increment is cart.Increment: the default ladder.
-export function increment(cents) {
+// increment is cart.Ladder.Increment: the auction's own bands (its
+// `increments`, prices below up_to_cents), then the default ladder
+// (cart.Increment).
+export function increment(cents, ladder) {
+  for (const b of ladder || []) if (cents < b.up_to_cents) return b.step_cents;
   if (cents < 2000) return 100;
   if (cents < 10000) return 200;
   if (cents < 50000) return 500;
@@ -291,7 +294,7 @@ class AuctionUI {
         b.style.padding = '8px 4px';
         b.addEventListener('click', () => this.place('auction.bid', 'amount_cents', cents));
         this.quick.append(b);
-        n += increment(n);
+        n += increment(n, a.increments);
       }
     }
     if (page !== 'viewer') {
