@@ -127,9 +127,16 @@ func putAuction(tx *bolt.Tx, room string, rec auctionRecord) error {
 	return putJSON(b, []byte(rec.ID), rec)
 }
 
-// saveAuction writes x's record in its own transaction.
+// auctionBatchDelay is how long an auction's write waits for others (other
+// rooms' bids) to share its transaction and fsync (bbolt's Batch).
+const auctionBatchDelay = 2 * time.Millisecond
+
+// saveAuction writes x's record; concurrent saves of other rooms share one
+// transaction and fsync (a Batch function may run twice: writing a record
+// is idempotent).
 func (s *LocalStore) saveAuction(room string, x *localAuction) error {
-	if err := s.db.Update(func(tx *bolt.Tx) error { return putAuction(tx, room, x.record()) }); err != nil {
+	rec := x.record()
+	if err := s.db.Batch(func(tx *bolt.Tx) error { return putAuction(tx, room, rec) }); err != nil {
 		return fmt.Errorf("cart: save auction: %w", err)
 	}
 	return nil
