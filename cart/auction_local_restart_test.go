@@ -8,7 +8,8 @@ import (
 
 // TestAuctionLocalRestart: on one node a running auction survives a
 // restart with its bids, maximums, removed bidders, keys and end; one that
-// ended while the node was down closes once after it; a won auction's
+// ended while the node was down (with its own ladder) closes once after
+// it; a won auction's
 // order and the sold unit survive.
 func TestAuctionLocalRestart(t *testing.T) {
 	ctx := context.Background()
@@ -96,7 +97,8 @@ func TestAuctionLocalRestart(t *testing.T) {
 
 	// An auction that ends while the node is down closes once at the
 	// first close after the restart, with the right winner.
-	short, err := s.StartAuction(ctx, "r1", AuctionParams{Host: "h", SKU: "lamp", StartCents: 500, DurationS: 1})
+	short, err := s.StartAuction(ctx, "r1", AuctionParams{Host: "h", SKU: "lamp", StartCents: 500, DurationS: 1,
+		Increments: Ladder{{UpToCents: 1000, StepCents: 10}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +118,9 @@ func TestAuctionLocalRestart(t *testing.T) {
 	due, err := s.DueAuctions(ctx, 10)
 	if err != nil || len(due) != 1 || due[0].ID != short.ID {
 		t.Fatalf("due after the restart: %v %+v", err, due)
+	}
+	if a, err := s.Auction(ctx, "r1", short.ID); err != nil || len(a.Increments) != 1 || a.NextCents != 810 {
+		t.Fatalf("the auction's own ladder after the restart: %v %+v", err, a)
 	}
 	c2, err := s.CloseAuction(ctx, "r1", short.ID)
 	if err != nil || !c2.Closed || c2.Order == nil || c2.Order.User != "fay" || c2.Order.TotalCents != 800 {
