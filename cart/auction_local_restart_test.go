@@ -9,8 +9,7 @@ import (
 // TestAuctionLocalRestart: on one node a running auction survives a
 // restart with its bids, maximums, removed bidders, keys and end; one that
 // ended while the node was down (with its own ladder) closes once after
-// it; a won auction's
-// order and the sold unit survive.
+// it; a won auction's order and the sold unit survive.
 func TestAuctionLocalRestart(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
