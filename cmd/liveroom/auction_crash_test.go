@@ -64,8 +64,9 @@ func TestAuctionSurvivesKill9(t *testing.T) {
 	}
 
 	host := join(p.Base, "host")
-	// 8 s: long enough for the bids and a restart, short enough to wait out.
-	if err := host.send(map[string]any{"type": "auction.start", "ref": "s", "sku": "lamp", "start_cents": 500, "duration_s": 8, "extend_s": 0}); err != nil {
+	// 20 s: long enough for the bids and a restart on a busy machine, short
+	// enough to wait out.
+	if err := host.send(map[string]any{"type": "auction.start", "ref": "s", "sku": "lamp", "start_cents": 500, "duration_s": 20, "extend_s": 0}); err != nil {
 		t.Fatal(err)
 	}
 	started := host.await("auction.started", 5*time.Second)
