@@ -96,6 +96,7 @@ type AuctionParams struct {
 	DurationS    int    `json:"duration_s"`
 	ExtendS      int    `json:"extend_s"` // 0 = sudden death
 	ReserveCents int64  `json:"reserve_cents"`
+	Increments   Ladder `json:"increments,omitempty"` // auction_ladder.go; empty = the default
 	Host         string `json:"-"`
 }
 
@@ -119,7 +120,7 @@ func (p AuctionParams) Validate() error {
 	if p.ReserveCents < 0 || p.ReserveCents > MaxPriceCents {
 		return fieldErr("reserve_cents", "must be 0 (none)..%d", int64(MaxPriceCents))
 	}
-	return nil
+	return p.Increments.Validate()
 }
 
 // AuctionState is where an auction is in its life.
@@ -140,32 +141,38 @@ type Bidder struct {
 // Auction is an auction as the store has it. Maximums and the reserve
 // amount are never in it (ReserveMet says whether the lead meets it).
 type Auction struct {
-	ID           string       `json:"auction_id"`
-	SKU          string       `json:"sku"`
-	Currency     string       `json:"currency"`
-	StartCents   int64        `json:"start_cents"`
-	ExtendS      int          `json:"extend_s"`
-	HasReserve   bool         `json:"has_reserve"`
-	ReserveMet   bool         `json:"reserve_met"`
-	AmountCents  int64        `json:"amount_cents"` // the leading bid, 0 before the first
-	Leader       *Bidder      `json:"leader"`
-	NextCents    int64        `json:"next_cents"` // the smallest bid accepted now
-	Version      int64        `json:"version"`    // +1 at every change of the lead
-	StartedAt    time.Time    `json:"started_at"`
-	EndsAt       time.Time    `json:"ends_at"`
-	State        AuctionState `json:"state"`
-	Winner       *Bidder      `json:"winner"`
-	OrderID      string       `json:"order_id,omitempty"`
-	Host         string       `json:"-"`
+	ID          string       `json:"auction_id"`
+	SKU         string       `json:"sku"`
+	Currency    string       `json:"currency"`
+	StartCents  int64        `json:"start_cents"`
+	ExtendS     int          `json:"extend_s"`
+	Increments  Ladder       `json:"increments,omitempty"` // the auction's ladder; absent = the default
+	HasReserve  bool         `json:"has_reserve"`
+	ReserveMet  bool         `json:"reserve_met"`
+	AmountCents int64        `json:"amount_cents"` // the leading bid, 0 before the first
+	Leader      *Bidder      `json:"leader"`
+	NextCents   int64        `json:"next_cents"` // the smallest bid accepted now
+	Version     int64        `json:"version"`    // +1 at every change of the lead
+	StartedAt   time.Time    `json:"started_at"`
+	EndsAt      time.Time    `json:"ends_at"`
+	State       AuctionState `json:"state"`
+	Winner      *Bidder      `json:"winner"`
+	OrderID     string       `json:"order_id,omitempty"`
+	// Now is the auction's clock (Redis TIME, or the node's on one node)
+	// when this view was read, where the store reads it (omitted if not):
+	// viewers count down with ends_at - now from their own clock's offset
+	// to it, not from their own clock.
+	Now          time.Time `json:"now,omitzero"`
+	Host         string    `json:"-"`
 	reserveCents int64
 }
 
 // nextMin is the smallest acceptable bid with lead amount top.
-func nextMin(start, top int64, hasLeader bool) int64 {
+func nextMin(l Ladder, start, top int64, hasLeader bool) int64 {
 	if !hasLeader {
 		return start
 	}
-	return top + Increment(top)
+	return top + l.Increment(top)
 }
 
 // BidParams is an `auction.bid` (Max false) or `auction.max` (Max true).
@@ -288,7 +295,8 @@ func auctionFromHash(h map[string]string, names func(string) string) Auction {
 	if w := h["winner"]; w != "" {
 		a.Winner = &Bidder{ID: w, Name: names(w)}
 	}
-	a.NextCents = nextMin(a.StartCents, a.AmountCents, a.Leader != nil)
+	a.Increments, _ = parseLadder(h["ladder"]) // written by StartAuction from a valid ladder
+	a.NextCents = nextMin(a.Increments, a.StartCents, a.AmountCents, a.Leader != nil)
 	return a
 }
 

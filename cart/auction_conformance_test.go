@@ -108,6 +108,71 @@ func (f *aucFixture) closeWhenDue(id string) CloseResult {
 }
 
 func runAuctionConformance(t *testing.T, s Store) {
+	t.Run("an auction's own increment ladder", func(t *testing.T) {
+		t.Parallel()
+		f := newAucFixture(t, s, 1)
+		for _, bad := range []Ladder{
+			{{UpToCents: 0, StepCents: 10}},
+			{{UpToCents: 2000, StepCents: 50}, {UpToCents: 2000, StepCents: 100}},
+			{{UpToCents: 2000, StepCents: 0}},
+			{{UpToCents: MaxPriceCents + 1, StepCents: 100_000_000}},
+			{{UpToCents: 1_000_000, StepCents: 1}}, // a million steps
+			make(Ladder, MaxLadderBands+1),
+		} {
+			if _, err := f.as.StartAuction(f.ctx, f.room, AuctionParams{Host: "h", SKU: "lamp", StartCents: 1000, DurationS: 60, Increments: bad}); ErrorCode(err) != CodeBadRequest {
+				t.Fatalf("ladder %v: %v, want bad_request", bad, err)
+			}
+		}
+		if got := f.stock(); got != 1 {
+			t.Fatalf("stock after refused starts: %d", got)
+		}
+		l := Ladder{{UpToCents: 2000, StepCents: 50}, {UpToCents: 5000, StepCents: 250}}
+		a := f.start(AuctionParams{StartCents: 1000, DurationS: 60, Increments: l})
+		if len(a.Increments) != 2 || a.Increments[1] != l[1] {
+			t.Fatalf("started with ladder %v: %+v", l, a.Increments)
+		}
+		if r := f.bid(a.ID, "ann", 1000, false); r.Auction.NextCents != 1050 {
+			t.Fatalf("next after 1000: %d, want 1050 (step 50 below 2000)", r.Auction.NextCents)
+		}
+		if _, err := f.try(a.ID, "bob", 1040, false); ErrorCode(err) != CodeBidTooLow {
+			t.Fatalf("bid under the ladder's step: %v", err)
+		}
+		if r := f.bid(a.ID, "bob", 2000, false); r.Auction.NextCents != 2250 {
+			t.Fatalf("next after 2000: %d, want 2250", r.Auction.NextCents)
+		}
+		// A maximum climbs by the ladder: ann's 3000 answers bob's 2000 at
+		// 2250, then cat's 2500 is answered at 2750.
+		if r := f.bid(a.ID, "ann", 3000, true); r.Auction.AmountCents != 2250 || r.Auction.Leader.ID != "ann" {
+			t.Fatalf("ann's maximum: %+v", r.Auction)
+		}
+		if r := f.bid(a.ID, "cat", 2500, false); r.Auction.AmountCents != 2750 || r.Auction.Leader.ID != "ann" {
+			t.Fatalf("cat against ann's maximum: %+v", r.Auction)
+		}
+		// Above the last band, the default ladder.
+		if r := f.bid(a.ID, "bob", 5000, false); r.Auction.NextCents != 5000+Increment(5000) {
+			t.Fatalf("next after 5000: %d, want %d", r.Auction.NextCents, 5000+Increment(5000))
+		}
+		got, err := f.as.Auction(f.ctx, f.room, a.ID)
+		if err != nil || len(got.Increments) != 2 || got.NextCents != 5000+Increment(5000) {
+			t.Fatalf("read back: %v %+v", err, got)
+		}
+	})
+	t.Run("views carry the auction's clock", func(t *testing.T) {
+		t.Parallel()
+		f := newAucFixture(t, s, 1)
+		a := f.start(AuctionParams{StartCents: 1000, DurationS: 60})
+		if a.Now.Before(a.StartedAt) || !a.Now.Before(a.EndsAt) {
+			t.Fatalf("start: now %v, want within [%v, %v)", a.Now, a.StartedAt, a.EndsAt)
+		}
+		r := f.bid(a.ID, "ann", 1000, false)
+		if r.Auction.Now.Before(a.Now) || !r.Auction.Now.Before(a.EndsAt) {
+			t.Fatalf("bid: now %v, want within [%v, %v)", r.Auction.Now, a.Now, a.EndsAt)
+		}
+		list, err := f.as.RunningAuctions(f.ctx, f.room)
+		if err != nil || len(list) != 1 || list[0].Now.Before(r.Auction.Now) || !list[0].Now.Before(a.EndsAt) {
+			t.Fatalf("running: %v %+v", err, list)
+		}
+	})
 	t.Run("start holds a unit, one at a time, bad starts change nothing", func(t *testing.T) {
 		t.Parallel()
 		f := newAucFixture(t, s, 3)

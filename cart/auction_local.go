@@ -9,13 +9,14 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// The LocalStore's auctions live in memory under the room's lock, like holds
-// in carts: the room lock orders the bids, the node's clock is the one
-// clock. The held unit is counted in pheld (so PutProduct and DeleteProduct
-// treat it as held). Only the winner's order is durable: it is written with
-// the close in one bbolt transaction with its outbox entry. A restart
-// forgets running auctions and their held units come back, exactly as holds
-// do (the unit never left the durable stock).
+// The LocalStore's auctions live in memory under the room's lock: the room
+// lock orders the bids, the node's clock is the one clock. The held unit is
+// counted in pheld (so PutProduct and DeleteProduct treat it as held). Every
+// accepted change is written to bbolt before it is answered
+// (auction_local_db.go), under wmu and mu, and undone in memory if the write
+// fails; the winner's order is written with the close in one bbolt
+// transaction with its outbox entry and the auction's ended record. A
+// restart resumes running auctions.
 
 type localMax struct {
 	cents int64
@@ -55,8 +56,9 @@ func (x *localAuction) view() Auction {
 	a := x.a
 	a.HasReserve = x.reserve > 0
 	a.ReserveMet = a.Leader != nil && a.AmountCents >= x.reserve
-	a.NextCents = nextMin(a.StartCents, a.AmountCents, a.Leader != nil)
+	a.NextCents = nextMin(a.Increments, a.StartCents, a.AmountCents, a.Leader != nil)
 	a.reserveCents = x.reserve
+	a.Now = truncMS(time.Now())
 	if a.Leader != nil {
 		b := *a.Leader
 		a.Leader = &b
@@ -97,7 +99,7 @@ func (x *localAuction) resolve() {
 		if ch == nil {
 			return
 		}
-		n := nextMin(x.a.StartCents, x.a.AmountCents, x.a.Leader != nil)
+		n := nextMin(x.a.Increments, x.a.StartCents, x.a.AmountCents, x.a.Leader != nil)
 		if ch.m.cents < n || n > MaxPriceCents {
 			return
 		}
@@ -123,6 +125,8 @@ func (s *LocalStore) StartAuction(_ context.Context, room string, p AuctionParam
 		return Auction{}, err
 	}
 	r := s.room(room)
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := truncMS(time.Now())
@@ -142,26 +146,49 @@ func (s *LocalStore) StartAuction(_ context.Context, room string, p AuctionParam
 	if pr.Stock < 1 {
 		return Auction{}, &Error{Code: CodeSoldOut, Field: "sku", Message: fmt.Sprintf("%s is out of stock", p.SKU)}
 	}
+	x := &localAuction{
+		a: Auction{ID: newID("a"), SKU: p.SKU, Currency: pr.Currency, StartCents: p.StartCents, ExtendS: p.ExtendS,
+			StartedAt: now, EndsAt: now.Add(time.Duration(p.DurationS) * time.Second), State: AuctionRunning, Host: p.Host,
+			Increments: p.Increments},
+		reserve: p.ReserveCents, extendMS: int64(p.ExtendS) * 1000,
+		placed: map[string]int64{}, maxes: map[string]localMax{}, nmax: map[string]int{},
+		removed: map[string]bool{}, keys: map[string]bool{}, names: map[string]string{},
+	}
+	// Ended auctions are kept until the room's next start for reads; only
+	// the latest few are needed.
+	var drop []string
+	for id, old := range r.auc {
+		if old.a.State != AuctionRunning && len(r.auc)-len(drop) >= 16 {
+			drop = append(drop, id)
+		}
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := putAuction(tx, room, x.record()); err != nil {
+			return err
+		}
+		b, err := roomBucket(tx, room, bAuctions)
+		if err != nil {
+			return err
+		}
+		for _, id := range drop {
+			if err := b.Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Auction{}, fmt.Errorf("cart: save auction: %w", err)
+	}
+	for _, id := range drop {
+		delete(r.auc, id)
+	}
 	pr.Stock--
 	r.pheld[p.SKU]++
 	if r.auc == nil {
 		r.auc = map[string]*localAuction{}
 	}
-	x := &localAuction{
-		a: Auction{ID: newID("a"), SKU: p.SKU, Currency: pr.Currency, StartCents: p.StartCents, ExtendS: p.ExtendS,
-			StartedAt: now, EndsAt: now.Add(time.Duration(p.DurationS) * time.Second), State: AuctionRunning, Host: p.Host},
-		reserve: p.ReserveCents, extendMS: int64(p.ExtendS) * 1000,
-		placed: map[string]int64{}, maxes: map[string]localMax{}, nmax: map[string]int{},
-		removed: map[string]bool{}, keys: map[string]bool{}, names: map[string]string{},
-	}
 	r.auc[x.a.ID] = x
-	// Ended auctions are kept until the room's next start for reads; only
-	// the latest few are needed.
-	for id, old := range r.auc {
-		if old.a.State != AuctionRunning && len(r.auc) > 16 {
-			delete(r.auc, id)
-		}
-	}
 	return x.view(), nil
 }
 
@@ -170,6 +197,8 @@ func (s *LocalStore) Bid(_ context.Context, room string, p BidParams) (BidResult
 		return BidResult{}, err
 	}
 	r := s.room(room)
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	x, err := r.auction(p.AuctionID)
@@ -191,7 +220,7 @@ func (s *LocalStore) Bid(_ context.Context, room string, p BidParams) (BidResult
 		return BidResult{}, errf(CodeNotAllowed, "a moderator removed you from this auction")
 	}
 	prev, top := x.leader(), x.a.AmountCents
-	n := nextMin(x.a.StartCents, top, prev != "")
+	n := nextMin(x.a.Increments, x.a.StartCents, top, prev != "")
 	if !p.Max {
 		if p.User == prev {
 			return BidResult{}, errf(CodeAlreadyLeader, "you are already the highest bidder")
@@ -210,6 +239,7 @@ func (s *LocalStore) Bid(_ context.Context, room string, p BidParams) (BidResult
 			return BidResult{}, errf(CodeLimitReached, "you set a maximum %d times in this auction", maxMaxSets)
 		}
 	}
+	before := x.record()
 	x.names[p.User] = bidderName(p.Name, p.User)
 	if p.Max {
 		x.seq++
@@ -231,6 +261,10 @@ func (s *LocalStore) Bid(_ context.Context, room string, p BidParams) (BidResult
 			res.Extended = true
 		}
 	}
+	if err := s.saveAuction(room, x); err != nil {
+		r.auc[x.a.ID] = localAuctionOf(before)
+		return BidResult{}, err
+	}
 	res.Auction = x.view()
 	return res, nil
 }
@@ -248,6 +282,8 @@ func (s *LocalStore) RemoveBidder(_ context.Context, room, auctionID, user strin
 		return BidResult{}, err
 	}
 	r := s.room(room)
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	x, err := r.auction(auctionID)
@@ -260,6 +296,7 @@ func (s *LocalStore) RemoveBidder(_ context.Context, room, auctionID, user strin
 	if !x.removed[user] && len(x.removed) >= maxRemoved {
 		return BidResult{}, errf(CodeLimitReached, "%d bidders were removed from this auction already", maxRemoved)
 	}
+	before := x.record()
 	prev, top := x.leader(), x.a.AmountCents
 	x.removed[user] = true
 	delete(x.placed, user)
@@ -278,12 +315,18 @@ func (s *LocalStore) RemoveBidder(_ context.Context, room, auctionID, user strin
 		res.Changed = true
 		x.a.Version++
 	}
+	if err := s.saveAuction(room, x); err != nil {
+		r.auc[x.a.ID] = localAuctionOf(before)
+		return BidResult{}, err
+	}
 	res.Auction = x.view()
 	return res, nil
 }
 
 func (s *LocalStore) StopAuction(_ context.Context, room, auctionID string) (Auction, error) {
 	r := s.room(room)
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	x, err := r.auction(auctionID)
@@ -294,6 +337,10 @@ func (s *LocalStore) StopAuction(_ context.Context, room, auctionID string) (Auc
 		return Auction{}, err
 	}
 	x.a.State = AuctionStopped
+	if err := s.saveAuction(room, x); err != nil {
+		x.a.State = AuctionRunning
+		return Auction{}, err
+	}
 	r.unhold(x.a.SKU)
 	return x.view(), nil
 }
@@ -327,13 +374,26 @@ func (s *LocalStore) CloseAuction(_ context.Context, room, auctionID string) (Cl
 		if err != nil {
 			return CloseResult{}, err
 		}
-		if err := s.db.Update(func(tx *bolt.Tx) error { return writeAuctionOrderLocal(tx, room, o) }); err != nil {
+		rec := x.record()
+		rec.State, rec.Winner, rec.OrderID = AuctionEnded, a.Leader.ID, o.ID
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			if err := writeAuctionOrderLocal(tx, room, o); err != nil {
+				return err
+			}
+			return putAuction(tx, room, rec)
+		})
+		if err != nil {
 			return CloseResult{}, fmt.Errorf("cart: auction order: %w", err)
 		}
 		r.pheld[a.SKU]-- // sold: the unit leaves for good
 		x.a.Winner, x.a.OrderID = a.Leader, o.ID
 		res.Order = &o
 	} else {
+		rec := x.record()
+		rec.State = AuctionEnded
+		if err := s.db.Update(func(tx *bolt.Tx) error { return putAuction(tx, room, rec) }); err != nil {
+			return CloseResult{}, fmt.Errorf("cart: close auction: %w", err)
+		}
 		r.unhold(a.SKU)
 	}
 	x.a.State = AuctionEnded

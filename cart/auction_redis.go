@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -52,6 +53,11 @@ func parseAucReply(v any) (aucReply, error) {
 	}
 	names := map[string]string{h["leader"]: str(a[4]), h["winner"]: str(a[5])}
 	r.a = auctionFromHash(h, func(u string) string { return names[u] })
+	if len(a) > 6 {
+		if ms, ok := a[6].(int64); ok {
+			r.a.Now = fromMS(ms) // Redis TIME at the reply
+		}
+	}
 	return r, nil
 }
 
@@ -72,7 +78,7 @@ func (s *RedisStore) StartAuction(ctx context.Context, room string, p AuctionPar
 		return Auction{}, fmt.Errorf("cart: redis: %w", err)
 	}
 	r, err := s.runAuction(ctx, luaAuctionStart, room, id, p.SKU, p.StartCents, p.DurationS*1000, p.ExtendS*1000,
-		p.ReserveCents, p.Host, MaxRunningAuctions)
+		p.ReserveCents, p.Host, MaxRunningAuctions, ladderJSON(p.Increments))
 	if err != nil {
 		s.rdb.ZRem(context.WithoutCancel(ctx), s.dueIndex(), member)
 		return Auction{}, err
@@ -222,6 +228,12 @@ func (s *RedisStore) RunningAuctions(ctx context.Context, room string) ([]Auctio
 		return nil, fmt.Errorf("cart: redis: %w", err)
 	}
 	var list []Auction
+	var now time.Time
+	if len(ids) > 0 {
+		if now, err = s.rdb.Time(ctx).Result(); err != nil {
+			return nil, fmt.Errorf("cart: redis: %w", err)
+		}
+	}
 	for _, id := range ids {
 		a, err := s.Auction(ctx, room, id)
 		if err != nil {
@@ -231,6 +243,7 @@ func (s *RedisStore) RunningAuctions(ctx context.Context, room string) ([]Auctio
 			return nil, err
 		}
 		if a.State == AuctionRunning {
+			a.Now = truncMS(now)
 			list = append(list, a)
 		}
 	}

@@ -27,19 +27,26 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function inc(p)
+local function inc(p, ladder)
+  if ladder then
+    for _, b in ipairs(ladder) do
+      if p < b.up_to_cents then return b.step_cents end
+    end
+  end
   if p < 2000 then return 100 elseif p < 10000 then return 200 elseif p < 50000 then return 500
   elseif p < 100000 then return 1000 elseif p < 500000 then return 2500 end
   return math.floor((p + 9999) / 10000) * 100
 end
 local function nextmin(st)
   if st.leader == '' then return st.start end
-  return st.top + inc(st.top)
+  return st.top + inc(st.top, st.ladder)
 end
 local function load(A)
-  local f = redis.call('HMGET', A, 'state', 'ends', 'host', 'start', 'top', 'leader', 'extend', 'v', 'seq', 'reserve', 'sku')
+  local f = redis.call('HMGET', A, 'state', 'ends', 'host', 'start', 'top', 'leader', 'extend', 'v', 'seq', 'reserve', 'sku', 'ladder')
   if not f[1] then return nil end
-  return {state = f[1], ends = tonumber(f[2]), host = f[3], start = tonumber(f[4]), top = tonumber(f[5]),
+  local ladder = nil
+  if f[12] and f[12] ~= '' then ladder = cjson.decode(f[12]) end
+  return {ladder = ladder, state = f[1], ends = tonumber(f[2]), host = f[3], start = tonumber(f[4]), top = tonumber(f[5]),
     leader = f[6], extend = tonumber(f[7]), v = tonumber(f[8]), seq = tonumber(f[9]), reserve = tonumber(f[10]), sku = f[11]}
 end
 -- resolve lets maximums answer (auction.go has the rule); maximums do not
@@ -67,7 +74,7 @@ local function reply(A, status, ext, prev)
   for i = 1, 2 do
     if f[i] and f[i] ~= '' then names[i] = redis.call('HGET', A .. ':names', f[i]) or '' end
   end
-  return {status, ext, prev, h, names[1], names[2]}
+  return {status, ext, prev, h, names[1], names[2], now_ms()}
 end
 local function expire(A, keep)
   for _, k in ipairs({'', ':bids', ':max', ':mm', ':nmax', ':rm', ':keys', ':names'}) do
@@ -84,7 +91,7 @@ func newAuctionScript(body string) *redis.Script {
 // {status, flags (1 the lead changed, 2 the end moved), previous leader,
 // auction hash, leader's name, winner's name}
 
-// ARGV: P id sku start dur-ms extend-ms reserve host max-running
+// ARGV: P id sku start dur-ms extend-ms reserve host max-running ladder-json(” = default)
 var luaAuctionStart = newAuctionScript(`
 local id, sku = ARGV[2], ARGV[3]
 local pj = redis.call('HGET', P .. 'products', sku)
@@ -100,7 +107,7 @@ local now = now_ms()
 local A = P .. 'auc:' .. id
 redis.call('HSET', A, 'id', id, 'sku', sku, 'cur', cjson.decode(pj).currency, 'start', ARGV[4], 'reserve', ARGV[7],
   'extend', ARGV[6], 'host', ARGV[8], 'state', 'running', 'started', now, 'ends', now + tonumber(ARGV[5]),
-  'top', 0, 'leader', '', 'v', 0, 'seq', 0)
+  'top', 0, 'leader', '', 'v', 0, 'seq', 0, 'ladder', ARGV[10])
 redis.call('SADD', run, id)
 return reply(A, 'ok', 0, '')
 `)

@@ -35,6 +35,7 @@ func (s *Service) StartAuction(ctx context.Context, room string, p AuctionParams
 	}
 	a, err := as.StartAuction(ctx, room, p)
 	if err == nil {
+		s.m.aucStarted()
 		s.log.Info("auction started", "room", room, "auction", a.ID, "sku", a.SKU, "start_cents", a.StartCents, "ends_at", a.EndsAt)
 	}
 	return a, err
@@ -46,7 +47,9 @@ func (s *Service) Bid(ctx context.Context, room string, p BidParams) (BidResult,
 	if err != nil {
 		return BidResult{}, err
 	}
-	return as.Bid(ctx, room, p)
+	r, err := as.Bid(ctx, room, p)
+	s.m.aucBid(p.Max, r, err)
+	return r, err
 }
 
 // RemoveBidder is `auction.remove_bidder`.
@@ -57,6 +60,7 @@ func (s *Service) RemoveBidder(ctx context.Context, room, auctionID, user string
 	}
 	r, err := as.RemoveBidder(ctx, room, auctionID, user)
 	if err == nil {
+		s.m.aucRemoved()
 		s.log.Info("auction bidder removed", "room", room, "auction", auctionID, "user", user)
 	}
 	return r, err
@@ -70,6 +74,7 @@ func (s *Service) StopAuction(ctx context.Context, room, auctionID string) (Auct
 	}
 	a, err := as.StopAuction(ctx, room, auctionID)
 	if err == nil {
+		s.m.aucEnded("stopped")
 		s.log.Info("auction stopped", "room", room, "auction", auctionID)
 	}
 	return a, err
@@ -138,6 +143,11 @@ func (s *Service) CloseDueAuctions(ctx context.Context) error {
 		s.hmu.RLock()
 		for _, fn := range s.onAucClosed {
 			fn(d.Room, r)
+		}
+		if r.Order != nil {
+			s.m.aucEnded("sold")
+		} else {
+			s.m.aucEnded("no_sale")
 		}
 		if r.Order != nil {
 			s.m.ordered(1)

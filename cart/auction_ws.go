@@ -35,6 +35,9 @@ func (w *WS) attachAuctions() {
 func bidEvent(a Auction, reason string) room.Event {
 	m := map[string]any{"auction_id": a.ID, "amount_cents": a.AmountCents, "bidder": a.Leader,
 		"ends_at": a.EndsAt, "next_cents": a.NextCents, "version": a.Version, "reserve_met": a.ReserveMet}
+	if !a.Now.IsZero() {
+		m["now"] = a.Now // the auction's clock: countdowns correct for the viewer's offset to it
+	}
 	if reason != "" {
 		m["reason"] = reason
 	}
@@ -112,7 +115,7 @@ func (a auctionWS) place(ctx context.Context, req *room.Request, p BidParams) er
 	if p.Max {
 		reply = room.MustEvent("auction.bid", map[string]any{"auction_id": r.Auction.ID, "amount_cents": r.Auction.AmountCents,
 			"bidder": r.Auction.Leader, "ends_at": r.Auction.EndsAt, "next_cents": r.Auction.NextCents,
-			"version": r.Auction.Version, "reserve_met": r.Auction.ReserveMet, "max_cents": p.Cents})
+			"version": r.Auction.Version, "reserve_met": r.Auction.ReserveMet, "max_cents": p.Cents, "now": r.Auction.Now})
 	}
 	req.Reply(reply) // to the bidder, with the ref: this request's one answer
 	if r.Replayed || !r.Changed {
@@ -139,7 +142,7 @@ func (a auctionWS) announce(ctx context.Context, roomID, by string, r BidResult,
 	}
 	if r.Extended {
 		if _, err := a.hub.Publish(ctx, roomID, room.MustEvent("auction.extended", map[string]any{
-			"auction_id": au.ID, "ends_at": au.EndsAt, "version": au.Version})); err != nil {
+			"auction_id": au.ID, "ends_at": au.EndsAt, "version": au.Version, "now": au.Now})); err != nil {
 			return err
 		}
 	}

@@ -43,9 +43,13 @@ func TestAuctionWSFlow(t *testing.T) {
 			wantErr(t, ann.Next(t, byRef("x")), room.CodeForbidden)
 			host.Send(t, map[string]any{"type": "auction.start", "sku": "tee", "start_cents": 1000, "duration_s": 0, "ref": "s0"})
 			wantErr(t, host.Next(t, byRef("s0")), room.CodeBadRequest)
+			host.Send(t, map[string]any{"type": "auction.start", "sku": "tee", "start_cents": 1000, "duration_s": 3, "ref": "s00",
+				"increments": []map[string]int64{{"up_to_cents": 1_000_000, "step_cents": 1}}})
+			wantErr(t, host.Next(t, byRef("s00")), room.CodeBadRequest)
 			host.Send(t, map[string]any{"type": "auction.start", "sku": "tee", "start_cents": 1000, "duration_s": 3, "extend_s": 1, "ref": "s1"})
 			var a Auction
-			if err := json.Unmarshal(guest.Expect(t, "auction.started").Body, &a); err != nil || a.ID == "" || a.NextCents != 1000 || a.State != AuctionRunning {
+			if err := json.Unmarshal(guest.Expect(t, "auction.started").Body, &a); err != nil || a.ID == "" || a.NextCents != 1000 || a.State != AuctionRunning ||
+				a.Now.IsZero() || !a.Now.Before(a.EndsAt) {
 				t.Fatalf("auction.started: %+v %v", a, err)
 			}
 			host.Send(t, map[string]any{"type": "auction.start", "sku": "tee", "start_cents": 1000, "duration_s": 3, "ref": "s2"})
@@ -57,7 +61,7 @@ func TestAuctionWSFlow(t *testing.T) {
 					Auction *Auction `json:"auction"`
 				} `json:"room"`
 			}
-			if err := json.Unmarshal(late.Welcome.Body, &w); err != nil || w.Room.Auction == nil || w.Room.Auction.ID != a.ID {
+			if err := json.Unmarshal(late.Welcome.Body, &w); err != nil || w.Room.Auction == nil || w.Room.Auction.ID != a.ID || w.Room.Auction.Now.IsZero() {
 				t.Fatalf("welcome: %s", late.Welcome.Body)
 			}
 
@@ -76,8 +80,12 @@ func TestAuctionWSFlow(t *testing.T) {
 			if r.Bidder == nil || r.Bidder.ID != "ann" || r.Amount != 1000 || r.Version != 1 {
 				t.Fatalf("ann's answer: %+v", r)
 			}
-			if r := decodeBid(t, guest.Expect(t, "auction.bid")); r.Amount != 1000 || r.Bidder.ID != "ann" {
+			pub0 := guest.Expect(t, "auction.bid")
+			if r := decodeBid(t, pub0); r.Amount != 1000 || r.Bidder.ID != "ann" {
 				t.Fatalf("room auction.bid: %+v", r)
+			}
+			if _, has := decodeBidMap(t, pub0)["now"]; !has {
+				t.Fatalf("room auction.bid without the auction's clock: %s", pub0.AppendJSON(nil))
 			}
 			// a replay answers the same, publishes nothing new
 			if r := decodeBid(t, bid(ann, "auction.bid", "amount_cents", 1000, "a1")); r.Version != 1 {

@@ -17,6 +17,7 @@ type Metrics struct {
 	deliveries   prometheus.Counter
 	failures     *prometheus.CounterVec
 	transitions  *prometheus.CounterVec // order_service.go
+	auc          *auctionMetrics        // auction_metrics.go
 }
 
 // NewMetrics registers the series on reg (never the global registry).
@@ -60,6 +61,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
+	}
+	var err error
+	if m.auc, err = newAuctionMetrics(reg); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

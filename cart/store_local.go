@@ -104,6 +104,7 @@ func OpenLocal(dir string, cfg Config) (*LocalStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cart: open %s: %w", path, err)
 	}
+	db.MaxBatchDelay = auctionBatchDelay // auction_local_db.go
 	s := &LocalStore{db: db, cfg: cfg, rooms: map[string]*localRoom{}, leases: map[string]time.Time{}}
 	if err := s.load(); err != nil {
 		db.Close()

@@ -342,6 +342,9 @@ func loadRoom(rb *bolt.Bucket, id string) (*localRoom, error) {
 	if b := rb.Bucket(bMeta); b != nil {
 		r.pin = string(b.Get(kPin))
 	}
+	if err := loadAuctions(rb, r); err != nil { // auction_local_db.go
+		return nil, err
+	}
 	sb := rb.Bucket(bSales)
 	if sb == nil {
 		return r, nil

@@ -20,22 +20,35 @@ const { values: opt } = parseArgs({
     bob: { type: 'string', default: '' },
     cat: { type: 'string', default: '' },
     mod: { type: 'string', default: '' },
+    dan: { type: 'string', default: '' },
     sku: { type: 'string', default: 'lamp' },
     chromium: { type: 'string', default: process.env.CHROMIUM || '/usr/bin/chromium' },
     timeout: { type: 'string', default: '20000' },
   },
 });
-if (!opt.base || !opt.host || !opt.ann || !opt.bob || !opt.cat || !opt.mod) {
-  console.error('usage: node auction.mjs --base URL --room ROOM --host T --ann T --bob T --cat T --mod T --sku SKU');
+if (!opt.base || !opt.host || !opt.ann || !opt.bob || !opt.cat || !opt.mod || !opt.dan) {
+  console.error('usage: node auction.mjs --base URL --room ROOM --host T --ann T --bob T --cat T --mod T --dan T --sku SKU');
   process.exit(2);
 }
 const STEP = Number(opt.timeout);
 const result = { ok: false, step: 'launch', logs: [] };
 let browser;
 
-async function open(name, token, path = 'r', vp = { width: 390, height: 844 }) {
+async function open(name, token, path = 'r', vp = { width: 390, height: 844 }, skewMS = 0) {
   const phone = vp.width < 500;
   const ctx = await browser.newContext({ viewport: vp, isMobile: phone, hasTouch: phone });
+  if (skewMS) {
+    // This page's clock is off by skewMS: Date and Date.now, not the server.
+    await ctx.addInitScript((skew) => {
+      const Real = Date;
+      const realNow = Real.now.bind(Real);
+      class Skewed extends Real {
+        constructor(...a) { if (a.length === 0) super(realNow() + skew); else super(...a); }
+        static now() { return realNow() + skew; }
+      }
+      globalThis.Date = Skewed;
+    }, skewMS);
+  }
   await ctx.grantPermissions(['camera', 'microphone'], { origin: opt.base.replace(/\/$/, '') });
   const page = await ctx.newPage();
   page.on('console', (m) => { if (m.type() === 'error') result.logs.push(`${name} console.${m.type()}: ${m.text()}`); });
@@ -80,6 +93,21 @@ async function main() {
   await host.waitForSelector('#auction-stop:not([hidden])', { timeout: STEP });
   for (const p of [ann, bob]) await p.waitForSelector('#auction:not([hidden]) #auction-quick button', { timeout: STEP });
   result.started = await stateOf(ann);
+
+  result.step = 'a page whose clock is 10 minutes behind';
+  // Dan's clock is 10 minutes behind, and the node's offset from the
+  // welcome is zeroed: as if the node's clock were the page's and the
+  // auction's clock (Redis TIME) 10 minutes ahead of both. The countdown
+  // must follow the auction's clock (its events' `now`), not the page's or
+  // the node's.
+  const dan = await open('dan', opt.dan, 'r', { width: 390, height: 844 }, -600000);
+  await dan.evaluate(() => { window.liveroom.ws.offset = 0; });
+  await dan.waitForSelector('#auction:not([hidden]) #auction-quick button', { timeout: STEP });
+  await dan.waitForTimeout(300); // one tick of the countdown after the offset change
+  const endsAt = await ann.evaluate(() => window.liveroomAuction.a.ends_at);
+  const shown = await dan.evaluate(() => document.getElementById('auction-clock').textContent);
+  const [mm, ss] = shown.split(':').map(Number);
+  result.skew = { shown, shownS: mm * 60 + ss, leftS: (Date.parse(endsAt) - Date.now()) / 1000 };
 
   result.step = 'ann bids';
   await ann.locator('#auction-quick button').first().click();

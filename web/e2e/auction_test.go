@@ -6,7 +6,8 @@ import (
 	"testing"
 )
 
-// TestBrowserAuction: the host starts an auction from the studio's form;
+// TestBrowserAuction: the host starts an auction from the studio's form; a
+// page whose clock is 10 minutes behind shows the right time left;
 // on phone-sized pages viewers bid on a live auction
 // with the quick-bid buttons; the first is told she was outbid and bids
 // again; a third outbids her and the moderator removes that bidder from the
@@ -24,6 +25,7 @@ func TestBrowserAuction(t *testing.T) {
 	bob := mint(t, srv, "bob", "Bob", "viewer")
 	cat := mint(t, srv, "cat", "Cat", "viewer")
 	mod := mint(t, srv, "mod-1", "Mo", "moderator")
+	dan := mint(t, srv, "dan", "Dan", "viewer")
 
 	type view struct {
 		State   string  `json:"state"`
@@ -45,13 +47,18 @@ func TestBrowserAuction(t *testing.T) {
 		StudioState string   `json:"studioState"`
 		Won         view     `json:"won"`
 		BobEnd      view     `json:"bobEnd"`
-		Order       struct {
+		Skew        struct {
+			Shown  string  `json:"shown"`
+			ShownS float64 `json:"shownS"`
+			LeftS  float64 `json:"leftS"`
+		} `json:"skew"`
+		Order struct {
 			ID         string `json:"id"`
 			TotalCents int64  `json:"total_cents"`
 		} `json:"order"`
 	}
 	runScript(t, node, chromium, &res, "auction.mjs", "--base", srv.base, "--room", room,
-		"--host", host, "--ann", ann, "--bob", bob, "--cat", cat, "--mod", mod, "--sku", "lamp")
+		"--host", host, "--ann", ann, "--bob", bob, "--cat", cat, "--mod", mod, "--dan", dan, "--sku", "lamp")
 	for _, l := range res.Logs {
 		t.Log("browser: " + l)
 	}
@@ -60,6 +67,11 @@ func TestBrowserAuction(t *testing.T) {
 	}
 	if got := res.Started.Buttons; len(got) != 3 || got[0] != 1000 || got[1] != 1100 || got[2] != 1200 {
 		t.Errorf("quick bids at the start: %v, want [1000 1100 1200] (the ladder from the start price)", got)
+	}
+	// The page 10 minutes behind shows the time left by the auction's
+	// clock (a loose bound: the skew is 600 s).
+	if d := res.Skew.ShownS - res.Skew.LeftS; d < -2 || d > 2 {
+		t.Errorf("time left on a page whose clock is 10 minutes behind: %q (%.0f s), want about %.1f s", res.Skew.Shown, res.Skew.ShownS, res.Skew.LeftS)
 	}
 	if !strings.Contains(res.Outbid.Text, "outbid") {
 		t.Errorf("ann after bob's bid: %q, want outbid", res.Outbid.Text)

@@ -6,8 +6,11 @@
 // that is created (room.js announces it), so it sees the first welcome.
 import { h, money, clock, newKey, toast } from './page.js';
 
-// increment is cart.Increment: the default ladder.
-export function increment(cents) {
+// increment is cart.Ladder.Increment: the auction's own bands (its
+// `increments`, prices below up_to_cents), then the default ladder
+// (cart.Increment).
+export function increment(cents, ladder) {
+  for (const b of ladder || []) if (cents < b.up_to_cents) return b.step_cents;
   if (cents < 2000) return 100;
   if (cents < 10000) return 200;
   if (cents < 50000) return 500;
@@ -26,6 +29,11 @@ class AuctionUI {
     this.bids = []; // {amount, bidder, at}
     this.state = ''; // winning | outbid | won | lost | removed
     this.extendedAt = 0;
+    // The auction's clock (Redis TIME in a cluster) minus this page's, from
+    // the `now` its events carry; null until one came (then the node's
+    // offset from the welcome). The largest sample since the last welcome:
+    // transit only makes a sample smaller.
+    this.offset = null;
     this.build();
     sock.on('welcome', (ev) => this.onWelcome(ev));
     sock.on('auction.started', (ev) => this.onStarted(ev));
@@ -111,7 +119,22 @@ class AuctionUI {
 
   // ---- events ----
 
+  // clockSample notes the auction's clock from an event's `now`.
+  clockSample(ev) {
+    const t = ev && ev.now ? Date.parse(ev.now) : NaN;
+    if (Number.isNaN(t)) return;
+    const off = t - Date.now();
+    if (this.offset === null || off > this.offset) this.offset = off;
+  }
+
+  // now is the auction's clock as this page estimates it.
+  now() { return this.offset === null ? this.sock.now() : Date.now() + this.offset; }
+
+  // timeLeft is the time to the end in ms by the auction's clock.
+  timeLeft() { return this.a ? Date.parse(this.a.ends_at) - this.now() : 0; }
+
   onWelcome(ev) {
+    this.offset = null;
     const a = ev.room && ev.room.auction;
     if (a && a.state === 'running') this.onStarted(a);
   }
@@ -123,6 +146,7 @@ class AuctionUI {
       this.state = '';
     }
     this.a = { ...ev };
+    this.clockSample(ev);
     if (ev.leader) this.addBid({ amount_cents: ev.amount_cents, bidder: ev.leader, version: ev.version });
     this.render();
   }
@@ -130,6 +154,7 @@ class AuctionUI {
   onBid(ev) {
     if (!this.a || ev.auction_id !== this.a.auction_id) return;
     if (ev.max_cents && ev.ref) this.myMax = ev.max_cents;
+    this.clockSample(ev);
     if (ev.version < this.a.version) return; // an older event from another node
     const moved = ev.ends_at && this.a.ends_at && Date.parse(ev.ends_at) > Date.parse(this.a.ends_at);
     Object.assign(this.a, { amount_cents: ev.amount_cents, leader: ev.bidder, next_cents: ev.next_cents, version: ev.version,
@@ -145,6 +170,7 @@ class AuctionUI {
 
   onExtended(ev) {
     if (!this.a || ev.auction_id !== this.a.auction_id) return;
+    this.clockSample(ev);
     if (Date.parse(ev.ends_at) > Date.parse(this.a.ends_at)) {
       this.a.ends_at = ev.ends_at;
       this.extendedAt = Date.now();
@@ -233,7 +259,7 @@ class AuctionUI {
 
   tick() {
     if (!this.a) return;
-    const left = Date.parse(this.a.ends_at) - this.sock.now();
+    const left = this.timeLeft();
     this.clockEl.textContent = this.a.state === 'running' ? clock(left) : 'ended';
     this.card.dataset.low = left < 5000 && this.a.state === 'running' ? 'true' : 'false';
     this.extEl.hidden = !(this.extendedAt && Date.now() - this.extendedAt < 4000);
@@ -268,7 +294,7 @@ class AuctionUI {
         b.style.padding = '8px 4px';
         b.addEventListener('click', () => this.place('auction.bid', 'amount_cents', cents));
         this.quick.append(b);
-        n += increment(n);
+        n += increment(n, a.increments);
       }
     }
     if (page !== 'viewer') {
