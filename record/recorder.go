@@ -32,7 +32,16 @@ type Deps struct {
 	// AAC shares the rooms' Opus → AAC streams with other outputs (HLS);
 	// nil = the recorder's own.
 	AAC *media.AACStreams
-	Log *slog.Logger
+	// Events subscribes to the room events delivered to this node for a
+	// scope, from every node (Hub.ObserveRoom, through the bus); nil = only
+	// what Observe is told (a hub publish hook: this node's publishes).
+	Events func(ctx context.Context, scope string, fn func(room.Event)) (cancel func(), err error)
+	// Manifest shares shows across a cluster's nodes (Redis); nil = this
+	// node's disk only.
+	Manifest Manifest
+	// Node is this node's id in the manifest (cluster mode).
+	Node string
+	Log  *slog.Logger
 }
 
 // Recorder records the shows of the rooms whose recording is on, one show
@@ -45,6 +54,9 @@ type Recorder struct {
 	log    *slog.Logger
 	lib    *Library
 	aac    *media.AACStreams
+	events func(ctx context.Context, scope string, fn func(room.Event)) (func(), error)
+	man    Manifest
+	node   string
 
 	live chan string // rooms that went live (OnLive); full = dropped, logged
 
@@ -81,7 +93,7 @@ func New(cfg Config, d Deps) (*Recorder, error) {
 	}
 	return &Recorder{
 		cfg: cfg, media: d.Media, rooms: d.Rooms, notify: d.Notify, log: d.Log.With("component", "record"),
-		lib: &Library{dir: cfg.Dir}, aac: d.AAC,
+		lib: &Library{dir: cfg.Dir}, aac: d.AAC, events: d.Events, man: d.Manifest, node: d.Node,
 		live: make(chan string, 256), shows: map[string]*show{}, byScope: map[string]*show{}, blocked: map[string]bool{},
 	}, nil
 }
@@ -108,6 +120,9 @@ func (r *Recorder) OnLive(roomID string, live bool) {
 // Observe is the hub's publish hook: the room events of a show's room
 // (commerce, chat) go to its logs. It never blocks.
 func (r *Recorder) Observe(scope string, ev room.Event) {
+	if r.events != nil {
+		return // the bus subscription sees it (and every other node's)
+	}
 	if !scriptKinds[ev.Type] && !chatKinds[ev.Type] {
 		return
 	}
@@ -191,8 +206,18 @@ func (r *Recorder) start(ctx context.Context, roomID string) {
 	r.shows[roomID], r.byScope[s.meta.Scope] = s, s
 	r.mu.Unlock()
 	r.log.Info("show recording", "room", roomID, "show", s.meta.ID)
+	unsub := func() {}
+	if r.events != nil {
+		// Every node's pins, sales and chat reach the show through the bus.
+		if c, err := r.events(ctx, s.meta.Scope, s.observe); err == nil {
+			unsub = c
+		} else {
+			r.log.Warn("show events not observed", "room", roomID, "show", s.meta.ID, "err", err)
+		}
+	}
 	r.wg.Go(func() {
 		stopped := s.run(ctx)
+		unsub()
 		r.mu.Lock()
 		delete(r.shows, roomID)
 		delete(r.byScope, s.meta.Scope)
@@ -220,6 +245,26 @@ func (r *Recorder) records(rm room.Room) bool {
 func (r *Recorder) newShow(rm room.Room) (*show, error) {
 	now := time.Now().UTC()
 	id := strings.ToLower(now.Format("20060102t150405")) + "-" + room.RandomID(3)
+	meta := Meta{ID: id, Room: rm.ID, Scope: rm.Scope(), StartedAt: now}
+	var resume *ShowState
+	var resumeSegs []SegmentRef
+	if r.man != nil {
+		// A host who moved here continues the show the cluster has open.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st, ok, err := r.man.Current(ctx, rm.ID, rm.Scope())
+		if ok {
+			_, resumeSegs, err = r.man.Get(ctx, rm.ID, st.ID)
+		}
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("show manifest: %w", err)
+		}
+		if ok {
+			resume, id = &st, st.ID
+			meta = st.Meta
+			meta.EndedAt, meta.Stopped = nil, ""
+		}
+	}
 	dir := filepath.Join(r.cfg.Dir, rm.ID, id)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -239,8 +284,20 @@ func (r *Recorder) newShow(rm room.Room) (*show, error) {
 	}
 	s := &show{
 		rec: r, dir: dir, src: src, sg: newSegmenter(dir, r.cfg.Segment, audio),
-		meta:   Meta{ID: id, Room: rm.ID, Scope: rm.Scope(), StartedAt: now},
-		events: make(chan room.Event, 256), logSize: map[string]int64{},
+		meta:   meta,
+		events: make(chan room.Event, 256), logSize: map[string]int64{}, inits: map[int]string{},
+	}
+	if resume != nil {
+		// Numbering and the timeline go on from where the last node stopped:
+		// the next init, the next segment, the first keyframe at EndPTS.
+		s.sg.segN, s.sg.initN = resume.SegN, resume.InitN
+		s.sg.entries = refsToEntries(resumeSegs)
+		s.sg.segStart = resume.EndPTS
+		s.pushed = len(s.sg.entries)
+		for n, node := range resume.Inits {
+			s.inits[n] = node
+		}
+		r.log.Info("show continued from another node", "room", rm.ID, "show", id, "node", resume.Node, "segments", resume.SegN)
 	}
 	if err := s.writeMeta(); err != nil {
 		src.Close()
