@@ -179,6 +179,12 @@ func (l *Library) Chat(roomID, showID string) ([]Entry, error) {
 	if err != nil {
 		return nil, err
 	}
+	return replayChat(all), nil
+}
+
+// replayChat is the chat log's messages as replay shows them: without the
+// messages deleted later and those of users banned later.
+func replayChat(all []Entry) []Entry {
 	deleted, banned := map[string]bool{}, map[string]bool{}
 	for _, e := range all {
 		var d struct {
@@ -218,7 +224,7 @@ func (l *Library) Chat(roomID, showID string) ([]Entry, error) {
 		}
 		out = append(out, e)
 	}
-	return out, nil
+	return out
 }
 
 func (l *Library) readLog(roomID, showID, name string) ([]Entry, error) {
