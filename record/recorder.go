@@ -228,7 +228,7 @@ func (r *Recorder) start(ctx context.Context, roomID string) {
 		r.log.Info("show ended", "room", roomID, "show", s.meta.ID, "duration_s", s.meta.DurationS, "bytes", s.meta.Bytes, "stopped", stopped)
 		if stopped != "" {
 			r.tellStopped(s.meta.Scope, roomID, s.meta.ID, stopped)
-		} else if ctx.Err() == nil && !s.hostEnded && r.media.Live(roomID) {
+		} else if ctx.Err() == nil && !s.hostEnded && !s.moved && r.media.Live(roomID) {
 			r.OnLive(roomID, true) // live again as the show ended: a new one
 		}
 	})
