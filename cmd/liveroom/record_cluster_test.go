@@ -44,8 +44,8 @@ func startRecordingCluster(t *testing.T) []*inNode {
 }
 
 // TestRecordClusterHostMoves: the host publishes over WHIP on a with
-// recording on, a pin is made through b's hub (the recording node learns of
-// it through the bus), the host moves to b and ends the show there. The
+// recording on, a pin is made through b's hub and a price edit through c's
+// admin API (the recording node learns of both through the bus), the host moves to b and ends the show there. The
 // cluster has one show, its segments on a and on b; c, which recorded
 // nothing, serves its playlist and every segment (the same bytes as the
 // holder's disk), and ffprobe reads it through c without a gap.
@@ -73,6 +73,13 @@ func TestRecordClusterHostMoves(t *testing.T) {
 	_ = host.send(map[string]any{"type": "product.pin", "ref": "p1", "sku": "shirt"})
 	if host.await("product.pinned", 5*time.Second) == nil {
 		t.Fatal("no product.pinned")
+	}
+	// A price edit through c's admin API is an event too (product.updated).
+	if status, body := adminDo(t, "PUT", c.p.Base+"/api/v1/rooms/tour/products/shirt", map[string]any{"title": "Washed linen shirt", "price_cents": 3900, "currency": "EUR", "stock": 100}); status != 200 {
+		t.Fatalf("edit product: %d %s", status, body)
+	}
+	if host.await("product.updated", 5*time.Second) == nil {
+		t.Fatal("no product.updated")
 	}
 	time.Sleep(1500 * time.Millisecond)
 
@@ -177,8 +184,12 @@ func TestRecordClusterHostMoves(t *testing.T) {
 	if status != 200 || json.Unmarshal(body, &full) != nil {
 		t.Fatalf("get show on c: %d %s", status, body)
 	}
-	if len(full.Script) != 1 || full.Script[0].Type != "product.pinned" || full.Script[0].T < 2 {
-		t.Errorf("script %+v, want the pin at ~3 s", full.Script)
+	if len(full.Script) != 2 || full.Script[0].Type != "product.pinned" || full.Script[0].T < 2 ||
+		full.Script[1].Type != "product.updated" || full.Script[1].T < full.Script[0].T {
+		t.Errorf("script %+v, want the pin at ~3 s, then the price edit", full.Script)
+	}
+	if !strings.Contains(string(body), `"price_cents":3900`) {
+		t.Errorf("script has no edited price: %s", body)
 	}
 
 	pr := probe(t, c.p.Base+sh.Playlist)
