@@ -24,6 +24,11 @@ type Library struct {
 	mu       sync.Mutex
 	total    int64
 	totalAge time.Time
+
+	// cluster mode (set by the Recorder): a show swept here, a show closed
+	// after a crash, told to the manifest.
+	onSwept     func(roomID, showID string)
+	onRecovered func(m Meta)
 }
 
 // NewLibrary opens the recordings under dir (read-only use: a node that
@@ -304,6 +309,9 @@ func (l *Library) recover() (int, error) {
 		if b, err := json.Marshal(m); err == nil {
 			_ = writeFileSync(filepath.Join(dir, metaName), b)
 		}
+		if l.onRecovered != nil {
+			l.onRecovered(m)
+		}
 		n++
 	})
 	return n, err
@@ -371,6 +379,9 @@ func (l *Library) sweep(days int, maxBytes int64, active map[string]bool) (int, 
 		if err := l.Delete(it.room, it.id); err == nil {
 			total -= it.m.Bytes
 			n++
+			if l.onSwept != nil {
+				l.onSwept(it.room, it.id)
+			}
 		}
 	}
 	l.invalidate()

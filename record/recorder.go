@@ -91,11 +91,40 @@ func New(cfg Config, d Deps) (*Recorder, error) {
 	if d.AAC == nil {
 		d.AAC = media.NewAACStreams(d.Media.OpenReader)
 	}
-	return &Recorder{
+	r := &Recorder{
 		cfg: cfg, media: d.Media, rooms: d.Rooms, notify: d.Notify, log: d.Log.With("component", "record"),
 		lib: &Library{dir: cfg.Dir}, aac: d.AAC, events: d.Events, man: d.Manifest, node: d.Node,
 		live: make(chan string, 256), shows: map[string]*show{}, byScope: map[string]*show{}, blocked: map[string]bool{},
-	}, nil
+	}
+	if r.man != nil {
+		r.lib.onSwept, r.lib.onRecovered = r.manifestSwept, r.manifestRecovered
+	}
+	return r, nil
+}
+
+// manifestSwept: a show past retention leaves the cluster's manifest too
+// (every node sweeps its own part by the same rule).
+func (r *Recorder) manifestSwept(roomID, showID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	if err := r.man.Delete(ctx, roomID, showID); err != nil {
+		r.log.Warn("swept show left in the manifest", "room", roomID, "show", showID, "err", err)
+	}
+}
+
+// manifestRecovered closes in the manifest a show this node was recording
+// when it crashed, unless its host has continued it on another node.
+func (r *Recorder) manifestRecovered(m Meta) {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	st, _, err := r.man.Get(ctx, m.Room, m.ID)
+	if err != nil || st.EndedAt != nil || st.Node != r.node {
+		return
+	}
+	st.EndedAt, st.Stopped, st.Node = m.EndedAt, m.Stopped, ""
+	if err := r.man.Save(ctx, st, nil); err != nil {
+		r.log.Warn("show left open in the manifest", "room", m.Room, "show", m.ID, "err", err)
+	}
 }
 
 // Library is the recorded shows on disk.
