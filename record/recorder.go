@@ -322,7 +322,7 @@ func (r *Recorder) newShow(rm room.Room) (*show, error) {
 		s.sg.segN, s.sg.initN = resume.SegN, resume.InitN
 		s.sg.entries = refsToEntries(resumeSegs)
 		s.sg.segStart = resume.EndPTS
-		s.pushed = len(s.sg.entries)
+		s.pushed, s.prevBytes = len(s.sg.entries), resume.Bytes
 		for n, node := range resume.Inits {
 			s.inits[n] = node
 		}

@@ -80,8 +80,9 @@ type show struct {
 	moved     bool // the host continued the show on another node
 
 	// cluster mode (rec.man set): what the manifest has of this node's part
-	pushed int            // sg.entries already in the manifest
-	inits  map[int]string // init number -> holder node
+	pushed    int            // sg.entries already in the manifest
+	prevBytes int64          // what the nodes before this one wrote
+	inits     map[int]string // init number -> holder node
 }
 
 // position is now on the show timeline (for commerce and chat events).
@@ -295,6 +296,7 @@ func (s *show) saveManifest() {
 		segs = append(segs, SegmentRef{Node: s.rec.node, Name: e.name, Init: e.init, Dur: e.dur, Start: e.start})
 	}
 	st := ShowState{Meta: s.meta, Node: s.rec.node, SegN: s.sg.segN, InitN: s.sg.initN, EndPTS: s.sg.duration(), Inits: s.inits}
+	st.Bytes += s.prevBytes // the show's size across its nodes
 	if s.meta.EndedAt != nil {
 		st.Node = ""
 	}
