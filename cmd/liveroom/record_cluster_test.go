@@ -196,6 +196,25 @@ func TestRecordClusterHostMoves(t *testing.T) {
 		t.Errorf("script has no edited price: %s", body)
 	}
 
+	defer func() {
+		// With a gone, c still lists the show and serves b's part; a's
+		// files are a clear 502, not a hang or a 404.
+		a.leave()
+		for name, want := range map[string]int{"seg-00001.m4s": 502, "index.m3u8": 200} {
+			resp, err := http.Get(c.p.Base + "/replay/tour/" + sh.ID + "/" + name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				t.Errorf("%s through c with a gone: %d, want %d", name, resp.StatusCode, want)
+			}
+		}
+		if got := listShows(t, c.p.Base, "tour"); len(got) != 1 {
+			t.Errorf("with a gone, c lists %d shows, want 1", len(got))
+		}
+	}()
+
 	pr := probe(t, c.p.Base+sh.Playlist)
 	t.Logf("ffprobe via c: %v, %d video and %d audio packets, max video gap %.3f s, max audio gap %.3f s",
 		pr.codecs, len(pr.video), len(pr.audio), maxGap(pr.video), maxGap(pr.audio))
