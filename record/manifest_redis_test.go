@@ -95,3 +95,26 @@ func TestRedisManifest(t *testing.T) {
 		t.Errorf("deleted show's playlist: %v, want ErrNoShow", err)
 	}
 }
+
+// BenchmarkRedisManifestSave: one segment's save (state + RPUSH, one
+// MULTI), as a recording node does per segment; reports the Redis memory a
+// segment's entry takes.
+func BenchmarkRedisManifestSave(b *testing.B) {
+	srv := roomtest.StartRedis(b)
+	rdb := srv.Client(b)
+	man := NewRedisManifest(rdb, "b:")
+	ctx := context.Background()
+	st := ShowState{Meta: Meta{ID: "s1", Room: "r", Scope: "r", StartedAt: time.Now().UTC()}, Node: "node-1", Inits: map[int]string{1: "node-1"}}
+	b.ResetTimer()
+	for i := range b.N {
+		st.SegN = i + 1
+		seg := SegmentRef{Node: "node-1", Name: "seg-00001.m4s", Init: 1, Dur: 2 * time.Second, Start: time.Duration(i) * 2 * time.Second}
+		if err := man.Save(ctx, st, []SegmentRef{seg}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if mem, err := rdb.MemoryUsage(ctx, "b:rec:r:s1:segs").Result(); err == nil && b.N > 100 {
+		b.ReportMetric(float64(mem)/float64(b.N), "redis-bytes/segment")
+	}
+}
