@@ -196,26 +196,61 @@ func TestRecordClusterHostMoves(t *testing.T) {
 		t.Errorf("script has no edited price: %s", body)
 	}
 
+	// Private now: c hands out signed URLs, and a signed segment held on
+	// a comes through c (the signature checked by c, the hop with a
+	// cluster token); unsigned, it is refused.
+	if status, body := adminDo(t, "PATCH", a.p.Base+"/api/v1/rooms/tour", map[string]any{"private": true}); status != 200 {
+		t.Fatalf("make private: %d %s", status, body)
+	}
+	getAuth := func(u, tok string) (int, []byte) {
+		req, _ := http.NewRequest("GET", u, nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	code, body = getAuth(c.p.Base+"/api/v1/rooms/tour/shows", mintToken(t, a.p.Base, "v", "viewer", "tour"))
+	var priv struct{ Shows []showJSON }
+	if code != 200 || json.Unmarshal(body, &priv) != nil || len(priv.Shows) != 1 || !strings.Contains(priv.Shows[0].Playlist, "sig=") {
+		t.Fatalf("private shows on c: %d %s", code, body)
+	}
+	code, body = getAuth(c.p.Base+priv.Shows[0].Playlist, "")
+	signedSeg := ""
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "seg-00001.m4s?") {
+			signedSeg = line
+		}
+	}
+	if code != 200 || signedSeg == "" {
+		t.Fatalf("signed playlist on c: %d\n%s", code, body)
+	}
+	wantSeg, _ := os.ReadFile(filepath.Join(a.cfg.Record.Dir, "tour", sh.ID, "seg-00001.m4s"))
+	if code, got := getAuth(c.p.Base+"/replay/tour/"+sh.ID+"/"+signedSeg, ""); code != 200 || !bytes.Equal(got, wantSeg) {
+		t.Errorf("signed segment of a through c: %d, %d bytes; want a's %d", code, len(got), len(wantSeg))
+	}
+	if code, _ := getAuth(c.p.Base+"/replay/tour/"+sh.ID+"/seg-00001.m4s", ""); code != 403 {
+		t.Errorf("unsigned private segment through c: %d, want 403", code)
+	}
+
 	defer func() {
 		// With a gone, c still lists the show and serves b's part; a's
 		// files are a clear 502, not a hang or a 404.
 		a.leave()
-		for name, want := range map[string]int{"seg-00001.m4s": 502, "index.m3u8": 200} {
-			resp, err := http.Get(c.p.Base + "/replay/tour/" + sh.ID + "/" + name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != want {
-				t.Errorf("%s through c with a gone: %d, want %d", name, resp.StatusCode, want)
-			}
+		if code, _ := getAuth(c.p.Base+"/replay/tour/"+sh.ID+"/"+signedSeg, ""); code != 502 {
+			t.Errorf("a's segment through c with a gone: %d, want 502", code)
 		}
-		if got := listShows(t, c.p.Base, "tour"); len(got) != 1 {
-			t.Errorf("with a gone, c lists %d shows, want 1", len(got))
+		if code, body := getAuth(c.p.Base+priv.Shows[0].Playlist, ""); code != 200 || !strings.Contains(string(body), "#EXT-X-ENDLIST") {
+			t.Errorf("playlist on c with a gone: %d %s", code, body)
 		}
 	}()
 
-	pr := probe(t, c.p.Base+sh.Playlist)
+	pr := probe(t, c.p.Base+priv.Shows[0].Playlist)
 	t.Logf("ffprobe via c: %v, %d video and %d audio packets, max video gap %.3f s, max audio gap %.3f s",
 		pr.codecs, len(pr.video), len(pr.audio), maxGap(pr.video), maxGap(pr.audio))
 	if pr.codecs["video"] != "h264" || len(pr.video) < 150 {
