@@ -24,6 +24,11 @@ type Library struct {
 	mu       sync.Mutex
 	total    int64
 	totalAge time.Time
+
+	// cluster mode (set by the Recorder): a show swept here, a show closed
+	// after a crash, told to the manifest.
+	onSwept     func(roomID, showID string)
+	onRecovered func(m Meta)
 }
 
 // NewLibrary opens the recordings under dir (read-only use: a node that
@@ -179,6 +184,12 @@ func (l *Library) Chat(roomID, showID string) ([]Entry, error) {
 	if err != nil {
 		return nil, err
 	}
+	return replayChat(all), nil
+}
+
+// replayChat is the chat log's messages as replay shows them: without the
+// messages deleted later and those of users banned later.
+func replayChat(all []Entry) []Entry {
 	deleted, banned := map[string]bool{}, map[string]bool{}
 	for _, e := range all {
 		var d struct {
@@ -218,7 +229,7 @@ func (l *Library) Chat(roomID, showID string) ([]Entry, error) {
 		}
 		out = append(out, e)
 	}
-	return out, nil
+	return out
 }
 
 func (l *Library) readLog(roomID, showID, name string) ([]Entry, error) {
@@ -298,6 +309,9 @@ func (l *Library) recover() (int, error) {
 		if b, err := json.Marshal(m); err == nil {
 			_ = writeFileSync(filepath.Join(dir, metaName), b)
 		}
+		if l.onRecovered != nil {
+			l.onRecovered(m)
+		}
 		n++
 	})
 	return n, err
@@ -365,6 +379,9 @@ func (l *Library) sweep(days int, maxBytes int64, active map[string]bool) (int, 
 		if err := l.Delete(it.room, it.id); err == nil {
 			total -= it.m.Bytes
 			n++
+			if l.onSwept != nil {
+				l.onSwept(it.room, it.id)
+			}
 		}
 	}
 	l.invalidate()

@@ -32,7 +32,16 @@ type Deps struct {
 	// AAC shares the rooms' Opus → AAC streams with other outputs (HLS);
 	// nil = the recorder's own.
 	AAC *media.AACStreams
-	Log *slog.Logger
+	// Events subscribes to the room events delivered to this node for a
+	// scope, from every node (Hub.ObserveRoom, through the bus); nil = only
+	// what Observe is told (a hub publish hook: this node's publishes).
+	Events func(ctx context.Context, scope string, fn func(room.Event)) (cancel func(), err error)
+	// Manifest shares shows across a cluster's nodes (Redis); nil = this
+	// node's disk only.
+	Manifest Manifest
+	// Node is this node's id in the manifest (cluster mode).
+	Node string
+	Log  *slog.Logger
 }
 
 // Recorder records the shows of the rooms whose recording is on, one show
@@ -45,6 +54,9 @@ type Recorder struct {
 	log    *slog.Logger
 	lib    *Library
 	aac    *media.AACStreams
+	events func(ctx context.Context, scope string, fn func(room.Event)) (func(), error)
+	man    Manifest
+	node   string
 
 	live chan string // rooms that went live (OnLive); full = dropped, logged
 
@@ -79,11 +91,40 @@ func New(cfg Config, d Deps) (*Recorder, error) {
 	if d.AAC == nil {
 		d.AAC = media.NewAACStreams(d.Media.OpenReader)
 	}
-	return &Recorder{
+	r := &Recorder{
 		cfg: cfg, media: d.Media, rooms: d.Rooms, notify: d.Notify, log: d.Log.With("component", "record"),
-		lib: &Library{dir: cfg.Dir}, aac: d.AAC,
+		lib: &Library{dir: cfg.Dir}, aac: d.AAC, events: d.Events, man: d.Manifest, node: d.Node,
 		live: make(chan string, 256), shows: map[string]*show{}, byScope: map[string]*show{}, blocked: map[string]bool{},
-	}, nil
+	}
+	if r.man != nil {
+		r.lib.onSwept, r.lib.onRecovered = r.manifestSwept, r.manifestRecovered
+	}
+	return r, nil
+}
+
+// manifestSwept: a show past retention leaves the cluster's manifest too
+// (every node sweeps its own part by the same rule).
+func (r *Recorder) manifestSwept(roomID, showID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	if err := r.man.Delete(ctx, roomID, showID); err != nil {
+		r.log.Warn("swept show left in the manifest", "room", roomID, "show", showID, "err", err)
+	}
+}
+
+// manifestRecovered closes in the manifest a show this node was recording
+// when it crashed, unless its host has continued it on another node.
+func (r *Recorder) manifestRecovered(m Meta) {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	st, _, err := r.man.Get(ctx, m.Room, m.ID)
+	if err != nil || st.EndedAt != nil || st.Node != r.node {
+		return
+	}
+	st.EndedAt, st.Stopped, st.Node = m.EndedAt, m.Stopped, ""
+	if err := r.man.Save(ctx, st, nil); err != nil {
+		r.log.Warn("show left open in the manifest", "room", m.Room, "show", m.ID, "err", err)
+	}
 }
 
 // Library is the recorded shows on disk.
@@ -108,6 +149,9 @@ func (r *Recorder) OnLive(roomID string, live bool) {
 // Observe is the hub's publish hook: the room events of a show's room
 // (commerce, chat) go to its logs. It never blocks.
 func (r *Recorder) Observe(scope string, ev room.Event) {
+	if r.events != nil {
+		return // the bus subscription sees it (and every other node's)
+	}
 	if !scriptKinds[ev.Type] && !chatKinds[ev.Type] {
 		return
 	}
@@ -191,8 +235,18 @@ func (r *Recorder) start(ctx context.Context, roomID string) {
 	r.shows[roomID], r.byScope[s.meta.Scope] = s, s
 	r.mu.Unlock()
 	r.log.Info("show recording", "room", roomID, "show", s.meta.ID)
+	unsub := func() {}
+	if r.events != nil {
+		// Every node's pins, sales and chat reach the show through the bus.
+		if c, err := r.events(ctx, s.meta.Scope, s.observe); err == nil {
+			unsub = c
+		} else {
+			r.log.Warn("show events not observed", "room", roomID, "show", s.meta.ID, "err", err)
+		}
+	}
 	r.wg.Go(func() {
 		stopped := s.run(ctx)
+		unsub()
 		r.mu.Lock()
 		delete(r.shows, roomID)
 		delete(r.byScope, s.meta.Scope)
@@ -203,7 +257,7 @@ func (r *Recorder) start(ctx context.Context, roomID string) {
 		r.log.Info("show ended", "room", roomID, "show", s.meta.ID, "duration_s", s.meta.DurationS, "bytes", s.meta.Bytes, "stopped", stopped)
 		if stopped != "" {
 			r.tellStopped(s.meta.Scope, roomID, s.meta.ID, stopped)
-		} else if ctx.Err() == nil && !s.hostEnded && r.media.Live(roomID) {
+		} else if ctx.Err() == nil && !s.hostEnded && !s.moved && r.media.Live(roomID) {
 			r.OnLive(roomID, true) // live again as the show ended: a new one
 		}
 	})
@@ -220,6 +274,26 @@ func (r *Recorder) records(rm room.Room) bool {
 func (r *Recorder) newShow(rm room.Room) (*show, error) {
 	now := time.Now().UTC()
 	id := strings.ToLower(now.Format("20060102t150405")) + "-" + room.RandomID(3)
+	meta := Meta{ID: id, Room: rm.ID, Scope: rm.Scope(), StartedAt: now}
+	var resume *ShowState
+	var resumeSegs []SegmentRef
+	if r.man != nil {
+		// A host who moved here continues the show the cluster has open.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st, ok, err := r.man.Current(ctx, rm.ID, rm.Scope())
+		if ok {
+			_, resumeSegs, err = r.man.Get(ctx, rm.ID, st.ID)
+		}
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("show manifest: %w", err)
+		}
+		if ok {
+			resume, id = &st, st.ID
+			meta = st.Meta
+			meta.EndedAt, meta.Stopped = nil, ""
+		}
+	}
 	dir := filepath.Join(r.cfg.Dir, rm.ID, id)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -239,8 +313,20 @@ func (r *Recorder) newShow(rm room.Room) (*show, error) {
 	}
 	s := &show{
 		rec: r, dir: dir, src: src, sg: newSegmenter(dir, r.cfg.Segment, audio),
-		meta:   Meta{ID: id, Room: rm.ID, Scope: rm.Scope(), StartedAt: now},
-		events: make(chan room.Event, 256), logSize: map[string]int64{},
+		meta:   meta,
+		events: make(chan room.Event, 256), logSize: map[string]int64{}, inits: map[int]string{},
+	}
+	if resume != nil {
+		// Numbering and the timeline go on from where the last node stopped:
+		// the next init, the next segment, the first keyframe at EndPTS.
+		s.sg.segN, s.sg.initN = resume.SegN, resume.InitN
+		s.sg.entries = refsToEntries(resumeSegs)
+		s.sg.segStart = resume.EndPTS
+		s.pushed, s.prevBytes = len(s.sg.entries), resume.Bytes
+		for n, node := range resume.Inits {
+			s.inits[n] = node
+		}
+		r.log.Info("show continued from another node", "room", rm.ID, "show", id, "node", resume.Node, "segments", resume.SegN)
 	}
 	if err := s.writeMeta(); err != nil {
 		src.Close()

@@ -77,6 +77,12 @@ type show struct {
 	logErr   error            // why the events goroutine stopped the recording
 
 	hostEnded bool // the room was ended, deleted or re-created
+	moved     bool // the host continued the show on another node
+
+	// cluster mode (rec.man set): what the manifest has of this node's part
+	pushed    int            // sg.entries already in the manifest
+	prevBytes int64          // what the nodes before this one wrote
+	inits     map[int]string // init number -> holder node
 }
 
 // position is now on the show timeline (for commerce and chat events).
@@ -104,6 +110,14 @@ func (s *show) run(ctx context.Context) (stopped string) {
 		stopped = s.rec.stopReason(s.logErr)
 	}
 	s.src.Close()
+	if s.moved {
+		// Another node continues the show: this node's part stays as
+		// written, the manifest is theirs now.
+		now := time.Now().UTC()
+		s.meta.EndedAt, s.meta.Stopped = &now, "moved"
+		_ = s.writeLocalMeta()
+		return ""
+	}
 	if stopped == "" {
 		if err := s.sg.finish(); err != nil {
 			stopped = s.rec.stopReason(err)
@@ -167,6 +181,13 @@ func (s *show) ended(ctx context.Context) bool {
 	if !online && !s.offSince.IsZero() && time.Since(s.offSince) > s.rec.cfg.Grace {
 		s.rec.log.Info("show offline past the grace period", "room", s.meta.Room, "show", s.meta.ID)
 		return true
+	}
+	if s.rec.man != nil {
+		if st, _, err := s.rec.man.Get(ctx, s.meta.Room, s.meta.ID); err == nil && st.EndedAt == nil && st.Node != s.rec.node {
+			s.rec.log.Info("show continued on another node", "room", s.meta.Room, "show", s.meta.ID, "node", st.Node)
+			s.moved = true
+			return true
+		}
 	}
 	rm, err := s.rec.rooms.Get(ctx, s.meta.Room)
 	if errors.Is(err, room.ErrNotFound) {
@@ -241,6 +262,14 @@ func (s *show) write(au *media.AccessUnit) error {
 }
 
 func (s *show) writeMeta() error {
+	if err := s.writeLocalMeta(); err != nil {
+		return err
+	}
+	s.saveManifest()
+	return nil
+}
+
+func (s *show) writeLocalMeta() error {
 	s.meta.DurationS = s.sg.duration().Seconds()
 	s.mu.Lock()
 	s.meta.Bytes = s.sg.bytes + s.logBytes
@@ -250,6 +279,34 @@ func (s *show) writeMeta() error {
 		return err
 	}
 	return writeFileSync(filepath.Join(s.dir, metaName), b)
+}
+
+// saveManifest tells the cluster's manifest of the segments written since
+// the last save and of where the timeline ends. A Redis error is logged:
+// the recording goes on, on disk (the next save carries the segments).
+func (s *show) saveManifest() {
+	if s.rec.man == nil {
+		return
+	}
+	if s.sg.initN > 0 && s.inits[s.sg.initN] == "" {
+		s.inits[s.sg.initN] = s.rec.node
+	}
+	var segs []SegmentRef
+	for _, e := range s.sg.entries[s.pushed:] {
+		segs = append(segs, SegmentRef{Node: s.rec.node, Name: e.name, Init: e.init, Dur: e.dur, Start: e.start})
+	}
+	st := ShowState{Meta: s.meta, Node: s.rec.node, SegN: s.sg.segN, InitN: s.sg.initN, EndPTS: s.sg.duration(), Inits: s.inits}
+	st.Bytes += s.prevBytes // the show's size across its nodes
+	if s.meta.EndedAt != nil {
+		st.Node = ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.rec.man.Save(ctx, st, segs); err != nil {
+		s.rec.log.Warn("show manifest not saved", "room", s.meta.Room, "show", s.meta.ID, "err", err)
+		return
+	}
+	s.pushed = len(s.sg.entries)
 }
 
 // observe is the hub hook's path into the show: never blocks.
@@ -323,6 +380,12 @@ func (s *show) logEvents(ctx context.Context, cancel context.CancelFunc) {
 			s.logErr = err
 			cancel()
 			return
+		}
+		if s.rec.man != nil {
+			// The show's logs may span nodes: the manifest has them all.
+			if err := s.rec.man.AppendLog(ctx, s.meta.Room, s.meta.ID, name, line[:len(line)-1]); err != nil {
+				s.rec.log.Warn("show log not in the manifest", "room", s.meta.Room, "show", s.meta.ID, "err", err)
+			}
 		}
 	}
 }

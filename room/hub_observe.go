@@ -1,6 +1,9 @@
 package room
 
-import "slices"
+import (
+	"context"
+	"slices"
+)
 
 // PublishObserver is told of every room event published through this
 // node's hub, after the bus stamped it; scope is the room incarnation's.
@@ -30,4 +33,18 @@ func (h *Hub) observe(scope string, ev Event) {
 			f(scope, ev)
 		}
 	}
+}
+
+// ObserveRoom makes fn receive every room event delivered to this node for
+// scope, wherever it was published (the bus carries other nodes' pins,
+// sales and chat), until cancel. fn runs on the bus's delivery goroutine
+// and must not block. The recorder uses it so that the recording node's
+// product script and chat log are complete in a cluster, whether or not a
+// WebSocket of the room is open on this node.
+func (h *Hub) ObserveRoom(ctx context.Context, scope string, fn func(Event)) (cancel func(), err error) {
+	return h.bus.Subscribe(ctx, scope, func(d Delivery) {
+		if d.Event.Seq > 0 { // room events only, not targeted ones
+			fn(d.Event)
+		}
+	})
 }

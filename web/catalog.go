@@ -126,6 +126,7 @@ func (s *Server) putProduct(w http.ResponseWriter, r *http.Request) {
 		s.cartError(w, err)
 		return
 	}
+	s.productUpdated(r.Context(), rm.Scope(), p) // web/shows_product.go
 	writeJSON(w, http.StatusOK, p)
 }
 

@@ -46,6 +46,7 @@ func (s *Server) showRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /api/v1/rooms/{room}/shows/{show}", s.getShow)
 	m.HandleFunc("DELETE /api/v1/rooms/{room}/shows/{show}", s.deleteShow)
 	m.HandleFunc("GET /replay/{room}/{show}/{file}", s.replayFile)
+	m.HandleFunc("GET /internal/v1/replay/{room}/{show}/{file}", s.internalReplay)
 	assets, _ := fs.Sub(static, "static")
 	m.HandleFunc("GET /replay/{room}/{show}", s.page(assets, "replay.html", true))
 }
@@ -183,7 +184,16 @@ func (s *Server) replayFile(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(text))
 		return
 	}
+	s.serveLocalFile(w, r, roomID, showID, name)
+}
+
+// serveLocalFile serves a show file from this node's disk, or (cluster)
+// from the node holding it.
+func (s *Server) serveLocalFile(w http.ResponseWriter, r *http.Request, roomID, showID, name string) {
 	f, err := s.deps.Shows.File(roomID, showID, name)
+	if errors.Is(err, record.ErrNoShow) && !strings.HasPrefix(r.URL.Path, "/internal/") && s.proxyReplay(w, r, roomID, showID, name) {
+		return
+	}
 	if err != nil {
 		s.showError(w, err)
 		return

@@ -11,6 +11,7 @@ import (
 
 	"liveroom/cart"
 	"liveroom/chat"
+	"liveroom/record"
 	"liveroom/room"
 )
 
@@ -26,6 +27,7 @@ type backends struct {
 	chat     chatState
 	audit    chat.AuditLog
 	store    cart.Store
+	shows    record.Manifest // recorded shows across the cluster; nil on one node
 	// forget removes a data scope (room.Scope) from each backend holding
 	// room data: the retired-incarnation sweep.
 	forget []func(ctx context.Context, scope string) error
@@ -103,7 +105,7 @@ func openRedis(cfg Config, log *slog.Logger) (*backends, error) {
 	return &backends{
 		rooms: room.NewRedisStore(rdb, prefix), bus: bus,
 		origins: room.NewRedisOrigins(rdb, prefix), registry: room.NewRedisRegistry(rdb, prefix),
-		chat: state, audit: state.Audit(), store: store, secret: cfg.Node.Secret(cfg.Auth.JWTSecret),
+		chat: state, audit: state.Audit(), store: store, shows: record.NewRedisManifest(rdb, prefix), secret: cfg.Node.Secret(cfg.Auth.JWTSecret),
 		forget: []func(context.Context, string) error{room.ForgetRedisScope(rdb, prefix), store.ForgetScope},
 		ready: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, time.Second)

@@ -144,7 +144,7 @@ func wireNode(cfg Config, reg *prometheus.Registry, log *slog.Logger, b *backend
 		Auth: n.auth, Rooms: b.rooms, WHIP: n.sfu, WHEP: n.sfu, HLS: n.sfu.NewHLS(media.HLSConfig{AAC: n.aac}), Edge: n.sfu, Hub: n.hub, ModLog: cs, Catalog: b.store, Webhooks: n.outbox, Orders: n.cart,
 		RTSPPort: rtspPort, RTMPPort: tcpPort(n.rtmpAddr), SRTPort: udpPort(n.srtAddr), Gatherer: reg, Ready: ready, ReadyDetail: b.readyDetail, Logger: log.With("component", "web"),
 		ClusterSecret: b.secret, OnWatch: n.edges.Watch, OnSource: n.life.SourceChanged, Giveaways: n.cart.Giveaways(),
-		Shows: n.rec.Library(), ReplaySecret: replaySecret(cfg.Auth.JWTSecret),
+		Shows: n.showLibrary(), ReplaySecret: replaySecret(cfg.Auth.JWTSecret),
 	})
 	return n, nil
 }
