@@ -268,13 +268,18 @@ var (
 // auctionOrder is the winner's order. Its time is the auction's end and
 // its key names the auction, so whichever node builds it builds the same
 // one. The integrator of order states routes auction orders here.
-func auctionOrder(scope string, a Auction, id string) (Order, error) {
+//
+// The order enters the order life like a checkout's (order_life.go): it
+// awaits payment for cart.pay_within from the close (now), or is paid at
+// once when that is 0; a lapse returns the unit to the product's stock.
+func auctionOrder(scope string, a Auction, id string, within time.Duration, now time.Time) (Order, error) {
 	r := Reservation{SKU: a.SKU, Qty: 1, PriceCents: a.AmountCents, Currency: a.Currency}
 	o, err := newOrder(id, scope, a.Leader.ID, "auction:"+a.ID, []Reservation{r}, a.EndsAt)
 	if err != nil {
 		return Order{}, err
 	}
 	o.Items[0].AuctionID = a.ID
+	startLife(&o, within, now)
 	return o, nil
 }
 

@@ -370,14 +370,14 @@ func (s *LocalStore) CloseAuction(_ context.Context, room, auctionID string) (Cl
 	a := x.view()
 	res := CloseResult{Closed: true}
 	if a.Leader != nil && a.AmountCents >= x.reserve {
-		o, err := auctionOrder(room, a, newOrderID(a.EndsAt))
+		o, err := auctionOrder(room, a, newOrderID(a.EndsAt), s.cfg.PayWithin, now)
 		if err != nil {
 			return CloseResult{}, err
 		}
 		rec := x.record()
 		rec.State, rec.Winner, rec.OrderID = AuctionEnded, a.Leader.ID, o.ID
 		err = s.db.Update(func(tx *bolt.Tx) error {
-			if err := writeAuctionOrderLocal(tx, room, o); err != nil {
+			if err := writeAuctionOrderLocal(tx, room, o, now); err != nil {
 				return err
 			}
 			return putAuction(tx, room, rec)
@@ -405,12 +405,8 @@ func (s *LocalStore) CloseAuction(_ context.Context, room, auctionID string) (Cl
 // takes the sold unit out of the durable stock (which counts held units),
 // in the close's transaction: the one place an auction creates an order in
 // the LocalStore.
-func writeAuctionOrderLocal(tx *bolt.Tx, room string, o Order) error {
-	orders, err := roomBucket(tx, room, bOrders)
-	if err != nil {
-		return err
-	}
-	if err := putJSON(orders, []byte(o.ID), o); err != nil {
+func writeAuctionOrderLocal(tx *bolt.Tx, room string, o Order, now time.Time) error {
+	if err := createOrder(tx, room, o, now); err != nil {
 		return err
 	}
 	products, err := roomBucket(tx, room, bProducts)
@@ -427,7 +423,7 @@ func writeAuctionOrderLocal(tx *bolt.Tx, room string, o Order) error {
 			return err
 		}
 	}
-	return putJSON(tx.Bucket(bOutbox), []byte(room+"\x00"+o.ID), outboxEntry{Next: toMS(o.CreatedAt)})
+	return nil
 }
 
 func (s *LocalStore) Auction(_ context.Context, room, auctionID string) (Auction, error) {

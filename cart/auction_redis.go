@@ -170,7 +170,7 @@ func (s *RedisStore) CloseAuction(ctx context.Context, room, auctionID string) (
 		var o *Order
 		oid, body := newOrderID(a.EndsAt), ""
 		if a.Leader != nil && a.AmountCents >= a.reserveCents {
-			ord, err := auctionOrder(room, a, oid)
+			ord, err := auctionOrder(room, a, oid, s.cfg.PayWithin, time.Now())
 			if err != nil {
 				return CloseResult{}, err
 			}
@@ -180,8 +180,17 @@ func (s *RedisStore) CloseAuction(ctx context.Context, room, auctionID string) (
 			if err := s.rdb.ZAdd(ctx, s.outboxIndex(), redis.Z{Score: float64(toMS(a.EndsAt)), Member: room}).Err(); err != nil {
 				return CloseResult{}, fmt.Errorf("cart: redis: %w", err)
 			}
+			if ord.PayBy != nil { // the lapse sweep finds rooms by the sweep index
+				if err := s.touch(ctx, room, *ord.PayBy); err != nil {
+					return CloseResult{}, err
+				}
+			}
 		}
-		r, err := s.runAuction(ctx, luaAuctionClose, room, auctionID, a.Version, oid, body, s.cfg.KeyRetention.Milliseconds())
+		payBy := int64(0) // the lapse index's due time (0: paid at once)
+		if o != nil && o.PayBy != nil {
+			payBy = toMS(*o.PayBy)
+		}
+		r, err := s.runAuction(ctx, luaAuctionClose, room, auctionID, a.Version, oid, body, s.cfg.KeyRetention.Milliseconds(), payBy)
 		if err != nil {
 			return CloseResult{}, err
 		}

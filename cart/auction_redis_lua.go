@@ -84,7 +84,7 @@ end
 `
 
 func newAuctionScript(body string) *redis.Script {
-	return redis.NewScript(luaPrelude + luaAuctionPrelude + body)
+	return redis.NewScript(luaPrelude + luaOrderPrelude + luaAuctionPrelude + body)
 }
 
 // Replies of the scripts below (but close's 'stale'):
@@ -208,7 +208,7 @@ return reply(A, 'ok', 0, st.leader)
 // The close: idempotent, whichever node runs it. The caller built the
 // winner's order from the auction at version v (the lead cannot change
 // after the end, so a stale v only means it looked before the end).
-// ARGV: P id v order-id order-json (” = no sale) keep-ms
+// ARGV: P id v order-id order-json (” = no sale) keep-ms pay-by-ms (0 = paid)
 // -> reply with status 'closed' | 'done' (closed before) | 'not_yet'; or {'stale'}
 var luaAuctionClose = newAuctionScript(`
 local A = P .. 'auc:' .. ARGV[2]
@@ -224,9 +224,7 @@ redis.call('HINCRBY', P .. 'pheld', st.sku, -1)
 local winner, oid = '', ''
 if sale then
   winner, oid = st.leader, ARGV[4]
-  redis.call('SET', P .. 'order:' .. oid, ARGV[5])
-  redis.call('ZADD', P .. 'orders', 0, oid)
-  redis.call('ZADD', P .. 'outbox', now, oid)
+  new_order(oid, ARGV[5], now, tonumber(ARGV[7]), winner)
 else
   redis.call('HINCRBY', P .. 'stock', st.sku, 1)
 end

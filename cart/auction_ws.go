@@ -218,8 +218,9 @@ func (a auctionWS) onClosed(roomID string, r CloseResult) {
 		return
 	}
 	o := r.Order
-	won := room.MustEvent("auction.won", map[string]any{"auction_id": au.ID, "order": orderView{
-		ID: o.ID, Items: o.Items, Currency: o.Currency, TotalCents: o.TotalCents, Key: o.Key, CreatedAt: o.CreatedAt}})
+	// The order as order.confirmed shows it: its state and, while it awaits
+	// payment, the signed pay_url (order_ws.go).
+	won := room.MustEvent("auction.won", map[string]any{"auction_id": au.ID, "order": viewOrder(*o, a.payURL(ctx, roomID, *o))})
 	if err := a.hub.SendUser(ctx, roomID, o.User, won); err != nil {
 		a.log.Warn("auction: telling the winner failed", "room", roomID, "auction", au.ID, "err", err)
 	}

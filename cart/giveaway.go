@@ -322,10 +322,12 @@ func drawWinners(seed, id string, entries []string, winners int) ([]string, erro
 // the giveaway and the winner's place in the draw.
 func prizeOrder(scope string, g Giveaway, w Winner, place int, currency string, now time.Time) Order {
 	roomID, inc := room.SplitScope(scope)
-	return Order{
+	o := Order{
 		ID: newOrderID(now), Room: roomID, Incarnation: inc, User: w.User, Currency: currency,
 		Items:     []OrderItem{{ReservationID: g.ID, SKU: g.Prize.SKU, Qty: 1, PriceCents: 0}},
 		Key:       fmt.Sprintf("giveaway:%s:%d", g.ID, place),
 		CreatedAt: now,
 	}
+	startLife(&o, 0, now) // nothing to pay: paid at once (order_life.go)
+	return o
 }

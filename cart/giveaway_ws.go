@@ -119,7 +119,7 @@ func (w *WS) onGiveawayEnd(e EndedGiveaway) {
 		body := map[string]any{"giveaway_id": g.ID, "entry": x.Entry, "prize": g.Prize}
 		if i < len(e.Orders) {
 			o := e.Orders[i]
-			body["order"] = orderView{ID: o.ID, Items: o.Items, Currency: o.Currency, TotalCents: o.TotalCents, Key: o.Key, CreatedAt: o.CreatedAt}
+			body["order"] = viewOrder(o, "") // paid at once: no pay_url
 		}
 		if err := w.hub.SendUser(ctx, e.Room, x.User, room.MustEvent("giveaway.won", body)); err != nil {
 			w.log.Warn("giveaway: telling a winner failed", "room", e.Room, "giveaway", g.ID, "err", err)
