@@ -16,7 +16,9 @@ import (
 //
 // Interceptors: the NACK generator (ask publishers for lost packets),
 // receiver reports, and TWCC feedback towards publishers so their
-// congestion control has something to work with. Deliberately absent: pion's
+// congestion control has something to work with. The same registration
+// negotiates transport-cc with viewers; their feedback drives our own
+// estimator (bwe.go), whose sequence numbers the viewer's writer stamps. Deliberately absent: pion's
 // NACK responder, which would keep a copy of every packet per viewer; the
 // room's shared history answers viewers' NACKs instead.
 func newAPI(cfg Config, codecs codecTable, l *listeners, logs pionLogs) (*webrtc.API, error) {
@@ -25,6 +27,11 @@ func newAPI(cfg Config, codecs codecTable, l *listeners, logs pionLogs) (*webrtc
 		return nil, fmt.Errorf("register codecs: %w", err)
 	}
 
+	// Simulcast in: the mid and rid header extensions name each layer's
+	// SSRC (simulcast.go).
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
+		return nil, fmt.Errorf("simulcast extensions: %w", err)
+	}
 	reg := &interceptor.Registry{}
 	gen, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(logs))
 	if err != nil {

@@ -23,6 +23,14 @@ type viewer struct {
 	needKey   atomic.Bool   // video skips to the next keyframe (join, or after a drop)
 	resumeSeq atomic.Uint32 // seq of the keyframe video resumed at; older NACKs are ignored
 	dropped   atomic.Uint64
+
+	// layers (viewer_layer.go)
+	cur, target atomic.Int32
+	ctl         layerControl
+	out         videoOut      // the writer's rewriting state (viewer_rewrite.go)
+	nackMap     atomic.Uint64 // valid<<63 | slot<<16 | seqOff: a NACK's seq onto its layer
+	tw          twccLog
+	twSeq       uint16 // writer only
 }
 
 // newViewer answers offer. usable says which kinds the offer can receive
@@ -36,6 +44,10 @@ func newViewer(ctx context.Context, r *room, offer string, usable [numKinds]bool
 	}
 	v := &viewer{peer: p, queue: newSendQueue(s.cfg.ViewerQueue), edge: edge}
 	v.needKey.Store(true)
+	v.cur.Store(curJoining)
+	now := time.Now()
+	v.tw.epoch = now
+	v.ctl = layerControl{bwe: newBWE(&v.tw), sel: newSelector(0, now), pref: QualityAuto}
 	streamID := "liveroom-" + r.id
 	var senders []*webrtc.RTPSender
 	for k := range numKinds {
@@ -98,7 +110,9 @@ func (v *viewer) onState(st webrtc.PeerConnectionState) {
 			// Keyframe on join, at once: DTLS is done (the state follows
 			// it immediately) and the throttle lets a joiner's request
 			// through unless one is already on its way.
-			v.r.video.requestKeyframe()
+			if f := v.keyframeLayer(); f != nil {
+				f.requestKeyframe()
+			}
 		}
 	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 		v.ready.Store(false)
@@ -116,23 +130,16 @@ func (v *viewer) offer(f *forwarder, pk *packet) {
 	if dt == nil || !dt.canSend(pk) {
 		return
 	}
-	if pk.kind == kindVideo && v.needKey.Load() {
-		if !pk.keyframe {
-			f.metrics.drop(pk.kind, dropKeyframeWait)
-			f.requestKeyframe() // repeated (throttled) until this viewer gets one
-			return
-		}
-		pk.retain()
-		if !v.queue.push(pk) {
-			pk.release()
-			f.metrics.drop(pk.kind, dropQueueFull)
-			return
-		}
-		v.queue.kickIfDue(pk)
-		v.resumeSeq.Store(uint32(pk.seq))
-		v.needKey.Store(false)
+	if pk.kind == kindVideo {
+		v.offerVideo(f, pk)
 		return
 	}
+	v.push(f, pk)
+}
+
+// push queues pk; a full queue drops it, and for video skips to the next
+// keyframe.
+func (v *viewer) push(f *forwarder, pk *packet) {
 	pk.retain()
 	if v.queue.push(pk) {
 		v.queue.kickIfDue(pk)
@@ -190,13 +197,14 @@ func (v *viewer) writeLoop() {
 			continue
 		case <-v.queue.wake:
 		}
+		now := time.Now() // one send time per batch (TWCC log)
 		for i := 0; ; i++ {
 			pk := v.queue.pop()
 			if pk == nil {
 				break
 			}
 			// offer and nack only queue packets of kinds this viewer has.
-			if _, err := v.tracks[pk.kind].send(pk); err == nil {
+			if v.sendPacket(pk, now) {
 				n[pk.kind]++
 				bytes[pk.kind] += uint64(pk.n)
 				sent[pk.kind].packets++
@@ -209,6 +217,27 @@ func (v *viewer) writeLoop() {
 		}
 		flush()
 	}
+}
+
+// sendPacket rewrites and sends pk; false if not sent.
+func (v *viewer) sendPacket(pk *packet, now time.Time) bool {
+	dt := v.tracks[pk.kind]
+	o := outHdr{seq: pk.seq, ts: pk.ts, payload: pk.payload()}
+	if pk.kind == kindVideo && !v.out.rewrite(v, pk, &o) {
+		return false
+	}
+	if dt.twccID() != 0 {
+		o.tseq, o.twcc = v.twSeq, true
+		v.twSeq++
+	}
+	n, err := dt.send(pk, &o)
+	if err != nil || n == 0 {
+		return false
+	}
+	if o.twcc {
+		v.tw.sent(o.tseq, now, n)
+	}
+	return true
 }
 
 // drain releases what is left in the queue. A forwarder that loaded the
@@ -226,6 +255,10 @@ func (v *viewer) drain() {
 func (v *viewer) readRTCP(k kind, snd *webrtc.RTPSender) {
 	buf := make([]byte, 1500)
 	f := v.r.forwarders[k]
+	ssrc := uint32(0)
+	if b := v.tracks[k].b.Load(); b != nil {
+		ssrc = b.ssrc
+	}
 	for {
 		n, _, err := snd.Read(buf)
 		if err != nil {
@@ -238,9 +271,15 @@ func (v *viewer) readRTCP(k kind, snd *webrtc.RTPSender) {
 		for _, p := range pkts {
 			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				v.r.video.requestKeyframe()
+				if kf := v.keyframeLayer(); kf != nil {
+					kf.requestKeyframe()
+				}
 			case *rtcp.TransportLayerNack:
 				v.nack(f, p)
+			case *rtcp.TransportLayerCC:
+				v.feedback(p)
+			case *rtcp.ReceiverReport:
+				v.receiverReport(p, ssrc)
 			}
 		}
 	}
@@ -250,8 +289,16 @@ func (v *viewer) readRTCP(k kind, snd *webrtc.RTPSender) {
 const maxNACKPerReport = 128
 
 func (v *viewer) nack(f *forwarder, n *rtcp.TransportLayerNack) {
-	if f.kind == kindVideo && v.needKey.Load() {
-		return // skipping to a keyframe: old inter-frames are useless
+	var seqOff uint16
+	if f.kind == kindVideo {
+		if v.needKey.Load() {
+			return // skipping to a keyframe: old inter-frames are useless
+		}
+		m := v.nackMap.Load()
+		if m == 0 {
+			return
+		}
+		f, seqOff = v.r.layers[uint8(m>>16)], uint16(m)
 	}
 	resume := uint16(v.resumeSeq.Load())
 	var asked, sent int
@@ -261,6 +308,7 @@ func (v *viewer) nack(f *forwarder, n *rtcp.TransportLayerNack) {
 				break
 			}
 			asked++
+			seq -= seqOff // the viewer's numbering onto its layer's
 			if f.kind == kindVideo && int16(seq-resume) < 0 {
 				continue // before this viewer's starting keyframe
 			}
