@@ -44,24 +44,11 @@ func (w *videoOut) rewrite(v *viewer, pk *packet, o *outHdr) bool {
 		if !pk.keyframe || int32(pk.layer) != v.cur.Load() {
 			return false // a late packet of the old layer
 		}
-		w.seqOff = w.lastSeq + 1 - pk.seq
-		rate := v.s.codecs[pk.codec].params.ClockRate
-		ticks := uint32(1)
-		if d := pk.pts - w.lastPTS; d > 0 {
-			ticks = max(1, uint32(int64(d/time.Microsecond)*int64(rate)/1e6))
-		}
-		w.tsOff = w.lastTS + ticks - pk.ts
-		w.slot = pk.layer
-		w.vp8 = v.s.codecs[pk.codec].fam == famVP8
-		if w.vp8 && w.havePic {
-			if pic, tl0, ok := vp8IDs(pk.payload()); ok {
-				w.picOff = w.lastPic + 1 - pic.id
-				if tl0.ok {
-					w.tl0Off = w.lastTl0 + 1 - tl0.v
-				}
-			}
-		}
-		v.nackMap.Store(1<<63 | uint64(w.slot)<<16 | uint64(w.seqOff))
+		w.reanchor(v, pk)
+	case pk.keyframe && int16(pk.seq+w.seqOff-w.lastSeq) > 1:
+		// Resuming after a pause or a skip to this keyframe: close the
+		// gap, so the viewer neither NACKs nor waits for what was skipped.
+		w.reanchor(v, pk)
 	}
 	o.seq = pk.seq + w.seqOff
 	o.ts = pk.ts + w.tsOff
@@ -73,6 +60,30 @@ func (w *videoOut) rewrite(v *viewer, pk *packet, o *outHdr) bool {
 		w.vp8Rewrite(pk, o, newest)
 	}
 	return true
+}
+
+// reanchor continues the viewer's numbering at keyframe pk of a new layer
+// (or after a gap): sequence at last+1, timestamp at last + the room-clock
+// time in between, picture id at last+1.
+func (w *videoOut) reanchor(v *viewer, pk *packet) {
+	w.seqOff = w.lastSeq + 1 - pk.seq
+	rate := v.s.codecs[pk.codec].params.ClockRate
+	ticks := uint32(1)
+	if d := pk.pts - w.lastPTS; d > 0 {
+		ticks = max(1, uint32(int64(d/time.Microsecond)*int64(rate)/1e6))
+	}
+	w.tsOff = w.lastTS + ticks - pk.ts
+	w.slot = pk.layer
+	w.vp8 = v.s.codecs[pk.codec].fam == famVP8
+	if w.vp8 && w.havePic {
+		if pic, tl0, ok := vp8IDs(pk.payload()); ok {
+			w.picOff = w.lastPic + 1 - pic.id
+			if tl0.ok {
+				w.tl0Off = w.lastTl0 + 1 - tl0.v
+			}
+		}
+	}
+	v.nackMap.Store(1<<63 | uint64(w.slot)<<16 | uint64(w.seqOff))
 }
 
 // vp8Rewrite applies the picture id offsets to o's payload (a copy) and
