@@ -45,14 +45,14 @@ type SimulcastOptions struct {
 type SimulcastPublisher struct {
 	PC *webrtc.PeerConnection
 
-	opts    SimulcastOptions
-	tracks  []*webrtc.TrackLocalStaticRTP
-	audio   *webrtc.TrackLocalStaticRTP
-	keyReq  []atomic.Bool
-	plis    []atomic.Int64
-	midID   uint8
-	ridID   uint8
-	stop    []atomic.Bool // StopLayer
+	opts   SimulcastOptions
+	tracks []*webrtc.TrackLocalStaticRTP
+	audio  *webrtc.TrackLocalStaticRTP
+	keyReq []atomic.Bool
+	plis   []atomic.Int64
+	midID  uint8
+	ridID  uint8
+	stop   []atomic.Bool // StopLayer
 
 	connected chan struct{}
 	failed    chan struct{}
