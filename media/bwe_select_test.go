@@ -34,7 +34,7 @@ func TestSelector(t *testing.T) {
 		{"up by a timed attempt", three, 1, []step{{2 * time.Second, ok(700_000), 1}, {3500 * time.Millisecond, ok(700_000), 0}}},
 		{"a failed attempt goes back and waits twice as long", three, 1, []step{
 			{3500 * time.Millisecond, ok(700_000), 0},
-			{5 * time.Second, cong(700_000), 1},   // within the probe window: back
+			{5 * time.Second, cong(700_000), 1},       // within the probe window: back
 			{8500 * time.Millisecond, ok(700_000), 1}, // 3.5 s later: not yet (6 s now)
 			{11500 * time.Millisecond, ok(700_000), 0}}},
 		{"a successful attempt stays", three, 1, []step{
