@@ -20,9 +20,9 @@ import (
 // selection only needs "congested or not" and "how much gets through".
 // Packets are paced per frame by the viewer's send queue (send_queue.go).
 
-// twccSlots bounds the send log: feedback arrives every ~100 ms, so 8192
-// packets is seconds of any viewer's stream.
-const twccSlots = 8192
+// twccSlots bounds the send log: feedback arrives every ~100 ms, so 2048
+// packets is a second or more of any viewer's stream.
+const twccSlots = 2048
 
 // twccLog is written by the viewer's writer and read by its RTCP readers.
 // A slot holds send time (µs since epoch, 32 bits, wraps after 71 min:
@@ -32,9 +32,11 @@ type twccLog struct {
 	slots [twccSlots]atomic.Uint64
 }
 
-func (l *twccLog) sent(seq uint16, at time.Time, size int) {
-	us := uint64(uint32(at.Sub(l.epoch) / time.Microsecond))
-	l.slots[int(seq)%twccSlots].Store(us<<32 | uint64(seq)<<16 | uint64(min(size, 0xffff)))
+// now is at in the log's µs (computed once per batch of sends).
+func (l *twccLog) now(at time.Time) uint32 { return uint32(at.Sub(l.epoch) / time.Microsecond) }
+
+func (l *twccLog) sent(seq uint16, us uint32, size int) {
+	l.slots[int(seq)%twccSlots].Store(uint64(us)<<32 | uint64(seq)<<16 | uint64(min(size, 0xffff)))
 }
 
 // lookup returns the send time (µs) and size of seq, if still logged.
@@ -93,6 +95,7 @@ type bwe struct {
 	minAt      time.Time
 	queueDelay float64 // smoothed, ms
 	loss       float64 // smoothed fraction
+	overSince  time.Time // zero = not over the thresholds
 	rateBytes  int
 	rateFrom   int64 // arrival µs of the window's first packet; -1 = none
 	rateLast   int64
@@ -105,13 +108,20 @@ type bwe struct {
 type bweSample struct {
 	est       int64 // bits/s the path is believed to carry
 	recvBps   int64
-	congested bool
+	congested bool // overuse or loss, for congestedFor (a down-switch)
+	severe    bool // congested for severeFor with heavy loss or a long queue: pause
 }
 
 const (
-	overuseDelay = 40.0 // ms of queuing the path adds: it is congested
-	overuseLoss  = 0.08 // loss fraction (smoothed) counted as congestion
+	overuseDelay = 80.0  // ms of queuing the path adds: it is congested
+	overuseLoss  = 0.08  // loss fraction (smoothed) counted as congestion
+	severeDelay  = 200.0 // ms of queue, held for severeFor: not even a lower layer drains it
+	severeLoss   = 0.10
 	minWindow    = 5 * time.Second
+	// A loaded server or a noisy path shows short bursts of delay or loss;
+	// only a signal that holds counts.
+	congestedFor = 300 * time.Millisecond
+	severeFor    = 2 * time.Second
 )
 
 func newBWE(log *twccLog) *bwe { return &bwe{log: log, rateFrom: -1} }
@@ -180,7 +190,15 @@ func (e *bwe) receiverReport(now time.Time, fractionLost uint8) bweSample {
 }
 
 func (e *bwe) sample(now time.Time) bweSample {
-	congested := e.queueDelay > overuseDelay || e.loss > overuseLoss
+	over := e.queueDelay > overuseDelay || e.loss > overuseLoss
+	switch {
+	case !over:
+		e.overSince = time.Time{}
+	case e.overSince.IsZero():
+		e.overSince = now
+	}
+	congested := over && now.Sub(e.overSince) >= congestedFor
+	severe := over && now.Sub(e.overSince) >= severeFor && (e.loss > severeLoss || e.queueDelay > severeDelay)
 	switch {
 	case congested && e.recvBps > 0:
 		e.est = e.recvBps * 0.85
@@ -194,7 +212,7 @@ func (e *bwe) sample(now time.Time) bweSample {
 		e.est = min(e.est*(1+0.08*dt), e.recvBps*1.5+50_000)
 	}
 	e.lastAt = now
-	return bweSample{est: int64(e.est), recvBps: int64(e.recvBps), congested: congested}
+	return bweSample{est: int64(e.est), recvBps: int64(e.recvBps), congested: congested, severe: severe}
 }
 
 func (e *bwe) anyMin() int64 {

@@ -67,6 +67,9 @@ func (s *selector) next(now time.Time, layers []layerInfo, smp bweSample) int {
 			return s.switchTo(now, s.probeFrom, false)
 		}
 		if idx == len(layers)-1 {
+			if !smp.severe {
+				return s.slot // the lowest layer: pausing needs a signal that holds
+			}
 			return s.switchTo(now, slotPaused, false)
 		}
 		// Down: the highest lower layer that fits, else the lowest (one

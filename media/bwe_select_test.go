@@ -10,6 +10,7 @@ func TestSelector(t *testing.T) {
 	one := []layerInfo{{slot: 0, bps: 1_000_000}}
 	ok := func(est int64) bweSample { return bweSample{est: est} }
 	cong := func(est int64) bweSample { return bweSample{est: est, congested: true} }
+	severe := func(est int64) bweSample { return bweSample{est: est, congested: true, severe: true} }
 	type step struct {
 		at   time.Duration // since the selector was made
 		smp  bweSample
@@ -24,11 +25,13 @@ func TestSelector(t *testing.T) {
 		{"unconstrained stays on top", three, 0, []step{{2 * time.Second, ok(5e6), 0}, {30 * time.Second, ok(5e6), 0}}},
 		{"hold-down after a switch", three, 0, []step{{500 * time.Millisecond, cong(700_000), 0}}},
 		{"congested: down to the highest that fits", three, 0, []step{{2 * time.Second, cong(800_000), 1}}},
-		{"congested with nothing fitting: the lowest, then pause", three, 0, []step{
-			{2 * time.Second, cong(100_000), 2}, {2500 * time.Millisecond, cong(100_000), 2}, {4 * time.Second, cong(100_000), slotPaused}}},
-		{"single layer that does not fit pauses", one, 0, []step{{2 * time.Second, cong(300_000), slotPaused}}},
+		{"congested with nothing fitting: the lowest, then pause when it holds", three, 0, []step{
+			{2 * time.Second, cong(100_000), 2}, {2500 * time.Millisecond, cong(100_000), 2},
+			{4 * time.Second, cong(100_000), 2}, {5 * time.Second, severe(100_000), slotPaused}}},
+		{"single layer: congestion alone does not pause", one, 0, []step{{2 * time.Second, cong(300_000), 0}}},
+		{"single layer that does not fit pauses", one, 0, []step{{2 * time.Second, severe(300_000), slotPaused}}},
 		{"paused: resume on the lowest after a stable wait", three, 0, []step{
-			{2 * time.Second, cong(100_000), 2}, {4 * time.Second, cong(100_000), slotPaused},
+			{2 * time.Second, cong(100_000), 2}, {4 * time.Second, severe(100_000), slotPaused},
 			{5 * time.Second, ok(100_000), slotPaused}, {7500 * time.Millisecond, ok(100_000), 2}}},
 		{"up by estimate when the next layer fits", three, 2, []step{{2 * time.Second, ok(800_000), 1}}},
 		{"up by a timed attempt", three, 1, []step{{2 * time.Second, ok(700_000), 1}, {3500 * time.Millisecond, ok(700_000), 0}}},

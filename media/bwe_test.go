@@ -40,13 +40,15 @@ func TestBWE(t *testing.T) {
 		delay     func(i int) int64 // µs, by packet index over the whole run
 		lost      func(i int) bool
 		congested bool
+		severe    bool
 		estMin    int64
 		estMax    int64
 	}{
-		{"steady path", func(int) int64 { return 20_000 }, func(int) bool { return false }, false, 1_800_000, 3_100_000},
-		{"queue building", func(i int) int64 { return 20_000 + int64(i)*200 }, func(int) bool { return false }, true, 1, 1_800_000},
-		{"20% loss", func(int) int64 { return 20_000 }, func(i int) bool { return i%5 == 0 }, true, 1, 1_800_000},
-		{"1% loss is not congestion", func(int) int64 { return 20_000 }, func(i int) bool { return i%100 == 0 }, false, 1_500_000, 3_100_000},
+		{"steady path", func(int) int64 { return 20_000 }, func(int) bool { return false }, false, false, 1_800_000, 3_100_000},
+		{"queue building", func(i int) int64 { return 20_000 + int64(i)*400 }, func(int) bool { return false }, true, true, 1, 1_800_000},
+		{"a short burst of delay", func(i int) int64 { return 20_000 + int64(max(0, i-700))*600 }, func(int) bool { return false }, false, false, 1_800_000, 3_100_000},
+		{"20% loss", func(int) int64 { return 20_000 }, func(i int) bool { return i%5 == 0 }, true, true, 1, 1_800_000},
+		{"1% loss is not congestion", func(int) int64 { return 20_000 }, func(i int) bool { return i%100 == 0 }, false, false, 1_500_000, 3_100_000},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -54,12 +56,12 @@ func TestBWE(t *testing.T) {
 			e := newBWE(log)
 			now := time.Unix(100, 0)
 			var smp bweSample
-			// 2 s of feedback, every 100 ms (25 packets each).
-			for f := range 20 {
+			// 3 s of feedback, every 100 ms (25 packets each).
+			for f := range 30 {
 				base := f * 25
 				for i := range 25 {
 					seq := uint16(base + i)
-					log.sent(seq, log.epoch.Add(time.Duration(int64(base+i)*gap)*time.Microsecond), pktSize)
+					log.sent(seq, log.now(log.epoch.Add(time.Duration(int64(base+i)*gap)*time.Microsecond)), pktSize)
 				}
 				fb := feedbackFor(uint16(base), 25,
 					func(i int) int64 { return int64(base+i) * gap },
@@ -73,6 +75,9 @@ func TestBWE(t *testing.T) {
 			}
 			if smp.congested != c.congested {
 				t.Fatalf("congested = %v, want %v (%+v, queue %.1f ms, loss %.3f)", smp.congested, c.congested, smp, e.queueDelay, e.loss)
+			}
+			if smp.severe != c.severe {
+				t.Fatalf("severe = %v, want %v (%+v)", smp.severe, c.severe, smp)
 			}
 			if smp.est < c.estMin || smp.est > c.estMax {
 				t.Fatalf("estimate %d, want %d..%d (%+v)", smp.est, c.estMin, c.estMax, smp)

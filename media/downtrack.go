@@ -20,6 +20,7 @@ type downTrack struct {
 	b            atomic.Pointer[binding]
 	hdr          rtp.Header // reused by the owning viewer's writer goroutine only
 	ext          [2]byte    // hdr's transport-wide sequence number
+	extID        uint8      // the extension id hdr carries (d.ext), 0 = none
 }
 
 // binding is immutable once published.
@@ -112,7 +113,10 @@ type outHdr struct {
 // header extensions are not forwarded (their IDs were negotiated with the
 // publisher, not with this viewer); the only one sent is our own
 // transport-wide sequence number.
-func (d *downTrack) send(pk *packet, o *outHdr) (int, error) {
+// tseq is the viewer's transport-wide counter (one for both kinds: the
+// viewer's writer sends both); it is used and advanced when the viewer
+// negotiated the extension.
+func (d *downTrack) send(pk *packet, o *outHdr, tseq *uint16) (int, error) {
 	b := d.b.Load()
 	if b == nil || b.pt[pk.codec] < 0 {
 		return 0, nil
@@ -120,11 +124,21 @@ func (d *downTrack) send(pk *packet, o *outHdr) (int, error) {
 	h := &d.hdr
 	h.Version = 2
 	h.Padding = false
-	h.Extension = false
-	h.Extensions = h.Extensions[:0]
-	if o.twcc && b.twccID != 0 {
+	if b.twccID != 0 {
+		o.tseq, o.twcc = *tseq, true
+		*tseq++
 		d.ext = [2]byte{byte(o.tseq >> 8), byte(o.tseq)}
-		_ = h.SetExtension(b.twccID, d.ext[:]) // id 1..14, 2 bytes: cannot fail
+		if d.extID != b.twccID {
+			// Once: the header keeps pointing at d.ext, rewritten per packet.
+			h.Extension = false
+			h.Extensions = h.Extensions[:0]
+			_ = h.SetExtension(b.twccID, d.ext[:]) // id 1..14, 2 bytes: cannot fail
+			d.extID = b.twccID
+		}
+	} else if d.extID != 0 {
+		h.Extension = false
+		h.Extensions = h.Extensions[:0]
+		d.extID = 0
 	}
 	h.CSRC = h.CSRC[:0]
 	h.Marker = pk.marker

@@ -112,9 +112,12 @@ func fakeViewer(t testing.TB, r *room, w funcWriter) *viewer {
 	}
 	v.needKey.Store(true)
 	v.ready.Store(true)
+	v.cur.Store(curJoining)
+	v.tw.epoch = time.Now()
+	v.ctl = layerControl{bwe: newBWE(&v.tw), sel: newSelector(0, v.tw.epoch), pref: QualityAuto}
 	for k := range numKinds {
 		dt := newDownTrack(kindToRTP(k), s.codecs, "test")
-		b := &binding{ssrc: 1000 + uint32(k), w: w}
+		b := &binding{ssrc: 1000 + uint32(k), w: w, twccID: 3} // stamped like a browser viewer's
 		for i := range b.pt {
 			b.pt[i] = -1
 			if i < len(s.codecs) && s.codecs[i].kind == kindToRTP(k) {

@@ -137,9 +137,11 @@ func (r *layerRate) add(now time.Time, n int) {
 	r.bytes += n + 12 // with the RTP header
 	if r.start.IsZero() {
 		r.start = now
+		r.last.Store(now.UnixNano())
 	}
-	r.last.Store(now.UnixNano())
+	// last moves once a window (not per packet): activeFor allows for it.
 	if el := now.Sub(r.start); el >= rateWindow {
+		r.last.Store(now.UnixNano())
 		bps := int64(float64(r.bytes*8) / el.Seconds())
 		if old := r.bps.Load(); old > 0 {
 			bps = (old + bps) / 2
@@ -151,7 +153,7 @@ func (r *layerRate) add(now time.Time, n int) {
 
 // activeFor is how long a layer may go without packets and still be
 // offered to viewers (browsers stop a layer under CPU or bandwidth limits).
-const activeFor = 1500 * time.Millisecond
+const activeFor = rateWindow + 1500*time.Millisecond
 
 // layerInfo is one selectable layer as layer selection sees it.
 type layerInfo struct {

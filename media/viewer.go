@@ -30,7 +30,6 @@ type viewer struct {
 	out         videoOut      // the writer's rewriting state (viewer_rewrite.go)
 	nackMap     atomic.Uint64 // valid<<63 | slot<<16 | seqOff: a NACK's seq onto its layer
 	tw          twccLog
-	twSeq       uint16 // writer only
 }
 
 // newViewer answers offer. usable says which kinds the offer can receive
@@ -197,13 +196,16 @@ func (v *viewer) writeLoop() {
 			continue
 		case <-v.queue.wake:
 		}
-		now := time.Now() // one send time per batch (TWCC log)
+		now := v.tw.now(time.Now()) // one send time per batch (TWCC log)
 		for i := 0; ; i++ {
 			pk := v.queue.pop()
 			if pk == nil {
 				break
 			}
 			// offer and nack only queue packets of kinds this viewer has.
+			if i&15 == 15 {
+				now = v.tw.now(time.Now()) // a long batch: keep send times honest
+			}
 			if v.sendPacket(pk, now) {
 				n[pk.kind]++
 				bytes[pk.kind] += uint64(pk.n)
@@ -220,22 +222,17 @@ func (v *viewer) writeLoop() {
 }
 
 // sendPacket rewrites and sends pk; false if not sent.
-func (v *viewer) sendPacket(pk *packet, now time.Time) bool {
-	dt := v.tracks[pk.kind]
+func (v *viewer) sendPacket(pk *packet, nowUs uint32) bool {
 	o := outHdr{seq: pk.seq, ts: pk.ts, payload: pk.payload()}
 	if pk.kind == kindVideo && !v.out.rewrite(v, pk, &o) {
 		return false
 	}
-	if dt.twccID() != 0 {
-		o.tseq, o.twcc = v.twSeq, true
-		v.twSeq++
-	}
-	n, err := dt.send(pk, &o)
+	n, err := v.tracks[pk.kind].send(pk, &o, &v.out.tseq)
 	if err != nil || n == 0 {
 		return false
 	}
 	if o.twcc {
-		v.tw.sent(o.tseq, now, n)
+		v.tw.sent(o.tseq, nowUs, n)
 	}
 	return true
 }

@@ -27,7 +27,8 @@ type videoOut struct {
 	lastPic uint16
 	lastTl0 uint8
 	havePic bool
-	scratch [maxPayload]byte
+	tseq    uint16            // the viewer's transport-wide sequence counter (both kinds)
+	scratch *[maxPayload]byte // for rewritten VP8 payloads; made at the first need
 }
 
 // rewrite sets o's numbering (and payload, for a rewritten VP8 picture id)
@@ -97,6 +98,9 @@ func (w *videoOut) vp8Rewrite(pk *packet, o *outHdr, newest bool) {
 	id := (pic.id + w.picOff) & pic.mask
 	t := tl0.v + w.tl0Off
 	if w.picOff&pic.mask != 0 || (tl0.ok && w.tl0Off != 0) {
+		if w.scratch == nil {
+			w.scratch = new([maxPayload]byte)
+		}
 		n := copy(w.scratch[:], p)
 		b := w.scratch[:n]
 		if pic.mask == 0x7fff {
