@@ -93,12 +93,11 @@ type bwe struct {
 	ref        uint32   // the first packet's raw delay
 	minDelay   [2]int64 // windowed minimum one-way delay (µs): current, previous bucket
 	minAt      time.Time
-	queueDelay float64 // smoothed, ms
-	loss       float64 // smoothed fraction
+	queueDelay float64   // smoothed, ms
+	loss       float64   // smoothed fraction
 	overSince  time.Time // zero = not over the thresholds
 	rateBytes  int
-	rateFrom   int64 // arrival µs of the window's first packet; -1 = none
-	rateLast   int64
+	rateFrom   time.Time // start of the rate window (feedback arrivals here)
 	recvBps    float64
 	est        float64
 	lastAt     time.Time
@@ -124,7 +123,7 @@ const (
 	severeFor    = 2 * time.Second
 )
 
-func newBWE(log *twccLog) *bwe { return &bwe{log: log, rateFrom: -1} }
+func newBWE(log *twccLog) *bwe { return &bwe{log: log} }
 
 // feedback digests one TWCC feedback at now.
 func (e *bwe) feedback(now time.Time, fb *rtcp.TransportLayerCC) (bweSample, bool) {
@@ -158,11 +157,7 @@ func (e *bwe) feedback(now time.Time, fb *rtcp.TransportLayerCC) (bweSample, boo
 		}
 		qsum += float64(d - e.anyMin())
 		nq++
-		if e.rateFrom < 0 {
-			e.rateFrom = arrUs
-		}
 		e.rateBytes += size
-		e.rateLast = arrUs
 	})
 	if recv+lost == 0 {
 		return bweSample{}, false
@@ -171,14 +166,18 @@ func (e *bwe) feedback(now time.Time, fb *rtcp.TransportLayerCC) (bweSample, boo
 		e.queueDelay = 0.5*e.queueDelay + 0.5*qsum/float64(nq)/1000
 	}
 	e.loss = 0.7*e.loss + 0.3*float64(lost)/float64(recv+lost)
-	if span := e.rateLast - e.rateFrom; span >= 500_000 {
-		bps := float64(e.rateBytes*8) / (float64(span) / 1e6)
+	// The rate that got through, over the feedback's own arrival here
+	// (so that a viewer receiving nothing measures nothing).
+	if e.rateFrom.IsZero() {
+		e.rateFrom, e.rateBytes = now, 0
+	} else if span := now.Sub(e.rateFrom); span >= 500*time.Millisecond {
+		bps := float64(e.rateBytes*8) / span.Seconds()
 		if e.recvBps == 0 {
 			e.recvBps = bps
 		} else {
 			e.recvBps = 0.5*e.recvBps + 0.5*bps
 		}
-		e.rateFrom, e.rateBytes = e.rateLast, 0
+		e.rateFrom, e.rateBytes = now, 0
 	}
 	return e.sample(now), true
 }

@@ -19,6 +19,8 @@ const (
 	probeWindow  = 3 * time.Second  // an attempt congested within this fails
 	upResetAfter = 15 * time.Second // holding a layer this long forgives failed attempts
 	slotPaused   = -1
+	starvedDown  = 0.85 // a down-switch needs the rate received below this share of the layer's
+	starvedPause = 0.7  // and a pause below this one
 )
 
 // selector is one viewer's layer choice; not safe for concurrent use
@@ -62,13 +64,19 @@ func (s *selector) next(now time.Time, layers []layerInfo, smp bweSample) int {
 		if now.Sub(s.switchedAt) < holdDown || s.slot == slotPaused {
 			return s.slot
 		}
+		// The layer still gets through at (nearly) its rate: the delay or
+		// loss is not this link failing to carry it (a busy receiver, a
+		// short burst). Hold, and do not climb.
+		if cur := layers[idx].bps; cur > 0 && float64(smp.recvBps) > starvedDown*float64(cur) && !s.probing {
+			return s.slot
+		}
 		if s.probing {
 			s.upAfter = min(2*s.upAfter, upMax)
 			return s.switchTo(now, s.probeFrom, false)
 		}
 		if idx == len(layers)-1 {
-			if !smp.severe {
-				return s.slot // the lowest layer: pausing needs a signal that holds
+			if cur := layers[idx].bps; !smp.severe || cur > 0 && float64(smp.recvBps) > starvedPause*float64(cur) {
+				return s.slot // the lowest layer: pausing needs a signal that holds, and a link that cannot carry it
 			}
 			return s.switchTo(now, slotPaused, false)
 		}

@@ -22,6 +22,10 @@ func TestSelector(t *testing.T) {
 		start  int
 		steps  []step
 	}{
+		{"congested but the layer gets through: hold", three, 0, []step{
+			{2 * time.Second, bweSample{est: 2e6, recvBps: 2_400_000, congested: true}, 0}}},
+		{"lowest layer, severe, but it gets through: no pause", one, 0, []step{
+			{2 * time.Second, bweSample{est: 2e6, recvBps: 900_000, congested: true, severe: true}, 0}}},
 		{"unconstrained stays on top", three, 0, []step{{2 * time.Second, ok(5e6), 0}, {30 * time.Second, ok(5e6), 0}}},
 		{"hold-down after a switch", three, 0, []step{{500 * time.Millisecond, cong(700_000), 0}}},
 		{"congested: down to the highest that fits", three, 0, []step{{2 * time.Second, cong(800_000), 1}}},
