@@ -36,7 +36,7 @@ type twccLog struct {
 func (l *twccLog) now(at time.Time) uint32 { return uint32(at.Sub(l.epoch) / time.Microsecond) }
 
 func (l *twccLog) sent(seq uint16, us uint32, size int) {
-	l.slots[int(seq)%twccSlots].Store(uint64(us)<<32 | uint64(seq)<<16 | uint64(min(size, 0xffff)))
+	l.slots[int(seq)%twccSlots].Store(uint64(us)<<32 | uint64(seq)<<16 | uint64(min(size, 0x7fff)))
 }
 
 // lookup returns the send time (µs) and size of seq, if still logged.
@@ -45,7 +45,32 @@ func (l *twccLog) lookup(seq uint16) (us uint32, size int, ok bool) {
 	if v == 0 || uint16(v>>16) != seq {
 		return 0, 0, false
 	}
-	return uint32(v >> 32), int(v & 0xffff), true
+	return uint32(v >> 32), int(v & 0x7fff), true
+}
+
+// received marks seq as reported received (bit 15 of the size field) and
+// reports whether it was already: feedback may report a packet lost and,
+// once it arrived late, received (pion records arrivals where the
+// application reads them; a busy receiver reorders its kinds).
+func (l *twccLog) received(seq uint16) (already bool) {
+	slot := &l.slots[int(seq)%twccSlots]
+	for {
+		v := slot.Load()
+		if v == 0 || uint16(v>>16) != seq {
+			return true
+		}
+		if v&0x8000 != 0 {
+			return true
+		}
+		if slot.CompareAndSwap(v, v|0x8000) {
+			return false
+		}
+	}
+}
+
+func (l *twccLog) wasReceived(seq uint16) bool {
+	v := l.slots[int(seq)%twccSlots].Load()
+	return v == 0 || uint16(v>>16) != seq || v&0x8000 != 0
 }
 
 // eachTWCC calls fn for every packet status of fb, in sequence order, with
@@ -96,11 +121,14 @@ type bwe struct {
 	queueDelay float64   // smoothed, ms
 	loss       float64   // smoothed fraction
 	overSince  time.Time // zero = not over the thresholds
-	rateBytes  int
-	rateFrom   time.Time // start of the rate window (feedback arrivals here)
-	recvBps    float64
-	est        float64
-	lastAt     time.Time
+	// Packets reported lost are counted lost only if no later feedback
+	// reports them received within lossGrace.
+	pending   []pendingLoss
+	rateBytes int
+	rateFrom  time.Time // start of the rate window (feedback arrivals here)
+	recvBps   float64
+	est       float64
+	lastAt    time.Time
 }
 
 // bweSample is what layer selection gets after each feedback.
@@ -109,6 +137,8 @@ type bweSample struct {
 	recvBps   int64
 	congested bool // overuse or loss, for congestedFor (a down-switch)
 	severe    bool // congested for severeFor with heavy loss or a long queue: pause
+	loss      float64
+	queueMs   float64
 }
 
 const (
@@ -121,6 +151,16 @@ const (
 	// only a signal that holds counts.
 	congestedFor = 300 * time.Millisecond
 	severeFor    = 2 * time.Second
+)
+
+type pendingLoss struct {
+	seq uint16
+	at  time.Time
+}
+
+const (
+	lossGrace  = 300 * time.Millisecond
+	maxPending = 2048 // bounds the work a viewer's feedback can cause
 )
 
 func newBWE(log *twccLog) *bwe { return &bwe{log: log} }
@@ -140,8 +180,13 @@ func (e *bwe) feedback(now time.Time, fb *rtcp.TransportLayerCC) (bweSample, boo
 			return
 		}
 		if !received {
-			lost++
+			if !e.log.wasReceived(seq) && len(e.pending) < maxPending {
+				e.pending = append(e.pending, pendingLoss{seq: seq, at: now})
+			}
 			return
+		}
+		if e.log.received(seq) {
+			return // reported twice
 		}
 		recv++
 		// One-way delay up to a constant (the two clocks' offset), taken
@@ -159,6 +204,17 @@ func (e *bwe) feedback(now time.Time, fb *rtcp.TransportLayerCC) (bweSample, boo
 		nq++
 		e.rateBytes += size
 	})
+	// Losses whose grace is over and that never arrived.
+	kept := e.pending[:0]
+	for _, p := range e.pending {
+		switch {
+		case now.Sub(p.at) < lossGrace:
+			kept = append(kept, p)
+		case !e.log.wasReceived(p.seq):
+			lost++
+		}
+	}
+	e.pending = kept
 	if recv+lost == 0 {
 		return bweSample{}, false
 	}
@@ -211,7 +267,8 @@ func (e *bwe) sample(now time.Time) bweSample {
 		e.est = min(e.est*(1+0.08*dt), e.recvBps*1.5+50_000)
 	}
 	e.lastAt = now
-	return bweSample{est: int64(e.est), recvBps: int64(e.recvBps), congested: congested, severe: severe}
+	return bweSample{est: int64(e.est), recvBps: int64(e.recvBps), congested: congested, severe: severe,
+		loss: e.loss, queueMs: e.queueDelay}
 }
 
 func (e *bwe) anyMin() int64 {

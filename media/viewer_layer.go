@@ -198,6 +198,10 @@ func (v *viewer) adapt(smp bweSample, now time.Time) {
 		v.s.metrics.estimate(smp.est)
 	}
 	if slot != -2 {
+		if slot == slotPaused && v.target.Load() != curPaused {
+			v.log.Info("viewer video paused: connection too slow", "estimate_kbps", smp.est/1000,
+				"received_kbps", smp.recvBps/1000, "loss", fmt.Sprintf("%.2f", smp.loss), "queue_ms", int(smp.queueMs))
+		}
 		v.setTarget(slot)
 	}
 }
