@@ -40,7 +40,7 @@ type LayerViewer struct {
 
 	lossy     atomic.Bool
 	audio     atomic.Int64
-	twccID    uint8
+	twccID    uint8 // guarded by mu
 	connected chan struct{}
 	failed    chan struct{}
 	done      chan struct{}
@@ -121,7 +121,9 @@ func NewLayerViewer(ctx context.Context, signal Signal) (*LayerViewer, error) {
 		return fail(err)
 	}
 	if rd := pc.RemoteDescription(); rd != nil {
-		if d, err := rd.Unmarshal(); err == nil {
+		// Parse a copy: Unmarshal caches into the shared description.
+		var d sdp.SessionDescription
+		if err := d.UnmarshalString(rd.SDP); err == nil {
 			for _, md := range d.MediaDescriptions {
 				for _, a := range md.Attributes {
 					f := strings.Fields(a.Value)
@@ -130,7 +132,9 @@ func NewLayerViewer(ctx context.Context, signal Signal) (*LayerViewer, error) {
 					}
 					idStr, _, _ := strings.Cut(f[0], "/")
 					if id, err := strconv.Atoi(idStr); err == nil && id > 0 && id < 15 {
+						v.mu.Lock() // record reads it
 						v.twccID = uint8(id)
+						v.mu.Unlock()
 					}
 				}
 			}
