@@ -90,8 +90,8 @@ func (v *viewer) offerVideo(f *forwarder, pk *packet) {
 
 // moveCur moves cur from old to next once, counting it.
 func (v *viewer) moveCur(old, next int32) {
-	if !v.cur.CompareAndSwap(old, next) {
-		return
+	if !v.cur.CompareAndSwap(old, next) || v.edge {
+		return // edge pulls are not viewers in the layer metrics
 	}
 	m := v.s.metrics
 	m.layerGauge(old, -1)
@@ -111,7 +111,7 @@ func (v *viewer) moveCur(old, next int32) {
 
 // leaveLayers takes a closing viewer out of the layer gauges.
 func (v *viewer) leaveLayers() {
-	if old := v.cur.Swap(curClosed); old != curClosed {
+	if old := v.cur.Swap(curClosed); old != curClosed && !v.edge {
 		v.s.metrics.layerGauge(old, -1)
 	}
 }
