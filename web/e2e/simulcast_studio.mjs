@@ -17,7 +17,7 @@ const { values: opt } = parseArgs({
   },
 });
 const STEP = Number(opt.timeout);
-const { waitState, waitPlaying } = helpers(STEP);
+const { waitState, waitPlaying, pageState } = helpers(STEP);
 const result = { ok: false, step: 'launch', logs: [] };
 let browser;
 
@@ -70,6 +70,7 @@ async function main() {
     result.lowFramesAfter = await viewer.evaluate(() => document.querySelector('#video').getVideoPlaybackQuality().totalVideoFrames);
   }
   result.after = await viewer.evaluate(() => window.liveroom.quality);
+  result.codec = (await pageState(viewer, '#video')).codec;
 
   result.step = 'studio shows viewers per layer';
   await studio.waitForFunction(() => {

@@ -37,6 +37,7 @@ func TestBrowserStudioSimulcast(t *testing.T) {
 		LowFrames      int         `json:"lowFrames"`
 		LowFramesAfter int         `json:"lowFramesAfter"`
 		StudioLayers   string      `json:"studioLayers"`
+		Codec          string      `json:"codec"`
 	}
 	runScript(t, node, chromium, &res, "simulcast_studio.mjs", "--base", s.base, "--room", room, "--token", host)
 	for _, l := range res.Logs {
@@ -45,8 +46,8 @@ func TestBrowserStudioSimulcast(t *testing.T) {
 	if !res.OK {
 		t.Fatalf("browser run failed in step %q: %s", res.Step, res.Error)
 	}
-	t.Logf("camera %s, offered rids %v, layers arriving %v, after Low: %+v, studio: %q",
-		res.Camera, res.OfferedRids, res.Before.Layers, res.After, res.StudioLayers)
+	t.Logf("camera %s, offered rids %v, codec %s, layers arriving %v, after Low: %+v, studio: %q",
+		res.Camera, res.OfferedRids, res.Codec, res.Before.Layers, res.After, res.StudioLayers)
 	if !slices.Equal(res.OfferedRids, []string{"q", "h", "f"}) {
 		t.Fatalf("the studio offered rids %v, want q, h, f", res.OfferedRids)
 	}
