@@ -165,8 +165,9 @@ const (
 
 func newBWE(log *twccLog) *bwe { return &bwe{log: log} }
 
-// feedback digests one TWCC feedback at now.
-func (e *bwe) feedback(now time.Time, fb *rtcp.TransportLayerCC) (bweSample, bool) {
+// feedback digests one TWCC feedback at now; walk calls its argument for
+// every packet status (eachTWCCRaw over the bytes, or eachTWCC).
+func (e *bwe) feedback(now time.Time, walk func(func(seq uint16, received bool, arrUs int64)) bool) (bweSample, bool) {
 	var recv, lost int
 	var qsum float64
 	var nq int
@@ -174,7 +175,7 @@ func (e *bwe) feedback(now time.Time, fb *rtcp.TransportLayerCC) (bweSample, boo
 		e.minDelay[1], e.minDelay[0] = e.minDelay[0], 0
 		e.minAt = now
 	}
-	eachTWCC(fb, func(seq uint16, received bool, arrUs int64) {
+	walk(func(seq uint16, received bool, arrUs int64) {
 		sendUs, size, ok := e.log.lookup(seq)
 		if !ok {
 			return

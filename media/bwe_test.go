@@ -69,7 +69,7 @@ func TestBWE(t *testing.T) {
 					func(i int) bool { return c.lost(base + i) })
 				now = now.Add(100 * time.Millisecond)
 				var ok bool
-				if smp, ok = e.feedback(now, fb); !ok {
+				if smp, ok = e.feedback(now, twccWalk(fb)); !ok {
 					t.Fatalf("feedback %d not digested", f)
 				}
 			}
@@ -109,4 +109,8 @@ func TestEachTWCCVectorChunk(t *testing.T) {
 			t.Fatalf("got %v, want %v", got, want)
 		}
 	}
+}
+
+func twccWalk(fb *rtcp.TransportLayerCC) func(func(uint16, bool, int64)) bool {
+	return func(fn func(uint16, bool, int64)) bool { eachTWCC(fb, fn); return true }
 }

@@ -261,24 +261,28 @@ func (v *viewer) readRTCP(k kind, snd *webrtc.RTPSender) {
 		if err != nil {
 			return
 		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		for _, p := range pkts {
-			switch p := p.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				if kf := v.keyframeLayer(); kf != nil {
-					kf.requestKeyframe()
-				}
-			case *rtcp.TransportLayerNack:
-				v.nack(f, p)
-			case *rtcp.TransportLayerCC:
-				v.feedback(p)
-			case *rtcp.ReceiverReport:
-				v.receiverReport(p, ssrc)
+		splitRTCP(buf[:n], func(pkt []byte) {
+			if isTWCC(pkt) {
+				v.feedback(pkt) // the most frequent: read without rtcp.Unmarshal
+				return
 			}
-		}
+			pkts, err := rtcp.Unmarshal(pkt)
+			if err != nil {
+				return
+			}
+			for _, p := range pkts {
+				switch p := p.(type) {
+				case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+					if kf := v.keyframeLayer(); kf != nil {
+						kf.requestKeyframe()
+					}
+				case *rtcp.TransportLayerNack:
+					v.nack(f, p)
+				case *rtcp.ReceiverReport:
+					v.receiverReport(p, ssrc)
+				}
+			}
+		})
 	}
 }
 

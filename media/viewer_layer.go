@@ -145,11 +145,12 @@ func (v *viewer) keyframeLayer() *forwarder {
 	return nil
 }
 
-// feedback digests a TWCC feedback from the viewer (its RTCP readers).
-func (v *viewer) feedback(fb *rtcp.TransportLayerCC) {
+// feedback digests a TWCC feedback packet from the viewer (its RTCP
+// readers), read from its bytes (bwe_twcc.go).
+func (v *viewer) feedback(pkt []byte) {
 	now := time.Now()
 	v.ctl.mu.Lock()
-	smp, ok := v.ctl.bwe.feedback(now, fb)
+	smp, ok := v.ctl.bwe.feedback(now, func(fn func(uint16, bool, int64)) bool { return eachTWCCRaw(pkt, fn) })
 	v.ctl.mu.Unlock()
 	if ok {
 		v.adapt(smp, now)
