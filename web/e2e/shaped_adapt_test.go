@@ -1,22 +1,15 @@
-//go:build linux && simulcast_pending
+//go:build linux
 
-// Adaptation tests of issue 16, written ahead of the server side.
+// Adaptation tests of issue 16 (simulcast in, per-viewer bandwidth
+// estimation, layer selection, pause/resume), against a Chromium viewer
+// behind a tbf-shaped veth link (netshape). Run them with
 //
-// They need what engineer "simulcast" builds (simulcast in over WHIP, per-
-// viewer bandwidth estimation, layer selection, pause/resume), so they are
-// behind the build tag simulcast_pending and do not compile into a normal
-// run. After merging that work, the integrator enables them with
-//
-//	cd web/e2e && go test -tags simulcast_pending -count=1 -run 'TestAdapt' -v .
-//
-// and then removes the tag (this comment with it). What may need adapting is
-// kept in two small places: serverLayers (how the server says which layer
-// each viewer gets and how many are paused; today it reads /metrics names
-// assumed below) and the layer-to-width table layerWidth.
+//	cd web/e2e && go test -count=1 -run 'TestAdapt' -v .
 //
 // The layer a viewer actually gets is read in the browser, where it cannot
 // be wrong: frameWidth of the decoded video (1280, 640, 320 for the layers
-// of mediatest.LayerSpec). Freezes are getStats freezeCount.
+// of mediatest.LayerSpec). Freezes are getStats freezeCount. The server's
+// view is read from /metrics (serverLayers).
 package e2e
 
 import (
@@ -31,18 +24,23 @@ import (
 	"liveroom/media/netshape"
 )
 
-// Assumed metric names (adapt here after the merge): viewers per layer,
-// labelled layer="f|h|q", and paused viewers.
+// The server's layer metrics (media/metrics_layers.go): viewers per layer,
+// labelled by slot, and paused viewers.
 const (
-	metricViewersPerLayer = "liveroom_media_viewers_per_layer"
+	metricViewersPerLayer = "liveroom_media_layer_viewers"
 	metricPausedViewers   = "liveroom_media_viewers_paused"
 )
+
+// slotRID names the slots of a LayeredPublisher's simulcast (rids f, h, q;
+// the server ranks them top first, media/simulcast.go rankRIDs). A
+// single-layer room uses slot 0 only.
+var slotRID = map[string]string{"0": "f", "1": "h", "2": "q", "3": "3"}
 
 // layerWidth is the decoded width of each layer of mediatest.LayerSpec.
 var layerWidth = map[string]int{"f": 1280, "h": 640, "q": 320}
 
-// serverLayers reads how many viewers the server has on each layer and how
-// many are paused.
+// serverLayers reads how many viewers the server has on each layer (by rid)
+// and how many are paused.
 func serverLayers(t *testing.T, srv *server) (perLayer map[string]int, paused int) {
 	t.Helper()
 	resp, err := http.Get(srv.base + "/metrics")
@@ -65,7 +63,7 @@ func serverLayers(t *testing.T, srv *server) (perLayer map[string]int, paused in
 		case strings.HasPrefix(f[0], metricViewersPerLayer+"{"):
 			if _, l, ok := strings.Cut(f[0], `layer="`); ok {
 				l, _, _ = strings.Cut(l, `"`)
-				perLayer[l] += int(v)
+				perLayer[slotRID[l]] += int(v)
 			}
 		case f[0] == metricPausedViewers || strings.HasPrefix(f[0], metricPausedViewers+"{"):
 			paused += int(v)
