@@ -17,7 +17,7 @@ const (
 	upFirst      = 3 * time.Second  // stable this long before the first up-attempt
 	upMax        = 20 * time.Second // longest wait between failed attempts
 	probeWindow  = 3 * time.Second  // an attempt congested within this fails
-	upResetAfter = 15 * time.Second // holding a layer this long forgives failed attempts
+	upResetAfter = 60 * time.Second // holding a layer this long forgives failed attempts (15 s let a viewer below the next layer try every 15 s: a freeze each)
 	slotPaused   = -1
 	starvedDown  = 0.85 // a down-switch needs the rate received below this share of the layer's
 	starvedPause = 0.7  // and a pause below this one

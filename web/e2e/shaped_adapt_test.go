@@ -72,6 +72,31 @@ func serverLayers(t *testing.T, srv *server) (perLayer map[string]int, paused in
 	return perLayer, paused
 }
 
+// serverSwitches reads the server's layer switches by direction (up, down,
+// pause, resume).
+func serverSwitches(t *testing.T, srv *server) map[string]int {
+	t.Helper()
+	resp, err := http.Get(srv.base + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	out := map[string]int{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 2 || !strings.HasPrefix(f[0], "liveroom_media_layer_switches_total{") {
+			continue
+		}
+		if _, d, ok := strings.Cut(f[0], `direction="`); ok {
+			d, _, _ = strings.Cut(d, `"`)
+			v, _ := strconv.ParseFloat(f[1], 64)
+			out[d] += int(v)
+		}
+	}
+	return out
+}
+
 // latest is the newest sample so far (zero value if none).
 func (v *shapedViewer) latest() shapedStats {
 	v.mu.Lock()
@@ -136,10 +161,24 @@ func TestAdaptSettlesLower(t *testing.T) {
 		t.Errorf("%.1f frames a second after settling, want about 30", fps)
 	}
 	checkThroughVeth(t, link, v, after)
+	var window []shapedStats
+	v.mu.Lock()
+	for _, s := range v.samples {
+		if s.T >= before.T && s.T <= after.T {
+			window = append(window, s)
+		}
+	}
+	v.mu.Unlock()
+	stalledSecs, stallEvents := stalls(window)
 	writeFigure(t, "adapt_settles_lower", map[string]any{
-		"link_kbps": 800, "settle_ms": settleAt.Milliseconds(), "width": after.Video.FrameWidth,
+		"stalled_seconds_after_settling":   stalledSecs, // as TestShapedSingleLayer's stalled_seconds
+		"stalls_per_minute_after_settling": float64(stallEvents) * 2,
+		"fps_after_settling":               float64(after.Video.FramesDecoded-before.Video.FramesDecoded) / 30,
+		"link_kbps":                        800, "settle_ms": settleAt.Milliseconds(), "width": after.Video.FrameWidth,
 		"freezes_per_minute_after_settling": float64(after.Video.FreezeCount-before.Video.FreezeCount) * 2,
 		"freezes_per_minute_whole_run":      float64(after.Video.FreezeCount) / (float64(after.T-v.PostAt.UnixMilli()) / 60000),
+		"frozen_seconds_after_settling":     after.Video.TotalFreezesDuration - before.Video.TotalFreezesDuration,
+		"switches":                          serverSwitches(t, srv),
 	})
 }
 
@@ -170,7 +209,7 @@ func TestAdaptClimbsBack(t *testing.T) {
 	raised := time.Now()
 	link.Shape(t, "10mbit", "64kb", "200ms")
 	s := v.waitSample(t, "climb back to the top layer", 30*time.Second, func(s shapedStats) bool { return s.Video.FrameWidth == layerWidth["f"] })
-	writeFigure(t, "adapt_climbs_back", map[string]any{"climb_ms": time.UnixMilli(s.T).Sub(raised).Milliseconds()})
+	writeFigure(t, "adapt_climbs_back", map[string]any{"climb_ms": time.UnixMilli(s.T).Sub(raised).Milliseconds(), "switches": serverSwitches(t, srv)})
 }
 
 // TestAdaptPauseSingleLayer: a single 500 kbit/s layer to a viewer behind
@@ -197,8 +236,12 @@ func TestAdaptPauseSingleLayer(t *testing.T) {
 	a := v.latest()
 	time.Sleep(8 * time.Second)
 	b := v.latest()
-	if d := b.Video.FramesDecoded - a.Video.FramesDecoded; d > 5 {
-		t.Errorf("video paused: %d frames decoded in 8 s, want none", d)
+	// Paused video decodes nothing, but a resume attempt on the lowest
+	// layer (3 s, then 6, 12... after the pause: bwe_select.go) starts at a
+	// keyframe and may decode some frames before the congestion pauses it
+	// again; a viewer that was never paused decodes ~240.
+	if d := b.Video.FramesDecoded - a.Video.FramesDecoded; d > 8*mediatest.LayerFPS/3 {
+		t.Errorf("video paused: %d frames decoded in 8 s, want at most a resume attempt's few", d)
 	}
 	if d := b.Audio.PacketsReceived - a.Audio.PacketsReceived; d < 8*40 {
 		t.Errorf("audio during the pause: %d packets in 8 s, want about 50 a second", d)

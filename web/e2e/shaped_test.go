@@ -70,6 +70,15 @@ func startShapedViewer(t *testing.T, link *netshape.Link, base, room string, sec
 	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
 	cmd.WaitDelay = 5 * time.Second
 	v := &shapedViewer{done: make(chan struct{})}
+	sig := mediatest.WHEP(base+"/whep/"+room, "")
+	// End the WHEP session when the test ends, before the driver is killed
+	// (cleanups run last first): a viewer still playing when a test returns
+	// would otherwise hold the server's drain for its whole timeout.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = sig.Delete(ctx)
+	})
 	cmd.Stderr = &v.stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -104,7 +113,7 @@ func startShapedViewer(t *testing.T, link *netshape.Link, base, room string, sec
 					}
 				}
 				v.PostAt = time.Now()
-				answer, err := mediatest.WHEP(base+"/whep/"+room, "").Signal(ctx, offer)
+				answer, err := sig.Signal(ctx, offer)
 				if err != nil {
 					v.err = fmt.Errorf("WHEP POST: %w", err)
 					stdin.Close()
