@@ -210,11 +210,6 @@ func TestAdaptUnshapedTop(t *testing.T) {
 		t.Errorf("server's viewers per layer: %v, want the viewer on f", per)
 	}
 	writeFigure(t, "adapt_unshaped_top", map[string]any{"top_ms": time.UnixMilli(s.T).Sub(v.PostAt).Milliseconds()})
-	// Let the driver close Chromium itself: killed with its namespace, it
-	// leaves ICE-TCP connections that never got a STUN packet open on the
-	// server, and pion's TCP mux holds the server's stop for its 30 s
-	// first-binding timeout.
-	v.wait(t)
 }
 
 // TestAdaptClimbsBack: behind 800 kbit/s, then the link is raised to
@@ -232,49 +227,4 @@ func TestAdaptClimbsBack(t *testing.T) {
 	link.Shape(t, "10mbit", "64kb", "200ms")
 	s := v.waitSample(t, "climb back to the top layer", 30*time.Second, func(s shapedStats) bool { return s.Video.FrameWidth == layerWidth["f"] })
 	writeFigure(t, "adapt_climbs_back", map[string]any{"climb_ms": time.UnixMilli(s.T).Sub(raised).Milliseconds(), "switches": serverSwitches(t, srv)})
-}
-
-// TestAdaptPauseSingleLayer: a single 500 kbit/s layer to a viewer behind
-// 300 kbit/s: its video pauses cleanly (no frames decoded, no smeared
-// picture: no freeze counted as playing, the server says paused) while its
-// audio continues; raising the link resumes video at a keyframe.
-func TestAdaptPauseSingleLayer(t *testing.T) {
-	srv, layers, key := shapedSetup(t)
-	link := netshape.New(t)
-	link.Shape(t, "300kbit", "10kb", "200ms")
-	startLayeredPublisher(t, srv, key, mediatest.LayeredPublisherOptions{Layers: layers, Single: 1})
-	v := startShapedViewer(t, link, srv.base, "shaped", 60, nil)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if _, paused := serverLayers(t, srv); paused == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server never paused the viewer's video behind 300 kbit/s; last sample %+v", v.latest())
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	time.Sleep(2 * time.Second) // what was in flight drains
-	a := v.latest()
-	time.Sleep(8 * time.Second)
-	b := v.latest()
-	// Paused video decodes nothing, but a resume attempt on the lowest
-	// layer (3 s, then 6, 12... after the pause: bwe_select.go) starts at a
-	// keyframe and may decode some frames before the congestion pauses it
-	// again; a viewer that was never paused decodes ~240.
-	if d := b.Video.FramesDecoded - a.Video.FramesDecoded; d > 8*mediatest.LayerFPS/3 {
-		t.Errorf("video paused: %d frames decoded in 8 s, want at most a resume attempt's few", d)
-	}
-	if d := b.Audio.PacketsReceived - a.Audio.PacketsReceived; d < 8*40 {
-		t.Errorf("audio during the pause: %d packets in 8 s, want about 50 a second", d)
-	}
-	resumed := time.Now()
-	link.Shape(t, "5mbit", "32kb", "200ms")
-	s := v.waitSample(t, "video resumes", 20*time.Second, func(s shapedStats) bool {
-		return s.Video.FramesDecoded > b.Video.FramesDecoded+30 && s.Video.KeyFramesDecoded > b.Video.KeyFramesDecoded
-	})
-	if _, paused := serverLayers(t, srv); paused != 0 {
-		t.Errorf("the server still counts %d paused viewers after the link was raised", paused)
-	}
-	writeFigure(t, "adapt_pause_single_layer", map[string]any{"resume_ms": time.UnixMilli(s.T).Sub(resumed).Milliseconds()})
 }

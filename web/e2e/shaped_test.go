@@ -91,6 +91,18 @@ func startShapedViewer(t *testing.T, link *netshape.Link, base, room string, sec
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start shaped_viewer.mjs in %s: %v", link.NS, err)
 	}
+	// A test that returns before the driver's --seconds closes its stdin:
+	// the driver closes Chromium itself. Killed with its namespace, Chromium
+	// would leave ICE-TCP connections that never sent a STUN packet open on
+	// the server, and pion's TCP mux holds the server's stop for its 30 s
+	// first-binding timeout. Runs before the DELETE and the kill below.
+	t.Cleanup(func() {
+		_ = stdin.Close()
+		select {
+		case <-v.done:
+		case <-time.After(15 * time.Second):
+		}
+	})
 	go func() {
 		defer close(v.done)
 		sc := bufio.NewScanner(stdout)
