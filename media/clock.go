@@ -88,7 +88,7 @@ func (f *forwarder) anchor(ts uint32, now time.Time) {
 	if f.havePTS && pts <= f.lastPTS {
 		pts = f.lastPTS + time.Millisecond
 	}
-	f.setMap(tsMap{ts: ts, pts: pts, rate: f.rate})
+	f.setMap(tsMap{ts: ts, pts: pts, rate: f.clockHz})
 	if f.in.rep != nil {
 		f.applyReport(ts)
 	}
@@ -99,16 +99,16 @@ func (f *forwarder) anchor(ts uint32, now time.Time) {
 // per ingest (its first report).
 func (f *forwarder) applyReport(ts uint32) {
 	in := f.in
-	srcAt := in.rep.at(ts-f.tsOff, f.rate)
+	srcAt := in.rep.at(ts-f.tsOff, f.clockHz)
 	base := f.clk.sourceBase(in.src, srcAt, f.tm.at(ts))
-	f.setMap(tsMap{ts: ts, pts: srcAt.Sub(base), rate: f.rate})
+	f.setMap(tsMap{ts: ts, pts: srcAt.Sub(base), rate: f.clockHz})
 }
 
 // sourceReport records in's first report and applies it if in is forwarding.
 func (f *forwarder) sourceReport(in *ingest, rep srcReport) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if in != f.in || in.rep != nil || f.rate == 0 {
+	if in != f.in || in.rep != nil || f.clockHz == 0 {
 		return
 	}
 	in.rep = &rep

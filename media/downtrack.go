@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -18,14 +19,17 @@ type downTrack struct {
 	table        codecTable
 	b            atomic.Pointer[binding]
 	hdr          rtp.Header // reused by the owning viewer's writer goroutine only
+	ext          [2]byte    // hdr's transport-wide sequence number
+	extID        uint8      // the extension id hdr carries (d.ext), 0 = none
 }
 
 // binding is immutable once published.
 type binding struct {
-	ctxID string
-	ssrc  uint32
-	w     webrtc.TrackLocalWriter
-	pt    [maxCodecs]int16 // codecTable index -> payload type; -1 = not negotiated
+	ctxID  string
+	ssrc   uint32
+	twccID uint8 // negotiated transport-wide-cc extension id; 0 = none (bwe.go)
+	w      webrtc.TrackLocalWriter
+	pt     [maxCodecs]int16 // codecTable index -> payload type; -1 = not negotiated
 }
 
 var _ webrtc.TrackLocal = (*downTrack)(nil)
@@ -37,6 +41,11 @@ func newDownTrack(k webrtc.RTPCodecType, table codecTable, streamID string) *dow
 // Bind implements webrtc.TrackLocal.
 func (d *downTrack) Bind(tc webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	b := &binding{ctxID: tc.ID(), ssrc: uint32(tc.SSRC()), w: tc.WriteStream()}
+	for _, e := range tc.HeaderExtensions() {
+		if e.URI == sdp.TransportCCURI && e.ID > 0 && e.ID < 15 {
+			b.twccID = uint8(e.ID)
+		}
+	}
 	var first webrtc.RTPCodecParameters
 	found := false
 	for i := range b.pt {
@@ -80,10 +89,34 @@ func (d *downTrack) canSend(pk *packet) bool {
 	return b != nil && b.pt[pk.codec] >= 0
 }
 
-// send writes pk with this viewer's SSRC and payload type. Header extensions
-// are not forwarded: their IDs were negotiated with the publisher, not with
-// this viewer.
-func (d *downTrack) send(pk *packet) (int, error) {
+// twccID is the transport-wide-cc extension id negotiated, 0 = none.
+func (d *downTrack) twccID() uint8 {
+	if b := d.b.Load(); b != nil {
+		return b.twccID
+	}
+	return 0
+}
+
+// outHdr is what the viewer's writer decided for one packet: its
+// numbering (rewritten per viewer across layer switches), its payload (a
+// per-viewer copy when a VP8 picture id had to be rewritten) and its
+// transport-wide sequence number.
+type outHdr struct {
+	seq     uint16
+	ts      uint32
+	payload []byte
+	tseq    uint16
+	twcc    bool
+}
+
+// send writes pk with this viewer's SSRC and payload type. The publisher's
+// header extensions are not forwarded (their IDs were negotiated with the
+// publisher, not with this viewer); the only one sent is our own
+// transport-wide sequence number.
+// tseq is the viewer's transport-wide counter (one for both kinds: the
+// viewer's writer sends both); it is used and advanced when the viewer
+// negotiated the extension.
+func (d *downTrack) send(pk *packet, o *outHdr, tseq *uint16) (int, error) {
 	b := d.b.Load()
 	if b == nil || b.pt[pk.codec] < 0 {
 		return 0, nil
@@ -91,13 +124,27 @@ func (d *downTrack) send(pk *packet) (int, error) {
 	h := &d.hdr
 	h.Version = 2
 	h.Padding = false
-	h.Extension = false
-	h.Extensions = h.Extensions[:0]
+	if b.twccID != 0 {
+		o.tseq, o.twcc = *tseq, true
+		*tseq++
+		d.ext = [2]byte{byte(o.tseq >> 8), byte(o.tseq)}
+		if d.extID != b.twccID {
+			// Once: the header keeps pointing at d.ext, rewritten per packet.
+			h.Extension = false
+			h.Extensions = h.Extensions[:0]
+			_ = h.SetExtension(b.twccID, d.ext[:]) // id 1..14, 2 bytes: cannot fail
+			d.extID = b.twccID
+		}
+	} else if d.extID != 0 {
+		h.Extension = false
+		h.Extensions = h.Extensions[:0]
+		d.extID = 0
+	}
 	h.CSRC = h.CSRC[:0]
 	h.Marker = pk.marker
 	h.PayloadType = uint8(b.pt[pk.codec])
-	h.SequenceNumber = pk.seq
-	h.Timestamp = pk.ts
+	h.SequenceNumber = o.seq
+	h.Timestamp = o.ts
 	h.SSRC = b.ssrc
-	return b.w.WriteRTP(h, pk.payload())
+	return b.w.WriteRTP(h, o.payload)
 }

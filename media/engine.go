@@ -9,6 +9,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -16,16 +17,38 @@ import (
 //
 // Interceptors: the NACK generator (ask publishers for lost packets),
 // receiver reports, and TWCC feedback towards publishers so their
-// congestion control has something to work with. Deliberately absent: pion's
+// congestion control has something to work with. The same registration
+// negotiates transport-cc with viewers; their feedback drives our own
+// estimator (bwe.go), whose sequence numbers the viewer's writer stamps. Deliberately absent: pion's
 // NACK responder, which would keep a copy of every packet per viewer; the
 // room's shared history answers viewers' NACKs instead.
-func newAPI(cfg Config, codecs codecTable, l *listeners, logs pionLogs) (*webrtc.API, error) {
+//
+// viewers builds the API of viewer sessions, which only send: none of
+// those interceptors has anything to do there (they act on received
+// streams) but each would parse every RTCP packet the viewer sends (ten TWCC
+// feedbacks a second) and run a ticker per session. transport-cc is still
+// negotiated: the viewer's writer stamps it and its feedback is ours (bwe.go).
+func newAPI(cfg Config, codecs codecTable, l *listeners, logs pionLogs, viewers bool) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := codecs.register(m); err != nil {
 		return nil, fmt.Errorf("register codecs: %w", err)
 	}
 
+	// Simulcast in: the mid and rid header extensions name each layer's
+	// SSRC (simulcast.go).
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
+		return nil, fmt.Errorf("simulcast extensions: %w", err)
+	}
 	reg := &interceptor.Registry{}
+	if viewers {
+		for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+			m.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, k)
+			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, k); err != nil {
+				return nil, fmt.Errorf("twcc: %w", err)
+			}
+		}
+		return newAPIWith(cfg, m, reg, l, logs)
+	}
 	gen, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(logs))
 	if err != nil {
 		return nil, fmt.Errorf("nack generator: %w", err)
@@ -41,6 +64,10 @@ func newAPI(cfg Config, codecs codecTable, l *listeners, logs pionLogs) (*webrtc
 	if err := webrtc.ConfigureTWCCSender(m, reg); err != nil {
 		return nil, fmt.Errorf("twcc: %w", err)
 	}
+	return newAPIWith(cfg, m, reg, l, logs)
+}
+
+func newAPIWith(cfg Config, m *webrtc.MediaEngine, reg *interceptor.Registry, l *listeners, logs pionLogs) (*webrtc.API, error) {
 
 	se := webrtc.SettingEngine{LoggerFactory: logs}
 	// Full ICE, not lite: as the controlled agent the server answers a

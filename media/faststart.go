@@ -44,6 +44,7 @@ const (
 type catchUp struct {
 	backlog []*packet // to send before any live video, each retained
 	head    int
+	layer   uint8    // the layer (forwarder slot) the backlog is from
 	first   uint16   // seq of the cached keyframe's first packet
 	ts      []uint32 // rewritten timestamps of the cached packets, by seq-first
 	rate    float64  // bytes per second
@@ -56,10 +57,15 @@ type catchUp struct {
 	behind time.Duration
 }
 
-// startForwarder is the forwarder a new viewer's video starts from. With
-// simulcast this is where the lowest layer is chosen (its GOP is the
-// smallest burst); today a room has one video forwarder.
-func (v *viewer) startForwarder() *forwarder { return v.r.video }
+// startForwarder is the layer a new viewer's video starts from: its target,
+// which newViewer set to the lowest layer arriving (its GOP is the smallest
+// burst); the estimator moves it up from there (viewer_layer.go).
+func (v *viewer) startForwarder() *forwarder {
+	if t := v.target.Load(); t >= 0 {
+		return v.r.layers[t]
+	}
+	return v.r.video
+}
 
 // start makes a connected viewer ready, from the cached GOP when there is
 // one; it reports whether this call did it (the first "connected").
@@ -72,7 +78,11 @@ func (v *viewer) start() bool {
 		return false
 	}
 	var cu *catchUp
-	if dt := v.tracks[kindVideo]; dt != nil && !v.edge {
+	// Only while nothing has moved the viewer off its starting layer (a
+	// preference set before it connected, a pause): cur goes from joining
+	// to that layer here, under its forwarder's lock, so the layer's live
+	// packets queue behind the backlog (offerVideo).
+	if dt := v.tracks[kindVideo]; dt != nil && !v.edge && v.target.Load() == int32(f.layer) && v.cur.Load() == curJoining {
 		cu = newCatchUp(f, dt, now)
 	}
 	var bytes, pkts, kbps, key int
@@ -82,6 +92,7 @@ func (v *viewer) start() bool {
 		v.catchup.Store(cu)
 		v.resumeSeq.Store(uint32(cu.first))
 		v.needKey.Store(false)
+		v.moveCur(curJoining, int32(f.layer))
 	}
 	v.ready.Store(true)
 	f.mu.Unlock()
@@ -90,11 +101,13 @@ func (v *viewer) start() bool {
 		// Keyframe on join, at once: DTLS is done (the state follows it
 		// immediately) and the throttle lets a joiner's request through
 		// unless one is already on its way.
-		v.r.video.requestKeyframe()
+		if kf := v.keyframeLayer(); kf != nil {
+			kf.requestKeyframe()
+		}
 		v.log.Info("viewer connected")
 		return true
 	}
-	v.log.Info("viewer connected", "fast_start_bytes", bytes, "fast_start_packets", pkts, "unpaced_bytes", key,
+	v.log.Info("viewer connected", "fast_start_layer", f.ridName(), "fast_start_bytes", bytes, "fast_start_packets", pkts, "unpaced_bytes", key,
 		"behind_ms", behind.Milliseconds(), "catch_up_kbps", kbps)
 	return true
 }
@@ -106,11 +119,11 @@ func newCatchUp(f *forwarder, dt *downTrack, now time.Time) *catchUp {
 	if len(pkts) == 0 {
 		return nil
 	}
-	cu := &catchUp{backlog: pkts, first: pkts[0].seq, ts: make([]uint32, len(pkts)), at: now, bytes: bytes, behind: age}
+	cu := &catchUp{backlog: pkts, layer: f.layer, first: pkts[0].seq, ts: make([]uint32, len(pkts)), at: now, bytes: bytes, behind: age}
 	last := pkts[len(pkts)-1].ts
 	span := float64(last - pkts[0].ts)
-	if f.rate > 0 {
-		span /= float64(f.rate)
+	if f.clockHz > 0 {
+		span /= float64(f.clockHz)
 	}
 	cu.rate = catchUpMinRate
 	factor := 1.0
@@ -132,13 +145,14 @@ func newCatchUp(f *forwarder, dt *downTrack, now time.Time) *catchUp {
 	return cu
 }
 
-// rewrite returns the timestamp this viewer gets for a cached packet.
-func (cu *catchUp) rewrite(seq uint16) (uint32, bool) {
-	i := int(seq - cu.first)
-	if i >= len(cu.ts) {
+// shift is what a cached packet's timestamp gains by the compression (0
+// for any other packet).
+func (cu *catchUp) shift(pk *packet) (uint32, bool) {
+	i := int(pk.seq - cu.first)
+	if pk.layer != cu.layer || i >= len(cu.ts) {
 		return 0, false
 	}
-	return cu.ts[i], true
+	return cu.ts[i] - pk.ts, true
 }
 
 // wait is how long to wait before n more bytes may go.
@@ -202,42 +216,33 @@ func (v *viewer) abandon(cu *catchUp) {
 	}
 	cu.backlog, cu.head, cu.done = nil, 0, true
 	v.needKey.Store(true)
-	v.r.video.requestKeyframe()
+	if kf := v.keyframeLayer(); kf != nil {
+		kf.requestKeyframe()
+	}
 }
 
-// send writes pk to its track, with the rewritten timestamp if it is one of
-// the cached packets this viewer started from (retransmissions included).
-func (v *viewer) send(pk *packet) (int, error) {
-	dt := v.tracks[pk.kind]
-	if pk.kind == kindVideo {
-		if cu := v.catchup.Load(); cu != nil {
-			if ts, ok := cu.rewrite(pk.seq); ok {
-				return dt.sendTS(pk, ts)
-			}
-			if cu.done && int16(pk.seq-cu.first) > int16(len(cu.ts)+1024) {
-				v.catchup.Store(nil) // far past the backlog: no NACK can reach it
-			}
+// compress applies the catch-up's timestamp compression to o, already
+// rewritten for this viewer (viewer_rewrite.go), if pk is one of the cached
+// packets it started from (retransmissions included). Runs on the writer.
+func (v *viewer) compress(pk *packet, o *outHdr) {
+	cu := v.catchup.Load()
+	if cu == nil {
+		return
+	}
+	d, ok := cu.shift(pk)
+	if !ok {
+		if cu.done && (pk.layer != cu.layer || int16(pk.seq-cu.first) > int16(len(cu.ts)+1024)) {
+			v.catchup.Store(nil) // past the backlog: no NACK can reach it
 		}
+		return
 	}
-	return dt.send(pk)
-}
-
-// sendTS is downTrack.send with another timestamp.
-func (d *downTrack) sendTS(pk *packet, ts uint32) (int, error) {
-	b := d.b.Load()
-	if b == nil || b.pt[pk.codec] < 0 {
-		return 0, nil
+	if d == 0 {
+		return
 	}
-	h := &d.hdr
-	h.Version = 2
-	h.Padding = false
-	h.Extension = false
-	h.Extensions = h.Extensions[:0]
-	h.CSRC = h.CSRC[:0]
-	h.Marker = pk.marker
-	h.PayloadType = uint8(b.pt[pk.codec])
-	h.SequenceNumber = pk.seq
-	h.Timestamp = ts
-	h.SSRC = b.ssrc
-	return b.w.WriteRTP(h, pk.payload())
+	// The rewriting remembered the uncompressed timestamp as the newest;
+	// a layer switch continues from what the viewer actually got.
+	if v.out.lastSeq == o.seq && v.out.lastTS == o.ts {
+		v.out.lastTS += d
+	}
+	o.ts += d
 }

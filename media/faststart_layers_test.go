@@ -11,9 +11,9 @@ import (
 )
 
 // TestLayeredPublisher checks the constrained-link tests' publisher: the
-// layers are encoded frame-aligned, single-layer mode plays through the SFU
-// today, and simulcast mode offers the three RIDs (what the server does with
-// them is the simulcast work's).
+// layers are encoded frame-aligned, single-layer mode plays through the SFU,
+// and simulcast mode offers the three RIDs and arrives as
+// three layers.
 func TestLayeredPublisher(t *testing.T) {
 	needFFmpeg(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -39,6 +39,29 @@ func TestLayeredPublisher(t *testing.T) {
 		v, _ := startViewer(t, ctx, s.SFU, "layers")
 		if _, err := v.WaitFor(ctx, func(st mediatest.ViewerStats) bool { return st.Keyframes > 0 && st.Audio.Packets > 25 }); err != nil {
 			t.Fatalf("viewer of a single-layer publisher: %v (%+v)", err, v.Stats())
+		}
+	})
+
+	t.Run("simulcast arrives as three layers", func(t *testing.T) {
+		s := newSFU(t)
+		pub, err := mediatest.NewLayeredPublisher(ctx, publishVia(s.SFU, "layers", "host", nil), mediatest.LayeredPublisherOptions{Layers: layers, Simulcast: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = pub.Close() })
+		if err := pub.WaitConnected(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			l, _ := s.Layers("layers")
+			if len(l.Layers) == 3 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("layers: %+v, want f, h, q", l)
+			case <-time.After(50 * time.Millisecond):
+			}
 		}
 	})
 

@@ -16,6 +16,7 @@ import (
 // keep their PeerConnections across a host reconnect.
 type forwarder struct {
 	kind    kind
+	layer   uint8 // video: its slot in room.layers (0 = the room's default layer)
 	table   codecTable
 	pool    *sync.Pool
 	hist    *history
@@ -28,6 +29,7 @@ type forwarder struct {
 	clk     *roomClock
 	tmPub   atomic.Pointer[tsMap] // f.tm for sender reports (other goroutines)
 	gop     packetGOP             // video: the current GOP, for fast start (faststart_gop.go)
+	rate    layerRate             // bitrate and liveness, for layer selection (simulcast.go)
 
 	mu sync.Mutex // serialises writes (one source at a time) and guards below
 	in *ingest    // current source track; nil while offline
@@ -37,7 +39,7 @@ type forwarder struct {
 	seqOff  uint16
 	tsOff   uint32
 	fam     family
-	rate    uint32
+	clockHz uint32
 	// last forwarded packet, for continuity across sources
 	haveLast bool
 	lastSeq  uint16
@@ -79,7 +81,7 @@ func (f *forwarder) setIngest(in *ingest) {
 	if in != nil {
 		spec := f.table[in.codec]
 		f.fam = spec.fam
-		f.rate = spec.params.ClockRate
+		f.clockHz = spec.params.ClockRate
 	}
 	f.mu.Unlock()
 	f.cur.Store(in)
@@ -112,6 +114,10 @@ func (f *forwarder) requestKeyframe() {
 		return
 	}
 	if f.kf.request(f.clock()) {
+		if lk, ok := in.src.(layerKeyframer); ok {
+			lk.requestLayerKeyframe(int(f.layer))
+			return
+		}
 		in.src.requestKeyframe()
 	}
 }
@@ -163,6 +169,7 @@ func (f *forwarder) write(in *ingest, p *rtp.Packet) {
 
 	pk := getPacket(f.pool)
 	pk.kind = f.kind
+	pk.layer = f.layer
 	pk.codec = uint8(in.codec)
 	pk.keyframe = key
 	pk.marker = p.Marker
@@ -170,6 +177,7 @@ func (f *forwarder) write(in *ingest, p *rtp.Packet) {
 	pk.ts = ts
 	pk.pts = f.stamp(ts)
 	pk.n = copy(pk.buf[:], p.Payload)
+	f.rate.add(now, pk.n)
 
 	pk.retain() // the history's reference
 	f.hist.put(pk)
@@ -179,8 +187,10 @@ func (f *forwarder) write(in *ingest, p *rtp.Packet) {
 	for _, v := range *f.viewers.Load() {
 		v.offer(f, pk)
 	}
-	for _, t := range *f.taps.Load() {
-		t.offer(f, pk)
+	if f.layer == 0 { // readers follow the room's default layer
+		for _, t := range *f.taps.Load() {
+			t.offer(f, pk)
+		}
 	}
 	pk.release()
 }
@@ -202,7 +212,7 @@ func (f *forwarder) start(p *rtp.Packet, now time.Time) {
 	if elapsed > time.Hour {
 		elapsed = time.Hour
 	}
-	ticks := uint32(int64(elapsed/time.Microsecond) * int64(f.rate) / 1e6)
+	ticks := uint32(int64(elapsed/time.Microsecond) * int64(f.clockHz) / 1e6)
 	if ticks == 0 {
 		ticks = 1
 	}

@@ -41,6 +41,7 @@ type metrics struct {
 	refusals        *prometheus.CounterVec // admissions refused, by reason
 	unconnectedPeak prometheus.Gauge       // most unconnected viewer sessions at once
 	egress          egressMeter
+	layers          layerMetrics // metrics_layers.go
 
 	reg        prometheus.Registerer
 	registered []prometheus.Collector
@@ -111,8 +112,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.refusals.WithLabelValues(r)
 	}
 	m.sessionStates(0, 0, 0)
+	m.layers = newLayerMetrics()
 	m.reg = reg
 	for _, c := range []prometheus.Collector{
+		m.layers.viewers, m.layers.paused, m.layers.switches, m.layers.estimate,
 		m.publishers, m.viewers, m.edgeServed, m.edgePulls, m.edgeStarts, packets, bytes, dropped, m.nackReceived, m.retransmitted, m.plis,
 		m.sessions, m.refusals, m.unconnectedPeak,
 	} {

@@ -34,6 +34,7 @@ type packet struct {
 	pool *sync.Pool
 
 	kind     kind
+	layer    uint8 // video: the layer slot it came from (simulcast.go)
 	codec    uint8 // index into codecTable
 	keyframe bool  // first packet of a keyframe
 	marker   bool

@@ -40,7 +40,11 @@ func newSessionPeer(ctx context.Context, s *SFU, r *room, role string) (*peer, e
 	if adm != nil && !adm.claim() {
 		return nil, errors.New("media: admission already used")
 	}
-	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
+	api := s.api
+	if role == "viewer" {
+		api = s.viewAPI
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		adm.close()
 		return nil, fmt.Errorf("new peer connection: %w", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -13,11 +14,12 @@ import (
 // publisher is a WHIP session and the WebRTC implementation of source.
 type publisher struct {
 	*peer
-	host      string
-	keyframe  chan struct{} // capacity 1: pending keyframe request
-	videoSSRC atomic.Uint32
-	ins       [numKinds]atomic.Pointer[ingest] // each kind's current ingest, for sender reports
-	live      atomic.Bool                      // connected once: the room may go live
+	host     string
+	keyframe chan struct{} // capacity 1: pending keyframe request
+	kfLayers atomic.Uint32 // bit per layer slot with a pending request
+	ssrcs    [maxLayers]atomic.Uint32
+	slots    map[string]int // simulcast rid -> layer slot; nil = one layer
+	live     atomic.Bool    // connected once: the room may go live
 }
 
 var _ source = (*publisher)(nil)
@@ -28,7 +30,7 @@ func newPublisher(ctx context.Context, r *room, hostID, offer string) (*publishe
 	if err != nil {
 		return nil, "", err
 	}
-	pub := &publisher{peer: p, host: hostID, keyframe: make(chan struct{}, 1)}
+	pub := &publisher{peer: p, host: hostID, keyframe: make(chan struct{}, 1), slots: offerLayers(offer)}
 	p.log = p.log.With("host", hostID)
 	p.pc.OnTrack(pub.onTrack)
 	p.pc.OnConnectionStateChange(pub.onState)
@@ -63,7 +65,12 @@ func (pub *publisher) stop() { pub.closePC() }
 
 // requestKeyframe implements source: it only flags the request; keyframeLoop
 // writes the PLI so that the packet path never waits on a socket.
-func (pub *publisher) requestKeyframe() {
+func (pub *publisher) requestKeyframe() { pub.requestLayerKeyframe(0) }
+
+// requestLayerKeyframe implements layerKeyframer: a PLI for one simulcast
+// layer's SSRC.
+func (pub *publisher) requestLayerKeyframe(slot int) {
+	pub.kfLayers.Or(1 << slot)
 	select {
 	case pub.keyframe <- struct{}{}:
 	default:
@@ -76,12 +83,15 @@ func (pub *publisher) keyframeLoop() {
 		case <-pub.done:
 			return
 		case <-pub.keyframe:
-			ssrc := pub.videoSSRC.Load()
-			if ssrc == 0 {
-				continue
-			}
-			if err := pub.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err == nil {
-				pub.s.metrics.pliSent()
+			slots := pub.kfLayers.Swap(0)
+			for i := range maxLayers {
+				ssrc := pub.ssrcs[i].Load()
+				if slots&(1<<i) == 0 || ssrc == 0 {
+					continue
+				}
+				if err := pub.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err == nil {
+					pub.s.metrics.pliSent()
+				}
 			}
 		}
 	}
@@ -110,25 +120,42 @@ func (pub *publisher) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceive
 	c := track.Codec()
 	codec := pub.s.codecs.match(c.MimeType, c.SDPFmtpLine)
 	var in *ingest
-	if codec >= 0 && pub.s.codecs[codec].kind == track.Kind() {
-		in = pub.r.attach(pub, k, codec)
+	rid, slot := track.RID(), 0
+	if k == kindVideo && rid != "" {
+		var ok bool
+		if slot, ok = pub.slots[rid]; !ok {
+			slot = -1 // a rid the offer did not list, or beyond maxLayers
+		}
+	}
+	if codec >= 0 && pub.s.codecs[codec].kind == track.Kind() && slot >= 0 {
+		if k == kindVideo {
+			in = pub.r.attachLayer(pub, slot, codec, rid)
+		} else {
+			in = pub.r.attach(pub, k, codec)
+		}
 	}
 	if in == nil {
-		pub.log.Warn("ignoring publisher track", "kind", k, "codec", c.MimeType)
+		pub.log.Warn("ignoring publisher track", "kind", k, "codec", c.MimeType, "rid", rid)
 	} else {
 		if k == kindVideo {
-			pub.videoSSRC.Store(uint32(track.SSRC()))
+			pub.ssrcs[slot].Store(uint32(track.SSRC()))
 		}
-		pub.log.Info("publisher track", "kind", k, "codec", c.MimeType, "fmtp", c.SDPFmtpLine)
+		pub.log.Info("publisher track", "kind", k, "codec", c.MimeType, "fmtp", c.SDPFmtpLine, "rid", rid)
 	}
 	// Unattached tracks are still read (and dropped) so pion's buffers and
-	// interceptors keep working.
-	pub.ins[k].Store(in)
-	pub.s.spawn(func() { pub.readTrack(track, k, in) })
-	pub.s.spawn(func() { pub.readRTCP(recv, k) })
+	// interceptors keep working. Sender reports go to the track's own
+	// ingest: each simulcast layer has its own timestamp base.
+	var rep atomic.Pointer[ingest]
+	rep.Store(in)
+	pub.s.spawn(func() { pub.readTrack(track, k, in, &rep) })
+	read := recv.Read
+	if rid != "" {
+		read = func(b []byte) (int, interceptor.Attributes, error) { return recv.ReadSimulcast(b, rid) }
+	}
+	pub.s.spawn(func() { pub.readRTCP(read, &rep) })
 }
 
-func (pub *publisher) readTrack(track *webrtc.TrackRemote, k kind, in *ingest) {
+func (pub *publisher) readTrack(track *webrtc.TrackRemote, k kind, in *ingest, rep *atomic.Pointer[ingest]) {
 	buf := make([]byte, 1600)
 	var p rtp.Packet
 	pt := track.PayloadType()
@@ -146,7 +173,7 @@ func (pub *publisher) readTrack(track *webrtc.TrackRemote, k kind, in *ingest) {
 			// origin's host went from VP8 to H264.
 			pt = webrtc.PayloadType(p.PayloadType)
 			in = pub.switchCodec(track, k, in)
-			pub.ins[k].Store(in)
+			rep.Store(in)
 		}
 		if in != nil {
 			in.writeRTP(&p)
@@ -173,10 +200,10 @@ func (pub *publisher) switchCodec(track *webrtc.TrackRemote, k kind, in *ingest)
 // readRTCP reads a receiver's RTCP (the report interceptor needs it read)
 // and hands the publisher's sender reports to the room clock: they relate
 // the publisher's audio and video timestamps (clock.go).
-func (pub *publisher) readRTCP(recv *webrtc.RTPReceiver, k kind) {
+func (pub *publisher) readRTCP(read func([]byte) (int, interceptor.Attributes, error), rep *atomic.Pointer[ingest]) {
 	buf := make([]byte, 1500)
 	for {
-		n, _, err := recv.Read(buf)
+		n, _, err := read(buf)
 		if err != nil {
 			return
 		}
@@ -186,7 +213,7 @@ func (pub *publisher) readRTCP(recv *webrtc.RTPReceiver, k kind) {
 		}
 		for _, p := range pkts {
 			if sr, ok := p.(*rtcp.SenderReport); ok {
-				if in := pub.ins[k].Load(); in != nil {
+				if in := rep.Load(); in != nil {
 					in.senderReport(fromNTP(sr.NTPTime), sr.RTPTime)
 				}
 			}

@@ -28,6 +28,8 @@ type room struct {
 	audio *forwarder
 	// forwarders indexes video and audio by kind.
 	forwarders [numKinds]*forwarder
+	// layers are the video layers (simulcast.go); layers[0] is video.
+	layers [maxLayers]*forwarder
 	// viewers is copy-on-write: forwarders read it once per packet without a
 	// lock; joins and leaves replace the slice under mu.
 	viewers atomic.Pointer[[]*viewer]
@@ -60,6 +62,11 @@ func newRoom(s *SFU, id string) *room {
 	r.video = newForwarder(kindVideo, r)
 	r.audio = newForwarder(kindAudio, r)
 	r.forwarders = [numKinds]*forwarder{r.video, r.audio}
+	r.layers[0] = r.video
+	for i := 1; i < maxLayers; i++ {
+		r.layers[i] = newForwarder(kindVideo, r)
+		r.layers[i].layer = uint8(i)
+	}
 	return r
 }
 
@@ -105,7 +112,7 @@ func (r *room) setSource(src source) (replaced source, err error) {
 		return nil, fmt.Errorf("%w: room %q", ErrPublisherConflict, r.id)
 	}
 	if old := r.src; old != nil {
-		for _, f := range r.forwarders {
+		for _, f := range append(r.forwarders[:], r.extraLayers()...) {
 			f.detach(old)
 		}
 		if s, ok := old.(session); ok {
@@ -130,7 +137,7 @@ func (r *room) dropSourceLocked(src source) {
 	}
 	r.src = nil
 	r.sfu.metrics.source(src, -1)
-	for _, f := range r.forwarders {
+	for _, f := range append(r.forwarders[:], r.extraLayers()...) {
 		f.detach(src)
 		// Nobody can usefully NACK an ended stream; free the buffers.
 		f.hist.clear()
@@ -267,6 +274,7 @@ func (r *room) detachLocked(sess session) bool {
 		}
 		r.viewers.Store(&next)
 		r.sfu.metrics.viewer(s, -1)
+		s.leaveLayers()
 	case source:
 		r.dropSourceLocked(s)
 	}
@@ -313,7 +321,7 @@ func (r *room) shutdown(reason string) {
 		wg.Go(s.closePC)
 	}
 	wg.Wait()
-	for _, f := range r.forwarders {
+	for _, f := range append(r.forwarders[:], r.extraLayers()...) {
 		f.hist.clear()
 	}
 	if len(all) > 0 {

@@ -34,6 +34,11 @@ func (v *viewer) senderReports(now time.Time, sent *[numKinds]sentCounts) []rtcp
 		}
 		b := dt.b.Load()
 		f := v.r.forwarders[k]
+		var tsOff uint32
+		if kind(k) == kindVideo && v.out.have {
+			// The layer being sent, with this viewer's offset onto it.
+			f, tsOff = v.r.layers[v.out.slot], v.out.tsOff
+		}
 		m := f.tmPub.Load()
 		if b == nil || m == nil {
 			continue
@@ -42,7 +47,7 @@ func (v *viewer) senderReports(now time.Time, sent *[numKinds]sentCounts) []rtcp
 		out = append(out, &rtcp.SenderReport{
 			SSRC:        b.ssrc,
 			NTPTime:     toNTP(f.clk.wall(pts)),
-			RTPTime:     m.tsAt(pts),
+			RTPTime:     m.tsAt(pts) + tsOff,
 			PacketCount: sent[k].packets,
 			OctetCount:  sent[k].octets,
 		})

@@ -44,6 +44,7 @@ type SFU struct {
 	pool    *sync.Pool // packets, shared by all rooms
 	net     *listeners
 	api     *webrtc.API
+	viewAPI *webrtc.API // viewer sessions: no interceptors (engine.go)
 	events  *liveEvents
 	stop    chan struct{} // closed by Shutdown
 
@@ -92,7 +93,10 @@ func New(cfg Config, opts Options) (*SFU, error) {
 		stop:    make(chan struct{}),
 		rooms:   map[string]*room{},
 	}
-	if s.api, err = newAPI(cfg, s.codecs, l, logs); err != nil {
+	if s.api, err = newAPI(cfg, s.codecs, l, logs, false); err == nil {
+		s.viewAPI, err = newAPI(cfg, s.codecs, l, logs, true)
+	}
+	if err != nil {
 		_ = l.close()
 		m.unregister()
 		return nil, err

@@ -25,6 +25,13 @@ type viewer struct {
 	dropped   atomic.Uint64
 
 	catchup atomic.Pointer[catchUp] // a start from the cached GOP (faststart.go)
+
+	// layers (viewer_layer.go)
+	cur, target atomic.Int32
+	ctl         layerControl
+	out         videoOut      // the writer's rewriting state (viewer_rewrite.go)
+	nackMap     atomic.Uint64 // valid<<63 | slot<<16 | seqOff: a NACK's seq onto its layer
+	tw          twccLog
 }
 
 // newViewer answers offer. usable says which kinds the offer can receive
@@ -38,6 +45,18 @@ func newViewer(ctx context.Context, r *room, offer string, usable [numKinds]bool
 	}
 	v := &viewer{peer: p, queue: newSendQueue(s.cfg.ViewerQueue), edge: edge}
 	v.needKey.Store(true)
+	v.cur.Store(curJoining)
+	now := time.Now()
+	v.tw.epoch = now
+	// A viewer starts on the lowest layer arriving now (its cached GOP is
+	// the smallest fast-start burst, faststart.go) and the estimator moves
+	// it up; edge pulls stay on the room's default layer.
+	start := 0
+	if ls := r.activeLayers(now, nil); len(ls) > 0 && !edge {
+		start = ls[len(ls)-1].slot
+	}
+	v.target.Store(int32(start))
+	v.ctl = layerControl{bwe: newBWE(&v.tw), sel: newSelector(start, now), pref: QualityAuto}
 	streamID := "liveroom-" + r.id
 	var senders []*webrtc.RTPSender
 	for k := range numKinds {
@@ -95,7 +114,9 @@ func (v *viewer) onState(st webrtc.PeerConnectionState) {
 	switch st {
 	case webrtc.PeerConnectionStateConnected:
 		v.connected()
-		v.start() // from the cached GOP, or asks for a keyframe (faststart.go)
+		// From the cached GOP of its starting layer, or it asks that layer
+		// for a keyframe (faststart.go).
+		v.start()
 	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 		v.ready.Store(false)
 		v.s.spawn(func() { v.r.closeSession(v, st.String()) })
@@ -112,23 +133,16 @@ func (v *viewer) offer(f *forwarder, pk *packet) {
 	if dt == nil || !dt.canSend(pk) {
 		return
 	}
-	if pk.kind == kindVideo && v.needKey.Load() {
-		if !pk.keyframe {
-			f.metrics.drop(pk.kind, dropKeyframeWait)
-			f.requestKeyframe() // repeated (throttled) until this viewer gets one
-			return
-		}
-		pk.retain()
-		if !v.queue.push(pk) {
-			pk.release()
-			f.metrics.drop(pk.kind, dropQueueFull)
-			return
-		}
-		v.queue.kickIfDue(pk)
-		v.resumeSeq.Store(uint32(pk.seq))
-		v.needKey.Store(false)
+	if pk.kind == kindVideo {
+		v.offerVideo(f, pk)
 		return
 	}
+	v.push(f, pk)
+}
+
+// push queues pk; a full queue drops it, and for video skips to the next
+// keyframe.
+func (v *viewer) push(f *forwarder, pk *packet) {
 	pk.retain()
 	if v.queue.push(pk) {
 		v.queue.kickIfDue(pk)
@@ -187,7 +201,10 @@ func (v *viewer) writeLoop() {
 		case <-v.queue.wake:
 		}
 		if cu := v.catchup.Load(); cu != nil && !cu.done && !v.catchUp(cu, func(pk *packet) {
-			if _, err := v.send(pk); err == nil {
+			// The same path as live packets: the layer rewriting, the
+			// transport-wide number and the TWCC log (one clock read per
+			// packet: the backlog is paced, a few packets per wake-up).
+			if v.sendPacket(pk, v.tw.now(time.Now())) {
 				n[pk.kind]++
 				bytes[pk.kind] += uint64(pk.n)
 				sent[pk.kind].packets++
@@ -198,13 +215,17 @@ func (v *viewer) writeLoop() {
 			v.drain()
 			return
 		}
+		now := v.tw.now(time.Now()) // one send time per batch (TWCC log)
 		for i := 0; ; i++ {
 			pk := v.queue.pop()
 			if pk == nil {
 				break
 			}
 			// offer and nack only queue packets of kinds this viewer has.
-			if _, err := v.send(pk); err == nil {
+			if i&15 == 15 {
+				now = v.tw.now(time.Now()) // a long batch: keep send times honest
+			}
+			if v.sendPacket(pk, now) {
 				n[pk.kind]++
 				bytes[pk.kind] += uint64(pk.n)
 				sent[pk.kind].packets++
@@ -217,6 +238,25 @@ func (v *viewer) writeLoop() {
 		}
 		flush()
 	}
+}
+
+// sendPacket rewrites and sends pk; false if not sent.
+func (v *viewer) sendPacket(pk *packet, nowUs uint32) bool {
+	o := outHdr{seq: pk.seq, ts: pk.ts, payload: pk.payload()}
+	if pk.kind == kindVideo {
+		if !v.out.rewrite(v, pk, &o) {
+			return false
+		}
+		v.compress(pk, &o) // a fast start's cached packets (faststart.go)
+	}
+	n, err := v.tracks[pk.kind].send(pk, &o, &v.out.tseq)
+	if err != nil || n == 0 {
+		return false
+	}
+	if o.twcc {
+		v.tw.sent(o.tseq, nowUs, n)
+	}
+	return true
 }
 
 // drain releases what is left in the queue. A forwarder that loaded the
@@ -234,23 +274,37 @@ func (v *viewer) drain() {
 func (v *viewer) readRTCP(k kind, snd *webrtc.RTPSender) {
 	buf := make([]byte, 1500)
 	f := v.r.forwarders[k]
+	ssrc := uint32(0)
+	if b := v.tracks[k].b.Load(); b != nil {
+		ssrc = b.ssrc
+	}
 	for {
 		n, _, err := snd.Read(buf)
 		if err != nil {
 			return
 		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		for _, p := range pkts {
-			switch p := p.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				v.r.video.requestKeyframe()
-			case *rtcp.TransportLayerNack:
-				v.nack(f, p)
+		splitRTCP(buf[:n], func(pkt []byte) {
+			if isTWCC(pkt) {
+				v.feedback(pkt) // the most frequent: read without rtcp.Unmarshal
+				return
 			}
-		}
+			pkts, err := rtcp.Unmarshal(pkt)
+			if err != nil {
+				return
+			}
+			for _, p := range pkts {
+				switch p := p.(type) {
+				case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+					if kf := v.keyframeLayer(); kf != nil {
+						kf.requestKeyframe()
+					}
+				case *rtcp.TransportLayerNack:
+					v.nack(f, p)
+				case *rtcp.ReceiverReport:
+					v.receiverReport(p, ssrc)
+				}
+			}
+		})
 	}
 }
 
@@ -258,8 +312,16 @@ func (v *viewer) readRTCP(k kind, snd *webrtc.RTPSender) {
 const maxNACKPerReport = 128
 
 func (v *viewer) nack(f *forwarder, n *rtcp.TransportLayerNack) {
-	if f.kind == kindVideo && v.needKey.Load() {
-		return // skipping to a keyframe: old inter-frames are useless
+	var seqOff uint16
+	if f.kind == kindVideo {
+		if v.needKey.Load() {
+			return // skipping to a keyframe: old inter-frames are useless
+		}
+		m := v.nackMap.Load()
+		if m == 0 {
+			return
+		}
+		f, seqOff = v.r.layers[uint8(m>>16)], uint16(m)
 	}
 	resume := uint16(v.resumeSeq.Load())
 	var asked, sent int
@@ -269,6 +331,7 @@ func (v *viewer) nack(f *forwarder, n *rtcp.TransportLayerNack) {
 				break
 			}
 			asked++
+			seq -= seqOff // the viewer's numbering onto its layer's
 			if f.kind == kindVideo && int16(seq-resume) < 0 {
 				continue // before this viewer's starting keyframe
 			}

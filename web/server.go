@@ -126,6 +126,9 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /whep/{room}", s.cors(s.whepPost))
 	m.HandleFunc("PATCH /whep/{room}/{session}", s.cors(s.whepPatch))
 	m.HandleFunc("DELETE /whep/{room}/{session}", s.cors(s.whepDelete))
+	m.HandleFunc("GET /whep/{room}/{session}/layer", s.cors(s.whepLayer))  // whep_layer.go
+	m.HandleFunc("POST /whep/{room}/{session}/layer", s.cors(s.whepLayer)) // whep_layer.go
+	m.HandleFunc("GET /whip/{room}/{session}/layers", s.cors(s.whipLayers))
 	m.HandleFunc("POST /internal/v1/edge/{room}", s.edgePost)
 	m.HandleFunc("OPTIONS /whip/", s.cors(s.preflight))
 	m.HandleFunc("OPTIONS /whep/", s.cors(s.preflight))
@@ -220,7 +223,7 @@ func (s *Server) cors(h http.HandlerFunc) http.HandlerFunc {
 			hd := w.Header()
 			hd.Set("Access-Control-Allow-Origin", origin)
 			hd.Set("Vary", "Origin")
-			hd.Set("Access-Control-Allow-Methods", "POST, PATCH, DELETE, OPTIONS")
+			hd.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS")
 			hd.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match")
 			hd.Set("Access-Control-Expose-Headers", "Location, ETag, Link, Accept-Patch, X-Liveroom-Node")
 		}

@@ -2,6 +2,7 @@ package mediatest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,9 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 )
@@ -125,9 +129,17 @@ type LayeredPublisher struct {
 	PC     *webrtc.PeerConnection
 	layers []Layer
 	tracks []*webrtc.TrackLocalStaticSample
-	audio  *webrtc.TrackLocalStaticSample
-	opus   []OpusPacket
-	noKey  bool
+	// simulcast: pion's local tracks do not stamp the mid and rid header
+	// extensions a receiver needs to tell the layers apart, so each layer is
+	// packetized here and stamped (as SimulcastPublisher does).
+	rtpTracks []*webrtc.TrackLocalStaticRTP
+	packers   []rtp.Packetizer
+	mid       string
+	midID     uint8
+	ridID     uint8
+	audio     *webrtc.TrackLocalStaticSample
+	opus      []OpusPacket
+	noKey     bool
 
 	keyReq    atomic.Bool
 	plis      atomic.Int64
@@ -179,16 +191,23 @@ func NewLayeredPublisher(ctx context.Context, signal Signal, opts LayeredPublish
 	}
 	var senders []*webrtc.RTPSender
 	for i, l := range p.layers {
-		var tr *webrtc.TrackLocalStaticSample
+		var tr webrtc.TrackLocal
 		if opts.Simulcast {
-			tr, err = webrtc.NewTrackLocalStaticSample(videoCap, "video", "mediatest", webrtc.WithRTPStreamID(l.RID))
+			rt, err := webrtc.NewTrackLocalStaticRTP(videoCap, "video", "mediatest", webrtc.WithRTPStreamID(l.RID))
+			if err != nil {
+				return fail(err)
+			}
+			p.rtpTracks = append(p.rtpTracks, rt)
+			p.packers = append(p.packers, rtp.NewPacketizer(1200, 0, 0, &codecs.H264Payloader{}, rtp.NewRandomSequencer(), 90000))
+			tr = rt
 		} else {
-			tr, err = webrtc.NewTrackLocalStaticSample(videoCap, "video", "mediatest")
+			st, err := webrtc.NewTrackLocalStaticSample(videoCap, "video", "mediatest")
+			if err != nil {
+				return fail(err)
+			}
+			p.tracks = append(p.tracks, st)
+			tr = st
 		}
-		if err != nil {
-			return fail(err)
-		}
-		p.tracks = append(p.tracks, tr)
 		if i == 0 {
 			t, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 			if err != nil {
@@ -222,6 +241,21 @@ func NewLayeredPublisher(ctx context.Context, signal Signal, opts LayeredPublish
 	}
 	if err := negotiate(ctx, pc, signal); err != nil {
 		return fail(err)
+	}
+	if opts.Simulcast {
+		for _, e := range senders[0].GetParameters().HeaderExtensions {
+			switch e.URI {
+			case sdp.SDESMidURI:
+				p.midID = uint8(e.ID)
+			case sdp.SDESRTPStreamIDURI:
+				p.ridID = uint8(e.ID)
+			}
+		}
+		for _, t := range pc.GetTransceivers() {
+			if t.Sender() == senders[0] {
+				p.mid = t.Mid()
+			}
+		}
 	}
 	p.wg.Go(p.playVideo)
 	p.wg.Go(p.playAudio)
@@ -279,6 +313,19 @@ func (p *LayeredPublisher) playVideo() {
 		for l, tr := range p.tracks {
 			if err := tr.WriteSample(media.Sample{Data: p.layers[l].Frames[i].Data, Duration: dur}); err != nil {
 				return
+			}
+		}
+		for l, tr := range p.rtpTracks {
+			for _, pk := range p.packers[l].Packetize(p.layers[l].Frames[i].Data, uint32(90000/LayerFPS)) {
+				if p.midID != 0 {
+					_ = pk.Header.SetExtension(p.midID, []byte(p.mid))
+				}
+				if p.ridID != 0 {
+					_ = pk.Header.SetExtension(p.ridID, []byte(p.layers[l].RID))
+				}
+				if err := tr.WriteRTP(pk); err != nil && errors.Is(err, webrtc.ErrConnectionClosed) {
+					return
+				}
 			}
 		}
 		p.sent.Add(1)

@@ -70,6 +70,15 @@ func startShapedViewer(t *testing.T, link *netshape.Link, base, room string, sec
 	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
 	cmd.WaitDelay = 5 * time.Second
 	v := &shapedViewer{done: make(chan struct{})}
+	sig := mediatest.WHEP(base+"/whep/"+room, "")
+	// End the WHEP session when the test ends, before the driver is killed
+	// (cleanups run last first): a viewer still playing when a test returns
+	// would otherwise hold the server's drain for its whole timeout.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = sig.Delete(ctx)
+	})
 	cmd.Stderr = &v.stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -82,6 +91,18 @@ func startShapedViewer(t *testing.T, link *netshape.Link, base, room string, sec
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start shaped_viewer.mjs in %s: %v", link.NS, err)
 	}
+	// A test that returns before the driver's --seconds closes its stdin:
+	// the driver closes Chromium itself. Killed with its namespace, Chromium
+	// would leave ICE-TCP connections that never sent a STUN packet open on
+	// the server, and pion's TCP mux holds the server's stop for its 30 s
+	// first-binding timeout. Runs before the DELETE and the kill below.
+	t.Cleanup(func() {
+		_ = stdin.Close()
+		select {
+		case <-v.done:
+		case <-time.After(15 * time.Second):
+		}
+	})
 	go func() {
 		defer close(v.done)
 		sc := bufio.NewScanner(stdout)
@@ -104,7 +125,7 @@ func startShapedViewer(t *testing.T, link *netshape.Link, base, room string, sec
 					}
 				}
 				v.PostAt = time.Now()
-				answer, err := mediatest.WHEP(base+"/whep/"+room, "").Signal(ctx, offer)
+				answer, err := sig.Signal(ctx, offer)
 				if err != nil {
 					v.err = fmt.Errorf("WHEP POST: %w", err)
 					stdin.Close()

@@ -5,6 +5,7 @@
 //   stdout  E2E_OFFER "<sdp>"            the offer (ICE gathered), JSON string
 //   stdin   "<sdp>"                      the answer, one JSON string line
 //   stdout  E2E_STATS {...}              every --every ms, for --seconds
+//                                        (or until stdin is closed)
 //   stdout  E2E_RESULT {...}             at the end
 //
 // Stats are the inbound video/audio getStats figures (freezeCount,
@@ -62,8 +63,12 @@ try {
   const answer = JSON.parse(await nextLine());
   await page.evaluate((sdp) => window.pc.setRemoteDescription({ type: 'answer', sdp }), answer);
 
+  // stdin closed after the answer: the test is done early; close Chromium
+  // (and its connections) normally rather than be killed.
+  let stop = false;
+  lines.once('close', () => { stop = true; });
   const start = Date.now();
-  while (Date.now() - start < seconds * 1000) {
+  while (!stop && Date.now() - start < seconds * 1000) {
     await page.waitForTimeout(every);
     const s = await page.evaluate(async () => {
       const out = { t: Date.now(), state: window.pc.connectionState, firstFrameAt: window.firstFrameAt, video: {}, audio: {}, remote: '' };

@@ -45,6 +45,7 @@ export class Player {
     this.lastCount = -1;
     this.lastMediaAt = 0;
     this.everConnected = false;
+    this.videoPaused = false; // the server paused video (too slow; quality.js): audio plays on
     this.switches = 0; // sessions replaced without a reload (tests read it)
     this.timeline = []; // [ms since page load, what] of recovery steps, the last 50
     this.hls = null; // the HLS fallback once WebRTC gave up (hls-fallback.js)
@@ -308,7 +309,7 @@ export class Player {
     const now = Date.now();
     if (count > this.lastCount && this.lastCount >= 0) this.lastMediaAt = now;
     this.lastCount = count;
-    if (now - this.lastMediaAt < MEDIA_STALE_MS) this.set('live', '');
+    if (now - this.lastMediaAt < MEDIA_STALE_MS || this.videoPaused) this.set('live', '');
     else if (!this.next) this.set('offline', 'Waiting for the host to go live…');
   }
 }

@@ -1,5 +1,6 @@
 // Studio: camera + mic preview and publishing to the room over WHIP.
-import { negotiate, endSession, closeSession, preferVideoCodecs, HTTPError } from './whip.js';
+import { negotiate, endSession, closeSession, preferVideoCodecs, HTTPError, simulcastInit } from './whip.js';
+import { watchLayers } from './quality.js';
 import { roomFromPath, takeToken, saveToken, Status, el } from './page.js';
 import { startLive } from './studio-live.js';
 
@@ -42,6 +43,14 @@ window.liveroom = {
 
 el('room').textContent = room || '(no room)';
 showTokenState();
+
+// Viewers per video layer, under the preview (quality.js).
+const layersLine = document.createElement('p');
+layersLine.id = 'layers';
+layersLine.className = 'message';
+layersLine.hidden = true;
+el('message').after(layersLine);
+watchLayers(layersLine, () => session, () => token);
 
 // A stream key ("sk_…", what the encoder uses) publishes but signs in to
 // nothing else: the room socket, the products and the orders need the host
@@ -269,7 +278,8 @@ async function goLive() {
 // always offered so a device added later can go on air.
 function newPeer() {
   const conn = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
-  const video = conn.addTransceiver(stream.getVideoTracks()[0] || 'video', { direction: 'sendonly', streams: [stream] });
+  const vt = stream.getVideoTracks()[0];
+  const video = conn.addTransceiver(vt || 'video', simulcastInit(vt, [stream])); // three layers (whip.js)
   const audio = conn.addTransceiver(stream.getAudioTracks()[0] || 'audio', { direction: 'sendonly', streams: [stream] });
   preferVideoCodecs(video);
   conn.addEventListener('connectionstatechange', () => onConnState(conn));

@@ -2,6 +2,7 @@
 // the pinned product, flash sales, the bag), both reconnecting by themselves.
 import { roomFromPath, takeToken, saveToken, Status, el, compact, toast } from './page.js';
 import { Player } from './player.js';
+import { QualityControl } from './quality.js';
 import { RoomSocket, watchNetwork } from './room.js';
 import { ChatView } from './chat.js';
 import { Shop } from './shop.js';
@@ -28,6 +29,9 @@ const player = new Player(video, room, token, (state, message) => {
   showPoster();
   showConn();
 });
+
+// Auto/High/Low and "video paused: connection too slow" (quality.js).
+const quality = new QualityControl(el('video').parentElement, () => player.session, (paused) => { player.videoPaused = paused; });
 
 function showPoster() {
   const playing = status.state === 'live';
@@ -82,6 +86,7 @@ window.liveroom = {
   get videoNode() { return player.node; },
   get switches() { return player.switches; },
   get timeline() { return player.timeline; },
+  get quality() { return quality.state; },
   get ws() { return sock; },
   get you() { return you; },
 };

@@ -174,3 +174,22 @@ export function preferVideoCodecs(transceiver) {
     console.warn('setCodecPreferences failed, using browser defaults', err);
   }
 }
+
+// SIMULCAST_LAYERS are the studio's video layers, smallest first (rids as the
+// server documents them: q, h, f). From a 1280x720 camera: 180p ~150 kbit/s,
+// 360p ~600 kbit/s, 720p ~2.5 Mbit/s. Browsers drop the upper layers when
+// the camera is smaller or the CPU or uplink is short; the server then
+// serves what arrives.
+export const SIMULCAST_LAYERS = [
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 600_000 },
+  { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 2_500_000 },
+];
+
+// simulcastInit is the addTransceiver init for a published video track:
+// three layers when there is a camera, one otherwise.
+export function simulcastInit(track, streams) {
+  const init = { direction: 'sendonly', streams };
+  if (track && typeof track !== 'string') init.sendEncodings = SIMULCAST_LAYERS.map((l) => ({ ...l }));
+  return init;
+}
