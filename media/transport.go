@@ -102,7 +102,7 @@ func tryListen(cfg Config, ip net.IP, log logging.LeveledLogger) (*listeners, er
 		l.udpAddr = &net.UDPAddr{Port: port}
 	}
 	if tcpLn != nil {
-		l.tcpMux = webrtc.NewICETCPMux(log, tcpLn, 8)
+		l.tcpMux = newICETCPMux(log, tcpLn) // tcp_listener.go
 	}
 	return l, nil
 }
