@@ -68,31 +68,9 @@ type AACTranscoder struct {
 	rate int // AAC core sample rate: 1024 samples per access unit
 	adts mpeg4audio.ADTSPacket
 
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	stderr *tailBuffer
-	queue  chan aacUnit
-	done   chan struct{} // closed when ffmpeg exited and its output is read
-	err    error         // why ffmpeg ended; set before done is closed
+	transcodeChild // ffmpeg, the input queue and the PTS map (transcode_child.go)
 
-	mu      sync.Mutex
-	closed  bool
-	mapping []ptsMark // written AUs not yet fully covered by output
-
-	dropped atomic.Uint64
 	written atomic.Uint64
-}
-
-type aacUnit struct {
-	au  []byte
-	pts time.Duration
-}
-
-// ptsMark says input sample off (at the core rate, counted from the first
-// AU written to ffmpeg) is at pts.
-type ptsMark struct {
-	off int64
-	pts time.Duration
 }
 
 // NewAACTranscoder starts ffmpeg for a stream whose MPEG-4
@@ -115,12 +93,10 @@ func NewAACTranscoder(asc []byte, out func(opus []byte, pts time.Duration)) (*AA
 		channels = "1"
 	}
 	t := &AACTranscoder{
-		out:    out,
-		rate:   conf.SampleRate,
-		adts:   mpeg4audio.ADTSPacket{Type: typ, SampleRate: conf.SampleRate, ChannelConfig: conf.ChannelConfig},
-		stderr: &tailBuffer{max: transcodeStderrCap},
-		queue:  make(chan aacUnit, transcodeQueue),
-		done:   make(chan struct{}),
+		out:            out,
+		rate:           conf.SampleRate,
+		adts:           mpeg4audio.ADTSPacket{Type: typ, SampleRate: conf.SampleRate, ChannelConfig: conf.ChannelConfig},
+		transcodeChild: newTranscodeChild(),
 	}
 	if _, err := (mpeg4audio.ADTSPackets{&t.adts}).Marshal(); err != nil {
 		return nil, fmt.Errorf("aac config: %w", err)
@@ -129,82 +105,19 @@ func NewAACTranscoder(asc []byte, out func(opus []byte, pts time.Duration)) (*AA
 	// the input, an unknown number of leading frames, which would shift
 	// every output PTS (measured: 1-2 AAC frames, 21-43 ms). A 32-byte
 	// probe costs one frame of start-up delay once, not per packet.
-	t.cmd = exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error",
+	if err := t.start([]string{"-hide_banner", "-loglevel", "error",
 		"-flags", "low_delay", "-probesize", "32", "-analyzeduration", "0",
 		"-f", "aac", "-i", "pipe:0",
 		"-vn", "-c:a", "libopus", "-ar", "48000", "-ac", channels, "-b:a", "64k",
 		"-application", "lowdelay", "-frame_duration", "20", "-vbr", "on",
-		"-flush_packets", "1", "-page_duration", "1", "-f", "ogg", "pipe:1")
-	t.cmd.Stderr = t.stderr
-	stdin, err := t.cmd.StdinPipe()
-	if err != nil {
+		"-flush_packets", "1", "-page_duration", "1", "-f", "ogg", "pipe:1"}, t.feed, t.read); err != nil {
 		return nil, err
 	}
-	stdout, err := t.cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := t.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start ffmpeg: %w", err)
-	}
-	t.stdin = stdin
-	go t.feed()
-	go t.read(stdout)
 	return t, nil
 }
 
-// Write queues one AAC access unit (raw, without ADTS header) with its PTS.
-// It never blocks: when ffmpeg falls behind the unit is dropped and counted.
-// It fails once the transcoder is closed or ffmpeg has died.
-func (t *AACTranscoder) Write(au []byte, pts time.Duration) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return ErrTranscoderClosed
-	}
-	select {
-	case <-t.done:
-		return fmt.Errorf("%w: %w", ErrTranscoderClosed, t.err)
-	default:
-	}
-	select {
-	case t.queue <- aacUnit{au: append([]byte(nil), au...), pts: pts}:
-	default:
-		t.dropped.Add(1)
-	}
-	return nil
-}
-
-// Dropped is the number of access units dropped because ffmpeg fell behind.
-func (t *AACTranscoder) Dropped() uint64 { return t.dropped.Load() }
-
 // Pid is the ffmpeg process id (for measurements and tests).
 func (t *AACTranscoder) Pid() int { return t.cmd.Process.Pid }
-
-// Close kills ffmpeg and waits until it is reaped and its output goroutine
-// has returned; out is not called after Close returns. It returns why ffmpeg
-// ended if that happened before Close (with the tail of its stderr).
-func (t *AACTranscoder) Close() error {
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
-		<-t.done
-		return nil
-	}
-	t.closed = true
-	close(t.queue)
-	t.mu.Unlock()
-	var early error
-	select {
-	case <-t.done:
-		early = t.err
-	default:
-	}
-	_ = t.cmd.Process.Kill()
-	_ = t.stdin.Close()
-	<-t.done
-	return early
-}
 
 // feed writes queued units to ffmpeg as ADTS frames and records where each
 // lands in ffmpeg's sample timeline.
@@ -218,17 +131,10 @@ func (t *AACTranscoder) feed() {
 			t.dropped.Add(1)
 			continue
 		}
-		t.mu.Lock()
-		if len(t.mapping) >= transcodeMapCap {
-			t.mapping = append(t.mapping[:0], t.mapping[len(t.mapping)/2:]...)
-		}
-		t.mapping = append(t.mapping, ptsMark{off: off, pts: u.pts})
-		t.mu.Unlock()
+		t.mark(off, u.pts)
 		off += 1024
 		if _, err := t.stdin.Write(frame); err != nil {
-			// ffmpeg is gone; drain so Close's close(queue) ends the loop.
-			for range t.queue {
-			}
+			t.drain() // ffmpeg is gone
 			return
 		}
 		t.written.Add(1)

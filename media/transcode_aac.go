@@ -37,18 +37,7 @@ const (
 type OpusTranscoder struct {
 	out func(aac []byte, pts time.Duration)
 
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	stderr *tailBuffer
-	queue  chan aacUnit
-	done   chan struct{}
-	err    error
-
-	mu      sync.Mutex
-	closed  bool
-	mapping []ptsMark // input 48 kHz sample offsets → PTS
-
-	dropped atomic.Uint64
+	transcodeChild // ffmpeg, the input queue and the 48 kHz PTS map (transcode_child.go)
 }
 
 var opusTranscoderCheck = sync.OnceValue(func() error {
@@ -69,70 +58,15 @@ func NewOpusTranscoder(out func(aac []byte, pts time.Duration)) (*OpusTranscoder
 		return nil, err
 	}
 	t := &OpusTranscoder{
-		out: out, stderr: &tailBuffer{max: transcodeStderrCap},
-		queue: make(chan aacUnit, transcodeQueue), done: make(chan struct{}),
+		out: out, transcodeChild: newTranscodeChild(),
 	}
-	t.cmd = exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error",
+	if err := t.start([]string{"-hide_banner", "-loglevel", "error",
 		"-probesize", "4096", "-analyzeduration", "0", "-f", "ogg", "-i", "pipe:0",
 		"-vn", "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2",
-		"-flush_packets", "1", "-f", "adts", "pipe:1")
-	t.cmd.Stderr = t.stderr
-	stdin, err := t.cmd.StdinPipe()
-	if err != nil {
+		"-flush_packets", "1", "-f", "adts", "pipe:1"}, t.feed, t.read); err != nil {
 		return nil, err
 	}
-	stdout, err := t.cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := t.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start ffmpeg: %w", err)
-	}
-	t.stdin = stdin
-	go t.feed()
-	go t.read(stdout)
 	return t, nil
-}
-
-// Write queues one Opus packet with its PTS; it fails once the transcoder
-// is closed or ffmpeg died.
-func (t *OpusTranscoder) Write(opus []byte, pts time.Duration) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return ErrTranscoderClosed
-	}
-	select {
-	case <-t.done:
-		return fmt.Errorf("%w: %w", ErrTranscoderClosed, t.err)
-	default:
-	}
-	select {
-	case t.queue <- aacUnit{au: append([]byte(nil), opus...), pts: pts}:
-	default:
-		t.dropped.Add(1)
-	}
-	return nil
-}
-
-// Dropped counts packets dropped because ffmpeg fell behind.
-func (t *OpusTranscoder) Dropped() uint64 { return t.dropped.Load() }
-
-// Close kills ffmpeg and waits for it; out is not called after it returns.
-func (t *OpusTranscoder) Close() error {
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
-		<-t.done
-		return nil
-	}
-	t.closed = true
-	close(t.queue)
-	t.mu.Unlock()
-	_ = t.cmd.Process.Kill()
-	_ = t.stdin.Close()
-	<-t.done
-	return nil
 }
 
 // feed writes queued packets into an Ogg stream on ffmpeg's stdin.
@@ -140,8 +74,7 @@ func (t *OpusTranscoder) feed() {
 	w := bufio.NewWriterSize(t.stdin, 4096)
 	ogg, err := oggwriter.NewWith(w, 48000, 2)
 	if err != nil {
-		for range t.queue {
-		}
+		t.drain()
 		return
 	}
 	var off int64
@@ -152,12 +85,7 @@ func (t *OpusTranscoder) feed() {
 			t.dropped.Add(1)
 			continue
 		}
-		t.mu.Lock()
-		if len(t.mapping) >= transcodeMapCap {
-			t.mapping = append(t.mapping[:0], t.mapping[len(t.mapping)/2:]...)
-		}
-		t.mapping = append(t.mapping, ptsMark{off: off, pts: u.pts})
-		t.mu.Unlock()
+		t.mark(off, u.pts)
 		off += int64(n)
 		ts += uint32(n)
 		werr := ogg.WriteRTP(&rtp.Packet{Header: rtp.Header{Timestamp: ts}, Payload: u.au})
@@ -165,8 +93,7 @@ func (t *OpusTranscoder) feed() {
 			werr = w.Flush()
 		}
 		if werr != nil {
-			for range t.queue {
-			}
+			t.drain()
 			return
 		}
 	}
