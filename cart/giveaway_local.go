@@ -67,6 +67,9 @@ func NewLocalGiveaways(cs *LocalStore, opt GiveawayOptions) (*LocalGiveaways, er
 	if err := s.load(); err != nil {
 		return nil, err
 	}
+	if err := s.loadChatters(s.now()); err != nil {
+		return nil, fmt.Errorf("cart: load chatters: %w", err)
+	}
 	cs.mu.Lock()
 	cs.forget = append(cs.forget, s.forgetScope)
 	cs.mu.Unlock()
@@ -353,7 +356,19 @@ func (s *LocalGiveaways) EntryOf(_ context.Context, room, id, user string) (stri
 	return lg.users[user], nil
 }
 
+// NoteChat remembers the post and writes it to the database (batched with
+// others: the Service notes a user at most every chatterRenote), so that a
+// restart keeps who has chatted.
 func (s *LocalGiveaways) NoteChat(_ context.Context, room, user string) error {
+	if !s.noteChat(room, user) {
+		return nil
+	}
+	ms := s.now().UnixMilli()
+	return s.cart.db.Batch(func(tx *bolt.Tx) error { return putChatter(tx, room, user, ms) })
+}
+
+// noteChat is NoteChat in memory; false if the room's list is full.
+func (s *LocalGiveaways) noteChat(room, user string) bool {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -369,11 +384,11 @@ func (s *LocalGiveaways) NoteChat(_ context.Context, room, user string) error {
 			}
 		}
 		if len(m) >= maxChatters {
-			return nil
+			return false
 		}
 	}
 	m[user] = now
-	return nil
+	return true
 }
 
 // EndDue closes and ends, under the one lock, every giveaway whose window

@@ -16,12 +16,14 @@ import (
 //
 //	rooms/<room>/giveaways/<id>/rec           gwRecord
 //	rooms/<room>/giveaways/<id>/entries/<n>   gwEntryRec, n = entry's place (4 bytes big-endian)
+//	rooms/<room>/chatters/<user>              last post noted (unix ms, 8 bytes big-endian)
 //
 // A running giveaway is written at its start and at each entry; its end is
 // written in the same transaction as its prize orders, so that a restart
 // either ends it (once) or finds it ended. Closing is not written: the
 // entry list is, and a restart closes it again at the same instant.
 var (
+	bChatters  = []byte("chatters")
 	bGiveaways = []byte("giveaways")
 	bGwEntries = []byte("entries")
 	kGwRec     = []byte("rec")
@@ -186,4 +188,55 @@ func loadGiveaway(b *bolt.Bucket) (*localGiveaway, error) {
 	}
 	lg.g.Entrants = len(lg.entries)
 	return lg, nil
+}
+
+// putChatter writes that user posted in room at ms (rule "chatted").
+func putChatter(tx *bolt.Tx, room, user string, ms int64) error {
+	b, err := roomBucket(tx, room, bChatters)
+	if err != nil {
+		return err
+	}
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], uint64(ms))
+	return b.Put([]byte(user), v[:])
+}
+
+// loadChatters reads every room's chatters noted within chatterTTL of now
+// and deletes the older ones.
+func (s *LocalGiveaways) loadChatters(now time.Time) error {
+	return s.cart.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bRooms).ForEachBucket(func(room []byte) error {
+			b := tx.Bucket(bRooms).Bucket(room).Bucket(bChatters)
+			if b == nil {
+				return nil
+			}
+			var stale [][]byte
+			m := map[string]time.Time{}
+			err := b.ForEach(func(k, v []byte) error {
+				if len(v) != 8 {
+					stale = append(stale, k)
+					return nil
+				}
+				at := time.UnixMilli(int64(binary.BigEndian.Uint64(v)))
+				if now.Sub(at) > chatterTTL || len(m) >= maxChatters {
+					stale = append(stale, k)
+					return nil
+				}
+				m[string(k)] = at
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, k := range stale {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+			if len(m) > 0 {
+				s.chatters[string(room)] = m
+			}
+			return nil
+		})
+	})
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // TestGiveawayLocalRestart: a running giveaway with a product prize, its
@@ -15,21 +17,8 @@ import (
 // record (seed, list, winners) survives another restart and recomputes.
 func TestGiveawayLocalRestart(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	var mu sync.Mutex
-	now := t0
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	open := func() (*LocalStore, *LocalGiveaways) {
-		s, err := OpenLocal(dir, testConfig())
-		if err != nil {
-			t.Fatal(err)
-		}
-		gs, err := NewLocalGiveaways(s, GiveawayOptions{Now: clock})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s, gs
-	}
+	clk := &restartClock{now: t0}
+	open := reopener(t, clk)
 	s, gs := open()
 	if _, err := s.PutProduct(ctx, "r1", Product{SKU: "tee", Title: "Tee", PriceCents: 2500, Currency: "USD", Stock: 5}); err != nil {
 		t.Fatal(err)
@@ -64,9 +53,7 @@ func TestGiveawayLocalRestart(t *testing.T) {
 	if r, err := gs.EnterGiveaway(ctx, "r1", g.ID, Entrant{User: "u0"}); err != nil || !r.Replayed || r.Entry != entries[0] {
 		t.Fatalf("re-entry after restart = %+v, %v; want u0's entry replayed", r, err)
 	}
-	mu.Lock()
-	now = now.Add(61 * time.Second)
-	mu.Unlock()
+	clk.advance(61 * time.Second)
 	ended, err := gs.EndDue(ctx)
 	if err != nil || len(ended) != 1 || len(ended[0].Orders) != 2 {
 		t.Fatalf("EndDue after restart = %+v, %v; want one end with 2 orders", ended, err)
@@ -89,9 +76,7 @@ func TestGiveawayLocalRestart(t *testing.T) {
 	if err := gs.MarkAnnounced(ctx, "r1", g.ID); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	now = now.Add(time.Hour)
-	mu.Unlock()
+	clk.advance(time.Hour)
 	if again, err := gs.EndDue(ctx); err != nil || len(again) != 0 {
 		t.Fatalf("EndDue after MarkAnnounced = %+v, %v; want nothing", again, err)
 	}
@@ -171,5 +156,85 @@ func TestGiveawayLocalKeepsLastN(t *testing.T) {
 	}
 	if kept != maxKeptGiveaways {
 		t.Fatalf("kept %d giveaways after restart, want %d", kept, maxKeptGiveaways)
+	}
+}
+
+// TestGiveawayLocalChattersSurviveRestart: who has chatted in a room (rule
+// "chatted") is kept across a restart for a day: after reopening, a
+// chatter may enter a "chatted" giveaway and a silent viewer may not; a
+// day later the old post no longer counts and is gone from the database.
+func TestGiveawayLocalChattersSurviveRestart(t *testing.T) {
+	ctx := context.Background()
+	clk := &restartClock{now: t0}
+	open := reopener(t, clk)
+	s, gs := open()
+	for _, u := range []string{"talker", "other-room"} {
+		room := map[string]string{"talker": "r1", "other-room": "r2"}[u]
+		if err := gs.NoteChat(ctx, room, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, gs = open()
+	g, err := gs.StartGiveaway(ctx, "r1", GiveawayParams{Prize: Prize{Text: "a tote"}, EntryS: 60, Rule: RuleChatted, Host: "host"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gs.EnterGiveaway(ctx, "r1", g.ID, Entrant{User: "talker"}); err != nil {
+		t.Errorf("a chatter after the restart: %v, want entered", err)
+	}
+	for _, u := range []string{"silent", "other-room"} {
+		if _, err := gs.EnterGiveaway(ctx, "r1", g.ID, Entrant{User: u}); ErrorCode(err) != CodeNotAllowed {
+			t.Errorf("%s: %v, want not_allowed", u, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	clk.advance(chatterTTL + time.Minute)
+	s, gs = open()
+	defer s.Close()
+	if len(gs.chatters) != 0 {
+		t.Errorf("a day later the chatters loaded are %v, want none", gs.chatters)
+	}
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		for _, room := range []string{"r1", "r2"} {
+			if b := roomBucketRO(tx, room, bChatters); b != nil && b.Stats().KeyN != 0 {
+				t.Errorf("room %s: %d chatters still stored a day later", room, b.Stats().KeyN)
+			}
+		}
+		return nil
+	})
+}
+
+// restartClock is the giveaways' clock across reopenings.
+type restartClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *restartClock) get() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+func (c *restartClock) advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+// reopener returns what opens the local store of one directory with its
+// giveaways on clk, again after each Close.
+func reopener(t *testing.T, clk *restartClock) func() (*LocalStore, *LocalGiveaways) {
+	dir := t.TempDir()
+	return func() (*LocalStore, *LocalGiveaways) {
+		t.Helper()
+		s, err := OpenLocal(dir, testConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		gs, err := NewLocalGiveaways(s, GiveawayOptions{Now: clk.get})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, gs
 	}
 }

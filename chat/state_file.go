@@ -127,6 +127,7 @@ func (s *FileState) save() error {
 func (s *FileState) Ban(ctx context.Context, roomID, userID string, by Actor) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	undo := s.before(roomID)
 	if err := s.MemoryState.Ban(ctx, roomID, userID, by); err != nil {
 		return err
 	}
@@ -136,12 +137,13 @@ func (s *FileState) Ban(ctx context.Context, roomID, userID string, by Actor) er
 	}
 	rm.Bans[userID] = true
 	rm.BannedBy[userID] = fileActor{ID: by.ID, Role: by.Role.String()}
-	return s.save()
+	return s.saveOrUndo(undo)
 }
 
 func (s *FileState) Unban(ctx context.Context, roomID, userID string) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	undo := s.before(roomID)
 	was, err := s.MemoryState.Unban(ctx, roomID, userID)
 	if err != nil {
 		return was, err
@@ -149,12 +151,13 @@ func (s *FileState) Unban(ctx context.Context, roomID, userID string) (bool, err
 	rm := s.room(roomID)
 	delete(rm.Bans, userID)
 	delete(rm.BannedBy, userID)
-	return was, s.save()
+	return was, s.saveOrUndo(undo)
 }
 
 func (s *FileState) Mute(ctx context.Context, roomID, userID string, until time.Time, by Actor) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	undo := s.before(roomID)
 	if err := s.MemoryState.Mute(ctx, roomID, userID, until, by); err != nil {
 		return err
 	}
@@ -176,28 +179,33 @@ func (s *FileState) Mute(ctx context.Context, roomID, userID string, until time.
 		rm.Mutes[userID] = until
 		rm.MutedBy[userID] = fileActor{ID: by.ID, Role: by.Role.String()}
 	}
-	return s.save()
+	return s.saveOrUndo(undo)
 }
 
 func (s *FileState) SetSlow(ctx context.Context, roomID string, seconds int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	undo := s.before(roomID)
 	if err := s.MemoryState.SetSlow(ctx, roomID, seconds); err != nil {
 		return err
 	}
 	s.room(roomID).Slow = seconds
-	return s.save()
+	return s.saveOrUndo(undo)
 }
 
 func (s *FileState) UpdateTerms(ctx context.Context, roomID string, add, remove []string, maxTerms int) ([]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	undo := s.before(roomID)
 	terms, err := s.MemoryState.UpdateTerms(ctx, roomID, add, remove, maxTerms)
 	if err != nil {
 		return terms, err
 	}
 	s.room(roomID).Terms = append([]string(nil), terms...)
-	return terms, s.save()
+	if err := s.saveOrUndo(undo); err != nil {
+		return nil, err
+	}
+	return terms, nil
 }
 
 func (s *FileState) SeeRank(_ context.Context, roomID, userID string, role room.Role, now time.Time, keep RankKeep) error {

@@ -129,14 +129,31 @@ type bwe struct {
 	recvBps   float64
 	est       float64
 	lastAt    time.Time
+	cl        cluster // a probe step's packets (probe.go), when clOn
+	clOn      bool
+}
+
+// cluster measures the packets sent from a point on (a probe step): what
+// was sent and what got through, over the send and the arrival times.
+type cluster struct {
+	from                uint32 // send clock (µs) of the step's start
+	bytes, recv, miss   int
+	sendMin, sendMax    int64 // µs, relative to from
+	arrMin, arrMax      int64 // µs, receiver clock
+	firstSize, lastSize int
+	queueSum            float64 // ms, this feedback's cluster packets
+	queueN              int
+	queueLast           float64 // ms: mean queueing of the cluster in the latest feedback
+	haveArr             bool
 }
 
 // bweSample is what layer selection gets after each feedback.
 type bweSample struct {
 	est       int64 // bits/s the path is believed to carry
 	recvBps   int64
-	congested bool // overuse or loss, for congestedFor (a down-switch)
-	severe    bool // congested for severeFor with heavy loss or a long queue: pause
+	probe     probeSample // the running probe step's packets, if any
+	congested bool        // overuse or loss, for congestedFor (a down-switch)
+	severe    bool        // congested for severeFor with heavy loss or a long queue: pause
 	loss      float64
 	queueMs   float64
 }
@@ -201,10 +218,18 @@ func (e *bwe) feedback(now time.Time, walk func(func(seq uint16, received bool, 
 		if e.minDelay[0] == 0 || d < e.minDelay[0] {
 			e.minDelay[0] = d
 		}
-		qsum += float64(d - e.anyMin())
+		q := float64(d - e.anyMin())
+		qsum += q
 		nq++
 		e.rateBytes += size
+		if e.clOn && int32(sendUs-e.cl.from) >= 0 {
+			e.cl.add(int64(int32(sendUs-e.cl.from)), arrUs, size, q/1000)
+		}
 	})
+	if e.clOn && e.cl.queueN > 0 {
+		e.cl.queueLast = e.cl.queueSum / float64(e.cl.queueN)
+		e.cl.queueSum, e.cl.queueN = 0, 0
+	}
 	// Losses whose grace is over and that never arrived.
 	kept := e.pending[:0]
 	for _, p := range e.pending {
@@ -213,6 +238,9 @@ func (e *bwe) feedback(now time.Time, walk func(func(seq uint16, received bool, 
 			kept = append(kept, p)
 		case !e.log.wasReceived(p.seq):
 			lost++
+			if sendUs, _, ok := e.log.lookup(p.seq); ok && e.clOn && int32(sendUs-e.cl.from) >= 0 {
+				e.cl.miss++ // a probe step's packet that never arrived
+			}
 		}
 	}
 	e.pending = kept
@@ -268,8 +296,81 @@ func (e *bwe) sample(now time.Time) bweSample {
 		e.est = min(e.est*(1+0.08*dt), e.recvBps*1.5+50_000)
 	}
 	e.lastAt = now
-	return bweSample{est: int64(e.est), recvBps: int64(e.recvBps), congested: congested, severe: severe,
+	smp := bweSample{est: int64(e.est), recvBps: int64(e.recvBps), congested: congested, severe: severe,
 		loss: e.loss, queueMs: e.queueDelay}
+	if e.clOn {
+		smp.probe = e.cl.sample()
+	}
+	return smp
+}
+
+func (c *cluster) add(sendUs, arrUs int64, size int, queueMs float64) {
+	if c.recv == 0 || sendUs < c.sendMin {
+		c.sendMin, c.firstSize = sendUs, size
+	}
+	if c.recv == 0 || sendUs > c.sendMax {
+		c.sendMax, c.lastSize = sendUs, size
+	}
+	if !c.haveArr || arrUs < c.arrMin {
+		c.arrMin = arrUs
+	}
+	if !c.haveArr || arrUs > c.arrMax {
+		c.arrMax = arrUs
+	}
+	c.haveArr = true
+	c.recv++
+	c.bytes += size
+	c.queueSum += queueMs
+	c.queueN++
+}
+
+// probeSample is what a probe step's packets showed so far.
+type probeSample struct {
+	packets  int           // reported received
+	missed   int           // reported not received (yet)
+	sendSpan time.Duration // first to last send of the received ones
+	sendBps  int64         // the rate they were sent at
+	recvBps  int64         // the rate they arrived at
+	queueMs  float64       // their mean queueing delay in the latest feedback
+}
+
+func (c *cluster) sample() probeSample {
+	p := probeSample{packets: c.recv, missed: c.miss, queueMs: c.queueLast,
+		sendSpan: time.Duration(c.sendMax-c.sendMin) * time.Microsecond}
+	if c.recv < 2 {
+		return p
+	}
+	// A rate over a span counts the bytes after its first packet (sending)
+	// or up to its last one (arriving).
+	if d := c.sendMax - c.sendMin; d > 0 {
+		p.sendBps = int64(c.bytes-c.lastSize) * 8 * 1e6 / d
+	}
+	if d := c.arrMax - c.arrMin; d > 0 {
+		p.recvBps = int64(c.bytes-c.firstSize) * 8 * 1e6 / d
+	}
+	return p
+}
+
+// startCluster starts measuring the packets sent from at on (a probe step).
+func (e *bwe) startCluster(at time.Time) {
+	e.cl = cluster{from: e.log.now(at)}
+	e.clOn = true
+}
+
+func (e *bwe) stopCluster() { e.clOn = false }
+
+// probed tells the estimator what a probe found: the rate that got through
+// (a probe that passed: the estimate is at least that) or the rate at which
+// the path queued (one that failed: the estimate is below it).
+func (e *bwe) probed(bps int64, passed bool) {
+	e.clOn = false
+	switch {
+	case bps <= 0:
+	case passed:
+		e.est = max(e.est, float64(bps))
+	default:
+		e.est = min(e.est, float64(bps)*0.9)
+	}
 }
 
 func (e *bwe) anyMin() int64 {

@@ -121,9 +121,38 @@ func (d *downTrack) send(pk *packet, o *outHdr, tseq *uint16) (int, error) {
 	if b == nil || b.pt[pk.codec] < 0 {
 		return 0, nil
 	}
+	h := d.header(b, o, tseq)
+	h.Padding, h.PaddingSize = false, 0
+	h.Marker = pk.marker
+	h.PayloadType = uint8(b.pt[pk.codec])
+	return b.w.WriteRTP(h, o.payload)
+}
+
+// paddingSize is a padding-only packet's payload: all padding, the most
+// one byte of padding length can say.
+const paddingSize = 255
+
+// sendPadding writes a padding-only packet (RTP padding bit, no payload
+// but paddingSize bytes of padding) numbered by o, with the payload type of
+// codec: a bandwidth probe's (probe_pad.go). Receivers count it in the
+// sequence and in their transport-wide feedback and otherwise drop it.
+func (d *downTrack) sendPadding(codec uint8, o *outHdr, tseq *uint16) (int, error) {
+	b := d.b.Load()
+	if b == nil || b.pt[codec] < 0 {
+		return 0, nil
+	}
+	h := d.header(b, o, tseq)
+	h.Padding, h.PaddingSize = true, paddingSize
+	h.Marker = false
+	h.PayloadType = uint8(b.pt[codec])
+	return b.w.WriteRTP(h, nil)
+}
+
+// header fills d.hdr for o: numbering, SSRC and (when negotiated) the next
+// transport-wide sequence number.
+func (d *downTrack) header(b *binding, o *outHdr, tseq *uint16) *rtp.Header {
 	h := &d.hdr
 	h.Version = 2
-	h.Padding = false
 	if b.twccID != 0 {
 		o.tseq, o.twcc = *tseq, true
 		*tseq++
@@ -141,10 +170,8 @@ func (d *downTrack) send(pk *packet, o *outHdr, tseq *uint16) (int, error) {
 		d.extID = 0
 	}
 	h.CSRC = h.CSRC[:0]
-	h.Marker = pk.marker
-	h.PayloadType = uint8(b.pt[pk.codec])
 	h.SequenceNumber = o.seq
 	h.Timestamp = o.ts
 	h.SSRC = b.ssrc
-	return b.w.WriteRTP(h, o.payload)
+	return h
 }

@@ -169,6 +169,68 @@ func waitMetric(t *testing.T, ctx context.Context, s *testSFU, name string, want
 	}
 }
 
+// TestEdgeFollowsActiveLayer: the host publishes simulcast and then stops
+// sending its top layer (a browser under CPU or uplink pressure): the edge
+// pull, which was on the top layer, moves to the highest layer still sent,
+// so the edge's viewers keep getting video.
+func TestEdgeFollowsActiveLayer(t *testing.T) {
+	needFFmpeg(t)
+	ctx := testCtx(t, 2*time.Minute)
+	layers, err := mediatest.EncodeLayers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := newSFU(t), newSFU(t)
+	pub, err := mediatest.NewLayeredPublisher(ctx, publishVia(a.SFU, "sc", "host", nil), mediatest.LayeredPublisherOptions{Layers: layers, Simulcast: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	if err := pub.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for l, _ := a.Layers("sc"); len(l.Layers) < 3; l, _ = a.Layers("sc") {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("layers %+v, want 3", l)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if _, err := b.Pull(ctx, "sc", edgeVia(a.SFU, "sc")); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := startViewer(t, ctx, b.SFU, "sc")
+	waitStats(t, ctx, v, "video through the edge", func(st mediatest.ViewerStats) bool { return st.Keyframes > 0 && st.Video.Packets > 50 })
+
+	pub.DropLayer(layers[0].RID) // the top layer
+	time.Sleep(2 * time.Second)  // the layer counts as gone after activeFor
+	before := v.Stats()
+	time.Sleep(2 * time.Second)
+	after := v.Stats()
+	if got := after.Video.Packets - before.Video.Packets; got < 60 {
+		t.Fatalf("edge viewer got %d video packets in the 2 s after the top layer stopped, want the next layer's (~30 fps)", got)
+	}
+	if after.Keyframes <= before.Keyframes || after.Video.SeqJumps > 0 {
+		t.Errorf("keyframes %d -> %d, sequence jumps %d: want the switch at a keyframe on one continuous stream", before.Keyframes, after.Keyframes, after.Video.SeqJumps)
+	}
+	// The top layer again (four times the next one's bitrate): the edge
+	// goes back up to it.
+	lower := after.Video.Bytes - before.Video.Bytes
+	pub.ResumeLayer(layers[0].RID)
+	for prev := after; ; {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the top layer is back, the edge did not return to it (%d bytes per 2 s on the next layer)", lower)
+		case <-time.After(2 * time.Second):
+		}
+		st := v.Stats()
+		if st.Video.Bytes-prev.Video.Bytes > 2*lower {
+			break
+		}
+		prev = st
+	}
+}
+
 // The host publishes VP8 (a phone's browser), then reconnects with H264
 // (OBS): the origin's edge session switches payload type mid-stream, and the
 // edge follows it, so its viewers get the H264 stream at a keyframe.

@@ -11,8 +11,14 @@ import (
 //   - The backlog (the keyframe and every packet since, at most
 //     fastStartMaxBytes) is sent by the viewer's own writer, paced: the
 //     keyframe at once (the first picture), the rest at catchUpFactor times
-//     the GOP's own bitrate (at least catchUpMinRate), so a 2 s GOP reaches
-//     live after about a second instead of arriving as one burst.
+//     the GOP's own bitrate, so a 2 s GOP reaches live after about a second
+//     instead of arriving as one burst.
+//   - What the viewer's link carries bounds it (faststart_window.go): at
+//     most catchUpWindow bytes beyond the keyframe go out before the
+//     viewer's transport-wide feedback reports them received, the window
+//     grows only by what is reported received while the path adds no queue,
+//     and the catch-up stops (video jumps to live at the next keyframe) as
+//     soon as the feedback shows a queue, loss or congestion.
 //   - Its RTP timestamps are rewritten for this viewer (the shared packets
 //     are not touched): the backlog is compressed towards its last frame by
 //     the same factor it is sent faster than real time, so arrival times
@@ -28,7 +34,9 @@ import (
 //
 // Edge pulls (another node's forwarder) start at a keyframe as before.
 const (
-	catchUpFactor  = 3
+	catchUpFactor = 3
+	// catchUpMinRate paces a backlog too short to have a rate of its own
+	// (little more than its keyframe).
 	catchUpMinRate = 2_000_000 / 8 // bytes per second
 	// catchUpMaxPackets bounds the video waiting behind the backlog; a viewer
 	// that cannot keep up drops to the next keyframe like any slow viewer.
@@ -44,6 +52,8 @@ const (
 type catchUp struct {
 	backlog []*packet // to send before any live video, each retained
 	head    int
+	cached  int      // backlog[:cached] is the cached GOP, the rest live video
+	left    int      // bytes of the cached GOP not sent yet
 	layer   uint8    // the layer (forwarder slot) the backlog is from
 	first   uint16   // seq of the cached keyframe's first packet
 	ts      []uint32 // rewritten timestamps of the cached packets, by seq-first
@@ -55,6 +65,8 @@ type catchUp struct {
 	// for the log and the load tool's report
 	bytes  int
 	behind time.Duration
+
+	win window // what the viewer's link is known to carry (faststart_window.go)
 }
 
 // startForwarder is the layer a new viewer's video starts from: its target,
@@ -119,7 +131,7 @@ func newCatchUp(f *forwarder, dt *downTrack, now time.Time) *catchUp {
 	if len(pkts) == 0 {
 		return nil
 	}
-	cu := &catchUp{backlog: pkts, layer: f.layer, first: pkts[0].seq, ts: make([]uint32, len(pkts)), at: now, bytes: bytes, behind: age}
+	cu := &catchUp{backlog: pkts, cached: len(pkts), left: bytes, layer: f.layer, first: pkts[0].seq, ts: make([]uint32, len(pkts)), at: now, bytes: bytes, behind: age}
 	last := pkts[len(pkts)-1].ts
 	span := float64(last - pkts[0].ts)
 	if f.clockHz > 0 {
@@ -129,8 +141,8 @@ func newCatchUp(f *forwarder, dt *downTrack, now time.Time) *catchUp {
 	factor := 1.0
 	if span > 0.01 {
 		own := float64(bytes) / span
-		cu.rate = max(catchUpFactor*own, catchUpMinRate)
-		factor = cu.rate / own
+		cu.rate = catchUpFactor * own
+		factor = catchUpFactor
 	}
 	for i, pk := range pkts {
 		cu.ts[i] = last - uint32(float64(last-pk.ts)/factor)
@@ -142,6 +154,7 @@ func newCatchUp(f *forwarder, dt *downTrack, now time.Time) *catchUp {
 			break
 		}
 	}
+	cu.win = newWindow(dt.twccID() != 0, int(cu.tokens), now)
 	return cu
 }
 
@@ -175,6 +188,16 @@ func (cu *catchUp) wait(n int, now time.Time) time.Duration {
 func (v *viewer) catchUp(cu *catchUp, send func(*packet)) bool {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	sleep := func(d time.Duration) bool {
+		timer.Reset(d)
+		select {
+		case <-v.done:
+			v.abandon(cu, "")
+			return false
+		case <-timer.C:
+			return true
+		}
+	}
 	for cu.head < len(cu.backlog) {
 		// What arrived meanwhile: audio at once, video behind the backlog.
 		for pk := v.queue.pop(); pk != nil; pk = v.queue.pop() {
@@ -184,40 +207,77 @@ func (v *viewer) catchUp(cu *catchUp, send func(*packet)) bool {
 			}
 			if len(cu.backlog)-cu.head >= catchUpMaxPackets {
 				pk.release()
-				v.abandon(cu)
+				v.abandon(cu, "backlog full")
 				return true
 			}
 			cu.backlog = append(cu.backlog, pk)
 		}
 		pk := cu.backlog[cu.head]
-		if d := cu.wait(pk.n, time.Now()); d > 0 {
-			timer.Reset(d)
-			select {
-			case <-v.done:
-				v.abandon(cu)
+		now := time.Now()
+		// What the feedback says about the link so far; the window only
+		// holds back what comes after the keyframe.
+		if why := cu.win.check(v, now, cu.left); why != "" {
+			v.abandon(cu, why)
+			return true
+		}
+		if !cu.win.open(pk.n) {
+			cu.at = now // no pacing credit builds up while the window is shut
+			cu.win.shut++
+			if !sleep(catchUpQuantum) {
 				return false
-			case <-timer.C:
+			}
+			continue
+		}
+		if d := cu.wait(pk.n, now); d > 0 {
+			if !sleep(d) {
+				return false
 			}
 			cu.tokens -= float64(pk.n)
 		}
 		cu.backlog[cu.head] = nil
+		if cu.head < cu.cached {
+			cu.left -= pk.n
+		}
 		cu.head++
+		n, before := pk.n, v.out.tseq
 		send(pk)
+		if v.out.tseq != before {
+			cu.win.sent(before, n) // its transport-wide number (downtrack.send)
+		}
 	}
 	cu.backlog, cu.done = nil, true
+	v.log.Info("viewer fast start caught up", "took_ms", time.Since(cu.win.start).Milliseconds(), "sent_bytes", cu.win.sentBytes,
+		"window_bytes", cu.win.limit, "window_waits", cu.win.shut)
 	return true
 }
 
-// abandon drops what is left of the backlog: the viewer is too slow even
-// for that, or closed. Video resumes at the next keyframe.
-func (v *viewer) abandon(cu *catchUp) {
+// abandon drops what is left of the backlog: the viewer's link cannot
+// carry it (why says how we know), or the viewer closed (why ""). Video
+// resumes at the next keyframe, which is asked for at once.
+func (v *viewer) abandon(cu *catchUp, why string) {
+	left := 0
 	for _, pk := range cu.backlog[cu.head:] {
+		left += pk.n
 		pk.release()
 	}
 	cu.backlog, cu.head, cu.done = nil, 0, true
 	v.needKey.Store(true)
+	// The keyframe video resumes at continues the viewer's timestamps from
+	// the last frame sent by as much room-clock time as passes from now
+	// (viewer_rewrite.go, reanchor), not from that frame's own time: the
+	// backlog's timestamps were compressed towards live, and the viewer
+	// got them faster than real time.
+	if at := v.r.clk.since(time.Now()); v.out.have && at > v.out.lastPTS {
+		v.out.lastPTS = at
+	}
 	if kf := v.keyframeLayer(); kf != nil {
 		kf.requestKeyframe()
+	}
+	if why != "" {
+		smp := v.pathSample()
+		v.log.Info("viewer fast start stopped, video resumes at the next keyframe", "reason", why,
+			"sent_bytes", cu.win.sentBytes, "dropped_bytes", left, "after_ms", time.Since(cu.win.start).Milliseconds(),
+			"queue_ms", int(smp.queueMs), "loss", int(smp.loss*100))
 	}
 }
 

@@ -63,6 +63,21 @@ func TestLayeredPublisher(t *testing.T) {
 			case <-time.After(50 * time.Millisecond):
 			}
 		}
+		// A viewer moved to a layer gets that layer's keyframe on request:
+		// the publisher hears keyframe requests for every rid.
+		_, ref := startViewer(t, ctx, s.SFU, "layers")
+		for _, rid := range []string{"f", "h"} {
+			if _, err := s.SetViewerQuality("layers", ref.get(), rid); err != nil {
+				t.Fatal(err)
+			}
+			for pub.PLIsFor(rid) == 0 {
+				select {
+				case <-ctx.Done():
+					t.Fatalf("no keyframe request reached rid %s (all rids: %d)", rid, pub.PLIs())
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		}
 	})
 
 	t.Run("simulcast offer", func(t *testing.T) {

@@ -220,14 +220,18 @@ func (f *forwarder) start(p *rtp.Packet, now time.Time) {
 }
 
 // retransmit answers a viewer's NACK for seq from the history.
-func (f *forwarder) retransmit(v *viewer, seq uint16) bool {
+func (f *forwarder) retransmit(v *viewer, seq uint16, now time.Time) (sent, limited bool) {
 	pk := f.hist.get(seq)
 	if pk == nil {
-		return false
+		return false, false
+	}
+	if !v.rtx.take(now, pk.n) {
+		pk.release()
+		return false, true
 	}
 	if !v.enqueue(pk) {
 		pk.release()
-		return false
+		return false, false
 	}
-	return true
+	return true, false
 }

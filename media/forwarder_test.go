@@ -110,6 +110,7 @@ func fakeViewer(t testing.TB, r *room, w funcWriter) *viewer {
 	v := &viewer{
 		peer:  &peer{s: s, r: r, id: newID(), log: s.log, done: make(chan struct{})},
 		queue: newSendQueue(s.cfg.ViewerQueue),
+		rtx:   newRTXBudget(),
 	}
 	v.needKey.Store(true)
 	v.ready.Store(true)

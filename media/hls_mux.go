@@ -27,6 +27,8 @@ func (o *hlsOut) start(ctx context.Context) ([]*AccessUnit, error) {
 		switch {
 		case errors.Is(err, context.DeadlineExceeded):
 			return nil, fmt.Errorf("%w: no keyframe from the room within %v (is it live?)", ErrHLSUnavailable, o.h.cfg.StartTimeout)
+		case errors.Is(err, ErrNewSource):
+			continue // wait for the next source's keyframe
 		case errors.Is(err, ErrOffline):
 			return nil, fmt.Errorf("%w: the room went offline", ErrHLSUnavailable)
 		case err != nil:

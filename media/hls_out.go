@@ -132,6 +132,8 @@ func (o *hlsOut) feed(ctx context.Context) string {
 		switch {
 		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 			return "stalled: no media for " + hlsStall.String()
+		case errors.Is(err, ErrNewSource):
+			continue // the host's next source: video goes on at its keyframe
 		case errors.Is(err, ErrOffline):
 			return "source offline"
 		case err != nil:

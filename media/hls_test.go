@@ -275,6 +275,57 @@ func TestHLSStopsWhenOffline(t *testing.T) {
 	}
 }
 
+// TestHLSGoesOnAcrossHostReplacement: the host publishes again before its
+// old session ended (the new source replaces the old one, the room never
+// goes offline): the LL-HLS output is not stopped, and its playlist keeps
+// growing with the new source's media.
+func TestHLSGoesOnAcrossHostReplacement(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	s := newSFU(t)
+	first, _ := startPublisher(t, ctx, s.SFU, "shop5", "host")
+	h := s.NewHLS(media.HLSConfig{StartTimeout: 2 * time.Second})
+	srv := hlsServer(t, h)
+	code, index := hlsGet(t, ctx, srv.URL+"/hls/shop5/index.m3u8")
+	if code != http.StatusOK {
+		t.Fatalf("index.m3u8: got %d %s", code, index)
+	}
+	var media string
+	for _, line := range strings.Split(string(index), "\n") {
+		if line != "" && !strings.HasPrefix(line, "#") {
+			media = line
+		}
+	}
+	msn := func() int {
+		code, body := hlsGet(t, ctx, srv.URL+"/hls/shop5/"+media)
+		if code != http.StatusOK {
+			t.Fatalf("%s: got %d %s", media, code, body)
+		}
+		n := 0
+		for _, line := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(line, "#EXTINF:") {
+				n++
+			}
+			if v, ok := strings.CutPrefix(line, "#EXT-X-MEDIA-SEQUENCE:"); ok {
+				var seq int
+				fmt.Sscan(v, &seq)
+				n += seq
+			}
+		}
+		return n // the number of the next segment
+	}
+	time.Sleep(1500 * time.Millisecond)
+	before := msn()
+	startPublisher(t, ctx, s.SFU, "shop5", "host") // replaces first
+	_ = first.Close()
+	time.Sleep(3 * time.Second)
+	if h.Rooms() != 1 {
+		t.Fatalf("muxers: %d after the host's new source took over, want 1 (not stopped)", h.Rooms())
+	}
+	if after := msn(); after < before+2 {
+		t.Errorf("segments: %d before the switch-over, %d three seconds after; want the playlist to grow", before, after)
+	}
+}
+
 // TestHLSIdleStops: without requests the muxer stops after Idle.
 func TestHLSIdleStops(t *testing.T) {
 	ctx := testCtx(t, 60*time.Second)

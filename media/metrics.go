@@ -36,6 +36,7 @@ type metrics struct {
 	dropped         [numKinds][numDropReasons]prometheus.Counter
 	nackReceived    prometheus.Counter
 	retransmitted   prometheus.Counter
+	rtxLimited      prometheus.Counter
 	plis            prometheus.Counter
 	sessions        *prometheus.GaugeVec   // WebRTC sessions by kind and state (limits.go)
 	refusals        *prometheus.CounterVec // admissions refused, by reason
@@ -96,6 +97,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "liveroom_media_packets_retransmitted_total",
 			Help: "Packets retransmitted to viewers from the room history.",
 		}),
+		rtxLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "liveroom_media_retransmissions_limited_total",
+			Help: "Retransmissions skipped because the viewer's retransmission budget (its bandwidth estimate over one second) was spent.",
+		}),
 		plis: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "liveroom_media_keyframe_requests_total",
 			Help: "PLIs sent to publishers.",
@@ -116,7 +121,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.reg = reg
 	for _, c := range []prometheus.Collector{
 		m.layers.viewers, m.layers.paused, m.layers.switches, m.layers.estimate,
-		m.publishers, m.viewers, m.edgeServed, m.edgePulls, m.edgeStarts, packets, bytes, dropped, m.nackReceived, m.retransmitted, m.plis,
+		m.layers.padding, m.layers.probes,
+		m.publishers, m.viewers, m.edgeServed, m.edgePulls, m.edgeStarts, packets, bytes, dropped, m.nackReceived, m.retransmitted, m.rtxLimited, m.plis,
 		m.sessions, m.refusals, m.unconnectedPeak,
 	} {
 		if err := reg.Register(c); err != nil {
@@ -171,9 +177,10 @@ func (m *metrics) sessionStates(unconnected, viewers, pubUnconnected int) {
 
 func (m *metrics) refused(reason string) { m.refusals.WithLabelValues(reason).Inc() }
 
-func (m *metrics) nacks(asked, sent int) {
+func (m *metrics) nacks(asked, sent, limited int) {
 	m.nackReceived.Add(float64(asked))
 	m.retransmitted.Add(float64(sent))
+	m.rtxLimited.Add(float64(limited))
 }
 
 func (m *metrics) pliSent() { m.plis.Inc() }

@@ -12,6 +12,8 @@ type layerMetrics struct {
 	paused   prometheus.Gauge
 	switches *prometheus.CounterVec
 	estimate prometheus.Histogram
+	padding  prometheus.Counter     // probe padding bytes (probe_pad.go)
+	probes   *prometheus.CounterVec // probes by result
 
 	byLayer [maxLayers]prometheus.Gauge
 	bySw    map[string]prometheus.Counter
@@ -36,6 +38,14 @@ func newLayerMetrics() layerMetrics {
 			Help:    "Viewers' estimated downlink bandwidth (bits/s), sampled once a second per viewer.",
 			Buckets: []float64{100e3, 200e3, 400e3, 800e3, 1.5e6, 3e6, 6e6, 12e6},
 		}),
+		padding: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "liveroom_media_probe_padding_bytes_total",
+			Help: "Padding bytes sent to viewers to probe their bandwidth before an up-switch or a resume.",
+		}),
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "liveroom_media_probes_total",
+			Help: "Bandwidth probes before an up-switch or a resume, by result (passed, failed).",
+		}, []string{"result"}),
 		bySw: map[string]prometheus.Counter{},
 	}
 	for i := range maxLayers {
@@ -60,3 +70,13 @@ func (m *metrics) layerGauge(cur int32, delta float64) {
 func (m *metrics) layerSwitch(direction string) { m.layers.bySw[direction].Inc() }
 
 func (m *metrics) estimate(bps int64) { m.layers.estimate.Observe(float64(bps)) }
+
+func (m *metrics) probePadding(bytes int) { m.layers.padding.Add(float64(bytes)) }
+
+func (m *metrics) probeDone(passed bool) {
+	r := "failed"
+	if passed {
+		r = "passed"
+	}
+	m.layers.probes.WithLabelValues(r).Inc()
+}

@@ -31,11 +31,7 @@ func (e *CodecError) Unwrap() error { return ErrCodecUnsupported }
 // current video (or, for a room without video, its audio). A room that is
 // not live yet passes: what it will send is not known.
 func (s *SFU) checkRoomCodecs(roomID, offer string) error {
-	r, ok := s.lookup(roomID)
-	if !ok {
-		return nil
-	}
-	cur, ok := r.currentCodecs()
+	cur, ok := s.roomCodecs(roomID)
 	if !ok {
 		return nil
 	}
@@ -51,13 +47,7 @@ func (s *SFU) checkRoomCodecs(roomID, offer string) error {
 	if can {
 		return nil
 	}
-	e := &CodecError{Offered: offered}
-	for _, c := range cur {
-		if c >= 0 && c < len(s.codecs) {
-			e.RoomSends = append(e.RoomSends, famName(s.codecs[c].fam))
-		}
-	}
-	return e
+	return &CodecError{Offered: offered, RoomSends: s.codecNames(cur)}
 }
 
 // offerReceives reports whether a receiving section of kind k in offer has

@@ -120,6 +120,12 @@ func (r *room) setSource(src source) (replaced source, err error) {
 		}
 		r.sfu.metrics.source(old, -1)
 		replaced = old
+		// Readers of the stream (recorder, HLS, RTSP) take the next
+		// source as a reconnect: they restart at its keyframe and do not
+		// carry the old one's stall or the switch-over into their timeline.
+		for _, t := range *r.taps.Load() {
+			t.sourceGone(false)
+		}
 	}
 	r.src = src
 	if s, ok := src.(session); ok {
@@ -148,7 +154,7 @@ func (r *room) dropSourceLocked(src source) {
 		r.sfu.events.live(r.id, false)
 	}
 	for _, t := range *r.taps.Load() {
-		t.sourceGone()
+		t.sourceGone(true)
 	}
 }
 

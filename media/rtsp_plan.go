@@ -100,7 +100,7 @@ func classifyRTSPFormat(f format.Format, codecs codecTable) (kind, int, string) 
 	case *format.MPEG4Audio:
 		return classifyAAC(f, codecs, TranscoderAvailable())
 	case *format.MPEG4AudioLATM:
-		return kindAudio, -1, msgAAC
+		return classifyLATM(f, codecs, TranscoderAvailable())
 	}
 	return 0, -1, fmt.Sprintf("codec %s cannot be played by browsers; send H264 (no B-frames) or VP8 video and Opus or G.711 audio", f.Codec())
 }
@@ -121,7 +121,7 @@ func (t rtspTrackPlan) readFormat() format.Format {
 		return &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: sps, PPS: pps}
 	case *format.VP8:
 		return &format.VP8{PayloadTyp: 97}
-	case *format.Opus, *format.MPEG4Audio: // AAC is transcoded to Opus
+	case *format.Opus, *format.MPEG4Audio, *format.MPEG4AudioLATM: // AAC is transcoded to Opus
 		return &format.Opus{PayloadTyp: 111, ChannelCount: 2}
 	case *format.G711:
 		return &format.G711{PayloadTyp: f.PayloadTyp, MULaw: f.MULaw, SampleRate: f.SampleRate, ChannelCount: f.ChannelCount}

@@ -155,6 +155,12 @@ func newRTSPTrack(src *rtspSource, p rtspTrackPlan, in *ingest) (*rtspTrack, err
 			return nil, err
 		}
 		t.aac = a
+	case *format.MPEG4AudioLATM:
+		a, err := newRTSPLATM(t, f)
+		if err != nil {
+			return nil, err
+		}
+		t.aac = a
 	}
 	return t, nil
 }

@@ -248,6 +248,9 @@ func (ts *rtspTap) run() {
 	}
 	for {
 		au, err := ts.reader.Read(ts.ctx)
+		if errors.Is(err, ErrNewSource) {
+			continue // the host's next source goes on to the same readers (its codec is checked per unit)
+		}
 		if err != nil {
 			if ts.ctx.Err() == nil {
 				ts.end() // offline or room closed

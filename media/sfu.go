@@ -328,6 +328,37 @@ func (s *SFU) Live(roomID string) bool {
 	return ok && r.isLive()
 }
 
+// RoomCodecs names the codecs the room's publisher sends now (e.g. ["H264",
+// "Opus"]); empty until its first packets arrived.
+func (s *SFU) RoomCodecs(roomID string) []string {
+	cur, ok := s.roomCodecs(roomID)
+	if !ok {
+		return nil
+	}
+	return s.codecNames(cur)
+}
+
+// roomCodecs is the codec table index per kind the room's source sends
+// (-1: none); false if there is no such room or it sends nothing yet.
+func (s *SFU) roomCodecs(roomID string) ([numKinds]int, bool) {
+	r, ok := s.lookup(roomID)
+	if !ok {
+		return [numKinds]int{}, false
+	}
+	return r.currentCodecs()
+}
+
+// codecNames names the codec table entries of cur (-1: none).
+func (s *SFU) codecNames(cur [numKinds]int) []string {
+	var names []string
+	for _, c := range cur {
+		if c >= 0 && c < len(s.codecs) {
+			names = append(names, famName(s.codecs[c].fam))
+		}
+	}
+	return names
+}
+
 // Viewers is the number of connected viewers in the room: a session
 // answered but never connected (a flood of offers) is not a viewer.
 func (s *SFU) Viewers(roomID string) int {

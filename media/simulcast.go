@@ -12,8 +12,10 @@ import (
 
 // Simulcast: a room's video is up to maxLayers *layers*, each its own
 // forwarder (room.layers). Slot 0 is the room's default layer: the only one
-// of a single-layer source, the top layer of a simulcast one; readers, taps
-// and edge pulls follow it. Each layer forwarder rewrites and stamps its own
+// of a single-layer source, the top layer of a simulcast one; readers and
+// taps follow it. Edge pulls take the highest layer being sent
+// (viewer_layer.go edgeLayer), so that a browser dropping its top layer does
+// not freeze another node's viewers. Each layer forwarder rewrites and stamps its own
 // input exactly as a single-layer room does (its own sequence space, its
 // own timestamps mapped onto the room clock from its own sender reports), so
 // viewers can move between layers with the per-viewer offsets in

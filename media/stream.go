@@ -64,6 +64,12 @@ var (
 	// ErrOffline is returned by Read once each time the room's source goes
 	// away; the reader stays open and continues with the next source.
 	ErrOffline = errors.New("media: room offline")
+	// ErrNewSource is returned by Read, once, when the host's next source
+	// replaced the previous one without the room going offline in between
+	// (a reconnect before the old session timed out). It is an ErrOffline
+	// for readers that do not tell them apart; the units that follow are
+	// the new source's, video from its first keyframe, on the same clock.
+	ErrNewSource = fmt.Errorf("%w: the host's next source took over", ErrOffline)
 	// ErrNoLayer: the room has no layer of that name.
 	ErrNoLayer = errors.New("media: no such layer")
 )
@@ -187,7 +193,7 @@ func (st *stream) shutdownLocked() {
 }
 
 // run assembles access units from the tap until the stream ends.
-func (st *stream) run() { st.t.run(st.r.sfu.stop, st.deliver, st.offline) }
+func (st *stream) run() { st.t.run(st.r.sfu.stop, st.deliver, st.sourceGone) }
 
 // deliver takes one packet from the tap.
 func (st *stream) deliver(pk *packet) bool {
@@ -214,16 +220,21 @@ func (st *stream) publish(au *AccessUnit) {
 	}
 }
 
-// offline: the source went away. Cached units belong to it; readers are
-// told, and the stream goes on for the next source.
-func (st *stream) offline() bool {
+// sourceGone: the source went away (offline), or the host's next source
+// replaced it. Cached units belong to it; readers are told, and the stream
+// goes on for the next source.
+func (st *stream) sourceGone(offline bool) bool {
 	st.asm.reset()
 	st.mu.Lock()
 	st.gop.reset()
 	readers := st.readers
 	st.mu.Unlock()
+	mark := newSourceMark
+	if offline {
+		mark = offlineMark
+	}
 	for _, rd := range readers {
-		rd.pushOffline()
+		rd.pushMark(mark)
 	}
 	return true
 }

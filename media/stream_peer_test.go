@@ -68,8 +68,9 @@ func (l *auLog) until(ctx context.Context, what string, last *[2]time.Duration, 
 
 // TestReaderAcrossCodecSwitchAndReconnect, with real pion peers: a reader
 // opened before anyone publishes gets VP8 from a first publisher, then H264
-// when the same host comes back with H264 (flagged as a parameter change,
-// PTS continuing), then ErrOffline when the host leaves. A reader that never
+// when the same host comes back with H264 (ErrNewSource at the switch-over,
+// then a parameter change, PTS continuing), then ErrOffline when the host
+// leaves. A reader that never
 // reads drops without disturbing a WHEP viewer.
 func TestReaderAcrossCodecSwitchAndReconnect(t *testing.T) {
 	ctx := testCtx(t, 60*time.Second)
@@ -110,9 +111,18 @@ func TestReaderAcrossCodecSwitchAndReconnect(t *testing.T) {
 		return n >= 30
 	})
 
-	// The same host again, now with H264: viewers and readers stay.
+	// The same host again, now with H264: viewers and readers stay; readers
+	// are told of the switch-over (ErrNewSource) before the new source's units.
 	h264, _ := startPublisher(t, ctx, s.SFU, room, "host")
 	_ = vp8.Close()
+	select {
+	case err := <-log.errs:
+		if err != media.ErrNewSource {
+			t.Fatalf("at the switch-over: %v, want ErrNewSource", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("reader not told of the host's new source")
+	}
 	key = log.until(ctx, "an H264 keyframe", &last, func(au *media.AccessUnit) bool { return au.Video && au.Codec == "H264" })
 	if !key.Key || !key.ParamsChanged || key.Params == nil || key.Params.Codec != "H264" || len(key.Params.SPS) == 0 || key.Params.Width == 0 {
 		t.Fatalf("first H264 unit: key %v changed %v params %+v, want a keyframe with new parameters", key.Key, key.ParamsChanged, key.Params)
@@ -144,7 +154,7 @@ func TestReaderAcrossCodecSwitchAndReconnect(t *testing.T) {
 	_ = h264.Close()
 	select {
 	case err := <-log.errs:
-		if !errors.Is(err, media.ErrOffline) {
+		if err != media.ErrOffline {
 			t.Fatalf("after the host left: %v, want ErrOffline", err)
 		}
 	case <-ctx.Done():

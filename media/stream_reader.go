@@ -14,7 +14,7 @@ type Reader struct {
 	wake chan struct{} // capacity 1: something was queued or the reader ended
 
 	mu      sync.Mutex
-	q       []*AccessUnit // FIFO; offlineMark entries stand for ErrOffline
+	q       []*AccessUnit // FIFO; offlineMark and newSourceMark stand for their errors
 	head    int
 	needKey bool  // video waits for a keyframe (start without cache, after a drop)
 	lagging bool  // needKey because of a drop: skipped video counts as dropped
@@ -23,9 +23,10 @@ type Reader struct {
 	once    sync.Once
 }
 
-// offlineMark is queued in order with the access units so a reader learns
-// that the source went away after the units that came before.
-var offlineMark = &AccessUnit{}
+// offlineMark and newSourceMark are queued in order with the access units
+// so a reader learns that the source went away (ErrOffline) or was
+// replaced (ErrNewSource) after the units that came before.
+var offlineMark, newSourceMark = &AccessUnit{}, &AccessUnit{}
 
 func newReader(st *stream, max int) *Reader {
 	return &Reader{st: st, max: max, wake: make(chan struct{}, 1), needKey: true}
@@ -82,12 +83,12 @@ func (rd *Reader) pushLocked(au *AccessUnit) (wantKey bool) {
 	return false
 }
 
-// pushOffline queues ErrOffline behind what is queued; video then starts
-// again at the next source's keyframe.
-func (rd *Reader) pushOffline() {
+// pushMark queues offlineMark or newSourceMark behind what is queued;
+// video then starts again at the next source's keyframe.
+func (rd *Reader) pushMark(mark *AccessUnit) {
 	rd.mu.Lock()
 	if rd.err == nil {
-		rd.q = append(rd.q, offlineMark)
+		rd.q = append(rd.q, mark)
 		rd.needKey = true
 	}
 	rd.mu.Unlock()
@@ -116,7 +117,8 @@ func (rd *Reader) signal() {
 
 // Read returns the next access unit, waiting for one until ctx is done. It
 // returns ErrOffline once each time the room's source goes away (keep
-// reading: the next source continues on the same clock), an error wrapping
+// reading: the next source continues on the same clock), ErrNewSource when
+// the host's next source replaced it, an error wrapping
 // ErrRoomNotFound once the room is closed, and ErrClosed after Close.
 func (rd *Reader) Read(ctx context.Context) (*AccessUnit, error) {
 	for {
@@ -134,8 +136,11 @@ func (rd *Reader) Read(ctx context.Context) (*AccessUnit, error) {
 				rd.q, rd.head = rd.q[:0], 0
 			}
 			rd.mu.Unlock()
-			if au == offlineMark {
+			switch au {
+			case offlineMark:
 				return nil, ErrOffline
+			case newSourceMark:
+				return nil, ErrNewSource
 			}
 			return au, nil
 		}

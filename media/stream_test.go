@@ -282,7 +282,11 @@ func TestReaderPTSAcrossSources(t *testing.T) {
 		t.Error("same SPS after a reconnect reported as a change")
 	}
 	last = au.PTS
-	// Another source switches the room to VP8 without going offline.
+	// The host's next source replaces this one without the room going
+	// offline, and switches it to VP8: the reader is told of the
+	// switch-over after the old source's last unit and before the new one's
+	// first, which is queued at once.
+	in.writeRTP(h264Packet(5003, 3077, []byte{0x41, 2}))
 	vp8 := &fakeSource{host: "h"}
 	if _, err := r.setSource(vp8); err != nil {
 		t.Fatal(err)
@@ -293,6 +297,12 @@ func TestReaderPTSAcrossSources(t *testing.T) {
 	}
 	// VP8 keyframe: descriptor (S=1), frame tag (key), start code, 160x120.
 	vin.writeRTP(h264Packet(1, 500, []byte{0x10, 0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a, 160, 0, 120, 0, 1, 2}))
+	if au, err := readAU(t, rd); err != nil || au.Codec != "H264" || au.Key {
+		t.Fatalf("the old source's last frame: %+v %v", au, err)
+	}
+	if _, err := readAU(t, rd); err != ErrNewSource {
+		t.Fatalf("at the switch-over: %v, want ErrNewSource", err)
+	}
 	au, err = readAU(t, rd)
 	if err != nil {
 		t.Fatal(err)

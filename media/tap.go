@@ -21,7 +21,15 @@ type tap struct {
 	q       chan *packet
 	needKey atomic.Bool // video waits for a keyframe (start, after a drop, on request)
 	dropped atomic.Uint64
-	offline chan struct{} // capacity 1: the room's source went away
+	// The source's end is ordered with the packets: queued counts the
+	// packets pushed into q, and gone is (1 + queued)<<1 | offline when the
+	// source went away (0: nothing pending; offline 0: the host's next
+	// source replaced it). run tells the consumer once the packets queued
+	// before that are delivered, and before any queued after it (a
+	// replacing source's first keyframe may be queued at once).
+	queued  atomic.Uint64
+	gone    atomic.Uint64
+	offline chan struct{} // capacity 1: wakes run for gone
 	done    chan struct{}
 	once    sync.Once
 }
@@ -45,6 +53,7 @@ func (t *tap) offer(f *forwarder, pk *packet) {
 	pk.retain()
 	select {
 	case t.q <- pk:
+		t.queued.Add(1)
 	default:
 		pk.release()
 		f.metrics.drop(pk.kind, dropQueueFull)
@@ -56,8 +65,21 @@ func (t *tap) offer(f *forwarder, pk *packet) {
 	}
 }
 
-// sourceGone tells the consumer the room went offline. Never blocks.
-func (t *tap) sourceGone() {
+// sourceGone tells the consumer, after what is queued, that the room's
+// source went away: offline, or replaced by the host's next source. Two
+// ends before the consumer ran are told as one (offline if either was).
+// Never blocks.
+func (t *tap) sourceGone(offline bool) {
+	for {
+		prev := t.gone.Load()
+		next := (t.queued.Load() + 1) << 1
+		if offline || prev&1 == 1 {
+			next |= 1
+		}
+		if t.gone.CompareAndSwap(prev, next) {
+			break
+		}
+	}
 	select {
 	case t.offline <- struct{}{}:
 	default:
@@ -68,10 +90,20 @@ func (t *tap) sourceGone() {
 func (t *tap) close() { t.once.Do(func() { close(t.done) }) }
 
 // run hands each packet to deliver (valid only during the call) and each
-// "the room's source went away" to offline, on the consumer's goroutine,
-// until close, stop, or one of them returns false.
-func (t *tap) run(stop <-chan struct{}, deliver func(*packet) bool, offline func() bool) {
+// "the room's source went away" to gone (offline, or replaced), on the
+// consumer's goroutine, until close, stop, or one of them returns false.
+func (t *tap) run(stop <-chan struct{}, deliver func(*packet) bool, gone func(offline bool) bool) {
 	defer t.drain()
+	var delivered uint64
+	// due tells the consumer of a source's end once everything queued
+	// before it was delivered.
+	due := func() bool {
+		g := t.gone.Load()
+		if g == 0 || delivered < g>>1-1 || !t.gone.CompareAndSwap(g, 0) {
+			return true
+		}
+		return gone(g&1 == 1)
+	}
 	for {
 		select {
 		case <-t.done:
@@ -79,13 +111,18 @@ func (t *tap) run(stop <-chan struct{}, deliver func(*packet) bool, offline func
 		case <-stop:
 			return
 		case <-t.offline:
-			if !offline() {
+			if !due() {
 				return
 			}
 		case pk := <-t.q:
+			if !due() {
+				pk.release()
+				return
+			}
 			ok := deliver(pk)
 			pk.release()
-			if !ok {
+			delivered++
+			if !ok || !due() {
 				return
 			}
 		}

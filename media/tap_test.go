@@ -1,6 +1,8 @@
 package media
 
 import (
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,7 +21,7 @@ func fakeTap(t testing.TB, r *room, deliver func(*packet) bool) *tap {
 	if !r.addTap(tp) {
 		t.Fatal("addTap refused")
 	}
-	if !r.sfu.spawn(func() { tp.run(nil, deliver, func() bool { r.removeTap(tp); return false }) }) {
+	if !r.sfu.spawn(func() { tp.run(nil, deliver, func(bool) bool { r.removeTap(tp); return false }) }) {
 		t.Fatal("sfu closed")
 	}
 	t.Cleanup(tp.close)
@@ -180,7 +182,14 @@ func TestRoomOfflineSignalsTaps(t *testing.T) {
 		t.Fatal("addTap refused")
 	}
 	s.spawn(func() {
-		tp.run(nil, func(*packet) bool { return true }, func() bool { r.removeTap(tp); close(ended); return false })
+		tp.run(nil, func(*packet) bool { return true }, func(offline bool) bool {
+			if !offline {
+				t.Error("the room went offline, the tap was told of a replaced source")
+			}
+			r.removeTap(tp)
+			close(ended)
+			return false
+		})
 	})
 	r.mu.Lock()
 	r.dropSourceLocked(src)
@@ -192,5 +201,48 @@ func TestRoomOfflineSignalsTaps(t *testing.T) {
 	}
 	if nTaps(r) != 0 || r.addTap(newTap()) {
 		t.Fatalf("taps %d, or an offline room accepted a tap", nTaps(r))
+	}
+}
+
+// TestTapSourceGoneInOrder: the end of a source reaches the consumer after
+// the packets queued before it and before those queued after it, even when
+// both are queued before the consumer runs (a replacing source's keyframe
+// right behind the switch-over); two ends before it ran come as one, at the
+// later place, offline if either was.
+func TestTapSourceGoneInOrder(t *testing.T) {
+	for _, c := range []struct {
+		steps []string // a number offers a packet; "replaced", "offline" end the source
+		want  string
+	}{
+		{[]string{"1", "2", "replaced", "3"}, "1 2 replaced 3"},
+		{[]string{"1", "offline", "2"}, "1 offline 2"},
+		{[]string{"1", "replaced", "2", "offline", "3"}, "1 2 offline 3"},
+		{[]string{"1", "offline", "2", "replaced", "3"}, "1 2 offline 3"},
+	} {
+		tp := newTap()
+		for _, st := range c.steps {
+			switch st {
+			case "replaced", "offline":
+				tp.sourceGone(st == "offline")
+			default:
+				seq, _ := strconv.Atoi(st)
+				pk := &packet{kind: kindAudio, seq: uint16(seq)}
+				pk.retain() // the test's reference: never pooled
+				tp.offer(nil, pk)
+			}
+		}
+		var got []string
+		n := len(strings.Fields(c.want))
+		tp.run(nil, func(pk *packet) bool {
+			got = append(got, strconv.Itoa(int(pk.seq)))
+			return len(got) < n
+		}, func(offline bool) bool {
+			got = append(got, map[bool]string{false: "replaced", true: "offline"}[offline])
+			return len(got) < n
+		})
+		tp.close()
+		if strings.Join(got, " ") != c.want {
+			t.Errorf("%v: consumer saw %q, want %q", c.steps, strings.Join(got, " "), c.want)
+		}
 	}
 }

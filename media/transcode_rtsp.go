@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpfragmented"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpmpeg4audio"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -27,13 +29,40 @@ func classifyAAC(f *format.MPEG4Audio, codecs codecTable, missing error) (kind, 
 	return found(kindAudio, codecs.match(webrtc.MimeTypeOpus, ""), "Opus (transcoded from AAC)")
 }
 
+// classifyLATM: AAC in LATM (RFC 6416 MP4A-LATM, some cameras; ffmpeg
+// -rtpflags latm) is transcoded like MPEG4-GENERIC AAC when the SDP carries
+// its config; a config sent only in-band (cpresent=1) is not read.
+func classifyLATM(f *format.MPEG4AudioLATM, codecs codecTable, missing error) (kind, int, string) {
+	if missing != nil {
+		return kindAudio, -1, fmt.Sprintf("%s; this server cannot transcode it: %v", msgAAC, missing)
+	}
+	if _, err := latmASC(f); err != nil {
+		return kindAudio, -1, err.Error()
+	}
+	return found(kindAudio, codecs.match(webrtc.MimeTypeOpus, ""), "Opus (transcoded from AAC in LATM)")
+}
+
+// latmASC is the AudioSpecificConfig of a LATM track's first layer (all
+// layers agree: gortsplib checks when it reads the SDP).
+func latmASC(f *format.MPEG4AudioLATM) ([]byte, error) {
+	c := f.StreamMuxConfig
+	if f.CPresent || c == nil || len(c.Programs) == 0 || len(c.Programs[0].Layers) == 0 || c.Programs[0].Layers[0].AudioSpecificConfig == nil {
+		return nil, errors.New("AAC in LATM without its config in the SDP (cpresent=1) cannot be transcoded; send the config in the SDP (cpresent=0) or use MPEG4-GENERIC")
+	}
+	asc, err := c.Programs[0].Layers[0].AudioSpecificConfig.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("AAC config in LATM cannot be transcoded: %w", err)
+	}
+	return asc, nil
+}
+
 // rtspAAC is an RTSP AAC track's path to viewers: depacketized, transcoded
 // to Opus, and stamped at 48 kHz on the input's own timeline, so the
 // transcoder's delay does not shift audio against video.
 type rtspAAC struct {
-	dec   *rtpmpeg4audio.Decoder
-	tr    *AACTranscoder
-	clock int64
+	decode func(*rtp.Packet) ([][]byte, error) // access units of a packet
+	tr     *AACTranscoder
+	clock  int64
 
 	have   bool
 	last   uint32
@@ -55,7 +84,48 @@ func newRTSPAAC(t *rtspTrack, f *format.MPEG4Audio) (*rtspAAC, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &rtspAAC{dec: dec, clock: int64(f.ClockRate())}
+	return startRTSPAAC(t, &rtspAAC{decode: dec.Decode, clock: int64(f.ClockRate())}, asc)
+}
+
+// newRTSPLATM is newRTSPAAC for AAC in LATM: each packet's
+// AudioMuxElements, read with the SDP's StreamMuxConfig, carry the access
+// units (one per subframe, of the first program and layer).
+func newRTSPLATM(t *rtspTrack, f *format.MPEG4AudioLATM) (*rtspAAC, error) {
+	if t.in == nil {
+		return nil, nil
+	}
+	asc, err := latmASC(f)
+	if err != nil {
+		return nil, err
+	}
+	dec, err := f.CreateDecoder()
+	if err != nil {
+		return nil, err
+	}
+	smc := f.StreamMuxConfig
+	decode := func(p *rtp.Packet) ([][]byte, error) {
+		el, err := dec.Decode(p)
+		if err != nil {
+			return nil, err
+		}
+		e := mpeg4audio.AudioMuxElement{StreamMuxConfig: smc}
+		if err := e.Unmarshal(el); err != nil {
+			return nil, err
+		}
+		aus := make([][]byte, 0, len(e.Payloads))
+		for _, sub := range e.Payloads {
+			if len(sub) > 0 && len(sub[0]) > 0 && len(sub[0][0]) > 0 {
+				aus = append(aus, sub[0][0])
+			}
+		}
+		return aus, nil
+	}
+	return startRTSPAAC(t, &rtspAAC{decode: decode, clock: int64(f.ClockRate())}, asc)
+}
+
+// startRTSPAAC starts a's transcoder from the track's AudioSpecificConfig.
+func startRTSPAAC(t *rtspTrack, a *rtspAAC, asc []byte) (*rtspAAC, error) {
+	var err error
 	a.tr, err = NewAACTranscoder(asc, func(opus []byte, pts time.Duration) {
 		t.emit(opus, false, opusTS(pts))
 	})
@@ -89,9 +159,9 @@ func (a *rtspAAC) onPacket(t *rtspTrack, p *rtp.Packet) {
 			t.in.senderReport(at, opusTS(pts))
 		}
 	}
-	aus, err := a.dec.Decode(p)
+	aus, err := a.decode(p)
 	if err != nil {
-		if !errors.Is(err, rtpmpeg4audio.ErrMorePacketsNeeded) {
+		if !errors.Is(err, rtpmpeg4audio.ErrMorePacketsNeeded) && !errors.Is(err, rtpfragmented.ErrMorePacketsNeeded) {
 			t.src.s.rtspMetrics().errors.WithLabelValues("decode").Inc()
 		}
 		return

@@ -110,6 +110,18 @@ func (a *audioRecorder) tone(t *testing.T) (hz, rms float64) {
 // a WHEP viewer with video and the 440 Hz tone as Opus, with sender reports
 // on both tracks.
 func TestRTSPPublishAACTranscoded(t *testing.T) {
+	rtspAACPublish(t)
+}
+
+// TestRTSPPublishLATMTranscoded: the same with AAC packetized as MP4A-LATM
+// (RFC 6416, config in the SDP), as some cameras send it.
+func TestRTSPPublishLATMTranscoded(t *testing.T) {
+	rtspAACPublish(t, "-rtpflags", "latm")
+}
+
+// rtspAACPublish pushes H264 + AAC with ffmpeg (extra: its RTP options)
+// and checks what WHEP and RTSP readers get.
+func rtspAACPublish(t *testing.T, extra ...string) {
 	needTranscoder(t)
 	ctx := testCtx(t, 60*time.Second)
 	s := newSFU(t)
@@ -118,7 +130,7 @@ func TestRTSPPublishAACTranscoded(t *testing.T) {
 
 	v, _ := startViewer(t, ctx, s.SFU, "aac")
 	rec := startAudioRecorder(t, ctx, subscribeVia(s.SFU, "aac", nil))
-	ff := startFFmpeg(t, pushArgs(base+"/aac?key=secret", "tcp", "-c:a", "aac", "-ar", "44100")...)
+	ff := startFFmpeg(t, pushArgs(base+"/aac?key=secret", "tcp", append([]string{"-c:a", "aac", "-ar", "44100"}, extra...)...)...)
 	waitStats(t, ctx, v, "video keyframe and audio", func(st mediatest.ViewerStats) bool {
 		return !st.FirstKeyframeAt.IsZero() && st.FirstKeyframeParams && st.Audio.Packets >= 100 &&
 			st.Audio.SenderReports > 0 && st.Video.SenderReports > 0

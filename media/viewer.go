@@ -25,13 +25,14 @@ type viewer struct {
 	dropped   atomic.Uint64
 
 	catchup atomic.Pointer[catchUp] // a start from the cached GOP (faststart.go)
+	rtx     *rtxBudget              // caps retransmissions (rtx_budget.go); nil for edge pulls
 
 	// layers (viewer_layer.go)
 	cur, target atomic.Int32
 	ctl         layerControl
-	out         videoOut      // the writer's rewriting state (viewer_rewrite.go)
-	nackMap     atomic.Uint64 // valid<<63 | slot<<16 | seqOff: a NACK's seq onto its layer
+	out         videoOut // the writer's rewriting state (viewer_rewrite.go)
 	tw          twccLog
+	pad         padder // the writer's padding for bandwidth probes (probe_pad.go)
 }
 
 // newViewer answers offer. usable says which kinds the offer can receive
@@ -57,6 +58,9 @@ func newViewer(ctx context.Context, r *room, offer string, usable [numKinds]bool
 	}
 	v.target.Store(int32(start))
 	v.ctl = layerControl{bwe: newBWE(&v.tw), sel: newSelector(start, now), pref: QualityAuto}
+	if !edge {
+		v.rtx = newRTXBudget()
+	}
 	streamID := "liveroom-" + r.id
 	var senders []*webrtc.RTPSender
 	for k := range numKinds {
@@ -199,6 +203,7 @@ func (v *viewer) writeLoop() {
 			v.sendReports(&sent)
 			continue
 		case <-v.queue.wake:
+		case <-v.pad.c: // a bandwidth probe's padding is due (probe_pad.go)
 		}
 		if cu := v.catchup.Load(); cu != nil && !cu.done && !v.catchUp(cu, func(pk *packet) {
 			// The same path as live packets: the layer rewriting, the
@@ -237,6 +242,9 @@ func (v *viewer) writeLoop() {
 			}
 		}
 		flush()
+		if pad := v.padOut(); pad > 0 {
+			v.s.metrics.probePadding(pad)
+		}
 	}
 }
 
@@ -312,33 +320,44 @@ func (v *viewer) readRTCP(k kind, snd *webrtc.RTPSender) {
 const maxNACKPerReport = 128
 
 func (v *viewer) nack(f *forwarder, n *rtcp.TransportLayerNack) {
-	var seqOff uint16
-	if f.kind == kindVideo {
-		if v.needKey.Load() {
-			return // skipping to a keyframe: old inter-frames are useless
-		}
-		m := v.nackMap.Load()
-		if m == 0 {
-			return
-		}
-		f, seqOff = v.r.layers[uint8(m>>16)], uint16(m)
+	if f.kind == kindVideo && (v.needKey.Load() || v.cur.Load() == curPaused) {
+		// Skipping to a keyframe: old inter-frames are useless. Paused: the
+		// link is too slow, retransmissions would only keep it full (and
+		// starve the audio).
+		return
 	}
 	resume := uint16(v.resumeSeq.Load())
-	var asked, sent int
+	now := time.Now()
+	var asked, sent, limited int
 	for _, pair := range n.Nacks {
 		for _, seq := range pair.PacketList() {
 			if asked >= maxNACKPerReport {
 				break
 			}
 			asked++
-			seq -= seqOff // the viewer's numbering onto its layer's
-			if f.kind == kindVideo && int16(seq-resume) < 0 {
-				continue // before this viewer's starting keyframe
+			lf := f
+			if f.kind == kindVideo {
+				// The viewer's numbering onto its layer's (viewer_rewrite.go outSegs).
+				slot, src, ok, padding := v.out.segs.source(seq)
+				if padding {
+					v.pad.resend(v, seq) // a gap left open would hold the receiver's frames until a keyframe
+					continue
+				}
+				if !ok || int(slot) >= len(v.r.layers) {
+					continue
+				}
+				lf, seq = v.r.layers[slot], src
+				if int16(seq-resume) < 0 {
+					continue // before this viewer's starting keyframe
+				}
 			}
-			if f.retransmit(v, seq) {
+			ok, over := lf.retransmit(v, seq, now)
+			if ok {
 				sent++
+			} else if over {
+				limited++
 			}
 		}
 	}
-	v.s.metrics.nacks(asked, sent)
+	v.s.metrics.nacks(asked, sent, limited)
 }

@@ -177,26 +177,51 @@ func (v *viewer) receiverReport(rr *rtcp.ReceiverReport, ssrc uint32) {
 
 // adapt runs layer selection after a bandwidth sample (the RTCP readers).
 func (v *viewer) adapt(smp bweSample, now time.Time) {
+	v.rtx.setRate(smp.est)
 	c := &v.ctl
 	c.mu.Lock()
 	c.last = smp
 	c.buf = v.r.activeLayers(now, c.buf)
 	slot := -2
+	var ended probeEnd
 	switch c.pref {
 	case QualityAuto:
 		if !v.edge {
-			slot = c.sel.next(now, c.buf, smp)
+			// Probes need the viewer's transport-wide feedback (bwe.go).
+			c.sel.canProbe = v.tracks[kindVideo] != nil && v.tracks[kindVideo].twccID() != 0
+			c.sel.startup = v.pad.catching.Load()
+			ended = c.selectProbing(now, c.buf, smp)
+			slot = c.sel.slot
+		} else {
+			slot = edgeLayer(c.buf)
 		}
 	default:
 		slot = pinned(c.pref, c.buf, v.r)
+		if c.sel.pr.active {
+			c.sel.endProbe(now, false)
+			c.bwe.stopCluster()
+		}
 	}
+	pad := c.sel.pr.videoBps()
 	observe := now.Sub(c.lastObs) >= time.Second && smp.est > 0
 	if observe {
 		c.lastObs = now
 	}
 	c.mu.Unlock()
+	// The padding this step wants, until a little after the next feedback
+	// is due: a viewer whose feedback stops gets no more.
+	if v.pad.set(pad, now.Add(probeStep)) {
+		v.queue.kick()
+	}
 	if observe {
 		v.s.metrics.estimate(smp.est)
+	}
+	if ended.done && !v.edge {
+		v.s.metrics.probeDone(ended.passed)
+		v.log.Debug("bandwidth probe", "to_layer", ended.to, "passed", ended.passed, "goal_kbps", ended.goal/1000,
+			"step_kbps", ended.rate/1000, "result_kbps", ended.result/1000, "why", ended.why,
+			"sent_kbps", ended.seen.sendBps/1000, "packets", ended.seen.packets, "missed", ended.seen.missed,
+			"span_ms", ended.seen.sendSpan.Milliseconds(), "queue_ms", int(ended.seen.queueMs))
 	}
 	if slot != -2 {
 		if slot == slotPaused && v.target.Load() != curPaused {
@@ -297,4 +322,51 @@ func (f *forwarder) ridName() string {
 		return *p
 	}
 	return ""
+}
+
+// probeEnd reports a probe that ended in a selection round.
+type probeEnd struct {
+	done, passed       bool
+	to                 int
+	goal, rate, result int64
+	why                string
+	seen               probeSample
+}
+
+// selectProbing runs the selector for one sample and keeps the estimator's
+// probe cluster with it: restarted at each probe step, closed (with what it
+// found) when the probe ends. Called with c.mu held.
+func (c *layerControl) selectProbing(now time.Time, layers []layerInfo, smp bweSample) probeEnd {
+	was := c.sel.pr
+	passed := c.sel.probes[1]
+	c.sel.next(now, layers, smp)
+	pr := &c.sel.pr
+	if pr.active && pr.newStep {
+		pr.newStep = false
+		c.bwe.startCluster(now)
+	}
+	if !was.active || pr.active && pr.to == was.to {
+		return probeEnd{}
+	}
+	end := probeEnd{done: true, passed: c.sel.probes[1] != passed, to: was.to, goal: was.goal, rate: was.rate, result: pr.result,
+		why: pr.why, seen: pr.seen}
+	if end.why == "" && !end.passed {
+		end.why = "congested"
+	}
+	if !end.passed && end.result == 0 {
+		end.result = smp.probe.recvBps
+	}
+	c.bwe.probed(end.result, end.passed)
+	return end
+}
+
+// edgeLayer is the layer an edge pull takes: the highest layer sent now.
+// The top one, normally; when a browser drops it under CPU or uplink
+// pressure the edge moves down (else every viewer of the edge freezes with
+// it), and back up when it returns. -2 (no change) while nothing is sent.
+func edgeLayer(active []layerInfo) int {
+	if len(active) == 0 {
+		return -2
+	}
+	return active[0].slot
 }

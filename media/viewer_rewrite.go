@@ -1,6 +1,9 @@
 package media
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // videoOut is a viewer's outgoing video numbering, owned by its writer
 // goroutine. Each layer forwarder has its own sequence and timestamp
@@ -12,14 +15,26 @@ import "time"
 // TL0PICIDX are made continuous the same way (libwebrtc's frame buffer
 // drops a keyframe whose picture id goes backwards). A viewer that never
 // switches has zero offsets: no copy, its numbering is the forwarder's.
+//
+// A bandwidth probe (probe.go) inserts padding-only packets between frames;
+// they take sequence numbers, so the offset grows by one per padding packet.
+// Each offset is a segment of the viewer's numbering (segs), so that a late
+// or retransmitted packet keeps the number it was first sent with and a
+// NACK finds its layer's packet, or is a padding packet's and is ignored.
 type videoOut struct {
-	have    bool
-	slot    uint8
-	seqOff  uint16
-	tsOff   uint32
-	lastSeq uint16
-	lastTS  uint32
-	lastPTS time.Duration
+	have       bool
+	slot       uint8
+	seqOff     uint16
+	tsOff      uint32
+	lastSeq    uint16
+	lastTS     uint32
+	lastPTS    time.Duration
+	lastSrc    uint16 // the newest packet's sequence number on its layer
+	lastMarker bool   // the newest packet ends a frame: padding may follow
+	codec      uint8  // the newest packet's codec (padding's payload type)
+	segMedia   bool   // the newest segment has carried media (else padding extends it)
+	bytes      uint64 // video payload bytes numbered so far (a probe pads what they leave)
+	segs       outSegs
 
 	vp8     bool
 	picOff  uint16 // added to picture ids (15-bit or 7-bit arithmetic)
@@ -40,7 +55,21 @@ func (w *videoOut) rewrite(v *viewer, pk *packet, o *outHdr) bool {
 	case !w.have:
 		w.have, w.slot = true, pk.layer
 		w.vp8 = v.s.codecs[pk.codec].fam == famVP8
-		v.nackMap.Store(1<<63 | uint64(w.slot)<<16)
+		w.segs.begin(w.slot, pk.seq, 0, 0)
+		w.segMedia = true
+	case pk.layer == w.slot && int16(pk.seq-w.lastSrc) <= 0:
+		// Late or retransmitted: the number it was (or would have been)
+		// sent with, whatever padding or resume came since.
+		out, ok := w.segs.outFor(pk.layer, pk.seq)
+		if !ok {
+			return false
+		}
+		o.seq = out
+		o.ts = pk.ts + w.tsOff
+		if w.vp8 {
+			w.vp8Rewrite(pk, o, false)
+		}
+		return true
 	case pk.layer != w.slot:
 		if !pk.keyframe || int32(pk.layer) != v.cur.Load() {
 			return false // a late packet of the old layer
@@ -53,9 +82,12 @@ func (w *videoOut) rewrite(v *viewer, pk *packet, o *outHdr) bool {
 	}
 	o.seq = pk.seq + w.seqOff
 	o.ts = pk.ts + w.tsOff
+	w.bytes += uint64(pk.n)
 	newest := first || int16(o.seq-w.lastSeq) > 0
 	if newest {
 		w.lastSeq, w.lastTS, w.lastPTS = o.seq, o.ts, pk.pts
+		w.lastSrc, w.lastMarker, w.codec = pk.seq, pk.marker, pk.codec
+		w.segMedia = true
 	}
 	if w.vp8 {
 		w.vp8Rewrite(pk, o, newest)
@@ -84,7 +116,106 @@ func (w *videoOut) reanchor(v *viewer, pk *packet) {
 			}
 		}
 	}
-	v.nackMap.Store(1<<63 | uint64(w.slot)<<16 | uint64(w.seqOff))
+	w.segs.begin(w.slot, pk.seq, w.seqOff, 0)
+	w.segMedia = true
+}
+
+// padding numbers n padding-only packets to follow the newest packet: their
+// first sequence number and the timestamp they carry (the newest frame's).
+// false (nothing numbered) unless the newest packet ended a frame: a
+// padding packet inside a frame would split it for the receiver.
+func (w *videoOut) padding(n int) (seq uint16, ts uint32, ok bool) {
+	if !w.have || !w.lastMarker || n <= 0 {
+		return 0, 0, false
+	}
+	seq = w.lastSeq + 1
+	w.lastSeq += uint16(n)
+	w.seqOff += uint16(n)
+	if w.segMedia {
+		// Media after these packets continues at lastSrc+1, numbered after them.
+		w.segs.begin(w.slot, w.lastSrc+1, w.seqOff, n)
+		w.segMedia = false
+	} else {
+		w.segs.extend(w.seqOff, n)
+	}
+	return seq, w.lastTS, true
+}
+
+// outSegSlots bounds the segments remembered: at most one per frame while a
+// probe pads (about 2 s at 30 frames/s), one per switch or resume otherwise.
+const outSegSlots = 64
+
+// outSegs is the history of a viewer's video numbering: segment i maps
+// layer sequence numbers from srcFrom on to srcFrom+seqOff, and the pad
+// numbers just before its first one were padding. Written by the viewer's
+// writer, read by its RTCP reader (NACKs): each slot is one atomic word,
+// valid<<63 | slot<<56 | pad<<32 | srcFrom<<16 | seqOff.
+type outSegs struct {
+	n    atomic.Uint32 // segments begun so far; the newest is n-1
+	ring [outSegSlots]atomic.Uint64
+}
+
+func packSeg(slot uint8, srcFrom, seqOff uint16, pad int) uint64 {
+	return 1<<63 | uint64(slot&0x7f)<<56 | uint64(min(pad, 0xffff))<<32 | uint64(srcFrom)<<16 | uint64(seqOff)
+}
+
+func unpackSeg(v uint64) (slot uint8, srcFrom, seqOff uint16, pad int) {
+	return uint8(v>>56) & 0x7f, uint16(v >> 16), uint16(v), int(uint16(v >> 32))
+}
+
+func (s *outSegs) begin(slot uint8, srcFrom, seqOff uint16, pad int) {
+	i := s.n.Load()
+	s.ring[i%outSegSlots].Store(packSeg(slot, srcFrom, seqOff, pad))
+	s.n.Store(i + 1)
+}
+
+// extend adds n padding packets to the newest segment (no media since).
+func (s *outSegs) extend(seqOff uint16, n int) {
+	i := s.n.Load() - 1
+	slot, src, _, pad := unpackSeg(s.ring[i%outSegSlots].Load())
+	s.ring[i%outSegSlots].Store(packSeg(slot, src, seqOff, pad+n))
+}
+
+// outFor is the outgoing number of the layer's packet src (the writer's).
+func (s *outSegs) outFor(slot uint8, src uint16) (uint16, bool) {
+	n := s.n.Load()
+	for k := uint32(0); k < min(n, outSegSlots); k++ {
+		v := s.ring[(n-1-k)%outSegSlots].Load()
+		sl, from, off, _ := unpackSeg(v)
+		if v != 0 && sl == slot && int16(src-from) >= 0 {
+			return src + off, true
+		}
+	}
+	return 0, false
+}
+
+// source maps an outgoing number back to its layer and layer sequence
+// number; false for a padding packet's number (padding true) or one older
+// than the history. Safe from any goroutine (the RTCP reader's NACKs); a
+// segment overwritten while it is read can only make it miss.
+func (s *outSegs) source(out uint16) (slot uint8, src uint16, ok, padding bool) {
+	n := s.n.Load()
+	var nextOut uint16
+	nextPad, haveNext := 0, false
+	for k := uint32(0); k < min(n, outSegSlots-1); k++ {
+		v := s.ring[(n-1-k)%outSegSlots].Load()
+		if v == 0 {
+			return 0, 0, false, false
+		}
+		sl, from, off, pad := unpackSeg(v)
+		start := from + off
+		if int16(out-start) >= 0 {
+			if haveNext && int16(out-(nextOut-uint16(nextPad))) >= 0 {
+				return 0, 0, false, true // a padding packet's
+			}
+			return sl, out - off, true, false
+		}
+		if pad > 0 && int16(out-(start-uint16(pad))) >= 0 {
+			return 0, 0, false, true // padding, its segment the newest or the media before it gone
+		}
+		nextOut, nextPad, haveNext = start, pad, true
+	}
+	return 0, 0, false, false
 }
 
 // vp8Rewrite applies the picture id offsets to o's payload (a copy) and

@@ -127,8 +127,8 @@ func (c *ClusterLibrary) Chat(roomID, showID string) ([]Entry, error) {
 }
 
 // Delete forgets the show cluster-wide (no node serves it any more) and
-// removes this node's files; the other holders' files go with their next
-// retention sweep (a show missing from the manifest).
+// removes this node's files; the other holders remove theirs at their next
+// sweep (record.sweep_every), from the manifest's tombstone.
 func (c *ClusterLibrary) Delete(roomID, showID string) error {
 	if !room.ValidID(roomID) || !ValidShowID(showID) {
 		return ErrNoShow

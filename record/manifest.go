@@ -27,9 +27,17 @@ type Manifest interface {
 	Log(ctx context.Context, roomID, showID, log string) ([][]byte, error)
 	// List is a room's shows (unordered).
 	List(ctx context.Context, roomID string) ([]ShowState, error)
-	// Delete forgets a show.
+	// Delete forgets a show and leaves a tombstone, so that the other
+	// nodes holding its files remove them at their next sweep.
 	Delete(ctx context.Context, roomID, showID string) error
+	// Deleted reports which of the shows (keyed "room/show") have a
+	// tombstone (kept tombstoneKeep).
+	Deleted(ctx context.Context, keys []string) (map[string]bool, error)
 }
+
+// tombstoneKeep is how long a deleted show's tombstone stays: a node that
+// is away longer keeps its files until its own retention sweep.
+const tombstoneKeep = 30 * 24 * time.Hour
 
 // ShowState is a show's manifest head: its meta, the node recording it now
 // ("" once ended), and where the next node continues.

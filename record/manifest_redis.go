@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -17,6 +18,7 @@ import (
 //	{prefix}rec:{room}:{show}:segs    list of SegmentRef (JSON), in order
 //	{prefix}rec:{room}:{show}:script  list of script lines
 //	{prefix}rec:{room}:{show}:chat    list of chat lines
+//	{prefix}rec-deleted               zset "room/show" -> deletion time (ms)
 type redisManifest struct {
 	rdb    redis.UniversalClient
 	prefix string
@@ -179,9 +181,32 @@ func (m *redisManifest) List(ctx context.Context, roomID string) ([]ShowState, e
 }
 
 func (m *redisManifest) Delete(ctx context.Context, roomID, showID string) error {
+	now := time.Now()
 	p := m.rdb.TxPipeline()
 	p.Del(ctx, m.key(roomID, showID), m.key(roomID, showID, "segs"), m.key(roomID, showID, "script"), m.key(roomID, showID, "chat"))
 	p.SRem(ctx, m.key(roomID, "shows"), showID)
+	p.ZAdd(ctx, m.tombstones(), redis.Z{Score: float64(now.UnixMilli()), Member: roomID + "/" + showID})
+	p.ZRemRangeByScore(ctx, m.tombstones(), "-inf", fmt.Sprint(now.Add(-tombstoneKeep).UnixMilli()))
 	_, err := p.Exec(ctx)
 	return err
+}
+
+func (m *redisManifest) tombstones() string { return m.prefix + "rec-deleted" }
+
+func (m *redisManifest) Deleted(ctx context.Context, keys []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for len(keys) > 0 {
+		n := min(len(keys), 500)
+		scores, err := m.rdb.ZMScore(ctx, m.tombstones(), keys[:n]...).Result()
+		if err != nil {
+			return nil, err
+		}
+		for i, sc := range scores {
+			if sc != 0 {
+				out[keys[i]] = true
+			}
+		}
+		keys = keys[n:]
+	}
+	return out, nil
 }

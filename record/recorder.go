@@ -112,6 +112,37 @@ func (r *Recorder) manifestSwept(roomID, showID string) {
 	}
 }
 
+// sweepDeleted removes this node's files of shows deleted cluster-wide
+// (by another node's DELETE or retention sweep): their tombstones in the
+// manifest.
+func (r *Recorder) sweepDeleted() {
+	active := r.active()
+	var keys []string
+	_ = r.lib.eachShow(func(roomID, showID string, _ Meta) {
+		if k := roomID + "/" + showID; !active[k] {
+			keys = append(keys, k)
+		}
+	})
+	if len(keys) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	gone, err := r.man.Deleted(ctx, keys)
+	if err != nil {
+		r.log.Warn("recordings sweep: tombstones unread", "err", err)
+		return
+	}
+	for k := range gone {
+		roomID, showID, _ := strings.Cut(k, "/")
+		if err := r.lib.Delete(roomID, showID); err != nil && !errors.Is(err, ErrNoShow) {
+			r.log.Warn("deleted show's files left", "room", roomID, "show", showID, "err", err)
+			continue
+		}
+		r.log.Info("deleted show's files removed", "room", roomID, "show", showID)
+	}
+}
+
 // manifestRecovered closes in the manifest a show this node was recording
 // when it crashed, unless its host has continued it on another node.
 func (r *Recorder) manifestRecovered(m Meta) {
@@ -188,6 +219,9 @@ func (r *Recorder) Run(ctx context.Context) error {
 }
 
 func (r *Recorder) sweep() {
+	if r.man != nil {
+		r.sweepDeleted()
+	}
 	if n, err := r.lib.sweep(r.cfg.RetentionDays, r.cfg.MaxBytes, r.active()); err != nil {
 		r.log.Warn("recordings sweep", "err", err)
 	} else if n > 0 {

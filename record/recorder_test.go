@@ -22,108 +22,157 @@ import (
 	"liveroom/room"
 )
 
-// TestRecorderInProcess: a real SFU, a real pion publisher and the
-// recorder in one process (so -race sees them together): the show starts
-// when the room goes live, room events arriving from many goroutines land
-// in its product script, the room being ended ends it with a closed
-// playlist, and Run returns once its context ends.
-func TestRecorderInProcess(t *testing.T) {
+// rig is a real SFU and a recorder in one process (so -race sees them
+// together), with one room that records.
+type rig struct {
+	rooms *room.FileStore
+	sfu   *media.SFU
+	rec   *record.Recorder
+	rm    room.Room
+	ran   chan error
+	stop  context.CancelFunc
+}
+
+// newRig makes the room and starts the recorder; deps, if set, adjusts the
+// recorder's dependencies.
+func newRig(t *testing.T, roomID string, cfg record.Config, deps func(*record.Deps)) *rig {
+	t.Helper()
 	needFFmpegExt(t)
-	rooms, err := room.OpenFileStore(t.TempDir())
-	if err != nil {
+	g := &rig{ran: make(chan error, 1)}
+	var err error
+	if g.rooms, err = room.OpenFileStore(t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
 	yes := true
-	rm, err := room.NewRoom(room.Room{ID: "inproc", Title: "In process", Record: &yes}, time.Now())
+	rm, err := room.NewRoom(room.Room{ID: roomID, Title: roomID, Record: &yes}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rm, err = rooms.Create(context.Background(), rm); err != nil {
+	if g.rm, err = g.rooms.Create(context.Background(), rm); err != nil {
 		t.Fatal(err)
 	}
-	var rec *record.Recorder
-	var recMu sync.Mutex
+	var mu sync.Mutex
 	onLive := func(id string, live bool) {
-		recMu.Lock()
-		r := rec
-		recMu.Unlock()
+		mu.Lock()
+		r := g.rec
+		mu.Unlock()
 		if r != nil {
 			r.OnLive(id, live)
 		}
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sfu, err := media.New(media.Config{ListenIP: "127.0.0.1"}, media.Options{Logger: log, Registerer: prometheus.NewRegistry(), OnLive: onLive})
-	if err != nil {
+	if g.sfu, err = media.New(media.Config{ListenIP: "127.0.0.1"}, media.Options{Logger: log, Registerer: prometheus.NewRegistry(), OnLive: onLive}); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = sfu.Shutdown(ctx)
-	}()
-	r, err := record.New(record.Config{Dir: t.TempDir(), Segment: time.Second, Grace: 5 * time.Second, MinFreeBytes: 1}, record.Deps{Media: sfu, Rooms: rooms, Log: log})
+		_ = g.sfu.Shutdown(ctx)
+	})
+	cfg.Dir, cfg.MinFreeBytes = t.TempDir(), 1
+	d := record.Deps{Media: g.sfu, Rooms: g.rooms, Log: log}
+	if deps != nil {
+		deps(&d)
+	}
+	r, err := record.New(cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	recMu.Lock()
-	rec = r
-	recMu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	runCtx, stop := context.WithCancel(ctx)
-	ran := make(chan error, 1)
-	go func() { ran <- r.Run(runCtx) }()
+	mu.Lock()
+	g.rec = r
+	mu.Unlock()
+	var runCtx context.Context
+	runCtx, g.stop = context.WithCancel(context.Background())
+	t.Cleanup(g.stop)
+	go func() { g.ran <- r.Run(runCtx) }()
+	return g
+}
 
+// publish connects a pion publisher as the room's host.
+func (g *rig) publish(t *testing.T, ctx context.Context, opts mediatest.PublisherOptions) *mediatest.Publisher {
+	t.Helper()
 	signal := func(ctx context.Context, offer string) (string, error) {
-		sess, err := sfu.Publish(ctx, "inproc", "host", offer)
+		sess, err := g.sfu.Publish(ctx, g.rm.ID, "host", offer)
 		if err != nil {
 			return "", err
 		}
 		return sess.AnswerSDP, nil
 	}
-	// A 4 s GOP: like a WebRTC encoder, the source sends a keyframe
-	// sooner only when asked.
-	pub, err := mediatest.NewPublisher(ctx, signal, mediatest.PublisherOptions{Clip: longGOPClip(t)})
+	pub, err := mediatest.NewPublisher(ctx, signal, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pub.Close()
+	t.Cleanup(func() { _ = pub.Close() })
 	if err := pub.WaitConnected(ctx); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Second)
-	var wg sync.WaitGroup
-	for i := range 8 {
-		wg.Go(func() {
-			for j := range 20 {
-				ev := room.MustEvent("chat.message", map[string]any{"message": map[string]any{"id": "m" + string(rune('a'+i)) + string(rune('a'+j)), "text": "hi"}})
-				r.Observe(rm.Scope(), ev)
-			}
-		})
-	}
-	r.Observe(rm.Scope(), room.MustEvent("product.pinned", map[string]any{"product": map[string]any{"sku": "a", "title": "Thing"}}))
-	r.Observe("other~scope", room.MustEvent("product.pinned", map[string]any{"product": map[string]any{"sku": "b", "title": "Not ours"}}))
-	wg.Wait()
-	time.Sleep(2 * time.Second)
-	_ = pub.Close()
-	if _, err := rooms.Update(ctx, "inproc", func(x *room.Room) error { x.Status = room.StatusEnded; return nil }); err != nil {
+	return pub
+}
+
+// end ends the room and returns its one show once it is ended.
+func (g *rig) end(t *testing.T, ctx context.Context) record.Show {
+	t.Helper()
+	if _, err := g.rooms.Update(ctx, g.rm.ID, func(x *room.Room) error { x.Status = room.StatusEnded; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	var sh record.Show
 	for deadline := time.Now().Add(15 * time.Second); ; {
-		shows, err := r.Library().List("inproc")
+		shows, err := g.rec.Library().List(g.rm.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(shows) == 1 && shows[0].Ended {
-			sh = shows[0]
-			break
+			return shows[0]
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("show not ended: %+v", shows)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// segments are the playlist's segment durations.
+func segments(t *testing.T, pl string) []float64 {
+	t.Helper()
+	var d []float64
+	for _, line := range strings.Split(pl, "\n") {
+		if v, ok := strings.CutPrefix(line, "#EXTINF:"); ok {
+			f, err := strconv.ParseFloat(strings.TrimSuffix(v, ","), 64)
+			if err != nil {
+				t.Fatalf("playlist line %q: %v", line, err)
+			}
+			d = append(d, f)
+		}
+	}
+	return d
+}
+
+// TestRecorderInProcess: the show starts when the room goes live, room
+// events arriving from many goroutines land in its product script, the room
+// being ended ends it with a closed playlist, and Run returns once its
+// context ends.
+func TestRecorderInProcess(t *testing.T) {
+	g := newRig(t, "inproc", record.Config{Segment: time.Second, Grace: 5 * time.Second}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// A 4 s GOP: like a WebRTC encoder, the source sends a keyframe
+	// sooner only when asked.
+	pub := g.publish(t, ctx, mediatest.PublisherOptions{Clip: longGOPClip(t)})
+	time.Sleep(2 * time.Second)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 20 {
+				ev := room.MustEvent("chat.message", map[string]any{"message": map[string]any{"id": "m" + string(rune('a'+i)) + string(rune('a'+j)), "text": "hi"}})
+				g.rec.Observe(g.rm.Scope(), ev)
+			}
+		})
+	}
+	g.rec.Observe(g.rm.Scope(), room.MustEvent("product.pinned", map[string]any{"product": map[string]any{"sku": "a", "title": "Thing"}}))
+	g.rec.Observe("other~scope", room.MustEvent("product.pinned", map[string]any{"product": map[string]any{"sku": "b", "title": "Not ours"}}))
+	wg.Wait()
+	time.Sleep(2 * time.Second)
+	_ = pub.Close()
+	sh := g.end(t, ctx)
 	b, _ := json.Marshal(sh.Chapters)
 	t.Logf("show %s: %.1f s, %d bytes, chapters %s", sh.ID, sh.DurationS, sh.Bytes, b)
 	if len(sh.Chapters) != 1 || sh.Chapters[0].Title != "Thing" {
@@ -132,29 +181,72 @@ func TestRecorderInProcess(t *testing.T) {
 	if sh.DurationS < 3 || sh.Stopped != "" {
 		t.Errorf("show %+v, want 4 s that simply ended", sh.Meta)
 	}
-	chat, err := r.Library().Chat("inproc", sh.ID)
+	chat, err := g.rec.Library().Chat("inproc", sh.ID)
 	if err != nil || len(chat) != 160 {
 		t.Errorf("chat log: %d messages (%v), want 160", len(chat), err)
 	}
-	pl, err := r.Library().Playlist("inproc", sh.ID, nil)
+	pl, err := g.rec.Library().Playlist("inproc", sh.ID, nil)
 	if err != nil || !strings.Contains(pl, "#EXT-X-ENDLIST") {
 		t.Fatalf("playlist: %v", err)
 	}
 	// Segments stay near their 1 s target although the GOP is 4 s: the
 	// recorder asked for keyframes as each came due.
-	for _, line := range strings.Split(pl, "\n") {
-		if v, ok := strings.CutPrefix(line, "#EXTINF:"); ok {
-			if d, _ := strconv.ParseFloat(strings.TrimSuffix(v, ","), 64); d > 2.5 {
-				t.Errorf("a segment of %.3f s with a 1 s target (keyframes not requested?); PLIs %d:\n%s", d, pub.PLIs(), pl)
-			}
+	for _, d := range segments(t, pl) {
+		if d > 2.5 {
+			t.Errorf("a segment of %.3f s with a 1 s target (keyframes not requested?); PLIs %d:\n%s", d, pub.PLIs(), pl)
 		}
 	}
-	stop()
+	g.stop()
 	select {
-	case <-ran:
+	case <-g.ran:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after its context ended")
 	}
+}
+
+// TestRecorderHostReplacesStalledSource: the host's uplink dies (its session
+// stays, silent) and the host publishes again before the old session timed
+// out, replacing it without the room going offline. The show goes on from
+// the new source without the stall in its timeline: no segment spans it and
+// the show is as long as the media published.
+func TestRecorderHostReplacesStalledSource(t *testing.T) {
+	g := newRig(t, "stall", record.Config{Segment: time.Second, Grace: 5 * time.Second}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	first := g.publish(t, ctx, mediatest.PublisherOptions{})
+	time.Sleep(2 * time.Second)
+	first.Stall()
+	time.Sleep(3 * time.Second)
+	second := g.publish(t, ctx, mediatest.PublisherOptions{})
+	time.Sleep(2 * time.Second)
+	_ = second.Close()
+	sh := g.end(t, ctx)
+	pl, err := g.rec.Library().Playlist("stall", sh.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs := segments(t, pl)
+	t.Logf("show %.2f s in %d segments %v", sh.DurationS, len(segs), segs)
+	if sh.DurationS < 3 || sh.DurationS > 5 {
+		t.Errorf("show of %.2f s, want about 4 (2 s before the stall, 2 s after; not the 3 s stall)", sh.DurationS)
+	}
+	for _, d := range segs {
+		if d > 2 {
+			t.Errorf("a segment of %.3f s with a 1 s target: the stall is in the timeline\n%s", d, pl)
+		}
+	}
+	if len(listShows(t, g)) != 1 {
+		t.Error("the replacement started a second show")
+	}
+}
+
+func listShows(t *testing.T, g *rig) []record.Show {
+	t.Helper()
+	shows, err := g.rec.Library().List(g.rm.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return shows
 }
 
 func needFFmpegExt(t *testing.T) {
@@ -171,72 +263,19 @@ func needFFmpegExt(t *testing.T) {
 // H264): the recording stops at once and the hosts are told why; the room
 // is not retried while its host stays live.
 func TestRecorderRefusesVP8(t *testing.T) {
-	needFFmpegExt(t)
-	rooms, err := room.OpenFileStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	yes := true
-	rm, _ := room.NewRoom(room.Room{ID: "vp8", Title: "VP8", Record: &yes}, time.Now())
-	if rm, err = rooms.Create(context.Background(), rm); err != nil {
-		t.Fatal(err)
-	}
 	var mu sync.Mutex
-	var rec *record.Recorder
 	var told []string
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sfu, err := media.New(media.Config{ListenIP: "127.0.0.1"}, media.Options{Logger: log, Registerer: prometheus.NewRegistry(),
-		OnLive: func(id string, live bool) {
-			mu.Lock()
-			r := rec
-			mu.Unlock()
-			if r != nil {
-				r.OnLive(id, live)
-			}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = sfu.Shutdown(ctx)
-	}()
-	r, err := record.New(record.Config{Dir: t.TempDir(), MinFreeBytes: 1}, record.Deps{Media: sfu, Rooms: rooms, Log: log,
-		Notify: func(_ context.Context, scope string, ev room.Event) error {
+	g := newRig(t, "vp8", record.Config{}, func(d *record.Deps) {
+		d.Notify = func(_ context.Context, scope string, ev room.Event) error {
 			mu.Lock()
 			defer mu.Unlock()
 			told = append(told, scope+" "+ev.Type+" "+string(ev.Body))
 			return nil
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	rec = r
-	mu.Unlock()
+		}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	go func() { _ = r.Run(ctx) }()
-	signal := func(ctx context.Context, offer string) (string, error) {
-		sess, err := sfu.Publish(ctx, "vp8", "host", offer)
-		if err != nil {
-			return "", err
-		}
-		return sess.AnswerSDP, nil
-	}
-	api, err := mediatest.NewAPI()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := mediatest.NewPublisher(ctx, signal, mediatest.PublisherOptions{API: api, VideoCodec: "video/VP8"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	if err := pub.WaitConnected(ctx); err != nil {
-		t.Fatal(err)
-	}
+	g.publish(t, ctx, mediatest.PublisherOptions{VideoCodec: "video/VP8"})
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		mu.Lock()
@@ -250,10 +289,10 @@ func TestRecorderRefusesVP8(t *testing.T) {
 	time.Sleep(2 * time.Second) // the host is still live: no second show, no second notice
 	mu.Lock()
 	defer mu.Unlock()
-	if len(told) != 1 || !strings.HasPrefix(told[0], rm.Scope()+" record.stopped ") || !strings.Contains(told[0], "VP8") {
+	if len(told) != 1 || !strings.HasPrefix(told[0], g.rm.Scope()+" record.stopped ") || !strings.Contains(told[0], "VP8") {
 		t.Fatalf("hosts told %q, want one record.stopped naming VP8", told)
 	}
-	shows, _ := r.Library().List("vp8")
+	shows := listShows(t, g)
 	if len(shows) != 1 || !shows[0].Ended || !strings.Contains(shows[0].Stopped, "VP8") {
 		t.Errorf("shows %+v, want one, ended, stopped for VP8", shows)
 	}

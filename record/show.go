@@ -151,6 +151,14 @@ func (s *show) readMedia(ctx context.Context) string {
 			if werr := s.write(au); werr != nil {
 				return s.rec.stopReason(werr)
 			}
+		case errors.Is(err, media.ErrNewSource):
+			// The host came back before its old session timed out: the
+			// show goes on from the new source's keyframe, without the old
+			// one's stall or the switch-over in its timeline.
+			s.resume = true
+			if werr := s.sg.flushAll(); werr != nil {
+				return s.rec.stopReason(werr)
+			}
 		case errors.Is(err, media.ErrOffline):
 			if werr := s.offline(); werr != nil {
 				return s.rec.stopReason(werr)

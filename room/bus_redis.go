@@ -43,9 +43,11 @@ type RedisBusConfig struct {
 // RedisBus is the cluster Bus. It holds one pub/sub connection per node,
 // subscribed to the rooms that have local clients. Call Close to stop it.
 type RedisBus struct {
-	rdb redis.UniversalClient
-	cfg RedisBusConfig
-	id  string // this bus instance, to recognise its own targeted deliveries
+	rdb  redis.UniversalClient
+	pipe *RedisPipeline // scripts and PUBLISH, auto-pipelined with the node's other calls
+	cfg  RedisBusConfig
+	id   string // this bus instance, to recognise its own targeted deliveries
+	self string // the start of this bus's own targeted deliveries on the wire
 
 	mu      sync.Mutex
 	rooms   map[string]*redisRoom
@@ -90,7 +92,9 @@ func NewRedisBus(rdb redis.UniversalClient, cfg RedisBusConfig) *RedisBus {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &RedisBus{rdb: rdb, cfg: cfg, id: RandomID(8), rooms: map[string]*redisRoom{}, waiters: map[string][]chan struct{}{}}
+	id := RandomID(8)
+	return &RedisBus{rdb: rdb, pipe: NewRedisPipeline(rdb), cfg: cfg, id: id, self: `T{"n":"` + id + `"`,
+		rooms: map[string]*redisRoom{}, waiters: map[string][]chan struct{}{}}
 }
 
 func (b *RedisBus) key(roomID, name string) string {
@@ -122,7 +126,7 @@ func (b *RedisBus) Publish(ctx context.Context, roomID string, ev Event) (Event,
 	if ev.Transient {
 		tr = "1"
 	}
-	v, err := luaPublish.Run(ctx, b.rdb, b.keys(roomID), RandomID(4), b.channel(roomID), ev.Type, string(ev.Body), tr, b.cfg.History).Slice()
+	v, err := luaPublish.Run(ctx, b.pipe, b.keys(roomID), RandomID(4), b.channel(roomID), ev.Type, string(ev.Body), tr, b.cfg.History).Slice()
 	if err != nil {
 		return Event{}, fmt.Errorf("bus: publish: %w", err)
 	}
@@ -135,15 +139,17 @@ func (b *RedisBus) Publish(ctx context.Context, roomID string, ev Event) (Event,
 	return ev, nil
 }
 
-// envelope is a targeted delivery on the wire.
+// envelope is a targeted delivery on the wire. Node comes first, so a
+// node tells its own deliveries (which Send handed over already) from the
+// start of the message, without decoding it.
 type envelope struct {
+	Node    string          `json:"n,omitempty"` // the sending bus
 	Type    string          `json:"t"`
 	Body    json.RawMessage `json:"b,omitempty"`
 	Ref     string          `json:"r,omitempty"`
 	UserID  string          `json:"u,omitempty"`
 	MinRole Role            `json:"m,omitempty"`
 	Close   string          `json:"c,omitempty"`
-	Node    string          `json:"n,omitempty"` // the sending bus
 }
 
 // Send delivers a targeted event to this node's subscribers at once and
@@ -153,7 +159,7 @@ type envelope struct {
 // message would miss it.
 func (b *RedisBus) Send(ctx context.Context, roomID string, d Delivery) error {
 	d.Event.Seq, d.Event.TS = 0, 0
-	js, err := json.Marshal(envelope{Type: d.Event.Type, Body: d.Event.Body, Ref: d.Event.Ref, UserID: d.UserID, MinRole: d.MinRole, Close: d.Close, Node: b.id})
+	msg, err := b.appendEnvelope(make([]byte, 0, 64+len(d.Event.Body)), d)
 	if err != nil {
 		return fmt.Errorf("bus: send: %w", err)
 	}
@@ -166,7 +172,7 @@ func (b *RedisBus) Send(ctx context.Context, roomID string, d Delivery) error {
 		local = len(r.subs)
 		r.mu.Unlock()
 	}
-	if err := b.rdb.Publish(ctx, b.channel(roomID), append([]byte{'T'}, js...)).Err(); err != nil {
+	if err := b.pipe.Publish(ctx, b.channel(roomID), msg); err != nil {
 		if local > 0 {
 			// Delivered here (where the request that caused it came from,
 			// as a rule); the other nodes' connections miss it. Reporting
@@ -177,6 +183,53 @@ func (b *RedisBus) Send(ctx context.Context, roomID string, d Delivery) error {
 		return fmt.Errorf("bus: send: %w", err)
 	}
 	return nil
+}
+
+// appendEnvelope appends "T" and d's envelope as JSON that decodes to what
+// json.Marshal of envelope gave (Node first; a `cart` answer per
+// reservation made the reflection and the compaction of the body a visible
+// share of the hot path). The body must be valid JSON, as json.Marshal
+// requires.
+func (b *RedisBus) appendEnvelope(buf []byte, d Delivery) ([]byte, error) {
+	body := d.Event.Body
+	if len(body) > 0 && !json.Valid(body) {
+		return nil, errors.New("bus: event body is not valid JSON")
+	}
+	buf = append(buf, b.self...) // T{"n":"<id>"
+	buf = append(buf, `,"t":`...)
+	buf = appendEnvString(buf, d.Event.Type)
+	if len(body) > 0 {
+		buf = append(buf, `,"b":`...)
+		buf = append(buf, body...)
+	}
+	for _, f := range [...]struct{ k, v string }{{`,"r":`, d.Event.Ref}, {`,"u":`, d.UserID}} {
+		if f.v != "" {
+			buf = append(buf, f.k...)
+			buf = appendEnvString(buf, f.v)
+		}
+	}
+	if d.MinRole != 0 {
+		buf = append(buf, `,"m":`...)
+		buf = strconv.AppendInt(buf, int64(d.MinRole), 10)
+	}
+	if d.Close != "" {
+		buf = append(buf, `,"c":`...)
+		buf = appendEnvString(buf, d.Close)
+	}
+	return append(buf, '}'), nil
+}
+
+// appendEnvString appends s as a JSON string: printable ASCII as is,
+// anything else through encoding/json (appendJSONString).
+func appendEnvString(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return appendJSONString(buf, s)
+		}
+	}
+	buf = append(buf, '"')
+	buf = append(buf, s...)
+	return append(buf, '"')
 }
 
 func (b *RedisBus) lookupRoom(roomID string) *redisRoom {
@@ -373,6 +426,9 @@ func (b *RedisBus) read(ctx context.Context, ps *redis.PubSub) {
 				}
 			}
 		case *redis.Message:
+			if strings.HasPrefix(m.Payload, b.self) {
+				continue // delivered here by Send
+			}
 			if r := b.lookup(m.Channel); r != nil {
 				b.handle(ctx, r, m.Payload)
 			}
@@ -539,7 +595,7 @@ func (b *RedisBus) Since(ctx context.Context, roomID string, after uint64) ([]Ev
 }
 
 func (b *RedisBus) since(ctx context.Context, roomID string, after uint64) ([]Event, Position, bool, error) {
-	v, err := luaSince.Run(ctx, b.rdb, b.keys(roomID), RandomID(4), after).Slice()
+	v, err := luaSince.Run(ctx, b.pipe, b.keys(roomID), RandomID(4), after).Slice()
 	if err == nil && len(v) != 4 {
 		err = errUnexpectedReply
 	}
@@ -575,7 +631,7 @@ func (b *RedisBus) peek(ctx context.Context, roomID string) (Position, error) {
 }
 
 func (b *RedisBus) position(ctx context.Context, script *redis.Script, roomID string) (Position, error) {
-	v, err := script.Run(ctx, b.rdb, b.keys(roomID), RandomID(4)).Slice()
+	v, err := script.Run(ctx, b.pipe, b.keys(roomID), RandomID(4)).Slice()
 	if err == nil && len(v) != 2 {
 		err = errUnexpectedReply
 	}
@@ -588,7 +644,7 @@ func (b *RedisBus) position(ctx context.Context, script *redis.Script, roomID st
 }
 
 func (b *RedisBus) Presence(ctx context.Context, roomID, node string, conns int) (int, error) {
-	n, err := luaPresence.Run(ctx, b.rdb, []string{b.key(roomID, "pres")}, node, conns, b.cfg.PresenceTTL.Milliseconds()).Int()
+	n, err := luaPresence.Run(ctx, b.pipe, []string{b.key(roomID, "pres")}, node, conns, b.cfg.PresenceTTL.Milliseconds()).Int()
 	if err != nil {
 		return 0, fmt.Errorf("bus: presence: %w", err)
 	}
@@ -596,9 +652,10 @@ func (b *RedisBus) Presence(ctx context.Context, roomID, node string, conns int)
 }
 
 func (b *RedisBus) Add(ctx context.Context, roomID, counter string, delta int64) (int64, error) {
-	n, err := b.rdb.HIncrBy(ctx, b.key(roomID, "ctr"), counter, delta).Result()
-	if err != nil {
+	cmd := redis.NewIntCmd(ctx, "hincrby", b.key(roomID, "ctr"), counter, delta)
+	cmd.SetFirstKeyPos(1)
+	if err := b.pipe.Do(ctx, cmd); err != nil {
 		return 0, fmt.Errorf("bus: add: %w", err)
 	}
-	return n, nil
+	return cmd.Val(), nil
 }

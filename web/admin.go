@@ -211,7 +211,7 @@ type ingestURLs struct {
 
 func (s *Server) ingest(r *http.Request, roomID, key string) *ingestURLs {
 	scheme := "http"
-	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+	if r.TLS != nil || s.addrs.forwardedHTTPS(r) {
 		scheme = "https"
 	}
 	base := scheme + "://" + r.Host

@@ -121,3 +121,10 @@ func (c *ClientAddrs) annotate(r *http.Request) *http.Request {
 	}
 	return r.WithContext(room.WithClientAddr(r.Context(), a))
 }
+
+// forwardedHTTPS reports whether a trusted proxy (http.trusted_proxies, the
+// request's TCP peer) says the client connected over HTTPS. The header of
+// any other peer is the client's word and is ignored.
+func (c *ClientAddrs) forwardedHTTPS(r *http.Request) bool {
+	return c.Trusted(room.PeerAddr(r.RemoteAddr)) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}

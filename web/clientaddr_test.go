@@ -183,3 +183,38 @@ func TestWebSocketLimitCountsResolvedClient(t *testing.T) {
 		}
 	}
 }
+
+// X-Forwarded-Proto is believed from a trusted proxy only: anyone else
+// could make the ingest URLs the server hands out say https.
+func TestForwardedHTTPSTrustedOnly(t *testing.T) {
+	trusted, err := ParseTrustedProxies([]string{"10.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewClientAddrs(trusted)
+	for _, tc := range []struct {
+		remote, proto string
+		want          bool
+	}{
+		{"10.1.2.3:5000", "https", true},
+		{"10.1.2.3:5000", "HTTPS", true},
+		{"10.1.2.3:5000", "http", false},
+		{"10.1.2.3:5000", "", false},
+		{"198.51.100.7:5000", "https", false},
+	} {
+		r := httptest.NewRequest("GET", "/api/v1/rooms/r1", nil)
+		r.RemoteAddr = tc.remote
+		if tc.proto != "" {
+			r.Header.Set("X-Forwarded-Proto", tc.proto)
+		}
+		if got := c.forwardedHTTPS(r); got != tc.want {
+			t.Errorf("peer %s, X-Forwarded-Proto %q: got %v, want %v", tc.remote, tc.proto, got, tc.want)
+		}
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "127.0.0.1:1"
+	r.Header.Set("X-Forwarded-Proto", "https")
+	if NewClientAddrs(nil).forwardedHTTPS(r) {
+		t.Error("no trusted proxies: X-Forwarded-Proto believed")
+	}
+}

@@ -21,8 +21,9 @@ type Config struct {
 	MaxSDPBytes int64 `yaml:"max_sdp_bytes"`
 	// TrustedProxies (CIDRs or addresses) are the peers whose
 	// X-Forwarded-For, and PROXY protocol header when ProxyProtocol is on,
-	// name the client; every per-address limit counts that client. Empty =
-	// the TCP peer is the client.
+	// name the client; every per-address limit counts that client. Their
+	// X-Forwarded-Proto (no one else's) is believed too. Empty = the TCP
+	// peer is the client.
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// ProxyProtocol accepts a PROXY protocol header (v1 or v2) at the start
 	// of connections from TrustedProxies (haproxy send-proxy[-v2]).

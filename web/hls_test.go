@@ -38,6 +38,16 @@ func (n *testNode) goLive(ctx context.Context, rm room.Room) {
 	if _, err := n.rooms.Update(ctx, rm.ID, func(r *room.Room) error { r.Status = room.StatusLive; return nil }); err != nil {
 		n.t.Fatal(err)
 	}
+	// Connected is not yet sending: what the room sends is known once its
+	// first audio and video packets arrived (a busy machine delays them).
+	sfu := n.sfu
+	for len(sfu.RoomCodecs(rm.ID)) < 2 {
+		select {
+		case <-ctx.Done():
+			n.t.Fatalf("room %s: no media from the publisher (codecs %v)", rm.ID, sfu.RoomCodecs(rm.ID))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // TestHLSAccess: a public room's playlist is open; a private room's needs a

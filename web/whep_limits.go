@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"errors"
 	"math"
 	"net/http"
@@ -21,33 +20,33 @@ type admitter interface {
 // admitWHEP takes a place for a viewer session of the request's client
 // address before the offer is read; it answers 429 or 503 with Retry-After
 // when a cap is reached. The returned request carries the admission to
-// Subscribe; if no session claims it, it is freed when the request ends.
-func (s *Server) admitWHEP(w http.ResponseWriter, r *http.Request, rm room.Room) (*http.Request, bool) {
+// Subscribe; if no session claims it, release frees it (the handler defers
+// it: freed before the answer reaches the client, so a client that sends
+// its next offer at once is not refused for a place it no longer holds).
+func (s *Server) admitWHEP(w http.ResponseWriter, r *http.Request, rm room.Room) (_ *http.Request, release func(), ok bool) {
 	a, ok := s.deps.WHEP.(admitter)
 	if !ok {
-		return r, true
+		return r, func() {}, true
 	}
 	return admit(w, r, func(key string) (*media.Admission, error) { return a.AdmitViewer(rm.ID, key) })
 }
 
 // admitWHIP is admitWHEP for a host's WHIP session.
-func (s *Server) admitWHIP(w http.ResponseWriter, r *http.Request, rm room.Room) (*http.Request, bool) {
+func (s *Server) admitWHIP(w http.ResponseWriter, r *http.Request, rm room.Room) (_ *http.Request, release func(), ok bool) {
 	a, ok := s.deps.WHIP.(admitter)
 	if !ok {
-		return r, true
+		return r, func() {}, true
 	}
 	return admit(w, r, func(key string) (*media.Admission, error) { return a.AdmitPublisher(rm.ID, key) })
 }
 
-func admit(w http.ResponseWriter, r *http.Request, take func(key string) (*media.Admission, error)) (*http.Request, bool) {
+func admit(w http.ResponseWriter, r *http.Request, take func(key string) (*media.Admission, error)) (*http.Request, func(), bool) {
 	adm, err := take(room.ClientKey(r))
 	if err != nil {
 		writeLimitError(w, err)
-		return r, false
+		return r, func() {}, false
 	}
-	ctx := media.WithAdmission(r.Context(), adm)
-	context.AfterFunc(ctx, adm.Release) // the request context ends when the handler returns
-	return r.WithContext(ctx), true
+	return r.WithContext(media.WithAdmission(r.Context(), adm)), adm.Release, true
 }
 
 // writeLimitError answers a refused admission: 429 when the client's own

@@ -46,9 +46,11 @@ func (s *Server) whipPost(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if r, ok = s.admitWHIP(w, r, rm); !ok {
+	var release func()
+	if r, release, ok = s.admitWHIP(w, r, rm); !ok {
 		return
 	}
+	defer release()
 	offer, ok := s.readOffer(w, r, s.deps.WHIP != nil)
 	if !ok {
 		return
@@ -72,9 +74,11 @@ func (s *Server) whepPost(w http.ResponseWriter, r *http.Request) {
 	if !s.mayWatch(w, r, rm) {
 		return
 	}
-	if r, ok = s.admitWHEP(w, r, rm); !ok {
+	var release func()
+	if r, release, ok = s.admitWHEP(w, r, rm); !ok {
 		return
 	}
+	defer release()
 	offer, ok := s.readOffer(w, r, s.deps.WHEP != nil)
 	if !ok {
 		return

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -86,15 +85,5 @@ func auctionCmd(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if c.ws.json {
-		if err := printJSON(out, res); err != nil {
-			return err
-		}
-	} else {
-		res.print(out)
-	}
-	if len(res.Problems) > 0 {
-		return fmt.Errorf("check failed: %s", strings.Join(res.Problems, "; "))
-	}
-	return nil
+	return report(out, c.ws.json, res, res.print, res.Problems)
 }

@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -82,30 +81,22 @@ func giveawayCmd(ctx context.Context, args []string, out io.Writer) error {
 	var c giveawayConfig
 	fs := flag.NewFlagSet("giveaway", flag.ContinueOnError)
 	c.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := c.check(); err != nil {
+	if err := parseChecked(fs, args, c.check); err != nil {
 		return err
 	}
 	res, err := runGiveaway(ctx, c)
 	if err != nil {
 		return err
 	}
-	if c.ws.json {
-		if err := printJSON(out, res); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprintf(out, "giveaway %s: %d/%d connected, %d entered (errors %v)\n", res.GiveawayID, res.Connected, res.Clients, res.Entered, res.Errors)
-		fmt.Fprintf(out, "entries/s %.0f   enter p50 %.1f ms  p99 %.1f ms   ended %.0f ms after close   verify %.1f ms\n",
-			res.EntriesPS, res.EnterP50ms, res.EnterP99ms, res.EndAfterMS, res.VerifyMS)
-		fmt.Fprintf(out, "entrants %d, winners %v\n", res.Entrants, res.Winners)
-	}
-	if len(res.Problems) > 0 {
-		return fmt.Errorf("check failed: %s", strings.Join(res.Problems, "; "))
-	}
-	return nil
+	return report(out, c.ws.json, res, res.print, res.Problems)
+}
+
+// print writes the run's figures as text.
+func (res *giveawayResult) print(out io.Writer) {
+	fmt.Fprintf(out, "giveaway %s: %d/%d connected, %d entered (errors %v)\n", res.GiveawayID, res.Connected, res.Clients, res.Entered, res.Errors)
+	fmt.Fprintf(out, "entries/s %.0f   enter p50 %.1f ms  p99 %.1f ms   ended %.0f ms after close   verify %.1f ms\n",
+		res.EntriesPS, res.EnterP50ms, res.EnterP99ms, res.EndAfterMS, res.VerifyMS)
+	fmt.Fprintf(out, "entrants %d, winners %v\n", res.Entrants, res.Winners)
 }
 
 // gwConn is one WebSocket: its reader passes every frame on; only the

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"liveroom/room"
 )
 
 // lapseConfig is one `lapse` run (docs/orders.md): a flash sale whose
@@ -23,9 +21,8 @@ import (
 // go back to the running sale, where the buyers who lost the first storm
 // take them in a second one.
 type lapseConfig struct {
-	sale      saleConfig
-	unpaid    int
-	payWithin int
+	sale   saleConfig
+	unpaid int
 }
 
 // lapseResult is what a lapse run measured and found.
@@ -49,11 +46,8 @@ func lapseCmd(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("lapse", flag.ContinueOnError)
 	c.sale.register(fs)
 	fs.IntVar(&c.unpaid, "unpaid", 30, "winners who never pay: their orders lapse and the units go back on sale")
-	fs.IntVar(&c.payWithin, "pay-within", 5, "the sale's payment window in seconds (pay_within_s)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := c.check(); err != nil {
+	fs.IntVar(&c.sale.payWithin, "pay-within", 5, "the sale's payment window in seconds (pay_within_s)")
+	if err := parseChecked(fs, args, c.check); err != nil {
 		return err
 	}
 	c.sale.progress = os.Stderr
@@ -61,21 +55,12 @@ func lapseCmd(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if c.sale.ws.json {
-		if err := printJSON(out, res); err != nil {
-			return err
-		}
-	} else {
-		res.print(out)
-	}
-	if len(res.Problems) > 0 {
-		return fmt.Errorf("check failed: %s", strings.Join(res.Problems, "; "))
-	}
-	return nil
+	return report(out, c.sale.ws.json, res, res.print, res.Problems)
 }
 
 func (c *lapseConfig) check() error {
-	c.sale.checkout, c.sale.qty, c.sale.perUser = true, 1, 1
+	// One unit a buyer, checked out, as soon as the sale opens.
+	c.sale.checkout, c.sale.qty, c.sale.perUser, c.sale.startsIn = true, 1, 1, 0
 	if err := c.sale.check(); err != nil {
 		return err
 	}
@@ -84,7 +69,7 @@ func (c *lapseConfig) check() error {
 		return errors.New("--admin-key is required (the merchant reports payments through the admin API)")
 	case c.unpaid < 1 || c.unpaid > c.sale.quantity:
 		return errors.New("--unpaid: must be 1..--quantity")
-	case c.payWithin < 1 || c.payWithin > 3600:
+	case c.sale.payWithin < 1 || c.sale.payWithin > 3600:
 		return errors.New("--pay-within: must be 1..3600 seconds")
 	case c.sale.ws.clients < c.sale.quantity+c.unpaid:
 		return errors.New("--buyers: must be at least --quantity + --unpaid (losers of the first storm buy the lapsed units)")
@@ -107,87 +92,27 @@ func runLapse(ctx context.Context, cfg lapseConfig) (*lapseResult, error) {
 		return nil, err
 	}
 	res := &lapseResult{Room: f.room, Buyers: f.clients, Quantity: sc.quantity, Unpaid: cfg.unpaid, Problems: []string{}}
-	tag := room.RandomID(4)
-	hostTok, err := m.token(ctx, "lapse-host-"+tag, room.RoleHost)
+	cr, err := connectCrowd(ctx, sc, m, "lapse")
 	if err != nil {
 		return nil, err
 	}
-	d := f.dialer()
-	hws, _, err := d.DialContext(ctx, f.wsURL(hostTok), nil)
-	if err != nil {
-		return nil, fmt.Errorf("host: %w", err)
-	}
-	host := newSaleConn(hws, true)
-	defer host.close()
-	w, err := host.waitWelcome(ctx, sc.timeout)
-	if err != nil {
-		return nil, fmt.Errorf("host: %w", err)
-	}
-	known := map[string]bool{}
-	if w.Room != nil && w.Room.Sale != nil {
-		known[w.Room.Sale.ID] = true
-		if s := w.Room.Sale; s.SKU == sc.sku && s.State != "ended" {
-			if err := host.stopSale(ctx, sc, "stop-old", s.ID); err != nil {
-				return nil, err
-			}
-		}
-	}
-	buyers := make([]*saleConn, f.clients)
-	_, firstErr := f.connectAll(ctx, f.clients, func(ctx context.Context, i int) error {
-		tok, err := m.token(ctx, fmt.Sprintf("lapse-buyer-%s-%d", tag, i), room.RoleViewer)
-		if err != nil {
-			return err
-		}
-		ws, _, err := d.DialContext(ctx, f.wsURL(tok), nil)
-		if err != nil {
-			return err
-		}
-		c := newSaleConn(ws, false)
-		if _, err := c.waitWelcome(ctx, sc.timeout); err != nil {
-			c.close()
-			return err
-		}
-		buyers[i] = c
-		return nil
-	})
-	live := slices.DeleteFunc(buyers, func(c *saleConn) bool { return c == nil })
-	defer func() {
-		var wg sync.WaitGroup
-		for _, c := range live {
-			wg.Go(c.close)
-		}
-		wg.Wait()
-	}()
-	if len(live) < sc.quantity+cfg.unpaid {
-		return nil, fmt.Errorf("only %d buyers connected: %v", len(live), firstErr)
+	defer cr.close()
+	if len(cr.buyers) < sc.quantity+cfg.unpaid {
+		return nil, fmt.Errorf("only %d buyers connected: %v", len(cr.buyers), cr.firstErr)
 	}
 
 	// The sale, with its own payment window.
-	ref := "start-lapse"
-	if err := host.send(map[string]any{"type": "sale.start", "ref": ref, "sku": sc.sku, "price_cents": sc.price,
-		"quantity": sc.quantity, "per_user_limit": 1, "duration_s": sc.duration, "pay_within_s": cfg.payWithin}); err != nil {
+	sale, err := cr.host.startSale(ctx, sc, "start-lapse", cr.known)
+	if err != nil {
 		return nil, err
 	}
-	a, err := host.await(ctx, sc.timeout, func(f *saleFrame) bool {
-		return f.Ref == ref || (f.Type == "sale.started" && f.Sale != nil && f.Sale.SKU == sc.sku && !known[f.Sale.ID])
-	})
-	if err != nil || a.f.Type == "error" {
-		return nil, fmt.Errorf("sale.start: %v %s %s", err, a.f.Code, a.f.Message)
-	}
-	saleID := a.f.Sale.ID
-	defer func() { _ = host.stopSale(context.WithoutCancel(ctx), sc, "stop-lapse", saleID) }()
+	saleID := sale.ID
+	defer func() { _ = cr.host.stopSale(context.WithoutCancel(ctx), sc, "stop-lapse", saleID) }()
 
+	// storm returns the buyers in who that reserved and checked out.
 	storm := func(who []int) []int {
 		var prog saleProgress
-		outs := make([]buyerOutcome, len(who))
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for k, i := range who {
-			wg.Go(func() { outs[k] = live[i].buy(ctx, sc, saleID, i, start, &prog) })
-		}
-		time.Sleep(20 * time.Millisecond)
-		close(start)
-		wg.Wait()
+		outs, _ := cr.storm(ctx, sc, saleID, who, &prog)
 		var won []int
 		for k, o := range outs {
 			if o.result == "ok" && o.checkout == "confirmed" {
@@ -196,11 +121,7 @@ func runLapse(ctx context.Context, cfg lapseConfig) (*lapseResult, error) {
 		}
 		return won
 	}
-	everyone := make([]int, len(live))
-	for i := range everyone {
-		everyone[i] = i
-	}
-	won := storm(everyone)
+	won := storm(everyone(len(cr.buyers)))
 	res.FirstWinners = len(won)
 	if len(won) != sc.quantity {
 		res.Problems = append(res.Problems, fmt.Sprintf("first storm: %d orders, want %d", len(won), sc.quantity))
@@ -269,7 +190,7 @@ func runLapse(ctx context.Context, cfg lapseConfig) (*lapseResult, error) {
 		winner[i] = true
 	}
 	var losers []int
-	for i := range live {
+	for i := range cr.buyers {
 		if !winner[i] {
 			losers = append(losers, i)
 		}

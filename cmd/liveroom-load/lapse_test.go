@@ -19,9 +19,9 @@ func TestLapseWorkload(t *testing.T) {
 	cfg := lapseConfig{
 		sale: saleConfig{
 			ws:  wsFlags{baseURL: base, room: "lapse", clients: 40, adminKey: testAdminKey, connectRate: 1000},
-			sku: "tee", quantity: 10, price: 500, duration: 600, sales: 1, timeout: 15 * time.Second,
+			sku: "tee", quantity: 10, price: 500, duration: 600, sales: 1, timeout: 15 * time.Second, payWithin: 1,
 		},
-		unpaid: 3, payWithin: 1,
+		unpaid: 3,
 	}
 	if err := cfg.check(); err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -26,6 +25,8 @@ type saleConfig struct {
 	sales    int
 	timeout  time.Duration
 	progress io.Writer // progress lines; nil = none
+
+	payWithin int // the sale's pay_within_s (lapse); 0: not sent, the server's default
 }
 
 func (c *saleConfig) register(fs *flag.FlagSet) {
@@ -92,10 +93,7 @@ func saleCmd(ctx context.Context, args []string, out io.Writer) error {
 	var c saleConfig
 	fs := flag.NewFlagSet("sale", flag.ContinueOnError)
 	c.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := c.check(); err != nil {
+	if err := parseChecked(fs, args, c.check); err != nil {
 		return err
 	}
 	c.progress = os.Stderr
@@ -103,15 +101,5 @@ func saleCmd(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if c.ws.json {
-		if err := printJSON(out, res); err != nil {
-			return err
-		}
-	} else {
-		res.print(out)
-	}
-	if len(res.Problems) > 0 {
-		return fmt.Errorf("check failed: %s", strings.Join(res.Problems, "; "))
-	}
-	return nil
+	return report(out, c.ws.json, res, res.print, res.Problems)
 }

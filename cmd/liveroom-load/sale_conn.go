@@ -160,9 +160,12 @@ func (c *saleConn) close() {
 // startSale sends sale.start and returns the sale from sale.started (the
 // answer is a room event without ref; an error carries the ref).
 func (c *saleConn) startSale(ctx context.Context, cfg *saleConfig, ref string, known map[string]bool) (saleInfo, error) {
-	err := c.send(map[string]any{"type": "sale.start", "ref": ref, "sku": cfg.sku, "price_cents": cfg.price,
-		"quantity": cfg.quantity, "per_user_limit": cfg.perUser, "starts_in_s": cfg.startsIn, "duration_s": cfg.duration})
-	if err != nil {
+	m := map[string]any{"type": "sale.start", "ref": ref, "sku": cfg.sku, "price_cents": cfg.price,
+		"quantity": cfg.quantity, "per_user_limit": cfg.perUser, "starts_in_s": cfg.startsIn, "duration_s": cfg.duration}
+	if cfg.payWithin > 0 {
+		m["pay_within_s"] = cfg.payWithin
+	}
+	if err := c.send(m); err != nil {
 		return saleInfo{}, err
 	}
 	a, err := c.await(ctx, cfg.timeout, func(f *saleFrame) bool {
@@ -209,52 +212,54 @@ type buyerOutcome struct {
 // cart.checkout if it reserved and checkout is set.
 func (c *saleConn) buy(ctx context.Context, cfg *saleConfig, saleID string, i int, start <-chan struct{}, prog *saleProgress) buyerOutcome {
 	key := fmt.Sprintf("%s-b%d", saleID, i)
-	ref := "add-" + key
 	var o buyerOutcome
 	<-start
-	sent := time.Now()
-	if err := c.send(map[string]any{"type": "cart.add", "sale_id": saleID, "qty": cfg.qty, "key": key, "ref": ref}); err != nil {
-		o.result = "send_failed"
-		prog.count(o.result)
-		return o
+	res, a, sent := c.request(ctx, cfg.timeout, map[string]any{"type": "cart.add", "sale_id": saleID, "qty": cfg.qty, "key": key, "ref": "add-" + key}, "cart")
+	o.result = res
+	if res == "ok" {
+		o.units = a.f.unitsFor(key)
 	}
-	a, err := c.await(ctx, cfg.timeout, func(f *saleFrame) bool { return f.Ref == ref })
-	switch {
-	case err != nil:
-		o.result = "no_reply"
-	case a.f.Type == "cart":
-		o.result, o.units = "ok", a.f.unitsFor(key)
-	case a.f.Type == "error":
-		o.result = a.f.Code
-	default:
-		o.result = "unexpected_" + a.f.Type
-	}
-	if err == nil {
+	if !a.at.IsZero() {
 		o.latency, o.answered = a.at.Sub(sent), a.at
 	}
 	prog.count(o.result)
 	if o.result != "ok" || !cfg.checkout {
 		return o
 	}
-	ref = "pay-" + key
-	sent = time.Now()
-	if err := c.send(map[string]any{"type": "cart.checkout", "key": ref, "ref": ref}); err != nil {
-		o.checkout = "send_failed"
+	ref := "pay-" + key
+	res, a, sent = c.request(ctx, cfg.timeout, map[string]any{"type": "cart.checkout", "key": ref, "ref": ref}, "order.confirmed")
+	o.checkout = res
+	switch res {
+	case "send_failed":
 		return o
-	}
-	a, err = c.await(ctx, cfg.timeout, func(f *saleFrame) bool { return f.Ref == ref })
-	switch {
-	case err != nil:
-		o.checkout = "no_reply"
-	case a.f.Type == "order.confirmed":
+	case "ok":
 		o.checkout, o.coLat = "confirmed", a.at.Sub(sent)
-	case a.f.Type == "error":
-		o.checkout = a.f.Code
-	default:
-		o.checkout = "unexpected_" + a.f.Type
 	}
 	prog.checkedOut()
 	return o
+}
+
+// request sends m and waits for the frame answering its ref. The result is
+// "ok" for an answer of type want, else the error's code, "no_reply",
+// "send_failed" or "unexpected_<type>"; the answer (at is zero when there
+// is none) and when m was sent come with it.
+func (c *saleConn) request(ctx context.Context, timeout time.Duration, m map[string]any, want string) (string, arrival, time.Time) {
+	ref, _ := m["ref"].(string)
+	sent := time.Now()
+	if err := c.send(m); err != nil {
+		return "send_failed", arrival{}, sent
+	}
+	a, err := c.await(ctx, timeout, func(f *saleFrame) bool { return f.Ref == ref })
+	switch {
+	case err != nil:
+		return "no_reply", arrival{}, sent
+	case a.f.Type == want:
+		return "ok", a, sent
+	case a.f.Type == "error":
+		return a.f.Code, a, sent
+	default:
+		return "unexpected_" + a.f.Type, a, sent
+	}
 }
 
 // saleProgress counts answers for the progress line.

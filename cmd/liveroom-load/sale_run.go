@@ -9,8 +9,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"liveroom/room"
 )
 
 // saleRound is one sale's figures.
@@ -87,65 +85,17 @@ func runSale(ctx context.Context, cfg saleConfig) (*saleResult, error) {
 	}
 	res.ServerRSSBefore = before.RSS
 
-	tag := room.RandomID(4) // fresh users each run: no carts or limits left from an earlier one
-	hostTok, err := m.token(ctx, "load-host-"+tag, room.RoleHost)
+	cr, err := connectCrowd(ctx, &cfg, m, "load")
 	if err != nil {
 		return nil, err
 	}
-	d := f.dialer()
-	hws, _, err := d.DialContext(ctx, f.wsURL(hostTok), nil)
-	if err != nil {
-		return nil, fmt.Errorf("host: %w", err)
+	defer cr.close()
+	if cr.firstErr != nil && cfg.progress != nil {
+		fmt.Fprintf(cfg.progress, "first connect error: %v\n", cr.firstErr)
 	}
-	host := newSaleConn(hws, true)
-	defer host.close()
-	w, err := host.waitWelcome(ctx, cfg.timeout)
-	if err != nil {
-		return nil, fmt.Errorf("host: %w", err)
-	}
-	known := map[string]bool{}
-	if w.Room != nil && w.Room.Sale != nil {
-		known[w.Room.Sale.ID] = true
-		// A sale of the sku left open by an earlier run would refuse ours.
-		if s := w.Room.Sale; s.SKU == cfg.sku && s.State != "ended" {
-			if err := host.stopSale(ctx, &cfg, "stop-old", s.ID); err != nil {
-				return nil, err
-			}
-		}
-	}
-
-	buyers := make([]*saleConn, f.clients)
-	failed, firstErr := f.connectAll(ctx, f.clients, func(ctx context.Context, i int) error {
-		tok, err := m.token(ctx, fmt.Sprintf("load-buyer-%s-%d", tag, i), room.RoleViewer)
-		if err != nil {
-			return err
-		}
-		ws, _, err := d.DialContext(ctx, f.wsURL(tok), nil)
-		if err != nil {
-			return err
-		}
-		c := newSaleConn(ws, false)
-		if _, err := c.waitWelcome(ctx, cfg.timeout); err != nil {
-			c.close()
-			return err
-		}
-		buyers[i] = c
-		return nil
-	})
-	if firstErr != nil && cfg.progress != nil {
-		fmt.Fprintf(cfg.progress, "first connect error: %v\n", firstErr)
-	}
-	live := slices.DeleteFunc(buyers, func(c *saleConn) bool { return c == nil })
-	defer func() {
-		var wg sync.WaitGroup
-		for _, c := range live {
-			wg.Go(c.close)
-		}
-		wg.Wait()
-	}()
-	res.Connected, res.ConnectFailed = len(live), failed
-	if len(live) == 0 {
-		return nil, fmt.Errorf("no buyer connected: %w", firstErr)
+	res.Connected, res.ConnectFailed = len(cr.buyers), cr.failed
+	if len(cr.buyers) == 0 {
+		return nil, fmt.Errorf("no buyer connected: %w", cr.firstErr)
 	}
 	connected, err := scrapeServer(ctx, f.baseURL)
 	if err != nil {
@@ -155,11 +105,11 @@ func runSale(ctx context.Context, cfg saleConfig) (*saleResult, error) {
 
 	bearer := f.adminKey
 	if bearer == "" {
-		bearer = hostTok // a host may list its room's orders
+		bearer = cr.hostTok // a host may list its room's orders
 	}
 	var all []time.Duration
 	for k := range cfg.sales {
-		r, err := runOneSale(ctx, &cfg, host, live, known, k)
+		r, err := runOneSale(ctx, &cfg, cr, k)
 		if err != nil {
 			return nil, err
 		}
@@ -194,13 +144,14 @@ func runSale(ctx context.Context, cfg saleConfig) (*saleResult, error) {
 }
 
 // runOneSale: fresh stock, sale.start, all buyers at once, sale.stop.
-func runOneSale(ctx context.Context, cfg *saleConfig, host *saleConn, buyers []*saleConn, known map[string]bool, k int) (*saleRound, error) {
+func runOneSale(ctx context.Context, cfg *saleConfig, cr *saleCrowd, k int) (*saleRound, error) {
 	if cfg.ws.adminKey != "" {
 		if err := cfg.putProduct(ctx); err != nil {
 			return nil, err
 		}
 	}
-	sale, err := host.startSale(ctx, cfg, fmt.Sprintf("start-%d", k), known)
+	host, buyers := cr.host, cr.buyers
+	sale, err := host.startSale(ctx, cfg, fmt.Sprintf("start-%d", k), cr.known)
 	if err != nil {
 		return nil, err
 	}
@@ -212,12 +163,6 @@ func runOneSale(ctx context.Context, cfg *saleConfig, host *saleConn, buyers []*
 		}
 	}
 	var prog saleProgress
-	outs := make([]buyerOutcome, len(buyers))
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i, c := range buyers {
-		wg.Go(func() { outs[i] = c.buy(ctx, cfg, sale.ID, i, start, &prog) })
-	}
 	stopProgress := make(chan struct{})
 	var pwg sync.WaitGroup
 	if cfg.progress != nil {
@@ -234,10 +179,7 @@ func runOneSale(ctx context.Context, cfg *saleConfig, host *saleConn, buyers []*
 			}
 		})
 	}
-	time.Sleep(20 * time.Millisecond) // let every buyer goroutine park on the barrier
-	began := time.Now()
-	close(start)
-	wg.Wait()
+	outs, began := cr.storm(ctx, cfg, sale.ID, everyone(len(buyers)), &prog)
 	close(stopProgress)
 	pwg.Wait()
 	if err := host.stopSale(ctx, cfg, fmt.Sprintf("stop-%d", k), sale.ID); err != nil {

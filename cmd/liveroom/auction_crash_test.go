@@ -2,9 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -15,31 +12,16 @@ import (
 // idempotency keys and removal still hold; killed again and restarted after
 // its end, it closes once with the right winner and exactly one order.
 func TestAuctionSurvivesKill9(t *testing.T) {
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "liveroom.yaml")
-	cfgText := fmt.Sprintf("auth:\n  jwt_secret: %s\n  admin_key: %s\n", crashSecret, crashAdminKey)
-	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	data := filepath.Join(dir, "data")
-	p := startServer(t, data, "--config", cfgPath)
-	if status, b := adminDo(t, "POST", p.Base+"/api/v1/rooms", map[string]any{"id": "auc", "title": "Auction"}); status != 201 {
-		t.Fatalf("create room: %d %s", status, b)
-	}
-	if status, b := adminDo(t, "PUT", p.Base+"/api/v1/rooms/auc/products/lamp", map[string]any{"title": "Lamp", "price_cents": 9000, "currency": "EUR", "stock": 2}); status != 200 {
-		t.Fatalf("put product: %d %s", status, b)
-	}
+	node := newCrashNode(t, "")
+	p := node.start()
+	seedRoom(t, p.Base, "auc", "Auction", "lamp", map[string]any{"title": "Lamp", "price_cents": 9000, "currency": "EUR", "stock": 2})
 	tokens := map[string]string{}
 	for _, u := range []struct{ sub, role string }{{"host", "host"}, {"mod", "moderator"}, {"ann", "viewer"}, {"bob", "viewer"}, {"cat", "viewer"}} {
 		tokens[u.sub] = mintToken(t, p.Base, u.sub, u.role, "auc")
 	}
 	join := func(base, who string) *wsClient {
 		t.Helper()
-		c := dialWS(t, base, "auc", tokens[who])
-		if c.await("welcome", 5*time.Second) == nil {
-			t.Fatalf("%s: no welcome", who)
-		}
-		return c
+		return joinWS(t, base, "auc", tokens[who], who)
 	}
 	// answer sends m and waits for the event of type kind (or error).
 	answer := func(c *wsClient, m map[string]any, kind string) map[string]any {
@@ -92,7 +74,7 @@ func TestAuctionSurvivesKill9(t *testing.T) {
 	}
 	p.Kill()
 
-	p2 := startServer(t, data, "--config", cfgPath)
+	p2 := node.start()
 	cat := dialWS(t, p2.Base, "auc", tokens["cat"])
 	w := cat.await("welcome", 5*time.Second)
 	if w == nil {
@@ -119,18 +101,12 @@ func TestAuctionSurvivesKill9(t *testing.T) {
 	if au == nil || au.ID != id || au.Amount != 1000 || au.Leader == nil || au.Leader.ID != "ann" || au.EndsAt != endsAt || au.State != "running" {
 		t.Fatalf("auction in the welcome after kill -9: %s", b)
 	}
-	bob2 := dialWS(t, p2.Base, "auc", tokens["bob"])
-	if bob2.await("welcome", 5*time.Second) == nil {
-		t.Fatal("bob: no welcome")
-	}
+	bob2 := join(p2.Base, "bob")
 	if ev := answer(bob2, map[string]any{"type": "auction.bid", "ref": "b3", "auction_id": id, "amount_cents": 5000, "key": "b3"}, "auction.bid"); ev["type"] != "error" || ev["code"] != "not_allowed" {
 		t.Fatalf("removed bidder after kill -9: %v, want not_allowed", ev)
 	}
 	// ann's maximum key replays (no second maximum), her lead unchanged.
-	ann2 := dialWS(t, p2.Base, "auc", tokens["ann"])
-	if ann2.await("welcome", 5*time.Second) == nil {
-		t.Fatal("ann: no welcome")
-	}
+	ann2 := join(p2.Base, "ann")
 	if ev := answer(ann2, map[string]any{"type": "auction.max", "ref": "a1", "auction_id": id, "max_cents": 1500, "key": "a1"}, "auction.bid"); ev["type"] != "auction.bid" || ev["amount_cents"] != float64(1000) {
 		t.Fatalf("ann's replayed maximum after kill -9: %v", ev)
 	}
@@ -141,8 +117,8 @@ func TestAuctionSurvivesKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Until(end) + 300*time.Millisecond) // it ends while the node is down
-	p3 := startServer(t, data, "--config", cfgPath)
-	var orders []struct {
+	p3 := node.start()
+	type order struct {
 		ID         string `json:"id"`
 		User       string `json:"user"`
 		TotalCents int64  `json:"total_cents"`
@@ -150,18 +126,12 @@ func TestAuctionSurvivesKill9(t *testing.T) {
 			AuctionID string `json:"auction_id"`
 		} `json:"items"`
 	}
+	var orders []order
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) && len(orders) == 0 {
 		status, b := adminDo(t, "GET", p3.Base+"/api/v1/rooms/auc/orders", nil)
 		var page struct {
-			Orders []struct {
-				ID         string `json:"id"`
-				User       string `json:"user"`
-				TotalCents int64  `json:"total_cents"`
-				Items      []struct {
-					AuctionID string `json:"auction_id"`
-				} `json:"items"`
-			} `json:"orders"`
+			Orders []order `json:"orders"`
 		}
 		if status != 200 || json.Unmarshal(b, &page) != nil {
 			t.Fatalf("orders: %d %s", status, b)
@@ -175,7 +145,7 @@ func TestAuctionSurvivesKill9(t *testing.T) {
 	p3.Stop(t, 5*time.Second)
 
 	// Once more: the close is not repeated and the unit stays sold.
-	p4 := startServer(t, data, "--config", cfgPath)
+	p4 := node.start()
 	time.Sleep(500 * time.Millisecond) // a few closer ticks
 	status, b := adminDo(t, "GET", p4.Base+"/api/v1/rooms/auc/orders", nil)
 	var page struct {

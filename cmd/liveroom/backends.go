@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -90,6 +91,7 @@ func openRedis(cfg Config, log *slog.Logger) (*backends, error) {
 		rdb.Close()
 		return nil, err
 	}
+	checkClock(rdb, log)
 	prefix := cfg.Cart.RedisPrefix
 	if prefix == "" {
 		prefix = cart.DefaultRedisPrefix
@@ -117,7 +119,11 @@ func openRedis(cfg Config, log *slog.Logger) (*backends, error) {
 		},
 		readyDetail: func(ctx context.Context) map[string]string {
 			p := persistence.Report(ctx)
-			return map[string]string{"redis_persistence": p.Verdict(), "redis_persistence_detail": p.Detail()}
+			d := map[string]string{"redis_persistence": p.Verdict(), "redis_persistence_detail": p.Detail()}
+			if skew, _, err := room.RedisClockSkew(ctx, rdb, time.Now); err == nil {
+				d["redis_clock_skew_ms"] = strconv.FormatInt(skew.Milliseconds(), 10)
+			}
+			return d
 		},
 		close: func() { _ = bus.Close(); _ = store.Close(); _ = rdb.Close() },
 	}, nil
@@ -140,6 +146,24 @@ func checkPersistence(cfg room.RedisConfig, rdb *redis.Client, log *slog.Logger)
 		log.Warn("redis persistence: a Redis restart may lose confirmed orders and stock (docs/cluster.md)", attrs...)
 	}
 	return room.NewPersistenceWatch(rdb, p, time.Minute), nil
+}
+
+// checkClock logs how far this node's clock is from Redis' TIME: flash
+// sales and holds are timed by each node's clock, auctions and giveaways by
+// Redis', so a node far off ends a sale early or late for its buyers.
+func checkClock(rdb *redis.Client, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	skew, rtt, err := room.RedisClockSkew(ctx, rdb, time.Now)
+	switch {
+	case err != nil:
+		log.Warn("redis clock: TIME failed", "err", err)
+	case skew > room.ClockSkewWarn || skew < -room.ClockSkewWarn:
+		log.Warn("node clock is off from Redis' TIME: flash sales on this node end early or late by as much (keep nodes on NTP)",
+			"skew_ms", skew.Milliseconds(), "rtt_ms", rtt.Milliseconds())
+	default:
+		log.Info("node clock against Redis' TIME", "skew_ms", skew.Milliseconds(), "rtt_ms", rtt.Milliseconds())
+	}
 }
 
 // forgetters are the ForgetScope methods of those of parts that have one.

@@ -24,8 +24,12 @@ func publishTo(t *testing.T, ctx context.Context, p *proctest.Server, roomID, to
 	if err != nil {
 		t.Fatal(err)
 	}
+	api, err := mediatest.NewLoopbackAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
 	sig := mediatest.WHIP(p.Base+"/whip/"+roomID, token)
-	pub, err := mediatest.NewPublisher(ctx, sig.Signal, mediatest.PublisherOptions{Clip: clip})
+	pub, err := mediatest.NewPublisher(ctx, sig.Signal, mediatest.PublisherOptions{Clip: clip, API: api})
 	if err != nil {
 		t.Fatalf("publish to %s: %v", p.Base, err)
 	}
@@ -39,8 +43,12 @@ func publishTo(t *testing.T, ctx context.Context, p *proctest.Server, roomID, to
 // watchOn starts a WHEP viewer on node p.
 func watchOn(t *testing.T, ctx context.Context, p *proctest.Server, roomID string) (*mediatest.Viewer, *mediatest.HTTPSignaler) {
 	t.Helper()
+	api, err := mediatest.NewLoopbackAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
 	sig := mediatest.WHEP(p.Base+"/whep/"+roomID, "")
-	v, err := mediatest.NewViewer(ctx, sig.Signal, mediatest.ViewerOptions{})
+	v, err := mediatest.NewViewer(ctx, sig.Signal, mediatest.ViewerOptions{API: api})
 	if err != nil {
 		t.Fatalf("watch on %s: %v", p.Base, err)
 	}

@@ -48,21 +48,7 @@ func startCluster(t *testing.T) (*roomtest.RedisServer, []*proctest.Server) {
 
 // next returns the next event of one of kinds, or nil.
 func (c *wsClient) next(d time.Duration, kinds ...string) map[string]any {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	for {
-		select {
-		case m, ok := <-c.in:
-			if !ok {
-				return nil
-			}
-			if slices.Contains(kinds, m["type"].(string)) {
-				return m
-			}
-		case <-timer.C:
-			return nil
-		}
-	}
+	return c.until(d, func(m map[string]any) bool { return slices.Contains(kinds, m["type"].(string)) })
 }
 
 func TestClusterChatAndModeration(t *testing.T) {

@@ -132,6 +132,12 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	if v := getenv("LIVEROOM_TRUSTED_PROXIES"); v != "" { // comma-separated, like http.trusted_proxies
 		c.HTTP.TrustedProxies = strings.Split(v, ",")
 	}
+	// What a container's operator knows only at run time: the public
+	// address media is reached at, and the one to bind.
+	set("LIVEROOM_WEBRTC_LISTEN_IP", &c.WebRTC.ListenIP)
+	if v := getenv("LIVEROOM_WEBRTC_NAT_1TO1_IPS"); v != "" { // comma-separated, like webrtc.nat_1to1_ips
+		c.WebRTC.NAT1To1IPs = strings.Split(v, ",")
+	}
 	return nil
 }
 

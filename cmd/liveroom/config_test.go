@@ -66,7 +66,8 @@ func TestFlagsOverrideEnvOverrideFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.yaml")
 	_ = os.WriteFile(path, []byte("http:\n  listen: ':1111'\ndata_dir: fromfile\nauth:\n  admin_key: file-admin-key-000000\n"), 0o600)
 	env := map[string]string{"LIVEROOM_HTTP": ":2222", "LIVEROOM_DATA_DIR": "fromenv", "LIVEROOM_ADMIN_KEY": "env-admin-key-0000000",
-		"LIVEROOM_TRUSTED_PROXIES": "10.0.0.0/8,127.0.0.1"}
+		"LIVEROOM_TRUSTED_PROXIES": "10.0.0.0/8,127.0.0.1", "LIVEROOM_WEBRTC_LISTEN_IP": "127.0.0.1",
+		"LIVEROOM_WEBRTC_NAT_1TO1_IPS": "203.0.113.7,2001:db8::7"}
 	cfg, err := parseServeFlags([]string{"--config", path, "--http", ":3333", "--webrtc-port", "9999"}, os.Stderr, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +77,9 @@ func TestFlagsOverrideEnvOverrideFile(t *testing.T) {
 	}
 	if got := strings.Join(cfg.HTTP.TrustedProxies, " "); got != "10.0.0.0/8 127.0.0.1" {
 		t.Fatalf("trusted proxies from LIVEROOM_TRUSTED_PROXIES: got %q", got)
+	}
+	if got := strings.Join(cfg.WebRTC.NAT1To1IPs, " "); cfg.WebRTC.ListenIP != "127.0.0.1" || got != "203.0.113.7 2001:db8::7" {
+		t.Fatalf("webrtc from the environment: listen_ip %q, nat_1to1_ips %q", cfg.WebRTC.ListenIP, got)
 	}
 }
 

@@ -10,8 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -40,7 +38,15 @@ func dialWS(t *testing.T, base, roomID, token string) *wsClient {
 	if err != nil {
 		t.Fatalf("dial %s: %v %v", u, err, resp)
 	}
-	c := &wsClient{t: t, conn: conn, in: make(chan map[string]any, 256)}
+	c := newWSClient(t, conn, 256)
+	t.Cleanup(func() { conn.Close() })
+	return c
+}
+
+// newWSClient starts conn's reader, which passes the events on through in
+// (buffer of them may wait) and closes it when the connection ends.
+func newWSClient(t *testing.T, conn *websocket.Conn, buffer int) *wsClient {
+	c := &wsClient{t: t, conn: conn, in: make(chan map[string]any, buffer)}
 	go func() {
 		defer close(c.in)
 		for {
@@ -54,7 +60,6 @@ func dialWS(t *testing.T, base, roomID, token string) *wsClient {
 			}
 		}
 	}()
-	t.Cleanup(func() { conn.Close() })
 	return c
 }
 
@@ -63,6 +68,20 @@ func (c *wsClient) send(m map[string]any) error { return c.conn.WriteJSON(m) }
 // await returns the first event of type kind (skipping others), or nil
 // when the connection ends or the wait runs out.
 func (c *wsClient) await(kind string, d time.Duration) map[string]any {
+	return c.until(d, func(m map[string]any) bool {
+		if m["type"] == kind {
+			return true
+		}
+		if m["type"] == "error" {
+			c.t.Logf("error event while waiting for %s: %v", kind, m)
+		}
+		return false
+	})
+}
+
+// until returns the first event match accepts (skipping others), or nil
+// when the connection ends or the wait runs out.
+func (c *wsClient) until(d time.Duration, match func(m map[string]any) bool) map[string]any {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
@@ -71,11 +90,8 @@ func (c *wsClient) await(kind string, d time.Duration) map[string]any {
 			if !ok {
 				return nil
 			}
-			if m["type"] == kind {
+			if match(m) {
 				return m
-			}
-			if m["type"] == "error" {
-				c.t.Logf("error event while waiting for %s: %v", kind, m)
 			}
 		case <-timer.C:
 			return nil
@@ -161,32 +177,13 @@ func TestConfirmedOrdersSurviveKill9(t *testing.T) {
 	hookSrv := httptest.NewServer(hooks)
 	defer hookSrv.Close()
 
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "liveroom.yaml")
-	cfgText := fmt.Sprintf("auth:\n  jwt_secret: %s\n  admin_key: %s\nwebhooks:\n  orders_url: %s\n  secret: %s\n  retry_min: 100ms\n  retry_max: 1s\n  poll_interval: 200ms\n",
-		crashSecret, crashAdminKey, hookSrv.URL, hookSecret)
-	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	data := filepath.Join(dir, "data")
-	p := startServer(t, data, "--config", cfgPath)
+	node := newCrashNode(t, fmt.Sprintf("webhooks:\n  orders_url: %s\n  secret: %s\n  retry_min: 100ms\n  retry_max: 1s\n  poll_interval: 200ms\n",
+		hookSrv.URL, hookSecret))
+	p := node.start()
 
-	if status, b := adminDo(t, "POST", p.Base+"/api/v1/rooms", map[string]any{"id": "flash", "title": "Flash"}); status != 201 {
-		t.Fatalf("create room: %d %s", status, b)
-	}
-	if status, b := adminDo(t, "PUT", p.Base+"/api/v1/rooms/flash/products/bag", map[string]any{"title": "Bag", "price_cents": 4900, "currency": "EUR", "stock": 100}); status != 200 {
-		t.Fatalf("put product: %d %s", status, b)
-	}
-	host := dialWS(t, p.Base, "flash", mintToken(t, p.Base, "host", "host", "flash"))
-	if host.await("welcome", 5*time.Second) == nil {
-		t.Fatal("host: no welcome")
-	}
-	_ = host.send(map[string]any{"type": "sale.start", "ref": "s", "sku": "bag", "price_cents": 2900, "quantity": 60, "per_user_limit": 2, "starts_in_s": 0, "duration_s": 600})
-	started := host.await("sale.started", 5*time.Second)
-	if started == nil {
-		t.Fatal("no sale.started")
-	}
-	saleID := started["sale"].(map[string]any)["id"].(string)
+	seedRoom(t, p.Base, "flash", "Flash", "bag", map[string]any{"title": "Bag", "price_cents": 4900, "currency": "EUR", "stock": 100})
+	host := joinWS(t, p.Base, "flash", mintToken(t, p.Base, "host", "host", "flash"), "host")
+	saleID := startSale(t, host, map[string]any{"sku": "bag", "price_cents": 2900, "quantity": 60, "per_user_limit": 2, "starts_in_s": 0, "duration_s": 600})
 
 	const buyers = 30
 	type confirmation struct{ order string }
@@ -229,7 +226,7 @@ func TestConfirmedOrdersSurviveKill9(t *testing.T) {
 	}
 	t.Logf("killed the server after %d confirmed orders", len(ids))
 
-	p2 := startServer(t, data, "--config", cfgPath)
+	p2 := node.start()
 	status, b := adminDo(t, "GET", p2.Base+"/api/v1/rooms/flash/orders?limit=500", nil)
 	var page struct {
 		Orders []struct{ ID string } `json:"orders"`

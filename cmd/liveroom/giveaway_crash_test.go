@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,24 +17,10 @@ import (
 // entrants from before the crash (two prize orders, not four), and the GET
 // record recomputes the published draw.
 func TestGiveawaySurvivesKill9(t *testing.T) {
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "liveroom.yaml")
-	cfgText := fmt.Sprintf("auth:\n  jwt_secret: %s\n  admin_key: %s\n", crashSecret, crashAdminKey)
-	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	data := filepath.Join(dir, "data")
-	p := startServer(t, data, "--config", cfgPath)
-	if status, b := adminDo(t, "POST", p.Base+"/api/v1/rooms", map[string]any{"id": "gw", "title": "Giveaway"}); status != 201 {
-		t.Fatalf("create room: %d %s", status, b)
-	}
-	if status, b := adminDo(t, "PUT", p.Base+"/api/v1/rooms/gw/products/bag", map[string]any{"title": "Bag", "price_cents": 4900, "currency": "EUR", "stock": 5}); status != 200 {
-		t.Fatalf("put product: %d %s", status, b)
-	}
-	host := dialWS(t, p.Base, "gw", mintToken(t, p.Base, "host", "host", "gw"))
-	if host.await("welcome", 5*time.Second) == nil {
-		t.Fatal("host: no welcome")
-	}
+	node := newCrashNode(t, "")
+	p := node.start()
+	seedRoom(t, p.Base, "gw", "Giveaway", "bag", map[string]any{"title": "Bag", "price_cents": 4900, "currency": "EUR", "stock": 5})
+	host := joinWS(t, p.Base, "gw", mintToken(t, p.Base, "host", "host", "gw"), "host")
 	// Long enough that the restart happens inside the entry window.
 	_ = host.send(map[string]any{"type": "giveaway.start", "ref": "s", "prize": map[string]any{"sku": "bag"}, "entry_s": 20, "winners": 2})
 	started := host.await("giveaway.started", 5*time.Second)
@@ -46,10 +30,7 @@ func TestGiveawaySurvivesKill9(t *testing.T) {
 	id := started["giveaway_id"].(string)
 	var entries []string
 	for i := range 3 {
-		c := dialWS(t, p.Base, "gw", mintToken(t, p.Base, fmt.Sprintf("viewer-%d", i), "viewer", "gw"))
-		if c.await("welcome", 5*time.Second) == nil {
-			t.Fatalf("viewer %d: no welcome", i)
-		}
+		c := joinWS(t, p.Base, "gw", mintToken(t, p.Base, fmt.Sprintf("viewer-%d", i), "viewer", "gw"), fmt.Sprintf("viewer %d", i))
 		_ = c.send(map[string]any{"type": "giveaway.enter", "ref": "e", "giveaway_id": id})
 		m := c.await("giveaway.entered", 5*time.Second)
 		if m == nil {
@@ -60,7 +41,7 @@ func TestGiveawaySurvivesKill9(t *testing.T) {
 	p.Kill()
 	<-p.Done()
 
-	p2 := startServer(t, data, "--config", cfgPath)
+	p2 := node.start()
 	watch := dialWS(t, p2.Base, "gw", mintToken(t, p2.Base, "watcher", "viewer", "gw"))
 	welcome := watch.await("welcome", 5*time.Second)
 	if welcome == nil {

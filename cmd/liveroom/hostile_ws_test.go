@@ -33,40 +33,12 @@ func dialFrom(t *testing.T, base, src, roomID, token string) *websocket.Conn {
 func clientFrom(t *testing.T, base, src, roomID, token string) *wsClient {
 	t.Helper()
 	conn := dialFrom(t, base, src, roomID, token)
-	c := &wsClient{t: t, conn: conn, in: make(chan map[string]any, 1024)}
-	go func() {
-		defer close(c.in)
-		for {
-			_, b, err := conn.ReadMessage()
-			if err != nil {
-				return
-			}
-			var m map[string]any
-			if json.Unmarshal(b, &m) == nil {
-				c.in <- m
-			}
-		}
-	}()
-	return c
+	return newWSClient(t, conn, 1024)
 }
 
 // awaitRef returns the first event answering ref (or nil).
 func (c *wsClient) awaitRef(ref string, d time.Duration) map[string]any {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	for {
-		select {
-		case m, ok := <-c.in:
-			if !ok {
-				return nil
-			}
-			if m["ref"] == ref {
-				return m
-			}
-		case <-timer.C:
-			return nil
-		}
-	}
+	return c.until(d, func(m map[string]any) bool { return m["ref"] == ref })
 }
 
 // rssKB is the resident set of a process, in KiB.

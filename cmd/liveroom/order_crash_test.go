@@ -6,8 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -87,38 +85,20 @@ func orderLapseKill9(t *testing.T, cluster func(id string) []string) {
 	hookSrv := httptest.NewServer(hooks)
 	defer hookSrv.Close()
 
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "liveroom.yaml")
-	cfgText := fmt.Sprintf("auth:\n  jwt_secret: %s\n  admin_key: %s\ncart:\n  pay_within: 2s\n  sweep_interval: 30ms\nwebhooks:\n  orders_url: %s\n  secret: %s\n  timeout: 2s\n  retry_min: 100ms\n  retry_max: 1s\n  poll_interval: 100ms\n",
-		crashSecret, crashAdminKey, hookSrv.URL, hookSecret)
-	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	data := filepath.Join(dir, "data")
-	args := []string{"--config", cfgPath}
+	yaml := fmt.Sprintf("cart:\n  pay_within: 2s\n  sweep_interval: 30ms\nwebhooks:\n  orders_url: %s\n  secret: %s\n  timeout: 2s\n  retry_min: 100ms\n  retry_max: 1s\n  poll_interval: 100ms\n",
+		hookSrv.URL, hookSecret)
+	node := newCrashNode(t, yaml)
+	var args []string
 	if cluster != nil {
-		args = append(args, cluster("a")...)
-		b := startServer(t, filepath.Join(dir, "data-b"), append([]string{"--config", cfgPath}, cluster("b")...)...)
+		args = cluster("a")
+		b := newCrashNode(t, yaml).start(cluster("b")...)
 		defer b.Stop(t, 5*time.Second)
 	}
-	p := startServer(t, data, args...)
-	if status, b := adminDo(t, "POST", p.Base+"/api/v1/rooms", map[string]any{"id": "flash", "title": "Flash"}); status != 201 {
-		t.Fatalf("create room: %d %s", status, b)
-	}
-	if status, b := adminDo(t, "PUT", p.Base+"/api/v1/rooms/flash/products/bag", map[string]any{"title": "Bag", "price_cents": 4900, "currency": "EUR", "stock": 200}); status != 200 {
-		t.Fatalf("put product: %d %s", status, b)
-	}
-	host := dialWS(t, p.Base, "flash", mintToken(t, p.Base, "host", "host", "flash"))
-	if host.await("welcome", 5*time.Second) == nil {
-		t.Fatal("host: no welcome")
-	}
+	p := node.start(args...)
+	seedRoom(t, p.Base, "flash", "Flash", "bag", map[string]any{"title": "Bag", "price_cents": 4900, "currency": "EUR", "stock": 200})
+	host := joinWS(t, p.Base, "flash", mintToken(t, p.Base, "host", "host", "flash"), "host")
 	const quantity = 150
-	_ = host.send(map[string]any{"type": "sale.start", "ref": "s", "sku": "bag", "price_cents": 2900, "quantity": quantity, "starts_in_s": 0, "duration_s": 600})
-	started := host.await("sale.started", 5*time.Second)
-	if started == nil {
-		t.Fatal("no sale.started")
-	}
-	saleID := started["sale"].(map[string]any)["id"].(string)
+	saleID := startSale(t, host, map[string]any{"sku": "bag", "price_cents": 2900, "quantity": quantity, "starts_in_s": 0, "duration_s": 600})
 
 	// 10 buyers check out 10 orders each, one unit apiece.
 	const buyers, each = 10, 10
@@ -182,7 +162,7 @@ func orderLapseKill9(t *testing.T, cluster func(id string) []string) {
 		t.Fatal("no order lapsed before the deadline")
 	}
 
-	p2 := startServer(t, data, args...)
+	p2 := node.start(args...)
 	deadline = time.Now().Add(20 * time.Second)
 	for len(listOrders(t, p2.Base, "&state=awaiting_payment").Orders) > 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)

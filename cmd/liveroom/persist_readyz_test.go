@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +84,13 @@ func TestRedisPersistenceReported(t *testing.T) {
 			}
 			if body["redis_persistence"] != tc.verdict || !strings.Contains(body["redis_persistence_detail"], "CONFIG GET") {
 				t.Errorf("/readyz: got %v, want redis_persistence %s read with CONFIG GET", body, tc.verdict)
+			}
+			// Redis runs on this machine: the same clock, to the round trip.
+			if ms, err := strconv.Atoi(body["redis_clock_skew_ms"]); err != nil || ms < -500 || ms > 500 {
+				t.Errorf("/readyz: redis_clock_skew_ms %q, want about 0", body["redis_clock_skew_ms"])
+			}
+			if !strings.Contains(logs.String(), "node clock against Redis' TIME") {
+				t.Error("no startup line with the node's clock skew")
 			}
 		})
 	}

@@ -12,8 +12,10 @@ import (
 // secrets come from the arguments or data_dir, never the caller's env.
 func startServer(t *testing.T, dataDir string, extra ...string) *proctest.Server {
 	t.Helper()
+	// Media on loopback only: a candidate on another test's veth (media,
+	// web/e2e make them) vanishes with that test, and the stream with it.
 	return proctest.Start(t, proctest.Options{DataDir: dataDir, Args: extra,
-		Env: []string{"LIVEROOM_JWT_SECRET=", "LIVEROOM_ADMIN_KEY=", "LIVEROOM_REDIS_URL="}})
+		Env: []string{"LIVEROOM_JWT_SECRET=", "LIVEROOM_ADMIN_KEY=", "LIVEROOM_REDIS_URL=", "LIVEROOM_WEBRTC_LISTEN_IP=127.0.0.1"}})
 }
 
 func freePort(t *testing.T, network string) int {

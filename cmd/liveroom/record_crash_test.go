@@ -89,12 +89,7 @@ func TestRecordDiskFull(t *testing.T) {
 		t.Fatalf("record.stopped = %v, want reason disk_full", stopped)
 	}
 	// The live goes on.
-	sig := mediatest.WHEP(p.Base+"/whep/full", "")
-	v, err := mediatest.NewViewer(ctx, sig.Signal, mediatest.ViewerOptions{})
-	if err != nil {
-		t.Fatalf("viewer after disk full: %v", err)
-	}
-	defer v.Close()
+	v, _ := watchOn(t, ctx, p, "full")
 	waitVideo(t, ctx, v, "video after the disk filled", func(st mediatest.ViewerStats) bool { return st.Video.Packets > 100 })
 
 	sh := waitShow(t, p.Base, "full", 10*time.Second, func(s showJSON) bool { return s.Ended })

@@ -1,6 +1,8 @@
 package mediatest
 
 import (
+	"net"
+
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
@@ -25,6 +27,15 @@ func NewAPIWithoutInterceptors(networks ...webrtc.NetworkType) (*webrtc.API, err
 // ICE timeouts) after the defaults are set.
 func NewAPIWith(configure func(*webrtc.SettingEngine), networks ...webrtc.NetworkType) (*webrtc.API, error) {
 	return newAPI(true, configure, networks)
+}
+
+// NewLoopbackAPI is NewAPI gathering on loopback addresses only: a peer of a
+// server on 127.0.0.1 whose ICE pair must not land on an address of another
+// test's veth (which vanishes with that test, and the pair with it).
+func NewLoopbackAPI() (*webrtc.API, error) {
+	return newAPI(true, func(se *webrtc.SettingEngine) {
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	}, nil)
 }
 
 func newAPI(interceptors bool, configure func(*webrtc.SettingEngine), networks []webrtc.NetworkType) (*webrtc.API, error) {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
@@ -143,6 +144,8 @@ type LayeredPublisher struct {
 
 	keyReq    atomic.Bool
 	plis      atomic.Int64
+	ridPLIs   sync.Map     // rid -> *atomic.Int64: keyframe requests per simulcast encoding
+	dropped   sync.Map     // rid -> true: an encoding no longer sent (DropLayer)
 	frame     atomic.Int64 // index (in the loop) of the next frame to send
 	sent      atomic.Int64
 	connected chan struct{}
@@ -236,8 +239,21 @@ func NewLayeredPublisher(ctx context.Context, signal Signal, opts LayeredPublish
 			failOnce.Do(func() { close(p.failed) })
 		}
 	})
-	for _, s := range senders {
-		p.wg.Go(func() { p.readRTCP(s) })
+	for i, s := range senders {
+		rid := ""
+		if i == 0 && opts.Simulcast {
+			rid = p.layers[0].RID
+		}
+		p.wg.Go(func() { p.readRTCP(rid, s.ReadRTCP) })
+	}
+	if opts.Simulcast {
+		// ReadRTCP reads the first encoding's; a keyframe request for
+		// another rid (the server switching a viewer to it) comes here.
+		for _, l := range p.layers[1:] {
+			p.wg.Go(func() {
+				p.readRTCP(l.RID, func() ([]rtcp.Packet, interceptor.Attributes, error) { return senders[0].ReadSimulcastRTCP(l.RID) })
+			})
+		}
 	}
 	if err := negotiate(ctx, pc, signal); err != nil {
 		return fail(err)
@@ -269,6 +285,21 @@ func (p *LayeredPublisher) WaitConnected(ctx context.Context) error {
 
 // PLIs counts keyframe requests received (answered or not).
 func (p *LayeredPublisher) PLIs() int64 { return p.plis.Load() }
+
+// DropLayer stops sending one simulcast encoding, as a browser does with
+// its top layer when its CPU or uplink cannot keep up.
+func (p *LayeredPublisher) DropLayer(rid string) { p.dropped.Store(rid, true) }
+
+// ResumeLayer sends a dropped encoding again.
+func (p *LayeredPublisher) ResumeLayer(rid string) { p.dropped.Delete(rid) }
+
+// PLIsFor counts the keyframe requests received for one simulcast rid.
+func (p *LayeredPublisher) PLIsFor(rid string) int64 {
+	if n, ok := p.ridPLIs.Load(rid); ok {
+		return n.(*atomic.Int64).Load()
+	}
+	return 0
+}
 
 // Frames counts frame ticks sent (one per tick, whatever the layer count).
 func (p *LayeredPublisher) Frames() int64 { return p.sent.Load() }
@@ -316,6 +347,9 @@ func (p *LayeredPublisher) playVideo() {
 			}
 		}
 		for l, tr := range p.rtpTracks {
+			if _, gone := p.dropped.Load(p.layers[l].RID); gone {
+				continue
+			}
 			for _, pk := range p.packers[l].Packetize(p.layers[l].Frames[i].Data, uint32(90000/LayerFPS)) {
 				if p.midID != 0 {
 					_ = pk.Header.SetExtension(p.midID, []byte(p.mid))
@@ -365,9 +399,10 @@ func (p *LayeredPublisher) playAudio() {
 	}
 }
 
-func (p *LayeredPublisher) readRTCP(s *webrtc.RTPSender) {
+func (p *LayeredPublisher) readRTCP(rid string, read func() ([]rtcp.Packet, interceptor.Attributes, error)) {
+	n, _ := p.ridPLIs.LoadOrStore(rid, new(atomic.Int64))
 	for {
-		pkts, _, err := s.ReadRTCP()
+		pkts, _, err := read()
 		if err != nil {
 			return
 		}
@@ -375,6 +410,7 @@ func (p *LayeredPublisher) readRTCP(s *webrtc.RTPSender) {
 			switch pkt.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				p.plis.Add(1)
+				n.(*atomic.Int64).Add(1)
 				p.keyReq.Store(true)
 			}
 		}

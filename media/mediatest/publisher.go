@@ -36,6 +36,7 @@ type Publisher struct {
 	keyReq    atomic.Bool
 	plis      atomic.Int64
 	sent      atomic.Int64
+	stalled   atomic.Bool
 	connected chan struct{}
 	failed    chan struct{}
 	done      chan struct{}
@@ -136,6 +137,10 @@ func (p *Publisher) PLIs() int64 { return p.plis.Load() }
 // Frames is the number of video frames sent.
 func (p *Publisher) Frames() int64 { return p.sent.Load() }
 
+// Stall stops sending media and keeps the connection: a host whose uplink
+// died (ICE keepalives aside) before its session timed out.
+func (p *Publisher) Stall() { p.stalled.Store(true) }
+
 // Close stops playing and closes the PeerConnection.
 func (p *Publisher) Close() error {
 	var err error
@@ -171,10 +176,12 @@ func (p *Publisher) playVideo() {
 			i = nextKeyframe(p.frames, i)
 		}
 		f := p.frames[i]
-		if err := p.video.WriteSample(media.Sample{Data: f.Data, Duration: dur}); err != nil {
-			return
+		if !p.stalled.Load() {
+			if err := p.video.WriteSample(media.Sample{Data: f.Data, Duration: dur}); err != nil {
+				return
+			}
+			p.sent.Add(1)
 		}
-		p.sent.Add(1)
 		i = (i + 1) % len(p.frames)
 		select {
 		case <-p.done:
@@ -199,8 +206,10 @@ func (p *Publisher) playAudio() {
 		case <-timer.C:
 		}
 		pkt := p.clip.Opus[i]
-		if err := p.audio.WriteSample(media.Sample{Data: pkt.Data, Duration: pkt.Duration}); err != nil {
-			return
+		if !p.stalled.Load() {
+			if err := p.audio.WriteSample(media.Sample{Data: pkt.Data, Duration: pkt.Duration}); err != nil {
+				return
+			}
 		}
 		i = (i + 1) % len(p.clip.Opus)
 		next = next.Add(pkt.Duration)

@@ -28,6 +28,14 @@ type RecvPacket struct {
 	HasPic   bool
 	Layer    int // from a SimulcastPublisher's mark; -1 if none
 	Frame    uint32
+	Payload  []byte // a copy, if the viewer keeps payloads (LayerViewerOptions)
+	Padding  bool   // padding only (a bandwidth probe's): no payload
+}
+
+// LayerViewerOptions configure a LayerViewer.
+type LayerViewerOptions struct {
+	// Payloads keeps a copy of every video payload (H264Frames reads them).
+	Payloads bool
 }
 
 // LayerViewer is a WHEP viewer that records every video packet (for
@@ -39,6 +47,7 @@ type LayerViewer struct {
 	PC *webrtc.PeerConnection
 
 	lossy     atomic.Bool
+	keep      bool // LayerViewerOptions.Payloads
 	audio     atomic.Int64
 	twccID    uint8 // guarded by mu
 	connected chan struct{}
@@ -55,6 +64,11 @@ type LayerViewer struct {
 
 // NewLayerViewer negotiates through signal (video and audio, VP8/Opus).
 func NewLayerViewer(ctx context.Context, signal Signal) (*LayerViewer, error) {
+	return NewLayerViewerWith(ctx, signal, LayerViewerOptions{})
+}
+
+// NewLayerViewerWith is NewLayerViewer with options.
+func NewLayerViewerWith(ctx context.Context, signal Signal, opts LayerViewerOptions) (*LayerViewer, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, err
@@ -79,7 +93,7 @@ func NewLayerViewer(ctx context.Context, signal Signal) (*LayerViewer, error) {
 		return nil, err
 	}
 	v := &LayerViewer{PC: pc, connected: make(chan struct{}), failed: make(chan struct{}), done: make(chan struct{}),
-		arrived: map[uint16]time.Time{}}
+		arrived: map[uint16]time.Time{}, keep: opts.Payloads}
 	fail := func(err error) (*LayerViewer, error) {
 		_ = v.Close()
 		return nil, err
@@ -187,7 +201,8 @@ func (v *LayerViewer) record(video bool, p *rtp.Packet, at time.Time) {
 		return
 	}
 	v.ssrc = p.SSRC
-	r := RecvPacket{At: at, SSRC: p.SSRC, Seq: p.SequenceNumber, TS: p.Timestamp, Marker: p.Marker, Layer: -1}
+	r := RecvPacket{At: at, SSRC: p.SSRC, Seq: p.SequenceNumber, TS: p.Timestamp, Marker: p.Marker, Layer: -1,
+		Padding: p.Padding && len(p.Payload) == 0}
 	b := p.Payload
 	if len(b) >= 5 && b[0]&0x80 != 0 && b[1]&0x80 != 0 && b[2]&0x80 != 0 {
 		r.HasPic, r.Pic = true, uint16(b[2]&0x7f)<<8|uint16(b[3])
@@ -199,8 +214,11 @@ func (v *LayerViewer) record(video bool, p *rtp.Packet, at time.Time) {
 			r.Keyframe = off < len(b) && b[off]&0x01 == 0
 		}
 	}
-	if l, f, ok := ParseMark(b); ok {
+	if l, f, ok := ParseMark(b); ok && r.HasPic { // a mark is in VP8 payloads only
 		r.Layer, r.Frame = l, f
+	}
+	if v.keep {
+		r.Payload = append([]byte(nil), b...)
 	}
 	v.video = append(v.video, r)
 }

@@ -10,7 +10,7 @@
 //
 //   node access.mjs --base URL --room ROOM --token HOST_TOKEN --key STREAM_KEY
 import { parseArgs } from 'node:util';
-import { launch } from './lib.mjs';
+import { launch, finish } from './lib.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -93,12 +93,4 @@ async function main() {
   result.step = 'done';
 }
 
-try {
-  await main();
-} catch (err) {
-  result.error = String(err && err.stack ? err.stack : err);
-} finally {
-  if (browser) await browser.close().catch(() => {});
-  console.log('E2E_RESULT ' + JSON.stringify(result));
-  process.exit(result.ok ? 0 : 1);
-}
+await finish(result, main, () => browser);

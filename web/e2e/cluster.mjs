@@ -9,7 +9,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { launch, helpers } from './lib.mjs';
+import { launch, helpers, finish } from './lib.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -85,12 +85,4 @@ async function main() {
   result.step = 'done';
 }
 
-try {
-  await main();
-} catch (err) {
-  result.error = String(err && err.stack ? err.stack : err);
-} finally {
-  if (browser) await browser.close().catch(() => {});
-  console.log('E2E_RESULT ' + JSON.stringify(result));
-  process.exit(result.ok ? 0 : 1);
-}
+await finish(result, main, () => browser);

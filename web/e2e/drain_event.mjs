@@ -8,28 +8,12 @@
 // "E2E_ASK {json}" on stdout and reads one JSON line back on stdin.
 // Prints one JSON result line prefixed "E2E_RESULT ".
 import { createInterface } from 'node:readline';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { launch, helpers } from './lib.mjs';
+import { launch, helpers, phonePage, viewerOptions, viewerURL } from './lib.mjs';
 
-const { values: opt } = parseArgs({
-  options: {
-    base: { type: 'string', default: '' },
-    room: { type: 'string', default: 'e2e' },
-    token: { type: 'string', default: '' },
-    out: { type: 'string', default: 'artifacts' },
-    chromium: { type: 'string', default: process.env.CHROMIUM || '/usr/bin/chromium' },
-    timeout: { type: 'string', default: '30000' },
-  },
-});
-if (!opt.base || !opt.token) {
-  console.error('usage: node drain_event.mjs --base URL --room ROOM --token VIEWER [--out DIR]');
-  process.exit(2);
-}
+const opt = viewerOptions('drain_event.mjs', { needToken: true });
 const STEP = Number(opt.timeout);
 const { waitState, waitPlaying } = helpers(STEP);
-mkdirSync(opt.out, { recursive: true });
 const result = { ok: false, step: 'launch', logs: [] };
 let browser;
 
@@ -46,13 +30,10 @@ async function ask(op, node) {
 
 async function main() {
   browser = await launch(opt.chromium);
-  const ctx = await browser.newContext({ viewport: { width: 360, height: 740 } });
-  const page = await ctx.newPage();
-  page.on('console', (m) => { if (m.type() !== 'debug') result.logs.push(`console.${m.type()}: ${m.text()}`); });
-  page.on('pageerror', (e) => result.logs.push(`pageerror: ${e.message}`));
+  const page = await phonePage(browser, result.logs);
 
   result.step = 'viewer plays: WebSocket on a, video on b';
-  await page.goto(`${opt.base}/r/${encodeURIComponent(opt.room)}#token=${encodeURIComponent(opt.token)}`);
+  await page.goto(viewerURL(opt));
   await waitPlaying(page, 'viewer');
   await waitState(page, 'live', 'viewer');
   await page.waitForFunction(() => window.liveroom.ws && window.liveroom.ws.state === 'open', null, { timeout: STEP });

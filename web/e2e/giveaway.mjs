@@ -8,7 +8,7 @@
 //
 //   node giveaway.mjs --base URL --room ROOM --host HOST_TOKEN --viewer VIEWER_TOKEN --sku SKU
 import { parseArgs } from 'node:util';
-import { launch } from './lib.mjs';
+import { launch, finish } from './lib.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -105,12 +105,4 @@ async function main() {
   result.step = 'done';
 }
 
-try {
-  await main();
-} catch (err) {
-  result.error = String(err && err.stack ? err.stack : err);
-} finally {
-  if (browser) await browser.close().catch(() => {});
-  console.log('E2E_RESULT ' + JSON.stringify(result));
-  process.exit(result.ok ? 0 : 1);
-}
+await finish(result, main, () => browser);

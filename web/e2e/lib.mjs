@@ -1,4 +1,8 @@
-// Page helpers shared by the browser drivers (run.mjs, cluster.mjs).
+// What the browser drivers share: launching Chromium, the flags and page of
+// a room's viewer (viewerOptions, viewerURL, phonePage), the waiting
+// helpers, and the end that prints the result (finish).
+import { mkdirSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 
 // launch starts headless Chromium with a fake camera and microphone.
@@ -13,6 +17,53 @@ export function launch(executablePath) {
       '--autoplay-policy=no-user-gesture-required',
     ],
   });
+}
+
+// viewerOptions parses the flags of a driver that opens a room's viewer
+// page (--base, --room, --token, --out, --chromium, --timeout: each wait's
+// limit in ms, timeout by default) and the driver's own (extra). Without
+// --base, or without --token when needToken, it prints the usage and exits
+// 2; it makes the --out folder.
+export function viewerOptions(script, { timeout = '30000', needToken = false, extra = {} } = {}) {
+  const { values: opt } = parseArgs({
+    options: {
+      base: { type: 'string', default: '' },
+      room: { type: 'string', default: 'e2e' },
+      token: { type: 'string', default: '' },
+      out: { type: 'string', default: 'artifacts' },
+      chromium: { type: 'string', default: process.env.CHROMIUM || '/usr/bin/chromium' },
+      timeout: { type: 'string', default: timeout },
+      ...extra,
+    },
+  });
+  if (!opt.base || (needToken && !opt.token)) {
+    const token = needToken ? '--token VIEWER' : '[--token VIEWER]';
+    console.error(`usage: node ${script} --base URL --room ROOM ${token} [--out DIR]`);
+    process.exit(2);
+  }
+  mkdirSync(opt.out, { recursive: true });
+  return opt;
+}
+
+// viewerURL is the room's viewer page, with the token in the fragment.
+export function viewerURL(opt) {
+  return `${opt.base}/r/${encodeURIComponent(opt.room)}#token=${encodeURIComponent(opt.token)}`;
+}
+
+// collectLogs adds the page's console messages (debug ones only with
+// keepDebug) and uncaught errors to logs.
+export function collectLogs(page, logs, keepDebug) {
+  page.on('console', (m) => { if (keepDebug || m.type() !== 'debug') logs.push(`console.${m.type()}: ${m.text()}`); });
+  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+}
+
+// phonePage opens a phone-sized page in browser (Chromium, from launch)
+// whose console messages, but debug ones, and errors go to logs.
+export async function phonePage(browser, logs) {
+  const ctx = await browser.newContext({ viewport: { width: 360, height: 740 } });
+  const page = await ctx.newPage();
+  collectLogs(page, logs, false);
+  return page;
 }
 
 // helpers returns the waiting helpers with step as each wait's timeout (ms).
@@ -90,4 +141,21 @@ export function helpers(step) {
   }
 
   return { pageState, waitState, waitPlaying, sample };
+}
+
+// finish runs a driver's main, closes the browser that browser() returns
+// (if any), prints result as the one "E2E_RESULT {json}" line the Go test
+// reads and exits 0 if result.ok, else 1. What main throws goes in
+// result.error.
+export async function finish(result, main, browser) {
+  try {
+    await main();
+  } catch (err) {
+    result.error = String((err && err.stack) || err);
+  } finally {
+    const b = browser();
+    if (b) await b.close().catch(() => {});
+    console.log(`E2E_RESULT ${JSON.stringify(result)}`);
+    process.exit(result.ok ? 0 : 1);
+  }
 }

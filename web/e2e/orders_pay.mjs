@@ -6,7 +6,7 @@
 //
 //   node orders_pay.mjs --base URL --room ROOM --token VIEWER_TOKEN --admin-key KEY --host-token TOKEN
 import { parseArgs } from 'node:util';
-import { launch, helpers } from './lib.mjs';
+import { launch, helpers, finish } from './lib.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -107,12 +107,4 @@ async function main() {
   result.ok = true;
 }
 
-try {
-  await main();
-} catch (err) {
-  result.error = String(err && err.stack ? err.stack : err);
-} finally {
-  if (browser) await browser.close().catch(() => {});
-  console.log('E2E_RESULT ' + JSON.stringify(result));
-  process.exit(result.ok ? 0 : 1);
-}
+await finish(result, main, () => browser);

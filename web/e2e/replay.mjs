@@ -5,7 +5,7 @@
 //
 //   node replay.mjs --base URL --room ROOM --show SHOW --token VIEWER_TOKEN
 import { parseArgs } from 'node:util';
-import { launch } from './lib.mjs';
+import { launch, finish } from './lib.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -71,12 +71,4 @@ async function main() {
   result.ok = true;
 }
 
-try {
-  await main();
-} catch (err) {
-  result.error = String(err && err.stack ? err.stack : err);
-} finally {
-  if (browser) await browser.close().catch(() => {});
-  console.log('E2E_RESULT ' + JSON.stringify(result));
-  process.exit(result.ok ? 0 : 1);
-}
+await finish(result, main, () => browser);

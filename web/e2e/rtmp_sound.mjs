@@ -2,40 +2,21 @@
 // ffmpeg over RTMP (H264 + 440 Hz AAC); an AnalyserNode on the video
 // element's MediaStream must hear the tone within 10 s of the picture.
 // Prints one JSON result line prefixed "E2E_RESULT ".
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { launch, helpers } from './lib.mjs';
+import { launch, helpers, finish, phonePage, viewerOptions, viewerURL } from './lib.mjs';
 
-const { values: opt } = parseArgs({
-  options: {
-    base: { type: 'string', default: '' },
-    room: { type: 'string', default: 'e2e' },
-    token: { type: 'string', default: '' },
-    out: { type: 'string', default: 'artifacts' },
-    chromium: { type: 'string', default: process.env.CHROMIUM || '/usr/bin/chromium' },
-    timeout: { type: 'string', default: '30000' },
-  },
-});
-if (!opt.base || !opt.token) {
-  console.error('usage: node rtmp_sound.mjs --base URL --room ROOM --token VIEWER [--out DIR]');
-  process.exit(2);
-}
+const opt = viewerOptions('rtmp_sound.mjs', { needToken: true });
 const STEP = Number(opt.timeout);
 const { waitState, waitPlaying } = helpers(STEP);
-mkdirSync(opt.out, { recursive: true });
 const result = { ok: false, step: 'launch', logs: [] };
 let browser;
 
 async function main() {
   browser = await launch(opt.chromium);
-  const ctx = await browser.newContext({ viewport: { width: 360, height: 740 } });
-  const page = await ctx.newPage();
-  page.on('console', (m) => { if (m.type() !== 'debug') result.logs.push(`console.${m.type()}: ${m.text()}`); });
-  page.on('pageerror', (e) => result.logs.push(`pageerror: ${e.message}`));
+  const page = await phonePage(browser, result.logs);
 
   result.step = 'viewer plays the RTMP-fed room';
-  await page.goto(`${opt.base}/r/${encodeURIComponent(opt.room)}#token=${encodeURIComponent(opt.token)}`);
+  await page.goto(viewerURL(opt));
   await waitPlaying(page, 'viewer');
   await waitState(page, 'live', 'viewer');
 
@@ -85,12 +66,4 @@ async function main() {
   result.ok = true;
 }
 
-try {
-  await main();
-} catch (err) {
-  result.error = String((err && err.stack) || err);
-} finally {
-  if (browser) await browser.close().catch(() => {});
-  console.log(`E2E_RESULT ${JSON.stringify(result)}`);
-  process.exit(result.ok ? 0 : 1);
-}
+await finish(result, main, () => browser);

@@ -94,7 +94,7 @@ try {
         }
         if (r.id === pairId && r.remoteCandidateId) {
           const c = stats.get(r.remoteCandidateId);
-          if (c) out.remote = c.address || c.ip || '';
+          if (c) out.remote = (c.address || c.ip || '') + (c.protocol ? ' ' + c.protocol : '');
         }
       });
       return out;

@@ -4,7 +4,7 @@
 //
 //   node webcaps_retry.mjs --base http://127.0.0.1:8080 --room ROOM
 import { parseArgs } from 'node:util';
-import { launch, helpers } from './lib.mjs';
+import { launch, helpers, finish } from './lib.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -42,12 +42,4 @@ async function main() {
   result.ok = true;
 }
 
-try {
-  await main();
-} catch (err) {
-  result.error = String(err && err.stack ? err.stack : err);
-} finally {
-  if (browser) await browser.close().catch(() => {});
-  console.log('E2E_RESULT ' + JSON.stringify(result));
-  process.exit(result.ok ? 0 : 1);
-}
+await finish(result, main, () => browser);

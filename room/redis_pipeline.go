@@ -1,0 +1,147 @@
+package room
+
+import (
+	"context"
+	"errors"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisPipeline carries a node's hot-path Redis commands (the cart's
+// scripts, the bus's publishes) through go-redis's autopipeliner: commands
+// that arrive while a round trip is in flight go out together, as one
+// pipeline on one pooled connection (one write, one read for many, one pool
+// Get and its health check per batch instead of per command), as rueidis
+// does. Each caller gets its own reply or error; each script is still atomic
+// (a pipeline is not a transaction, and nothing is merged); batches go out
+// one at a time in arrival order, so a caller's commands keep their order.
+//
+// It is a redis.Scripter, so redis.Script.Run works through it: EVALSHA, and
+// EVAL (which loads the script) when Redis answers NOSCRIPT.
+//
+// A caller whose ctx ends stops waiting at once with ctx's error; a command
+// already sent may still run (as with a plain client whose deadline passes
+// mid-call). Redis going away fails every command of the batch with the
+// connection's error, after the client's own retries. At most
+// RedisPipelineMaxQueued commands may wait or be in flight; one more is
+// refused at once with ErrRedisPipelineFull.
+//
+// The autopipeliner belongs to the client: every RedisPipeline over one
+// client shares it (so the cart and the bus fill the same batches) and it
+// stops when the client is closed.
+type RedisPipeline struct {
+	rdb redis.UniversalClient
+	ap  *redis.AutoPipeliner // nil: each command goes on its own (a client without one)
+}
+
+// RedisPipelineMaxQueued caps the commands a node holds queued or in flight
+// on its pipeline: 10,000 is a flash sale's burst several times over, and
+// bounded memory when Redis is slower than the buyers.
+const RedisPipelineMaxQueued = 10_000
+
+// ErrRedisPipelineFull is the refusal when the pipeline's cap of commands
+// are already waiting; the command was not sent.
+var ErrRedisPipelineFull = errors.New("redis pipeline: too many commands waiting for redis")
+
+var _ redis.Scripter = (*RedisPipeline)(nil)
+
+// NewRedisPipeline returns the pipeline over rdb. A client that has no
+// autopipeliner (a Ring, or a closed client) gets one that sends each
+// command on its own.
+func NewRedisPipeline(rdb redis.UniversalClient) *RedisPipeline {
+	return newRedisPipeline(rdb, RedisPipelineMaxQueued)
+}
+
+func newRedisPipeline(rdb redis.UniversalClient, maxQueued int) *RedisPipeline {
+	// The async face: Submit + WaitContext give the ctx-aware wait. The
+	// ordered default (one batch in flight) is what batches best: callers
+	// that arrive during a round trip go out together in the next one.
+	ap, err := rdb.AsyncAutoPipelineWithOptions(&redis.AutoPipelineOptions{
+		MaxBatchSize: 300, MaxConcurrentBatches: 1, MaxQueuedCommands: maxQueued,
+	})
+	if err != nil {
+		ap = nil
+	}
+	return &RedisPipeline{rdb: rdb, ap: ap}
+}
+
+// Do sends cmd in the next batch and waits for its reply or for ctx.
+func (p *RedisPipeline) Do(ctx context.Context, cmd redis.Cmder) error {
+	if err := ctx.Err(); err != nil {
+		return err // nobody waits for it: do not send it
+	}
+	if p.ap == nil {
+		_ = p.rdb.Process(ctx, cmd)
+		return cmd.Err()
+	}
+	err := p.ap.Submit(ctx, cmd).WaitContext(ctx)
+	if errors.Is(err, redis.ErrAutoPipelineQueueFull) {
+		return ErrRedisPipelineFull
+	}
+	return err
+}
+
+// Publish is PUBLISH channel msg.
+func (p *RedisPipeline) Publish(ctx context.Context, channel string, msg any) error {
+	return p.Do(ctx, redis.NewIntCmd(ctx, "publish", channel, msg))
+}
+
+func (p *RedisPipeline) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
+	return p.eval(ctx, "eval", script, keys, args)
+}
+
+func (p *RedisPipeline) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
+	return p.eval(ctx, "evalsha", sha1, keys, args)
+}
+
+func (p *RedisPipeline) EvalRO(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
+	return p.eval(ctx, "eval_ro", script, keys, args)
+}
+
+func (p *RedisPipeline) EvalShaRO(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
+	return p.eval(ctx, "evalsha_ro", sha1, keys, args)
+}
+
+func (p *RedisPipeline) ScriptExists(ctx context.Context, hashes ...string) *redis.BoolSliceCmd {
+	return p.rdb.ScriptExists(ctx, hashes...)
+}
+
+func (p *RedisPipeline) ScriptLoad(ctx context.Context, script string) *redis.StringCmd {
+	return p.rdb.ScriptLoad(ctx, script)
+}
+
+// eval builds the command as go-redis's own Eval family does (keys at
+// position 3, so a cluster client routes it by its first key).
+func (p *RedisPipeline) eval(ctx context.Context, name, payload string, keys []string, args []any) *redis.Cmd {
+	a := make([]any, 0, 3+len(keys)+len(args))
+	a = append(a, name, payload, len(keys))
+	for _, k := range keys {
+		a = append(a, k)
+	}
+	for _, x := range args {
+		switch v := x.(type) { // flattened as go-redis does
+		case []string:
+			for _, s := range v {
+				a = append(a, s)
+			}
+		case []any:
+			a = append(a, v...)
+		default:
+			a = append(a, x)
+		}
+	}
+	cmd := redis.NewCmd(ctx, a...)
+	if len(keys) > 0 {
+		cmd.SetFirstKeyPos(3)
+	}
+	if err := p.Do(ctx, cmd); err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		// The batch may still fill cmd in later: the caller gets a
+		// command of its own that carries ctx's error.
+		mine := redis.NewCmd(ctx, a...)
+		mine.SetErr(err)
+		return mine
+	} else if errors.Is(err, ErrRedisPipelineFull) {
+		cmd.SetErr(err)
+	}
+	return cmd
+}
