@@ -85,7 +85,9 @@ func redisClient(t testing.TB) *redis.Client {
 		}
 		t.Skip(testRedis.err)
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: testRedis.addr, PoolSize: 64})
+	// No retries, as in production (room/redis_config.go): a retried script
+	// may run twice. A loaded machine gets a long read timeout instead.
+	rdb := redis.NewClient(&redis.Options{Addr: testRedis.addr, PoolSize: 64, MaxRetries: -1, ReadTimeout: 15 * time.Second})
 	t.Cleanup(func() { rdb.Close() })
 	return rdb
 }

@@ -8,8 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"liveroom/room"
 	"liveroom/room/roomtest"
 )
 
@@ -21,8 +20,10 @@ import (
 // the buyer heard the answer.
 func TestRedisStoreReserveStormRedisDies(t *testing.T) {
 	srv := roomtest.StartPersistentRedis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
-		PoolTimeout: 2 * time.Second, MaxRetries: 1}) // production's (room/redis_config.go)
+	rdb, err := room.RedisConfig{URL: srv.URL()}.Client() // production's options
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { rdb.Close() })
 	cfg := testConfig()
 	cfg.RedisPrefix = fmt.Sprintf("t%d:", redisPrefixes.Add(1))

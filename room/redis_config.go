@@ -31,6 +31,16 @@ func (c RedisConfig) Validate() error {
 // wait for Redis to answer: a node starts (and serves video) while Redis
 // is down. It fails fast while Redis is unreachable, so that requests
 // answer `unavailable` at once instead of queueing behind retries.
+//
+// It never retries a command. go-redis retries a command, or a whole
+// pipeline batch, whose reply did not come in time or whose connection
+// broke after the write; by then Redis may have run it, and a second run of
+// a script that is not idempotent tells its caller a different story: a
+// release answered not_found, a new cart.add key answered as a replay, a
+// sweep's expiries never announced, a bus event published twice. A
+// command whose reply is lost returns its error instead; what it did is
+// read back (every client write the node takes is keyed, so the client's
+// retry with the same key gets the answer the lost reply carried).
 func (c RedisConfig) Client() (*redis.Client, error) {
 	opt, err := redis.ParseURL(c.URL)
 	if err != nil {
@@ -43,6 +53,6 @@ func (c RedisConfig) Client() (*redis.Client, error) {
 	}
 	opt.DialTimeout = time.Second
 	opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = 2*time.Second, 2*time.Second, 2*time.Second
-	opt.MaxRetries = 1
+	opt.MaxRetries = -1 // none (0 is go-redis's default of 3)
 	return redis.NewClient(opt), nil
 }

@@ -27,7 +27,7 @@ func pipelineClient(t *testing.T, srv *roomtest.RedisServer) *redis.Client {
 	t.Helper()
 	// Production's timeouts are seconds (room/redis_config.go); a frozen
 	// server here must not time the batch out while the test looks at it.
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, ReadTimeout: 30 * time.Second, MaxRetries: 1})
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, ReadTimeout: 30 * time.Second, MaxRetries: -1})
 	t.Cleanup(func() { rdb.Close() })
 	return rdb
 }
@@ -182,8 +182,10 @@ func TestRedisPipelineCapAndContext(t *testing.T) {
 // back.
 func TestRedisPipelineRedisGone(t *testing.T) {
 	srv := roomtest.StartRedis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
-		PoolTimeout: 2 * time.Second, MaxRetries: 1}) // production's (room/redis_config.go)
+	rdb, err := room.RedisConfig{URL: srv.URL()}.Client() // production's options
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { rdb.Close() })
 	p := room.NewRedisPipeline(rdb)
 	ctx := context.Background()
@@ -226,7 +228,7 @@ func TestRedisPipelineRedisGone(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("callers still wait 60s after redis went away")
 	}
-	_, err := echoScript.Run(ctx, p, []string{key}, "x").Result()
+	_, err = echoScript.Run(ctx, p, []string{key}, "x").Result()
 	if err == nil || !strings.Contains(err.Error(), "connect") && !strings.Contains(err.Error(), "EOF") {
 		t.Fatalf("call with redis gone: %v, want a connection error", err)
 	}
@@ -241,5 +243,72 @@ func TestRedisPipelineRedisGone(t *testing.T) {
 	}
 	if err != nil || got != key+"=back" {
 		t.Fatalf("after redis came back: %q, %v", got, err)
+	}
+}
+
+// A command whose reply is late is never sent again: the node's client
+// (production's options, room.RedisConfig.Client) returns the error and
+// Redis runs the command once. go-redis's retries would re-send it, and
+// the pipelined batch with it, to a Redis that already has it: a script
+// that is not idempotent (a release, a sweep, a bus publish) would then
+// run twice and answer its caller as if someone else had run it.
+func TestRedisClientNeverRerunsACommand(t *testing.T) {
+	srv := roomtest.StartRedis(t)
+	rdb, err := room.RedisConfig{URL: srv.URL()}.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	p := room.NewRedisPipeline(rdb)
+	ctx := context.Background()
+	piped, plain := roomtest.Prefix()+"{piped}", roomtest.Prefix()+"{plain}"
+	// Idle connections in the pool, made while Redis answers: a retry
+	// would take one and write at once, where a dial to a stopped Redis
+	// fails before anything is written. (Each BLPOP holds its own.)
+	var warm sync.WaitGroup
+	for i := range 6 {
+		warm.Go(func() { rdb.BLPop(ctx, time.Second, fmt.Sprintf("%s{warm%d}", roomtest.Prefix(), i)) })
+	}
+	warm.Wait()
+	if n := rdb.PoolStats().IdleConns; n < 4 {
+		t.Fatalf("%d idle connections after the warm-up; want at least 4", n)
+	}
+	if err := p.Do(ctx, redis.NewStatusCmd(ctx, "ping")); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Pause() // Redis takes the writes (the kernel buffers them) and answers nothing
+	resumed := false
+	defer func() {
+		if !resumed {
+			srv.Resume()
+		}
+	}()
+	var wg sync.WaitGroup
+	var pipedErr, plainErr error
+	wg.Go(func() { pipedErr = p.Do(ctx, redis.NewIntCmd(ctx, "incr", piped)) })
+	wg.Go(func() { plainErr = rdb.Incr(ctx, plain).Err() })
+	wg.Wait()
+	srv.Resume()
+	resumed = true
+	if pipedErr == nil || plainErr == nil {
+		t.Fatalf("answered while Redis was stopped: pipelined %v, plain %v", pipedErr, plainErr)
+	}
+	t.Logf("while stopped: pipelined %v; plain %v", pipedErr, plainErr)
+
+	// The writes run once Redis resumes; watch a while for a second run.
+	check := srv.Client(t)
+	most := map[string]int64{}
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		for _, k := range []string{piped, plain} {
+			n, err := check.Get(ctx, k).Int64()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				t.Fatal(err)
+			}
+			most[k] = max(most[k], n)
+		}
+	}
+	if most[piped] != 1 || most[plain] != 1 {
+		t.Fatalf("INCR ran %d times pipelined and %d times plain; want once each", most[piped], most[plain])
 	}
 }
