@@ -52,6 +52,16 @@ func (a *assembler) reset() {
 	}
 }
 
+// newVideoLayer: the video that follows is another simulcast layer's (its
+// own numbering), from its keyframe; the parameters carry over, so the
+// keyframe's new SPS is told as ParamsChanged.
+func (a *assembler) newVideoLayer() {
+	ka := &a.k[kindVideo]
+	ka.discard()
+	ka.haveSeq = false
+	ka.needKey = true
+}
+
 func (ka *kindAsm) discard() {
 	ka.open = false
 	ka.h264.reset()

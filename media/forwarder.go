@@ -22,6 +22,7 @@ type forwarder struct {
 	hist    *history
 	viewers *atomic.Pointer[[]*viewer]
 	taps    *atomic.Pointer[[]*tap]
+	follow  *readerFollow // which video layer the taps want (reader_layer.go)
 	metrics *metrics
 	epoch   time.Time              // monotonic base for the keyframe clock
 	cur     atomic.Pointer[ingest] // lock-free view of in for keyframe requests
@@ -64,6 +65,7 @@ func newForwarder(k kind, r *room) *forwarder {
 		hist:    newHistory(size),
 		viewers: &r.viewers,
 		taps:    &r.taps,
+		follow:  &r.follow,
 		metrics: s.metrics,
 		epoch:   time.Now(),
 		kf:      keyframeThrottle{pending: s.cfg.PLIInterval},
@@ -187,8 +189,8 @@ func (f *forwarder) write(in *ingest, p *rtp.Packet) {
 	for _, v := range *f.viewers.Load() {
 		v.offer(f, pk)
 	}
-	if f.layer == 0 { // readers follow the room's default layer
-		for _, t := range *f.taps.Load() {
+	if taps := *f.taps.Load(); len(taps) > 0 && (f.kind != kindVideo || f.follow.offers(f.layer, pk.keyframe)) {
+		for _, t := range taps {
 			t.offer(f, pk)
 		}
 	}

@@ -121,7 +121,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.reg = reg
 	for _, c := range []prometheus.Collector{
 		m.layers.viewers, m.layers.paused, m.layers.switches, m.layers.estimate,
-		m.layers.padding, m.layers.probes,
+		m.layers.padding, m.layers.probes, m.layers.readers,
 		m.publishers, m.viewers, m.edgeServed, m.edgePulls, m.edgeStarts, packets, bytes, dropped, m.nackReceived, m.retransmitted, m.rtxLimited, m.plis,
 		m.sessions, m.refusals, m.unconnectedPeak,
 	} {

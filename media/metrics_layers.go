@@ -14,6 +14,7 @@ type layerMetrics struct {
 	estimate prometheus.Histogram
 	padding  prometheus.Counter     // probe padding bytes (probe_pad.go)
 	probes   *prometheus.CounterVec // probes by result
+	readers  prometheus.Counter     // moves of a room's readers to another layer (reader_layer.go)
 
 	byLayer [maxLayers]prometheus.Gauge
 	bySw    map[string]prometheus.Counter
@@ -46,6 +47,10 @@ func newLayerMetrics() layerMetrics {
 			Name: "liveroom_media_probes_total",
 			Help: "Bandwidth probes before an up-switch or a resume, by result (passed, failed).",
 		}, []string{"result"}),
+		readers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "liveroom_media_reader_layer_switches_total",
+			Help: "Moves of a room's readers (recorder, LL-HLS, RTSP) to another simulcast layer: its top layer stopped, or came back.",
+		}),
 		bySw: map[string]prometheus.Counter{},
 	}
 	for i := range maxLayers {
@@ -68,6 +73,8 @@ func (m *metrics) layerGauge(cur int32, delta float64) {
 }
 
 func (m *metrics) layerSwitch(direction string) { m.layers.bySw[direction].Inc() }
+
+func (m *metrics) readerLayerSwitch() { m.layers.readers.Inc() }
 
 func (m *metrics) estimate(bps int64) { m.layers.estimate.Observe(float64(bps)) }
 

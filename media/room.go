@@ -39,6 +39,8 @@ type room struct {
 	// stream produces access units for readers (stream.go); nil = none.
 	// Guarded by mu; its tap is in taps.
 	stream *stream
+	// follow is the video layer the readers take (reader_layer.go).
+	follow readerFollow
 
 	mu   sync.Mutex
 	src  source // current publisher, nil = none
@@ -63,6 +65,7 @@ func newRoom(s *SFU, id string) *room {
 	r.audio = newForwarder(kindAudio, r)
 	r.forwarders = [numKinds]*forwarder{r.video, r.audio}
 	r.layers[0] = r.video
+	r.follow.init()
 	for i := 1; i < maxLayers; i++ {
 		r.layers[i] = newForwarder(kindVideo, r)
 		r.layers[i].layer = uint8(i)
@@ -120,6 +123,7 @@ func (r *room) setSource(src source) (replaced source, err error) {
 		}
 		r.sfu.metrics.source(old, -1)
 		replaced = old
+		r.follow.reset()
 		// Readers of the stream (recorder, HLS, RTSP) take the next
 		// source as a reconnect: they restart at its keyframe and do not
 		// carry the old one's stall or the switch-over into their timeline.
@@ -149,6 +153,7 @@ func (r *room) dropSourceLocked(src source) {
 		f.hist.clear()
 	}
 	r.live = false
+	r.follow.reset()
 	if r.announced {
 		r.announced = false
 		r.sfu.events.live(r.id, false)

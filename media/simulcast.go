@@ -12,10 +12,10 @@ import (
 
 // Simulcast: a room's video is up to maxLayers *layers*, each its own
 // forwarder (room.layers). Slot 0 is the room's default layer: the only one
-// of a single-layer source, the top layer of a simulcast one; readers and
-// taps follow it. Edge pulls take the highest layer being sent
-// (viewer_layer.go edgeLayer), so that a browser dropping its top layer does
-// not freeze another node's viewers. Each layer forwarder rewrites and stamps its own
+// of a single-layer source, the top layer of a simulcast one. Readers
+// (reader_layer.go) and edge pulls (viewer_layer.go edgeLayer) take the
+// highest layer being sent, so that a browser dropping its top layer does
+// not freeze the recording, HLS or another node's viewers. Each layer forwarder rewrites and stamps its own
 // input exactly as a single-layer room does (its own sequence space, its
 // own timestamps mapped onto the room clock from its own sender reports), so
 // viewers can move between layers with the per-viewer offsets in
@@ -136,14 +136,12 @@ type layerRate struct {
 const rateWindow = time.Second
 
 func (r *layerRate) add(now time.Time, n int) {
-	r.bytes += n + 12 // with the RTP header
+	r.bytes += n + 12            // with the RTP header
+	r.last.Store(now.UnixNano()) // per packet: readers tell a stopped layer in readerStall
 	if r.start.IsZero() {
 		r.start = now
-		r.last.Store(now.UnixNano())
 	}
-	// last moves once a window (not per packet): activeFor allows for it.
 	if el := now.Sub(r.start); el >= rateWindow {
-		r.last.Store(now.UnixNano())
 		bps := int64(float64(r.bytes*8) / el.Seconds())
 		if old := r.bps.Load(); old > 0 {
 			bps = (old + bps) / 2

@@ -50,8 +50,8 @@ type Params struct {
 // ReaderOptions configure a Reader. The zero value is the default layer with
 // the default queue.
 type ReaderOptions struct {
-	// Layer names the simulcast layer to read; "" is the room's default
-	// layer, the only one today.
+	// Layer names the simulcast layer to read; "" (the only one today)
+	// follows the highest layer being sent (reader_layer.go).
 	Layer string
 	// Queue bounds the access units waiting for Read (default 256, about
 	// three seconds of 30 fps video with audio); a full queue drops, and
@@ -85,7 +85,8 @@ const (
 type stream struct {
 	r   *room
 	t   *tap
-	asm assembler // the run goroutine's only
+	asm assembler   // the run goroutine's only
+	fs  followState // the run goroutine's only (reader_layer.go)
 
 	mu      sync.Mutex
 	readers []*Reader
@@ -123,7 +124,8 @@ func (r *room) openReader(opts ReaderOptions) (*Reader, error) {
 	}
 	st := r.stream
 	if st == nil {
-		st = &stream{r: r, t: newTap(), gop: gopCache{max: gopCacheBytes}}
+		st = &stream{r: r, t: newTap(), gop: gopCache{max: gopCacheBytes}, fs: followState{upSlot: -1}}
+		st.t.tick, st.t.tickEvery = st.lookAtLayers, readerCheck
 		st.asm.init(r.sfu.codecs)
 		if !r.sfu.spawn(st.run) {
 			r.mu.Unlock()
@@ -148,7 +150,7 @@ func (r *room) openReader(opts ReaderOptions) (*Reader, error) {
 	if len(start) == 0 {
 		// Nothing to start from: ask for a keyframe now rather than at the
 		// source's next GOP (the tap asks too when it starts).
-		r.video.requestKeyframe()
+		r.readerLayer().requestKeyframe()
 	}
 	return rd, nil
 }
@@ -197,6 +199,9 @@ func (st *stream) run() { st.t.run(st.r.sfu.stop, st.deliver, st.sourceGone) }
 
 // deliver takes one packet from the tap.
 func (st *stream) deliver(pk *packet) bool {
+	if pk.kind == kindVideo && !st.follow(pk, time.Now()) {
+		return true // another layer's
+	}
 	if au := st.asm.push(pk); au != nil {
 		st.publish(au)
 	}
@@ -216,7 +221,7 @@ func (st *stream) publish(au *AccessUnit) {
 		}
 	}
 	if key {
-		st.r.video.requestKeyframe() // throttled
+		st.r.readerLayer().requestKeyframe() // throttled
 	}
 }
 

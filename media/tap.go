@@ -3,6 +3,7 @@ package media
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // tapQueue bounds what a tap may hold: about two seconds of a 2 Mbit/s
@@ -32,6 +33,10 @@ type tap struct {
 	offline chan struct{} // capacity 1: wakes run for gone
 	done    chan struct{}
 	once    sync.Once
+	// tick, if set before run, is called on the consumer's goroutine every
+	// tickEvery, packets or not (the stream's look at the layers sent).
+	tick      func(now time.Time)
+	tickEvery time.Duration
 }
 
 func newTap() *tap {
@@ -104,12 +109,20 @@ func (t *tap) run(stop <-chan struct{}, deliver func(*packet) bool, gone func(of
 		}
 		return gone(g&1 == 1)
 	}
+	var ticks <-chan time.Time
+	if t.tick != nil {
+		tk := time.NewTicker(t.tickEvery)
+		defer tk.Stop()
+		ticks = tk.C
+	}
 	for {
 		select {
 		case <-t.done:
 			return
 		case <-stop:
 			return
+		case now := <-ticks:
+			t.tick(now)
 		case <-t.offline:
 			if !due() {
 				return

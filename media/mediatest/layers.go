@@ -348,6 +348,9 @@ func (p *LayeredPublisher) playVideo() {
 		}
 		for l, tr := range p.rtpTracks {
 			if _, gone := p.dropped.Load(p.layers[l].RID); gone {
+				// A browser's RTP clock runs on while a layer is not sent
+				// (its timestamps are capture times).
+				p.packers[l].SkipSamples(uint32(90000 / LayerFPS))
 				continue
 			}
 			for _, pk := range p.packers[l].Packetize(p.layers[l].Frames[i].Data, uint32(90000/LayerFPS)) {
