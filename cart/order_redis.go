@@ -260,13 +260,9 @@ func (s *RedisStore) OrdersIn(ctx context.Context, room string, state OrderState
 		if len(ids) == 0 {
 			return page, nil
 		}
-		keys := make([]string, len(ids))
-		for i, id := range ids {
-			keys[i] = p + "order:" + id
-		}
-		vals, err := s.rdb.MGet(ctx, keys...).Result()
+		vals, err := s.orderValues(ctx, p, ids)
 		if err != nil {
-			return OrderPage{}, fmt.Errorf("cart: redis: %w", err)
+			return OrderPage{}, err
 		}
 		for i, v := range vals {
 			if len(page.Orders) == limit {

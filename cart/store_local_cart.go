@@ -247,13 +247,7 @@ func sortCart(list []Reservation) {
 // ---- checkout ----
 
 func (s *LocalStore) Checkout(ctx context.Context, room, user, key string, now time.Time) (CheckoutResult, error) {
-	if err := validRoom(room); err != nil {
-		return CheckoutResult{}, err
-	}
-	if err := validUser(user); err != nil {
-		return CheckoutResult{}, err
-	}
-	if err := validKey(key); err != nil {
+	if err := validCheckout(room, user, key); err != nil {
 		return CheckoutResult{}, err
 	}
 	now = truncMS(now)

@@ -35,13 +35,7 @@ func (s *RedisStore) checkoutCart(ctx context.Context, room, user, okey string, 
 }
 
 func (s *RedisStore) Checkout(ctx context.Context, room, user, key string, now time.Time) (CheckoutResult, error) {
-	if err := validRoom(room); err != nil {
-		return CheckoutResult{}, err
-	}
-	if err := validUser(user); err != nil {
-		return CheckoutResult{}, err
-	}
-	if err := validKey(key); err != nil {
+	if err := validCheckout(room, user, key); err != nil {
 		return CheckoutResult{}, err
 	}
 	now = truncMS(now)
@@ -145,13 +139,9 @@ func (s *RedisStore) Orders(ctx context.Context, room, cursor string, limit int)
 	if len(ids) == 0 {
 		return page, nil
 	}
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = p + "order:" + id
-	}
-	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	vals, err := s.orderValues(ctx, p, ids)
 	if err != nil {
-		return OrderPage{}, fmt.Errorf("cart: redis: %w", err)
+		return OrderPage{}, err
 	}
 	for _, v := range vals {
 		if js := str(v); js != "" {
@@ -211,4 +201,18 @@ func (s *RedisStore) RetryDelivery(ctx context.Context, d Delivery, next time.Ti
 		return fmt.Errorf("cart: redis: %w", err)
 	}
 	return nil
+}
+
+// orderValues reads the orders named by ids under the room prefix p in one
+// MGET, in their order: each the order's JSON, or nil if it is gone.
+func (s *RedisStore) orderValues(ctx context.Context, p string, ids []string) ([]any, error) {
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = p + "order:" + id
+	}
+	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("cart: redis: %w", err)
+	}
+	return vals, nil
 }

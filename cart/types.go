@@ -194,6 +194,18 @@ func (p ReserveParams) Validate() error {
 	return validKey(p.Key)
 }
 
+// validCheckout checks what a checkout names: the room, the buyer and the
+// idempotency key.
+func validCheckout(room, user, key string) error {
+	if err := validRoom(room); err != nil {
+		return err
+	}
+	if err := validUser(user); err != nil {
+		return err
+	}
+	return validKey(key)
+}
+
 func validKey(k string) error {
 	if k == "" || len(k) > maxKey || !utf8.ValidString(k) || hasControl(k) {
 		return fieldErr("key", "must be 1-%d printable bytes", maxKey)
