@@ -2,9 +2,12 @@ package cart
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -455,28 +458,29 @@ func (s *RedisStore) Sweep(ctx context.Context, now time.Time) (SweepResult, err
 	now = truncMS(now)
 	var out SweepResult
 	horizon := toMS(now.Add(-s.cfg.KeyRetention))
-	if err := s.rdb.ZRemRangeByScore(ctx, s.sweepIndex(), "-inf", "("+strconv.FormatInt(horizon, 10)).Err(); err != nil {
+	// Both index calls may simply be asked again when a reply is lost.
+	if err := again(ctx, func() error {
+		return s.rdb.ZRemRangeByScore(ctx, s.sweepIndex(), "-inf", "("+strconv.FormatInt(horizon, 10)).Err()
+	}); err != nil {
 		return out, fmt.Errorf("cart: redis: %w", err)
 	}
-	rooms, err := s.rdb.ZRangeByScore(ctx, s.sweepIndex(), &redis.ZRangeBy{Min: strconv.FormatInt(horizon, 10), Max: "+inf"}).Result()
-	if err != nil {
+	var rooms []string
+	if err := again(ctx, func() (err error) {
+		rooms, err = s.rdb.ZRangeByScore(ctx, s.sweepIndex(), &redis.ZRangeBy{Min: strconv.FormatInt(horizon, 10), Max: "+inf"}).Result()
+		return err
+	}); err != nil {
 		return out, fmt.Errorf("cart: redis: %w", err)
 	}
 	for _, room := range rooms {
 		for {
-			v, err := s.run(ctx, luaTick, room, "exp", toMS(now), sweepBatch, s.cfg.Hold.Milliseconds())
+			v, err := s.tick(ctx, room, now)
 			if err != nil {
 				return out, err
 			}
-			a := v.([]any)
-			exp := a[0].([]any)
-			for _, e := range exp {
-				pair := e.([]any)
-				rem, _ := pair[0].(int64)
-				out.Expired = append(out.Expired, Expired{Room: room, Reservation: resFrom(pair[1]), Remaining: int(rem)})
-			}
+			exp, ended, settled := tickReply(room, v)
+			out.Expired = append(out.Expired, exp...)
 			for i, kind := range []*[]RoomSale{&out.Ended, &out.Settled} {
-				ids := strs(a[i+1])
+				ids := [][]string{ended, settled}[i]
 				sales, err := s.salesByID(ctx, room, ids, now)
 				if err != nil {
 					return out, err
@@ -491,6 +495,71 @@ func (s *RedisStore) Sweep(ctx context.Context, now time.Time) (SweepResult, err
 		}
 	}
 	return out, nil
+}
+
+// tickReply reads luaTick's reply: the holds it expired, the sales that
+// ended and those settled.
+func tickReply(room string, v any) (expired []Expired, ended, settled []string) {
+	a := v.([]any)
+	for _, e := range a[0].([]any) {
+		pair := e.([]any)
+		rem, _ := pair[0].(int64)
+		expired = append(expired, Expired{Room: room, Reservation: resFrom(pair[1]), Remaining: int(rem)})
+	}
+	return expired, strs(a[1]), strs(a[2])
+}
+
+// lostAttempts bounds how often a sweep's call is asked again when its
+// reply is lost.
+const lostAttempts = 3
+
+// again runs call until it answers, is refused, or lostAttempts calls in a
+// row lost their replies (Redis down fails every one). Only for calls that
+// may run twice: the client itself never retries (room/redis_config.go).
+func again(ctx context.Context, call func() error) error {
+	var err error
+	for attempt := range lostAttempts {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+			}
+		}
+		if err = call(); err == nil || !replyLost(ctx, err) {
+			return err
+		}
+	}
+	return err
+}
+
+// tick runs one sweep batch of room. Its reply can be lost after Redis ran
+// it (a read timeout, a broken connection): the batch is then asked again
+// under the same token, and the script answers with what the first run did,
+// so the holds it expired are still announced.
+func (s *RedisStore) tick(ctx context.Context, room string, now time.Time) (v any, err error) {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	token := hex.EncodeToString(b[:])
+	err = again(ctx, func() (err error) {
+		v, err = s.run(ctx, luaTick, room, "exp", toMS(now), sweepBatch, s.cfg.Hold.Milliseconds(), token)
+		return err
+	})
+	if err == nil {
+		if a, ok := v.([]any); ok && slices.ContainsFunc(a, func(x any) bool { l, _ := x.([]any); return len(l) > 0 }) {
+			// The reply is here: its copy may go (else it expires in 30 s).
+			_ = s.rdb.Unlink(ctx, s.prefix(room)+"tick:"+token).Err()
+		}
+	}
+	return v, err
+}
+
+// replyLost tells a call that may have reached Redis without its answer
+// coming back from a refusal (a script's error, a full pipeline, the
+// caller giving up).
+func replyLost(ctx context.Context, err error) bool {
+	var ce *Error
+	return ctx.Err() == nil && !errors.As(err, &ce) && !errors.Is(err, room.ErrRedisPipelineFull) && !errors.Is(err, redis.Nil)
 }
 
 func strs(v any) []string {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"liveroom/room"
 	"liveroom/room/roomtest"
 )
@@ -134,4 +136,94 @@ func TestRedisStoreReserveStormRedisDies(t *testing.T) {
 		t.Fatalf("carts hold %d units, the sale says %d held", held, got.Held)
 	}
 	t.Logf("%d reservations answered, %d calls failed, %d held after the restart", ok.Load(), failed.Load(), got.Held)
+}
+
+// A sweep batch whose reply is lost (Redis stopped mid-call, production's
+// client: a read timeout, and go-redis does not retry) is asked again under
+// the same token, and the holds the first run expired are still reported, so
+// their cart.expired events go out; nothing expires twice.
+func TestRedisSweepReplyLost(t *testing.T) {
+	srv := roomtest.StartRedis(t)
+	opt, err := room.RedisConfig{URL: srv.URL()}.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One connection: the batch asked again must make a new one, whose
+	// handshake waits for Redis to resume, so the first batch runs first
+	// (with more, which of two waiting connections Redis reads first is
+	// not ours to choose).
+	opt.PoolSize, opt.PipelinePoolSize = 1, 1
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { rdb.Close() })
+	cfg := testConfig()
+	cfg.RedisPrefix = fmt.Sprintf("t%d:", redisPrefixes.Add(1))
+	s, err := NewRedisStore(rdb, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := s.PutProduct(ctx, "lost", Product{SKU: "tee", Title: "Tee", PriceCents: 500, Currency: "USD", Stock: 10}); err != nil {
+		t.Fatal(err)
+	}
+	held := map[string]bool{}
+	for i := range 3 {
+		r, err := s.Reserve(ctx, "lost", ReserveParams{User: fmt.Sprintf("u%d", i), SKU: "tee", Qty: 1, Key: "k"}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held[r.Reservation.ID] = true
+	}
+	later := t0.Add(cfg.Hold + time.Minute)
+	// A sweep with nothing due loads the script: the lost call below must
+	// run it (EVALSHA), not be refused with NOSCRIPT.
+	if res, err := s.Sweep(ctx, t0); err != nil || len(res.Expired) != 0 {
+		t.Fatalf("sweep at t0: %+v, %v", res, err)
+	}
+
+	// The batch's script is written to a stopped Redis (on the connection
+	// the reservations made) and its reply times out.
+	srv.Pause()
+	resumed := false
+	defer func() {
+		if !resumed {
+			srv.Resume()
+		}
+	}()
+	type result struct {
+		v   any
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := s.tick(ctx, "lost", later)
+		done <- result{v, err}
+	}()
+	time.Sleep(2500 * time.Millisecond) // past production's 2 s read timeout
+	srv.Resume()
+	resumed = true
+	var got result
+	select {
+	case got = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the sweep batch did not return 30 s after Redis resumed")
+	}
+	if got.err != nil {
+		t.Fatalf("sweep batch: %v", got.err)
+	}
+	expired, _, _ := tickReply("lost", got.v)
+	for _, e := range expired {
+		if !held[e.Reservation.ID] {
+			t.Errorf("expired %s, not one of the holds", e.Reservation.ID)
+		}
+		delete(held, e.Reservation.ID)
+	}
+	if len(held) != 0 {
+		t.Fatalf("the batch reported %d expiries; %d holds it expired were never reported: %v", len(expired), len(held), held)
+	}
+	if p, _ := s.Product(ctx, "lost", "tee"); p.Stock != 10 {
+		t.Errorf("stock %d after the sweep, want 10 (each hold given back once)", p.Stock)
+	}
+	if again, err := s.Sweep(ctx, later); err != nil || len(again.Expired) != 0 {
+		t.Errorf("a sweep after it: %d expired, %v; want none", len(again.Expired), err)
+	}
 }

@@ -29,6 +29,8 @@ import "github.com/redis/go-redis/v9"
 //	u:N:USER:lastexp   when a hold of the buyer last expired (kept for cart.hold)
 //	order:ID   string, the order JSON; orders zset of order ids (by lex)
 //	outbox     zset order id -> due time (ms); outbox:att hash id -> attempts
+//	tick:TOKEN string, a sweep batch's reply, kept 30 s for a caller whose
+//	           reply was lost (luaTick)
 //
 // (N is the byte length of USER, so that no user id and key can collide.)
 // A reservation that is released or expires is deleted at once with its
@@ -273,10 +275,20 @@ cart(u, now, out)
 return out
 `)
 
-// ARGV: P now limit hold
+// ARGV: P now limit hold token
 // -> {{{remaining, res-hash}...}, {ended ids}, {settled ids}}
+// A reply that did something is also kept 30 s under tick:TOKEN (token
+// non-empty): a caller whose reply was lost asks again with the same token
+// and gets what the first run did, instead of a second run that finds
+// nothing. The caller deletes it once it has the reply.
 var luaTick = newScript(`
 local now, limit, hold = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local memo = nil
+if ARGV[5] and ARGV[5] ~= '' then
+  memo = P .. 'tick:' .. ARGV[5]
+  local got = redis.call('GET', memo)
+  if got then return cjson.decode(got) end
+end
 local expired, ended, settled = {}, {}, {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', now, 'LIMIT', 0, limit)) do
   local rem, h, user = finish(id, 'expired')
@@ -300,7 +312,11 @@ for _, sid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'ends', '-inf', now)) do
     settled[#settled + 1] = sid
   end
 end
-return {expired, ended, settled}
+local out = {expired, ended, settled}
+if memo and (#expired > 0 or #ended > 0 or #settled > 0) then
+  redis.call('SET', memo, cjson.encode(out), 'PX', 30000)
+end
+return out
 `)
 
 // ARGV: P id sku price qty limit starts ends now pay-within-s (empty = cart.pay_within) -> currency

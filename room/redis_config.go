@@ -42,6 +42,15 @@ func (c RedisConfig) Validate() error {
 // read back (every client write the node takes is keyed, so the client's
 // retry with the same key gets the answer the lost reply carried).
 func (c RedisConfig) Client() (*redis.Client, error) {
+	opt, err := c.Options()
+	if err != nil {
+		return nil, err
+	}
+	return redis.NewClient(opt), nil
+}
+
+// Options are the options Client uses.
+func (c RedisConfig) Options() (*redis.Options, error) {
 	opt, err := redis.ParseURL(c.URL)
 	if err != nil {
 		// url.Error quotes the whole URL, password included: keep its reason only.
@@ -54,5 +63,5 @@ func (c RedisConfig) Client() (*redis.Client, error) {
 	opt.DialTimeout = time.Second
 	opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = 2*time.Second, 2*time.Second, 2*time.Second
 	opt.MaxRetries = -1 // none (0 is go-redis's default of 3)
-	return redis.NewClient(opt), nil
+	return opt, nil
 }
