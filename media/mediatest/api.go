@@ -2,6 +2,7 @@ package mediatest
 
 import (
 	"net"
+	"strings"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -56,8 +57,18 @@ func newAPI(interceptors bool, configure func(*webrtc.SettingEngine), networks [
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes(networks)
+	se.SetInterfaceFilter(offTestLinkHostSide)
 	if configure != nil {
 		configure(&se)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
+}
+
+// offTestLinkHostSide keeps a peer off the root-namespace end of a test's
+// veth (netshape's lrs…h, the HLS fallback test's lrh…): that interface, and
+// an ICE pair on it, vanishes when its test ends, whichever test the peer
+// belongs to (packages run in parallel). Inside a test's namespace the other
+// end (lrs…p, lrp…) is kept: it is the namespace's way out.
+func offTestLinkHostSide(name string) bool {
+	return !strings.HasPrefix(name, "lrh") && !(strings.HasPrefix(name, "lrs") && strings.HasSuffix(name, "h"))
 }

@@ -75,8 +75,10 @@ func New(t testing.TB) *Link {
 	_, _ = rand.Read(b[:])
 	id := fmt.Sprintf("%08x", binary.BigEndian.Uint32(b[:]))
 	l := &Link{
-		NS:      fmt.Sprintf("%s%d-%s", prefix, os.Getpid(), id),
-		HostDev: "lrs" + id + "h", // 12 bytes: interface names are at most 15
+		NS: fmt.Sprintf("%s%d-%s", prefix, os.Getpid(), id),
+		// 12 bytes: interface names are at most 15. Test peers
+		// (mediatest) never gather on a root-side lrs…h device.
+		HostDev: "lrs" + id + "h",
 		PeerDev: "lrs" + id + "p",
 	}
 	fail := func(format string, args ...any) {

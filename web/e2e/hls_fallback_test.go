@@ -153,7 +153,8 @@ func viewerNetns(t *testing.T, node string, srv *server) (*mediatest.Netns, stri
 	var b [2]byte
 	_, _ = rand.Read(b[:])
 	suffix := hex.EncodeToString(b[:])
-	host, peer := "lrh"+suffix, "lrp"+suffix // <= 15 bytes
+	// <= 15 bytes; test peers (mediatest) never gather on a root-side lrh… device.
+	host, peer := "lrh"+suffix, "lrp"+suffix
 	sub := fmt.Sprintf("10.%d.%d", 100+int(b[0])%100, b[1])
 	if out, err := exec.Command("ip", "link", "add", host, "type", "veth", "peer", "name", peer, "netns", ns.Name).CombinedOutput(); err != nil {
 		t.Fatalf("veth: %v\n%s", err, out)
