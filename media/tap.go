@@ -47,13 +47,23 @@ func newTap() *tap {
 
 // offer is called by a forwarder for every packet: it must not block and
 // must not allocate.
+//
+// Of a simulcast room's video, only the layer the readers follow
+// (reader_layer.go) ends or starts a wait for a keyframe: another layer's
+// keyframe (offered for a move to it) does not end it, and a keyframe is
+// asked of the followed layer.
 func (t *tap) offer(f *forwarder, pk *packet) {
+	followed := pk.kind != kindVideo || f.follow == nil || int32(f.layer) == f.follow.layer.Load()
 	if pk.kind == kindVideo && t.needKey.Load() {
 		if !pk.keyframe {
-			f.requestKeyframe() // throttled
+			if followed {
+				f.requestKeyframe() // throttled
+			}
 			return
 		}
-		t.needKey.Store(false)
+		if followed {
+			t.needKey.Store(false)
+		}
 	}
 	pk.retain()
 	select {
@@ -65,7 +75,9 @@ func (t *tap) offer(f *forwarder, pk *packet) {
 		t.dropped.Add(1)
 		if pk.kind == kindVideo {
 			t.needKey.Store(true)
-			f.requestKeyframe()
+			if followed {
+				f.requestKeyframe()
+			}
 		}
 	}
 }
