@@ -205,7 +205,14 @@ func startHaproxy(t *testing.T, bin, artifacts string, nodes map[string]*server)
 		base:  fmt.Sprintf("http://127.0.0.1:%d", freePort(t, false)),
 		stats: fmt.Sprintf("http://127.0.0.1:%d", freePort(t, false)),
 	}
-	cmd := exec.Command(bin, "-db", "-f", cfg)
+	// The shipped config as it is, after a global section that logs every
+	// request to stdout (the artifact haproxy.log): a failed run shows which
+	// node answered what, and how each connection ended.
+	logCfg := filepath.Join(t.TempDir(), "log.cfg")
+	if err := os.WriteFile(logCfg, []byte("global\n    log stdout format raw local0 info\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-db", "-f", logCfg, "-f", cfg)
 	cmd.Env = append(os.Environ(),
 		"LIVEROOM_LB="+strings.TrimPrefix(lb.base, "http://"),
 		"LIVEROOM_LB_STATS="+strings.TrimPrefix(lb.stats, "http://"),
