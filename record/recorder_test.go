@@ -88,17 +88,21 @@ func newRig(t *testing.T, roomID string, cfg record.Config, deps func(*record.De
 	return g
 }
 
-// publish connects a pion publisher as the room's host.
-func (g *rig) publish(t *testing.T, ctx context.Context, opts mediatest.PublisherOptions) *mediatest.Publisher {
-	t.Helper()
-	signal := func(ctx context.Context, offer string) (string, error) {
+// signal publishes an offer as the room's host.
+func (g *rig) signal() mediatest.Signal {
+	return func(ctx context.Context, offer string) (string, error) {
 		sess, err := g.sfu.Publish(ctx, g.rm.ID, "host", offer)
 		if err != nil {
 			return "", err
 		}
 		return sess.AnswerSDP, nil
 	}
-	pub, err := mediatest.NewPublisher(ctx, signal, opts)
+}
+
+// publish connects a pion publisher as the room's host.
+func (g *rig) publish(t *testing.T, ctx context.Context, opts mediatest.PublisherOptions) *mediatest.Publisher {
+	t.Helper()
+	pub, err := mediatest.NewPublisher(ctx, g.signal(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
