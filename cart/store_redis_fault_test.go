@@ -22,17 +22,7 @@ import (
 // the buyer heard the answer.
 func TestRedisStoreReserveStormRedisDies(t *testing.T) {
 	srv := roomtest.StartPersistentRedis(t)
-	rdb, err := room.RedisConfig{URL: srv.URL()}.Client() // production's options
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rdb.Close() })
-	cfg := testConfig()
-	cfg.RedisPrefix = fmt.Sprintf("t%d:", redisPrefixes.Add(1))
-	s, err := NewRedisStore(rdb, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := productionRedisStore(t, srv, nil)
 	ctx := context.Background()
 	now := time.Now()
 	if _, err := s.PutProduct(ctx, "r1", Product{SKU: "tee", Title: "Tee", PriceCents: 500, Currency: "USD", Stock: 50_000}); err != nil {
@@ -144,23 +134,12 @@ func TestRedisStoreReserveStormRedisDies(t *testing.T) {
 // their cart.expired events go out; nothing expires twice.
 func TestRedisSweepReplyLost(t *testing.T) {
 	srv := roomtest.StartRedis(t)
-	opt, err := room.RedisConfig{URL: srv.URL()}.Options()
-	if err != nil {
-		t.Fatal(err)
-	}
 	// One connection: the batch asked again must make a new one, whose
 	// handshake waits for Redis to resume, so the first batch runs first
 	// (with more, which of two waiting connections Redis reads first is
 	// not ours to choose).
-	opt.PoolSize, opt.PipelinePoolSize = 1, 1
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { rdb.Close() })
-	cfg := testConfig()
-	cfg.RedisPrefix = fmt.Sprintf("t%d:", redisPrefixes.Add(1))
-	s, err := NewRedisStore(rdb, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := productionRedisStore(t, srv, func(opt *redis.Options) { opt.PoolSize, opt.PipelinePoolSize = 1, 1 })
+	cfg := s.cfg
 	ctx := context.Background()
 	if _, err := s.PutProduct(ctx, "lost", Product{SKU: "tee", Title: "Tee", PriceCents: 500, Currency: "USD", Stock: 10}); err != nil {
 		t.Fatal(err)
@@ -226,4 +205,26 @@ func TestRedisSweepReplyLost(t *testing.T) {
 	if again, err := s.Sweep(ctx, later); err != nil || len(again.Expired) != 0 {
 		t.Errorf("a sweep after it: %d expired, %v; want none", len(again.Expired), err)
 	}
+}
+
+// productionRedisStore is a RedisStore on srv through a client with
+// production's options (room.RedisConfig), adjusted by tune if set.
+func productionRedisStore(t *testing.T, srv *roomtest.RedisServer, tune func(*redis.Options)) *RedisStore {
+	t.Helper()
+	opt, err := room.RedisConfig{URL: srv.URL()}.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tune != nil {
+		tune(opt)
+	}
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { rdb.Close() })
+	cfg := testConfig()
+	cfg.RedisPrefix = fmt.Sprintf("t%d:", redisPrefixes.Add(1))
+	s, err := NewRedisStore(rdb, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -174,28 +174,9 @@ func waitMetric(t *testing.T, ctx context.Context, s *testSFU, name string, want
 // pull, which was on the top layer, moves to the highest layer still sent,
 // so the edge's viewers keep getting video.
 func TestEdgeFollowsActiveLayer(t *testing.T) {
-	needFFmpeg(t)
 	ctx := testCtx(t, 2*time.Minute)
-	layers, err := mediatest.EncodeLayers(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	a, b := newSFU(t), newSFU(t)
-	pub, err := mediatest.NewLayeredPublisher(ctx, publishVia(a.SFU, "sc", "host", nil), mediatest.LayeredPublisherOptions{Layers: layers, Simulcast: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pub.Close() })
-	if err := pub.WaitConnected(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for l, _ := a.Layers("sc"); len(l.Layers) < 3; l, _ = a.Layers("sc") {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("layers %+v, want 3", l)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	layers, pub := simulcastHost(t, ctx, a.SFU, "sc")
 	if _, err := b.Pull(ctx, "sc", edgeVia(a.SFU, "sc")); err != nil {
 		t.Fatal(err)
 	}

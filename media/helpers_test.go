@@ -177,3 +177,31 @@ func testCtx(t testing.TB, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// simulcastHost publishes the three pre-encoded layers (mediatest.EncodeLayers:
+// 720p, 360p, 180p) as a simulcast host of room on s and waits until the room
+// has all three.
+func simulcastHost(t *testing.T, ctx context.Context, s *media.SFU, room string) ([]mediatest.Layer, *mediatest.LayeredPublisher) {
+	t.Helper()
+	needFFmpeg(t)
+	layers, err := mediatest.EncodeLayers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := mediatest.NewLayeredPublisher(ctx, publishVia(s, room, "host", nil), mediatest.LayeredPublisherOptions{Layers: layers, Simulcast: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	if err := pub.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for l, _ := s.Layers(room); len(l.Layers) < 3; l, _ = s.Layers(room) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("layers %+v, want 3", l)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return layers, pub
+}

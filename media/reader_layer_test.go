@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"liveroom/media"
-	"liveroom/media/mediatest"
 )
 
 // A simulcast host stops sending its top layer (a browser does under CPU or
@@ -16,28 +15,9 @@ import (
 // same clock and audio going on throughout, instead of freezing with the
 // layer that stopped; when the top layer is sent again they move back.
 func TestReadersFollowActiveLayer(t *testing.T) {
-	needFFmpeg(t)
 	ctx := testCtx(t, 2*time.Minute)
-	layers, err := mediatest.EncodeLayers(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	a := newSFU(t)
-	pub, err := mediatest.NewLayeredPublisher(ctx, publishVia(a.SFU, "rl", "host", nil), mediatest.LayeredPublisherOptions{Layers: layers, Simulcast: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pub.Close() })
-	if err := pub.WaitConnected(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for l, _ := a.Layers("rl"); len(l.Layers) < 3; l, _ = a.Layers("rl") {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("layers %+v, want 3", l)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	layers, pub := simulcastHost(t, ctx, a.SFU, "rl")
 	rd, err := a.OpenReader("rl", media.ReaderOptions{})
 	if err != nil {
 		t.Fatal(err)
