@@ -14,22 +14,18 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// qitem is one encoded event waiting for a connection. The PreparedMessage
-// is shared by every connection that gets the event: encoded once.
+// qitem is one encoded event waiting for a connection. The frame is shared
+// by every connection that gets the event: encoded once.
 type qitem struct {
 	seq uint64 // room events only; 0 for private events
-	pm  *websocket.PreparedMessage
+	f   wsFrame
 	n   int // encoded bytes, for hub.send_queue_bytes
 }
 
-// prepare encodes a private event for queueing.
-func prepare(ev Event) (qitem, error) {
-	data := ev.AppendJSON(nil)
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
-	if err != nil {
-		return qitem{}, err
-	}
-	return qitem{pm: pm, n: len(data)}, nil
+// prepare encodes an event for queueing.
+func prepare(ev Event) qitem {
+	f, n := eventFrame(ev)
+	return qitem{f: f, n: n}
 }
 
 // conn is one WebSocket client in one room: a read pump that dispatches
@@ -62,8 +58,8 @@ type conn struct {
 	closing   bool
 	closeCode int
 	closeText string
-	closeLast *websocket.PreparedMessage // sent after the queue, before the close frame
-	closeSent chan struct{}              // closed once the close frame is written (or given up)
+	closeLast wsFrame       // sent after the queue, before the close frame
+	closeSent chan struct{} // closed once the close frame is written (or given up)
 	dropQueue bool
 	pumping   bool   // a write pump is running (or about to)
 	inWriter  bool   // listed on (or being written by) a shard writer
@@ -215,11 +211,11 @@ func (c *conn) hold() {
 // and does not read them is a slow consumer.
 func (c *conn) release(first qitem, upTo uint64) {
 	c.mu.Lock()
-	if !c.closing && first.pm != nil && c.overLocked(first.n) {
+	if !c.closing && first.f != nil && c.overLocked(first.n) {
 		c.slowLocked()
 	}
 	if !c.closing {
-		if first.pm != nil {
+		if first.f != nil {
 			c.queue = append(c.queue, first)
 			c.qbytes += first.n
 		}
@@ -242,14 +238,14 @@ func (c *conn) release(first qitem, upTo uint64) {
 
 // kick ends the connection after what is queued: last (an error event, may
 // be nil), then a close frame with code.
-func (c *conn) kick(code int, reason string, last *websocket.PreparedMessage) {
+func (c *conn) kick(code int, reason string, last wsFrame) {
 	c.mu.Lock()
 	c.closeLocked(code, reason, last, false)
 	c.mu.Unlock()
 	c.wakeUp()
 }
 
-func (c *conn) closeLocked(code int, reason string, last *websocket.PreparedMessage, drop bool) {
+func (c *conn) closeLocked(code int, reason string, last wsFrame, drop bool) {
 	if c.closing {
 		return
 	}
@@ -282,11 +278,7 @@ func (c *conn) sendError(ref string, e *Error) {
 }
 
 func (c *conn) pushPrivate(ev Event) {
-	it, err := prepare(ev)
-	if err != nil {
-		return
-	}
-	c.push(it)
+	c.push(prepare(ev))
 }
 
 // writeOut is a shard writer's turn on c: everything queued goes out in
@@ -314,20 +306,9 @@ func (c *conn) writeOut(now time.Time) int {
 
 	var err error
 	if len(items) > 0 || ping {
-		c.cork.cork()
-		for _, it := range items {
-			if err = c.ws.WritePreparedMessage(it.pm); err != nil {
-				break
-			}
-		}
-		if ping && err == nil {
-			err = c.ws.WriteControl(websocket.PingMessage, nil, now.Add(c.hub.cfg.WriteTimeout))
-		}
 		// What the socket does not take stays stalled in the cork, and
 		// scheduleLocked below hands the connection to a pump.
-		if _, ferr := c.cork.flushNow(); err == nil {
-			err = ferr
-		}
+		_, err = c.cork.sendFrames(items, ping)
 		c.lastActive.Store(now.UnixNano())
 	}
 	n := len(items)
@@ -437,17 +418,7 @@ func (c *conn) drain(spare *[]qitem) bool {
 // write.
 func (c *conn) writeBatch(items []qitem, ping bool) error {
 	deadline := time.Now().Add(c.hub.cfg.WriteTimeout)
-	c.ws.SetWriteDeadline(deadline)
-	c.cork.cork()
-	var err error
-	for _, it := range items {
-		if err = c.ws.WritePreparedMessage(it.pm); err != nil {
-			break
-		}
-	}
-	if ping && err == nil {
-		err = c.ws.WriteControl(websocket.PingMessage, nil, deadline)
-	}
+	err := c.cork.queueFrames(items, ping)
 	if ferr := c.cork.flush(deadline); err == nil {
 		err = ferr
 	}
@@ -456,18 +427,13 @@ func (c *conn) writeBatch(items []qitem, ping bool) error {
 
 // writeClose sends the last event and the close frame, then gives the
 // client a moment to answer before the read pump gives up on it.
-func (c *conn) writeClose(code int, text string, last *websocket.PreparedMessage) {
+func (c *conn) writeClose(code int, text string, last wsFrame) {
 	defer close(c.closeSent)
 	if code == 0 {
 		return // torn down by the read pump; nothing to say
 	}
 	deadline := time.Now().Add(time.Second)
-	c.ws.SetWriteDeadline(deadline)
-	c.cork.cork()
-	if last != nil {
-		_ = c.ws.WritePreparedMessage(last)
-	}
-	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), deadline)
+	c.cork.queueClose(last, websocket.FormatCloseMessage(code, text))
 	_ = c.cork.flush(deadline)
 	_ = c.ws.SetReadDeadline(time.Now().Add(2 * time.Second))
 }
@@ -486,9 +452,14 @@ func (c *conn) readLoop(ctx context.Context) string {
 	c.ws.SetPongHandler(func(string) error {
 		return c.ws.SetReadDeadline(time.Now().Add(h.cfg.PongTimeout))
 	})
-	// Answer closes through gorilla's default handler and pings through
-	// pongHandler: they write under gorilla's lock, which corkConn respects.
+	// Pings are answered through gorilla (pong), whose one Write per
+	// control frame corkConn queues in order; a client's close is answered
+	// by corkConn itself, which then refuses anything more.
 	c.ws.SetPingHandler(c.pong)
+	c.ws.SetCloseHandler(func(code int, _ string) error {
+		_ = c.cork.writeClose(websocket.FormatCloseMessage(code, ""))
+		return nil
+	})
 	for {
 		mt, r, err := c.ws.NextReader()
 		if err != nil {

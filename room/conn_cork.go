@@ -2,8 +2,10 @@ package room
 
 import (
 	"bufio"
+	"errors"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -30,6 +32,7 @@ type corkConn struct {
 	corked  bool    // a batch is open or a pump is writing: writes queue in buf
 	buf     *[]byte // bytes not yet on the wire, in order; nil = none
 	onStall func()  // a direct write left bytes in buf: start a pump
+	closed  bool    // a close frame is queued or written: nothing may follow
 	// deadline is the last one gorilla asked for. With raw writes the
 	// socket itself has no deadline except during a blocking write: an
 	// expired one would fail every later non-blocking write.
@@ -58,8 +61,31 @@ func newCorkConn(nc net.Conn) *corkConn {
 // nonBlocking reports whether the writers may serve this connection.
 func (c *corkConn) nonBlocking() bool { return c != nil && c.raw != nil }
 
-func (c *corkConn) Write(p []byte) (int, error) {
+// Read reads with a raw read(2) where it can (see readNow), with the
+// errors net.Conn's Read would give.
+func (c *corkConn) Read(p []byte) (int, error) {
+	if c.raw == nil {
+		return c.Conn.Read(p)
+	}
+	n, err := readNow(c.raw, p)
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		err = &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", errno)}
+	}
+	return n, err
+}
+
+func (c *corkConn) Write(p []byte) (int, error) { return c.write(p, false) }
+
+// write is Write; closing marks p as the close frame, in the same critical
+// section that queues or writes it, so that nothing can follow it.
+func (c *corkConn) write(p []byte, closing bool) (int, error) {
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return 0, errCloseSent
+	}
+	c.closed = closing
 	if c.corked || c.buf != nil {
 		c.appendLocked(p)
 		c.mu.Unlock()
@@ -135,6 +161,67 @@ func (c *corkConn) cork() {
 	c.mu.Unlock()
 }
 
+// appendFramesLocked queues frames (and a ping) behind whatever is queued.
+func (c *corkConn) appendFramesLocked(items []qitem, ping bool) error {
+	if c.closed {
+		return errCloseSent
+	}
+	if c.buf == nil {
+		c.buf = corkBufs.Get().(*[]byte)
+	}
+	b := *c.buf
+	for _, it := range items {
+		b = append(b, it.f...)
+	}
+	if ping {
+		b = append(b, pingFrame...)
+	}
+	*c.buf = b
+	return nil
+}
+
+// sendFrames is a writer's turn: frames (and a ping) appended to the
+// batch, then one non-blocking write. left reports that the socket did not
+// take everything (the rest waits in buf for flush).
+func (c *corkConn) sendFrames(items []qitem, ping bool) (left bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.appendFramesLocked(items, ping); err != nil {
+		c.corked = false
+		return false, err
+	}
+	return c.flushNowLocked()
+}
+
+// queueFrames opens a batch with frames (and a ping) for flush.
+func (c *corkConn) queueFrames(items []qitem, ping bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corked = true
+	return c.appendFramesLocked(items, ping)
+}
+
+// queueClose opens a batch with last (if any) and the close frame; after
+// it nothing more is written.
+func (c *corkConn) queueClose(last wsFrame, payload []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corked = true
+	if c.closed {
+		return
+	}
+	_ = c.appendFramesLocked([]qitem{{f: last}}, false) // allocates buf; a nil last adds nothing
+	*c.buf = append(*c.buf, controlFrame(opClose, payload)...)
+	c.closed = true
+}
+
+// writeClose answers a client's close: the close frame goes after what is
+// queued, and nothing after it.
+func (c *corkConn) writeClose(payload []byte) error {
+	_, err := c.write(controlFrame(opClose, payload), true)
+	return err
+}
+
 // stalled reports bytes waiting for a pump.
 func (c *corkConn) stalled() bool {
 	if c == nil {
@@ -150,6 +237,10 @@ func (c *corkConn) stalled() bool {
 func (c *corkConn) flushNow() (left bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.flushNowLocked()
+}
+
+func (c *corkConn) flushNowLocked() (left bool, err error) {
 	c.corked = false
 	if c.buf == nil {
 		return false, nil

@@ -13,3 +13,7 @@ const nonBlockingWrites = false
 func writeNow(syscall.RawConn, []byte) (int, error) {
 	return 0, errors.New("non-blocking writes are not supported here")
 }
+
+func readNow(syscall.RawConn, []byte) (int, error) {
+	return 0, errors.New("raw reads are not supported here")
+}

@@ -46,7 +46,7 @@ type Hub struct {
 	conns   atomic.Int64   // WebSocket connections served now
 	writers writers        // shared write goroutines (conn_writer.go)
 
-	slowConsumerMsg *websocket.PreparedMessage
+	slowConsumerMsg wsFrame
 
 	observers atomic.Pointer[[]PublishObserver] // hub_observe.go
 }
@@ -108,12 +108,9 @@ func NewHub(cfg HubConfig, deps HubDeps) (*Hub, error) {
 	return h, nil
 }
 
-func (h *Hub) prepared(ev Event) *websocket.PreparedMessage {
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, ev.AppendJSON(nil))
-	if err != nil {
-		return nil
-	}
-	return pm
+func (h *Hub) prepared(ev Event) wsFrame {
+	f, _ := eventFrame(ev)
+	return f
 }
 
 // HandlerFunc handles one client frame. A returned *Error reaches the client

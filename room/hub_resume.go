@@ -52,8 +52,8 @@ func (h *Hub) handleResume(ctx context.Context, req *Request) error {
 			events = []Event{}
 		}
 		extra["missed"] = events
-	} else if e, err := prepare(errorEvent(req.Ref, CodeExpired, why)); err == nil {
-		c.pushDirect(e)
+	} else {
+		c.pushDirect(prepare(errorEvent(req.Ref, CodeExpired, why)))
 	}
 	welcome, err := h.buildWelcome(ctx, c, pos, extra)
 	if err != nil {
@@ -61,12 +61,7 @@ func (h *Hub) handleResume(ctx context.Context, req *Request) error {
 		return err
 	}
 	welcome.Ref = req.Ref
-	it, err := prepare(welcome)
-	if err != nil {
-		c.release(qitem{}, 0)
-		return err
-	}
-	c.release(it, pos.Seq)
+	c.release(prepare(welcome), pos.Seq)
 	return nil
 }
 

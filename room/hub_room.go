@@ -203,13 +203,8 @@ func (lr *localRoom) deliver(d Delivery) {
 			lr.lastViewers.Store(n)
 		}
 	}
-	it, err := prepare(ev)
-	if err != nil {
-		h.log.Error("encode event", "room", lr.id, "type", ev.Type, "err", err)
-		return
-	}
+	it := prepare(ev)
 	it.seq = ev.Seq
-	pm := it.pm
 	n := 0
 	lr.mu.RLock()
 	conns := lr.conns
@@ -222,7 +217,7 @@ func (lr *localRoom) deliver(d Delivery) {
 			continue
 		}
 		if d.Close != "" {
-			c.kick(closeCodeFor(d.Close), d.Close, pm)
+			c.kick(closeCodeFor(d.Close), d.Close, it.f)
 			n++
 			continue
 		}
