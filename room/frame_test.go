@@ -149,3 +149,55 @@ func TestNothingAfterCloseFrame(t *testing.T) {
 		})
 	}
 }
+
+// corkConn reads with raw read(2)s; it must keep net.Conn's behaviour: data
+// as it comes, a read deadline that ends a read as a timeout (how a client
+// that stopped answering pings is dropped), EOF when the peer closes, and
+// net.ErrClosed after a local close.
+func TestCorkConnRawReads(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	peer, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	sc, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := newCorkConn(sc)
+	if cc.raw == nil {
+		t.Fatal("a TCP connection must get raw reads and writes here")
+	}
+	buf := make([]byte, 64)
+
+	go func() { time.Sleep(50 * time.Millisecond); _, _ = peer.Write([]byte("hello")) }()
+	if n, err := cc.Read(buf); err != nil || string(buf[:n]) != "hello" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+
+	_ = cc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	start := time.Now()
+	_, err = cc.Read(buf)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || readErrorReason(err) != "timeout" {
+		t.Fatalf("past the read deadline: %v (reason %q), want a timeout", err, readErrorReason(err))
+	}
+	if waited := time.Since(start); waited < 90*time.Millisecond {
+		t.Fatalf("the read gave up after %v, before its deadline", waited)
+	}
+
+	_ = cc.SetReadDeadline(time.Time{})
+	_ = peer.Close()
+	if _, err := cc.Read(buf); !errors.Is(err, io.EOF) || readErrorReason(err) != "eof" {
+		t.Fatalf("after the peer closed: %v, want EOF", err)
+	}
+	_ = cc.Close()
+	if _, err := cc.Read(buf); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("after a local close: %v, want net.ErrClosed", err)
+	}
+}
