@@ -87,28 +87,35 @@ func TestEventFrameMatchesGorilla(t *testing.T) {
 	}
 }
 
+// corkPair is a corkConn on the server side of a loopback TCP connection,
+// and the raw client side.
+func corkPair(t *testing.T) (*corkConn, net.Conn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	sc, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sc.Close() })
+	return newCorkConn(sc), client
+}
+
 // Nothing may follow a close frame (RFC 6455 §5.5.1): once the server has
 // answered a client's close, or queued its own, frames and gorilla's
 // writes (a pong) are refused, and the wire ends with the close frame.
 func TestNothingAfterCloseFrame(t *testing.T) {
 	for _, how := range []string{"answer", "queue"} {
 		t.Run(how, func(t *testing.T) {
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer l.Close()
-			client, err := net.Dial("tcp", l.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer client.Close()
-			sc, err := l.Accept()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sc.Close()
-			cc := newCorkConn(sc)
+			cc, client := corkPair(t)
 			cc.setOnStall(func() {})
 			first := prepare(Event{Type: "first"})
 			later := prepare(Event{Type: "later"})
@@ -155,21 +162,7 @@ func TestNothingAfterCloseFrame(t *testing.T) {
 // that stopped answering pings is dropped), EOF when the peer closes, and
 // net.ErrClosed after a local close.
 func TestCorkConnRawReads(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	peer, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	sc, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc := newCorkConn(sc)
+	cc, peer := corkPair(t)
 	if cc.raw == nil {
 		t.Fatal("a TCP connection must get raw reads and writes here")
 	}
@@ -182,7 +175,7 @@ func TestCorkConnRawReads(t *testing.T) {
 
 	_ = cc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 	start := time.Now()
-	_, err = cc.Read(buf)
+	_, err := cc.Read(buf)
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() || readErrorReason(err) != "timeout" {
 		t.Fatalf("past the read deadline: %v (reason %q), want a timeout", err, readErrorReason(err))
