@@ -22,6 +22,7 @@ type kindAsm struct {
 	lastSeq uint16
 	codec   int  // codec of the unit in progress; -1 = none yet
 	needKey bool // video: drop until a keyframe
+	askKey  bool // video: a loss started a wait for a keyframe; someone must ask for one
 	havePTS bool
 	lastPTS time.Duration
 	// the video unit in progress
@@ -62,6 +63,25 @@ func (a *assembler) newVideoLayer() {
 	ka.needKey = true
 }
 
+// lost: video frames from here on reference what is gone, so they wait
+// for a keyframe, which must be asked for: a source's own next one may be a
+// GOP (seconds) away.
+func (ka *kindAsm) lost() {
+	if ka.video && !ka.needKey {
+		ka.askKey = true
+	}
+	ka.needKey = ka.video
+}
+
+// wantsKey reports, once, that a loss left the video waiting for a
+// keyframe nobody has asked for yet.
+func (a *assembler) wantsKey() bool {
+	ka := &a.k[kindVideo]
+	ask := ka.askKey && ka.needKey
+	ka.askKey = false
+	return ask
+}
+
 func (ka *kindAsm) discard() {
 	ka.open = false
 	ka.h264.reset()
@@ -76,7 +96,7 @@ func (a *assembler) push(pk *packet) *AccessUnit {
 		// Lost upstream or in the tap: the unit in progress is broken, and
 		// so are the video frames that reference it.
 		ka.discard()
-		ka.needKey = ka.video
+		ka.lost()
 	}
 	ka.haveSeq, ka.lastSeq = true, pk.seq
 	if int(pk.codec) != ka.codec {
@@ -107,7 +127,7 @@ func (a *assembler) push(pk *packet) *AccessUnit {
 	}
 	if !ok {
 		ka.discard()
-		ka.needKey = true
+		ka.lost()
 		return nil
 	}
 	if !pk.marker {

@@ -204,6 +204,8 @@ func (st *stream) deliver(pk *packet) bool {
 	}
 	if au := st.asm.push(pk); au != nil {
 		st.publish(au)
+	} else if st.asm.wantsKey() {
+		st.r.readerLayer().requestKeyframe() // throttled
 	}
 	return true
 }

@@ -362,3 +362,37 @@ func FuzzAssembler(f *testing.F) {
 		}
 	})
 }
+
+// TestReaderLossAsksForKeyframe: a packet lost before the readers (a
+// sequence gap) leaves their video waiting for a keyframe; the stream asks
+// the source for one at once rather than waiting out the source's GOP,
+// which can be seconds (a whole recording or HLS segment frozen).
+func TestReaderLossAsksForKeyframe(t *testing.T) {
+	r, src, in, rd := readerRoom(t, "loss")
+	writeKeyframe(in, 10, 0)
+	in.writeRTP(h264Packet(13, 3000, []byte{0x41, 1}))
+	for i := range 2 {
+		if _, err := readAU(t, rd); err != nil {
+			t.Fatalf("unit %d: %v", i, err)
+		}
+	}
+	r.video.kf.reset() // the reader's opening request does not throttle this one
+	asked := src.keyframes.Load()
+	in.writeRTP(h264Packet(15, 6000, []byte{0x41, 2})) // 14 is lost
+	in.writeRTP(h264Packet(16, 9000, []byte{0x41, 3}))
+	deadline := time.Now().Add(3 * time.Second)
+	for src.keyframes.Load() == asked && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := src.keyframes.Load() - asked; got != 1 {
+		t.Fatalf("after a lost packet: %d keyframe requests, want 1 (a request, throttled)", got)
+	}
+	writeKeyframe(in, 17, 12000)
+	au, err := readAU(t, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !au.Key {
+		t.Fatalf("after the loss the reader got a non-keyframe (% x)", au.NALUs[0])
+	}
+}
