@@ -143,7 +143,12 @@ func (w *propWorld) add(rng *rand.Rand, user string) {
 		w.stats[0].Add(1)
 	}
 	if old, ok := w.addKeys[uk]; ok {
-		if r.Replayed && r.Reservation.ID == old.id {
+		if r.Reservation.ID == old.id {
+			// The same reservation. Not a replay: this call made it, and
+			// another tab's replay of it was recorded first.
+			if !r.Replayed {
+				w.resByUser[user] = append(w.resByUser[user], r.Reservation.ID)
+			}
 			return
 		}
 		// A released or expired hold is forgotten with its key, which
