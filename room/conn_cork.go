@@ -12,18 +12,17 @@ import (
 )
 
 // corkConn wraps a hijacked connection so that frames can be batched and
-// written without blocking. Between cork and a flush, gorilla's frame
-// writes (serialized by gorilla's own write lock) land in a pooled buffer,
-// and the flush sends the batch with one write: N frames, one syscall.
+// written without blocking. The hub's frames (room/frame.go) are appended
+// to a pooled buffer and go out together: N frames, one syscall.
 //
-// flushNow is the writers' flush: one non-blocking write. Whatever the
+// sendFrames is the writers' turn: one non-blocking send. Whatever the
 // socket did not take stays in the buffer ("stalled"), every later write
 // queues behind it, and the connection's own write pump sends the rest
 // with flush, which blocks up to the write deadline. So a slow client costs
-// its own goroutine, never a shared writer. Writes outside a batch (the
-// handshake, the welcome, gorilla's pong and close replies) go straight
-// through, non-blocking as well once the connection has an owner to tell
-// about a stall.
+// its own goroutine, never a shared writer. Writes through gorilla (the
+// handshake, the welcome, pongs) go straight through, non-blocking as well
+// once the connection has an owner to tell about a stall, or queue behind
+// a batch in progress. After the close frame nothing more is written.
 type corkConn struct {
 	net.Conn
 	raw syscall.RawConn // nil: no non-blocking writes (e.g. TLS): pumps only
@@ -155,12 +154,6 @@ func (c *corkConn) setOnStall(fn func()) {
 	c.mu.Unlock()
 }
 
-func (c *corkConn) cork() {
-	c.mu.Lock()
-	c.corked = true
-	c.mu.Unlock()
-}
-
 // appendFramesLocked queues frames (and a ping) behind whatever is queued.
 func (c *corkConn) appendFramesLocked(items []qitem, ping bool) error {
 	if c.closed {
@@ -232,14 +225,8 @@ func (c *corkConn) stalled() bool {
 	return !c.corked && c.buf != nil
 }
 
-// flushNow ends a batch with one non-blocking write; left reports that the
-// socket did not take everything (the rest waits in buf for flush).
-func (c *corkConn) flushNow() (left bool, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.flushNowLocked()
-}
-
+// flushNowLocked ends a batch with one non-blocking write; left reports
+// that the socket did not take everything (the rest waits in buf for flush).
 func (c *corkConn) flushNowLocked() (left bool, err error) {
 	c.corked = false
 	if c.buf == nil {
