@@ -312,3 +312,57 @@ func TestRedisClientNeverRerunsACommand(t *testing.T) {
 		t.Fatalf("INCR ran %d times pipelined and %d times plain; want once each", most[piped], most[plain])
 	}
 }
+
+// TestRedisPipelineCapCountsAbandoned: a caller that stops waiting leaves
+// its command on the wire, so the command keeps its place under the cap
+// until Redis answers it. Callers that time out against a frozen Redis
+// cannot make room for more: the next call is refused, and the cap frees
+// once Redis has answered the abandoned commands (each of which ran once).
+func TestRedisPipelineCapCountsAbandoned(t *testing.T) {
+	srv := roomtest.StartRedis(t)
+	rdb := pipelineClient(t, srv)
+	const capN = 8
+	p := room.NewRedisPipelineCap(rdb, capN)
+	ctx := context.Background()
+	key := roomtest.Prefix() + "n"
+	if err := p.Do(ctx, redis.NewIntCmd(ctx, "incr", key)); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Pause()
+	resumed := false
+	defer func() {
+		if !resumed {
+			srv.Resume()
+		}
+	}()
+	var wg sync.WaitGroup
+	for range capN {
+		wg.Go(func() {
+			short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			defer cancel()
+			if err := p.Do(short, redis.NewIntCmd(short, "incr", key)); !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("call to a frozen redis: %v, want its deadline", err)
+			}
+		})
+	}
+	wg.Wait() // every caller has left; their commands have not been answered
+	if err := p.Do(ctx, redis.NewIntCmd(ctx, "incr", key)); !errors.Is(err, room.ErrRedisPipelineFull) {
+		t.Fatalf("call while %d abandoned commands are unanswered: %v, want ErrRedisPipelineFull", capN, err)
+	}
+
+	srv.Resume()
+	resumed = true
+	var err error
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if err = p.Do(ctx, redis.NewIntCmd(ctx, "incr", key)); !errors.Is(err, room.ErrRedisPipelineFull) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("after redis answered the abandoned commands: %v", err)
+	}
+	if n, err := rdb.Get(ctx, key).Int(); err != nil || n != 1+capN+1 {
+		t.Fatalf("counter = %d, %v; want %d (the first call, each abandoned one once, the last)", n, err, 1+capN+1)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -86,6 +87,9 @@ func (c *saleConn) read() {
 			return
 		}
 		at := time.Now()
+		if welcomed && !c.wants(data) {
+			continue // sale.stock, viewers, chat: read, not decoded
+		}
 		var f saleFrame
 		if err := json.Unmarshal(data, &f); err != nil {
 			c.err = fmt.Errorf("bad frame %.80q: %w", data, err)
@@ -102,6 +106,19 @@ func (c *saleConn) read() {
 			}
 		}
 	}
+}
+
+// wants reports whether a frame after the welcome may be one the owner
+// waits for (it has a ref, or it is a host's sale lifecycle event). The
+// server writes "type" first and a top-level ref as "ref":, so the check
+// needs no decoder; a "ref": inside some other field only costs a decode.
+// Thousands of buyers each get every sale.stock, and decoding them all
+// would make the load tool, not the server, the figure on shared cores.
+func (c *saleConn) wants(data []byte) bool {
+	if bytes.Contains(data, []byte(`"ref":`)) {
+		return true
+	}
+	return c.host && (bytes.HasPrefix(data, []byte(`{"type":"sale.started"`)) || bytes.HasPrefix(data, []byte(`{"type":"sale.ended"`)))
 }
 
 // waitWelcome waits for the welcome frame.
