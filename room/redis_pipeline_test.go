@@ -86,27 +86,32 @@ func TestRedisPipelineScripts(t *testing.T) {
 	}
 }
 
-// While Redis does not answer, a caller whose context ends gets the
-// context's error at once; one past the cap is refused at once; the
-// accepted ones complete when Redis answers again.
-func TestRedisPipelineCapAndContext(t *testing.T) {
+// cappedPipeline starts a redis-server and a pipeline over it with a cap
+// of capN, and makes one call: key counts 1 after it. Redis is resumed
+// when the test ends, whatever happened.
+func cappedPipeline(t *testing.T, capN int) (*roomtest.RedisServer, *redis.Client, *room.RedisPipeline, string) {
+	t.Helper()
 	srv := roomtest.StartRedis(t)
+	t.Cleanup(srv.Resume)
 	rdb := pipelineClient(t, srv)
-	const capN = 20
 	p := room.NewRedisPipelineCap(rdb, capN)
 	ctx := context.Background()
 	key := roomtest.Prefix() + "n"
 	if err := p.Do(ctx, redis.NewIntCmd(ctx, "incr", key)); err != nil {
 		t.Fatal(err)
 	}
+	return srv, rdb, p, key
+}
+
+// While Redis does not answer, a caller whose context ends gets the
+// context's error at once; one past the cap is refused at once; the
+// accepted ones complete when Redis answers again.
+func TestRedisPipelineCapAndContext(t *testing.T) {
+	const capN = 20
+	srv, rdb, p, key := cappedPipeline(t, capN)
+	ctx := context.Background()
 
 	srv.Pause()
-	resumed := false
-	defer func() {
-		if !resumed {
-			srv.Resume()
-		}
-	}()
 	var wg sync.WaitGroup
 	var refused, ok atomic.Int64
 	others := make(chan error, 2*capN)
@@ -138,7 +143,6 @@ func TestRedisPipelineCapAndContext(t *testing.T) {
 	}
 
 	srv.Resume()
-	resumed = true
 	wg.Wait()
 	close(others)
 	for err := range others {
@@ -153,7 +157,6 @@ func TestRedisPipelineCapAndContext(t *testing.T) {
 
 	// Redis frozen again: a caller whose context ends is not left waiting.
 	srv.Pause()
-	resumed = false
 	done := make(chan error, 1)
 	cctx, ccancel := context.WithCancel(ctx)
 	go func() { done <- p.Do(cctx, redis.NewIntCmd(cctx, "incr", key)) }()
@@ -171,7 +174,6 @@ func TestRedisPipelineCapAndContext(t *testing.T) {
 		t.Fatalf("call with an ended context: %v, want context.Canceled", err)
 	}
 	srv.Resume()
-	resumed = true
 	if err := p.Do(ctx, redis.NewIntCmd(ctx, "incr", key)); err != nil {
 		t.Fatalf("after resume: %v", err)
 	}
@@ -319,23 +321,11 @@ func TestRedisClientNeverRerunsACommand(t *testing.T) {
 // cannot make room for more: the next call is refused, and the cap frees
 // once Redis has answered the abandoned commands (each of which ran once).
 func TestRedisPipelineCapCountsAbandoned(t *testing.T) {
-	srv := roomtest.StartRedis(t)
-	rdb := pipelineClient(t, srv)
 	const capN = 8
-	p := room.NewRedisPipelineCap(rdb, capN)
+	srv, rdb, p, key := cappedPipeline(t, capN)
 	ctx := context.Background()
-	key := roomtest.Prefix() + "n"
-	if err := p.Do(ctx, redis.NewIntCmd(ctx, "incr", key)); err != nil {
-		t.Fatal(err)
-	}
 
 	srv.Pause()
-	resumed := false
-	defer func() {
-		if !resumed {
-			srv.Resume()
-		}
-	}()
 	var wg sync.WaitGroup
 	for range capN {
 		wg.Go(func() {
@@ -352,7 +342,6 @@ func TestRedisPipelineCapCountsAbandoned(t *testing.T) {
 	}
 
 	srv.Resume()
-	resumed = true
 	var err error
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if err = p.Do(ctx, redis.NewIntCmd(ctx, "incr", key)); !errors.Is(err, room.ErrRedisPipelineFull) {
