@@ -77,7 +77,7 @@ func BenchmarkWSReserveStorm(b *testing.B) {
 			b.ResetTimer()
 			for w := range workers {
 				wg.Go(func() {
-					var cl stormClient
+					var cl leanClient
 					mine := b.N / workers
 					if w < b.N%workers {
 						mine++
@@ -86,7 +86,7 @@ func BenchmarkWSReserveStorm(b *testing.B) {
 						ws := conns[(w+k*workers)%buyers]
 						key := "k" + strconv.Itoa(w) + "-" + strconv.Itoa(k)
 						sent := time.Now()
-						if err := cl.add(ws, saleID, key); err != nil {
+						if _, err := cl.add(ws, saleID, key); err != nil {
 							b.Error(err)
 							return
 						}
@@ -120,19 +120,22 @@ func BenchmarkWSReserveStorm(b *testing.B) {
 	}
 }
 
-// stormClient is a buyer's side of the storm, written to cost the shared
-// CPUs little (the clients are in the server's process, and a real load
-// generator would not be on its cores): cart.add is built by appending
-// rather than json.Marshal, and the answer is checked without a JSON
-// decoder. The check is the same as wsCall's plus Field's: the frame with
-// the request's ref must be a `cart` event listing an item with the key;
-// an `error` with the ref fails; frames without it (sale.stock) are
-// skipped.
-type stormClient struct {
+// leanClient is a buyer's side of the WebSocket benchmarks, written to
+// cost the shared CPUs little (the clients are in the server's process,
+// and a real load generator would not be on its cores): requests are
+// built by appending rather than json.Marshal, and answers are checked
+// without a JSON decoder. The checks are wsCall's and Field's: the frame
+// with the request's ref must be a `cart` event (listing an item with the
+// key, for an add); an `error` with the ref fails; frames without the ref
+// (sale.stock) are skipped.
+type leanClient struct {
 	req, frame []byte
 }
 
-func (c *stormClient) add(ws *websocket.Conn, saleID, key string) error {
+// add sends cart.add of one unit of saleID with key (also the ref) and
+// returns the `cart` answer, which lists key; it is valid until the next
+// call.
+func (c *leanClient) add(ws *websocket.Conn, saleID, key string) ([]byte, error) {
 	c.req = append(c.req[:0], `{"type":"cart.add","sale_id":"`...)
 	c.req = append(c.req, saleID...)
 	c.req = append(c.req, `","qty":1,"key":"`...)
@@ -140,15 +143,37 @@ func (c *stormClient) add(ws *websocket.Conn, saleID, key string) error {
 	c.req = append(c.req, `","ref":"`...)
 	c.req = append(c.req, key...)
 	c.req = append(c.req, `"}`...)
+	f, err := c.call(ws, key)
+	if err == nil && !bytes.Contains(f, []byte(`"key":"`+key+`"`)) {
+		err = fmt.Errorf("cart.add %s answered %s", key, f)
+	}
+	return f, err
+}
+
+// remove sends cart.remove of reservation id with ref and waits for the
+// `cart` answer.
+func (c *leanClient) remove(ws *websocket.Conn, id, ref string) error {
+	c.req = append(c.req[:0], `{"type":"cart.remove","reservation_id":"`...)
+	c.req = append(c.req, id...)
+	c.req = append(c.req, `","ref":"`...)
+	c.req = append(c.req, ref...)
+	c.req = append(c.req, `"}`...)
+	_, err := c.call(ws, ref)
+	return err
+}
+
+// call writes c.req and reads until the frame with ref, which must be a
+// `cart` event.
+func (c *leanClient) call(ws *websocket.Conn, ref string) ([]byte, error) {
 	if err := ws.WriteMessage(websocket.TextMessage, c.req); err != nil {
-		return err
+		return nil, err
 	}
 	_ = ws.SetReadDeadline(time.Now().Add(roomtest.Wait))
-	ref := `"ref":"` + key + `"`
+	refField := []byte(`"ref":"` + ref + `"`)
 	for {
 		_, r, err := ws.NextReader()
 		if err != nil {
-			return fmt.Errorf("cart.add %s: %w", key, err)
+			return nil, fmt.Errorf("%s: %w", ref, err)
 		}
 		c.frame = c.frame[:0]
 		for {
@@ -161,17 +186,32 @@ func (c *stormClient) add(ws *websocket.Conn, saleID, key string) error {
 				break
 			}
 			if err != nil {
-				return fmt.Errorf("cart.add %s: %w", key, err)
+				return nil, fmt.Errorf("%s: %w", ref, err)
 			}
 		}
-		if !bytes.Contains(c.frame, []byte(ref)) {
+		if !bytes.Contains(c.frame, refField) {
 			continue // sale.stock, viewers
 		}
-		if !bytes.HasPrefix(c.frame, []byte(`{"type":"cart",`)) || !bytes.Contains(c.frame, []byte(`"key":"`+key+`"`)) {
-			return fmt.Errorf("cart.add %s answered %s", key, c.frame)
+		if !bytes.HasPrefix(c.frame, []byte(`{"type":"cart",`)) {
+			return nil, fmt.Errorf("%s answered %s", ref, c.frame)
 		}
-		return nil
+		return c.frame, nil
 	}
+}
+
+// onlyReservation is the id of the one item of a `cart` answer, or "" if
+// it lists more or fewer.
+func onlyReservation(frame []byte) string {
+	const field = `"reservation_id":"`
+	if bytes.Count(frame, []byte(field)) != 1 {
+		return ""
+	}
+	_, rest, _ := bytes.Cut(frame, []byte(field))
+	id, _, ok := bytes.Cut(rest, []byte(`"`))
+	if !ok {
+		return ""
+	}
+	return string(id)
 }
 
 // processCPU is this process's user + system CPU time so far.

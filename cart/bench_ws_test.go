@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -65,21 +66,22 @@ func BenchmarkWSReserve(b *testing.B) {
 			b.ResetTimer()
 			for i, ws := range conns {
 				wg.Go(func() {
+					var cl leanClient // bench_ws_storm_test.go
 					for n := next.Add(1); n <= int64(b.N); n = next.Add(1) {
-						key := fmt.Sprintf("k%d", n)
+						key := "k" + strconv.FormatInt(n, 10)
 						sent := time.Now()
-						ev, err := wsCall(ws, map[string]any{"type": "cart.add", "sale_id": saleID, "qty": 1, "key": key, "ref": key})
+						f, err := cl.add(ws, saleID, key)
 						if err != nil {
 							b.Error(err)
 							return
 						}
 						lats[i] = append(lats[i], time.Since(sent))
-						var items []cartItem
-						if _, err := ev.Field("items", &items); err != nil || ev.Type != "cart" || len(items) != 1 || items[0].Key != key {
-							b.Errorf("cart.add %s answered %s", key, ev.AppendJSON(nil))
+						id := onlyReservation(f)
+						if id == "" {
+							b.Errorf("cart.add %s answered %s, want a cart of that one item", key, f)
 							return
 						}
-						if _, err := wsCall(ws, map[string]any{"type": "cart.remove", "reservation_id": items[0].ReservationID, "ref": "rm" + key}); err != nil {
+						if err := cl.remove(ws, id, "rm"+key); err != nil {
 							b.Error(err)
 							return
 						}
