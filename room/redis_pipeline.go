@@ -3,9 +3,11 @@ package room
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -64,22 +66,29 @@ func (c *pipelineCap) take() bool {
 func (c *pipelineCap) done() { c.n.Add(-1) }
 
 // pipelineCaps holds the cap of every autopipeliner a RedisPipeline was
-// made over (a client's is shared, and so is its cap).
+// made over (a client's is shared, and so is its cap). It holds them
+// weakly: an entry goes when its autopipeliner is collected.
 var pipelineCaps struct {
 	sync.Mutex
-	m map[*redis.AutoPipeliner]*pipelineCap
+	m map[weak.Pointer[redis.AutoPipeliner]]*pipelineCap
 }
 
 func capFor(ap *redis.AutoPipeliner, max int) *pipelineCap {
 	pipelineCaps.Lock()
 	defer pipelineCaps.Unlock()
 	if pipelineCaps.m == nil {
-		pipelineCaps.m = map[*redis.AutoPipeliner]*pipelineCap{}
+		pipelineCaps.m = map[weak.Pointer[redis.AutoPipeliner]]*pipelineCap{}
 	}
-	c := pipelineCaps.m[ap]
+	key := weak.Make(ap)
+	c := pipelineCaps.m[key]
 	if c == nil {
 		c = &pipelineCap{max: int64(max)}
-		pipelineCaps.m[ap] = c
+		pipelineCaps.m[key] = c
+		runtime.AddCleanup(ap, func(k weak.Pointer[redis.AutoPipeliner]) {
+			pipelineCaps.Lock()
+			delete(pipelineCaps.m, k)
+			pipelineCaps.Unlock()
+		}, key)
 	}
 	return c
 }
@@ -105,8 +114,8 @@ func NewRedisPipeline(rdb redis.UniversalClient) *RedisPipeline {
 func newRedisPipeline(rdb redis.UniversalClient, maxQueued int) *RedisPipeline {
 	// The async face: Submit + WaitContext give the ctx-aware wait. Full
 	// duplex, ordered (one stream): measured on loopback, a flash sale's
-	// closed loop of 50 buyers ran 0.52–0.59× redis-benchmark's rate with
-	// it against 0.42–0.45× with one batch per round trip (docs/benchmarks.md).
+	// closed loop of 50 buyers ran 0.51–0.59× redis-benchmark's rate with
+	// it against 0.44–0.47× with one batch per round trip (docs/benchmarks.md).
 	// The window is the cap, as a backstop: the cap refuses first. With
 	// more than 64 commands in flight (a storm, not a closed loop of 50
 	// buyers) the writer waits up to 100 µs to pack more into a write:
