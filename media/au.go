@@ -65,9 +65,11 @@ func (a *assembler) newVideoLayer() {
 
 // lost: video frames from here on reference what is gone, so they wait
 // for a keyframe, which must be asked for: a source's own next one may be a
-// GOP (seconds) away.
-func (ka *kindAsm) lost() {
-	if ka.video && !ka.needKey {
+// GOP (seconds) away. Already waiting, a new request is due only when what
+// broke was the awaited keyframe itself (broke: a unit was open); otherwise
+// the request made when the wait began stands.
+func (ka *kindAsm) lost(broke bool) {
+	if ka.video && (!ka.needKey || broke) {
 		ka.askKey = true
 	}
 	ka.needKey = ka.video
@@ -95,8 +97,9 @@ func (a *assembler) push(pk *packet) *AccessUnit {
 	if ka.haveSeq && pk.seq != ka.lastSeq+1 {
 		// Lost upstream or in the tap: the unit in progress is broken, and
 		// so are the video frames that reference it.
+		broke := ka.open
 		ka.discard()
-		ka.lost()
+		ka.lost(broke)
 	}
 	ka.haveSeq, ka.lastSeq = true, pk.seq
 	if int(pk.codec) != ka.codec {
@@ -127,7 +130,7 @@ func (a *assembler) push(pk *packet) *AccessUnit {
 	}
 	if !ok {
 		ka.discard()
-		ka.lost()
+		ka.lost(true)
 		return nil
 	}
 	if !pk.marker {
@@ -152,9 +155,17 @@ func (a *assembler) push(pk *packet) *AccessUnit {
 // (a clock correction at a source's first sender report can move a kind
 // back once; the units before the correction's point are dropped), and
 // keyframes carry the parameters.
+//
+// Video dropped for going back waits for a keyframe, and asks for one: the
+// units that are behind are a few frames (a correction, or a layer the
+// readers move to whose clock, anchored on arrival before its first sender
+// report, runs a little behind the one they leave), while the source's own
+// next keyframe can be a GOP away.
 func (ka *kindAsm) finish(au *AccessUnit) *AccessUnit {
 	if ka.havePTS && au.PTS < ka.lastPTS {
-		ka.needKey = ka.video
+		if ka.video {
+			ka.needKey, ka.askKey = true, true
+		}
 		return nil
 	}
 	ka.havePTS, ka.lastPTS = true, au.PTS

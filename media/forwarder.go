@@ -50,6 +50,10 @@ type forwarder struct {
 	tm      tsMap
 	havePTS bool
 	lastPTS time.Duration
+	// tapKeyTS: the outgoing timestamp of the last keyframe offered to the
+	// taps (offerTap); 0 with tapKey false = none.
+	tapKey   bool
+	tapKeyTS uint32
 }
 
 func newForwarder(k kind, r *room) *forwarder {
@@ -189,12 +193,25 @@ func (f *forwarder) write(in *ingest, p *rtp.Packet) {
 	for _, v := range *f.viewers.Load() {
 		v.offer(f, pk)
 	}
-	if taps := *f.taps.Load(); len(taps) > 0 && (f.kind != kindVideo || f.follow.offers(f.layer, pk.keyframe)) {
+	if taps := *f.taps.Load(); len(taps) > 0 && (f.kind != kindVideo || f.offerTap(pk)) {
 		for _, t := range taps {
 			t.offer(f, pk)
 		}
 	}
 	pk.release()
+}
+
+// offerTap is the taps' pre-filter for a video packet (readerFollow.offers),
+// which also lets through the rest of a keyframe whose first packets it let
+// through: the readers may move to this layer at that keyframe, decided on
+// the stream goroutine after this forwarder has gone on, and a keyframe
+// without its middle makes them wait for the next (a GOP) instead. Called
+// under f.mu.
+func (f *forwarder) offerTap(pk *packet) bool {
+	if pk.keyframe {
+		f.tapKey, f.tapKeyTS = true, pk.ts
+	}
+	return f.follow.offers(f.layer, pk.keyframe) || (f.tapKey && pk.ts == f.tapKeyTS)
 }
 
 // start maps a new source's numbering onto the outgoing stream: the sequence

@@ -59,11 +59,28 @@ func (fl *readerFollow) offers(layer uint8, key bool) bool {
 	return key || l == fl.layer.Load() || l == fl.want.Load()
 }
 
-// followState is the stream goroutine's own part of following.
+// followState is the stream goroutine's own part of following, for the
+// current source (newSource clears it).
 type followState struct {
 	upSlot  int // a higher layer seen sent, since upSince; -1 none
 	upSince time.Time
-	buf     [maxLayers]layerInfo
+	// began is when this source's first video packet reached the stream.
+	// Its layers start within a few packets of each other, in any order:
+	// for readerStall the followed layer is not yet "not being sent".
+	began time.Time
+	// sent: layers followed and delivered; stopped: those that stopped
+	// being sent after that. Only a move back up to a layer that stopped
+	// waits readerUpHold (the toggling it guards against); a layer that
+	// starts late, as a browser's top layer does while its bandwidth
+	// estimate grows, is taken at its first keyframe.
+	sent, stopped uint32
+	buf           [maxLayers]layerInfo
+}
+
+// newSource forgets what the previous source's layers did.
+func (fs *followState) newSource() {
+	fs.upSlot, fs.upSince, fs.began = -1, time.Time{}, time.Time{}
+	fs.sent, fs.stopped = 0, 0
 }
 
 // follow decides, for one video packet on the stream goroutine, whether it
@@ -72,8 +89,12 @@ type followState struct {
 // first packet of a host's new source is one.
 func (st *stream) follow(pk *packet, now time.Time) bool {
 	fl := &st.r.follow
+	if st.fs.began.IsZero() {
+		st.fs.began = now
+	}
 	cur := fl.layer.Load()
 	if int32(pk.layer) == cur {
+		st.fs.sent |= 1 << pk.layer
 		return true
 	}
 	if !pk.keyframe {
@@ -99,7 +120,8 @@ func (st *stream) lookAtLayers(now time.Time) { st.chooseLayer(now) }
 
 // chooseLayer sets the layer to move to: the highest one being sent (a
 // packet within readerStall), at once when the followed layer is not being
-// sent, after readerUpHold when it is a move up; and asks that layer for a
+// sent (but not in the source's first readerStall), after readerUpHold when
+// it is a move back up to a layer that stopped; and asks that layer for a
 // keyframe (throttled) until it comes.
 func (st *stream) chooseLayer(now time.Time) {
 	fl := &st.r.follow
@@ -125,14 +147,26 @@ func (st *stream) chooseLayer(now time.Time) {
 		st.fs.upSlot = -1
 		return
 	case sending(cur):
-		// The followed layer is still sent: a move up, once the higher one
-		// has stayed the highest for readerUpHold.
+		// The followed layer is still sent: a move up; back to a layer
+		// that stopped once it has stayed the highest for readerUpHold.
+		if st.fs.stopped&(1<<top) == 0 {
+			break
+		}
 		if st.fs.upSlot != top {
 			st.fs.upSlot, st.fs.upSince = top, now
 			return
 		}
 		if now.Sub(st.fs.upSince) < readerUpHold {
 			return
+		}
+	default:
+		// The followed layer is not being sent: move down, unless the
+		// source has only just begun and the followed layer is merely late.
+		if st.fs.began.IsZero() || now.Sub(st.fs.began) < readerStall {
+			return
+		}
+		if st.fs.sent&(1<<cur) != 0 {
+			st.fs.stopped |= 1 << cur
 		}
 	}
 	fl.want.Store(int32(top))

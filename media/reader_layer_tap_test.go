@@ -47,3 +47,36 @@ func TestTapKeyframeWaitIsTheFollowedLayers(t *testing.T) {
 	}
 	tp.drain()
 }
+
+// A keyframe of a layer the readers neither follow nor want yet reaches the
+// taps whole, not only its first packets: the stream may decide to move to
+// that layer at it, after the forwarder has gone on with its other packets.
+// The layer's other frames stay out.
+func TestTapGetsAnotherLayersWholeKeyframe(t *testing.T) {
+	s := bareSFU(t, 64)
+	r := newRoom(s, "tapwhole")
+	f := r.layers[1] // the readers follow layer 0
+	pk := getPacket(f.pool)
+	defer pk.release()
+	offered := func(ts uint32, key bool) bool {
+		pk.kind, pk.layer, pk.keyframe, pk.ts = kindVideo, 1, key, ts
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.offerTap(pk)
+	}
+	if offered(3000, false) {
+		t.Fatal("an inter frame of a layer nobody follows was offered")
+	}
+	for i, key := range []bool{true, true, false, false} { // STAP-A, FU-A start, the rest
+		if !offered(6000, key) {
+			t.Fatalf("packet %d of layer 1's keyframe was not offered", i)
+		}
+	}
+	if offered(9000, false) {
+		t.Fatal("the inter frame after layer 1's keyframe was offered")
+	}
+	r.follow.want.Store(1)
+	if !offered(12000, false) {
+		t.Fatal("an inter frame of the wanted layer was not offered")
+	}
+}

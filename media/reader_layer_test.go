@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"liveroom/media"
+	"liveroom/media/mediatest"
 )
 
 // A simulcast host stops sending its top layer (a browser does under CPU or
@@ -130,5 +131,88 @@ func TestReadersFollowActiveLayer(t *testing.T) {
 	sameLayer("back on the top layer", w, layers[0].Width)
 	if got := metricValue(t, a.reg, "liveroom_media_reader_layer_switches_total", nil); got != 2 {
 		t.Errorf("reader layer switches %v, want 2", got)
+	}
+}
+
+// A publisher's layers do not all start together: a browser adds its top
+// layer once its bandwidth estimate allows, anywhere from a few packets to
+// seconds after the others. A top layer a little late is where the readers
+// start (no move through the next layer, no extra resolution change in a
+// recording); one seconds late is taken at its first keyframe, without the
+// readerUpHold that only a layer which stopped and came back waits.
+func TestReadersTakeALateTopLayer(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		late     time.Duration
+		topFirst bool    // the readers start on the top layer
+		switches float64 // down and back up, or none
+	}{
+		{"late by 150ms", 150 * time.Millisecond, true, 0},
+		{"late by 1.5s", 1500 * time.Millisecond, false, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			needFFmpeg(t)
+			ctx := testCtx(t, 2*time.Minute)
+			a := newSFU(t)
+			room := "late"
+			rd, err := a.OpenReader(room, media.ReaderOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rd.Close()
+			layers, err := mediatest.EncodeLayers(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pub, err := mediatest.NewLayeredPublisher(ctx, publishVia(a.SFU, room, "host", nil), mediatest.LayeredPublisherOptions{Layers: layers, Simulcast: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = pub.Close() })
+			pub.DropLayer(layers[0].RID) // not sent yet
+			if err := pub.WaitConnected(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for l, _ := a.Layers(room); len(l.Layers) < 2; l, _ = a.Layers(room) {
+				select {
+				case <-ctx.Done():
+					t.Fatalf("layers %+v, want the two lower ones", l)
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+			time.Sleep(tc.late)
+			pub.ResumeLayer(layers[0].RID)
+			resumed := time.Now()
+
+			var widths []int
+			var topAt time.Time
+			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			for topAt.IsZero() {
+				au, err := rd.Read(rctx)
+				if err != nil {
+					t.Fatalf("reading, keyframes so far %v px wide: %v", widths, err)
+				}
+				if au.Video && au.Key && au.Params != nil {
+					widths = append(widths, au.Params.Width)
+					if au.Params.Width == layers[0].Width {
+						topAt = time.Now()
+					}
+				}
+			}
+			t.Logf("keyframes %v px wide; the top layer's %v after it was first sent", widths, topAt.Sub(resumed))
+			if tc.topFirst && widths[0] != layers[0].Width {
+				t.Errorf("the first keyframe is %d px wide: the readers left the top layer before it was late", widths[0])
+			}
+			if !tc.topFirst && (len(widths) < 2 || widths[0] != layers[1].Width) {
+				t.Errorf("keyframes %v px wide: the readers did not take the next layer while the top one was not sent", widths)
+			}
+			if d := topAt.Sub(resumed); !tc.topFirst && d >= 3*time.Second {
+				t.Errorf("the top layer taken %v after it was first sent: a layer that starts late waits for no hold", d)
+			}
+			if got := metricValue(t, a.reg, "liveroom_media_reader_layer_switches_total", nil); got != tc.switches {
+				t.Errorf("reader layer switches %v, want %v", got, tc.switches)
+			}
+		})
 	}
 }

@@ -232,6 +232,7 @@ func (st *stream) publish(au *AccessUnit) {
 // goes on for the next source.
 func (st *stream) sourceGone(offline bool) bool {
 	st.asm.reset()
+	st.fs.newSource()
 	st.mu.Lock()
 	st.gop.reset()
 	readers := st.readers

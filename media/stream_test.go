@@ -396,3 +396,46 @@ func TestReaderLossAsksForKeyframe(t *testing.T) {
 		t.Fatalf("after the loss the reader got a non-keyframe (% x)", au.NALUs[0])
 	}
 }
+
+// A keyframe the readers wait for that arrives broken (a fragment lost in
+// its middle) is asked for again: the request that began the wait was
+// answered by it, and the source's own next keyframe can be a GOP away.
+func TestReaderBrokenKeyframeAsksAgain(t *testing.T) {
+	r, src, in, rd := readerRoom(t, "brokenkey")
+	writeKeyframe(in, 10, 0)
+	if _, err := readAU(t, rd); err != nil {
+		t.Fatal(err)
+	}
+	waitAsked := func(what string, asked int64) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		for src.keyframes.Load() == asked && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if got := src.keyframes.Load() - asked; got != 1 {
+			t.Fatalf("%s: %d keyframe requests, want 1", what, got)
+		}
+	}
+	r.video.kf.reset()
+	asked := src.keyframes.Load()
+	in.writeRTP(h264Packet(14, 3000, []byte{0x41, 2})) // 13 is lost
+	waitAsked("after a lost packet", asked)
+
+	r.video.kf.reset() // the first request is answered by the broken keyframe below
+	asked = src.keyframes.Load()
+	stap := h264Packet(15, 6000, stapSPSPPS)
+	stap.Marker = false
+	in.writeRTP(stap)
+	// 16, the IDR's first fragment, is lost
+	in.writeRTP(h264Packet(17, 6000, []byte{0x7c, 0x45, 4, 5, 6}))
+	waitAsked("after the awaited keyframe arrived broken", asked)
+
+	writeKeyframe(in, 18, 9000)
+	au, err := readAU(t, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !au.Key || au.PTS == 0 {
+		t.Fatalf("after the broken keyframe the reader got key %v at %v, want the next keyframe", au.Key, au.PTS)
+	}
+}
