@@ -97,7 +97,7 @@ func checkPlayback(t *testing.T, name string, p *playback) {
 		t.Errorf("%s: videoWidth = %d, want > 0", name, p.VideoWidth)
 	}
 	if p.FramesAfter <= p.FramesBefore {
-		t.Errorf("%s: framesDecoded went %d -> %d over 2s, want it to grow", name, p.FramesBefore, p.FramesAfter)
+		t.Errorf("%s: framesDecoded went %d -> %d over 2s, want it to grow; inbound video %v -> %v", name, p.FramesBefore, p.FramesAfter, p.RTPBefore, p.RTPAfter)
 	}
 	if p.State != "live" {
 		t.Errorf("%s: page state = %q, want live", name, p.State)
@@ -105,14 +105,18 @@ func checkPlayback(t *testing.T, name string, p *playback) {
 }
 
 type playback struct {
-	VideoWidth             int    `json:"videoWidth"`
-	VideoHeight            int    `json:"videoHeight"`
-	FramesBefore           int    `json:"framesBefore"`
-	FramesAfter            int    `json:"framesAfter"`
-	TotalVideoFramesBefore int    `json:"totalVideoFramesBefore"`
-	TotalVideoFramesAfter  int    `json:"totalVideoFramesAfter"`
-	Codec                  string `json:"codec"`
-	State                  string `json:"state"`
+	VideoWidth             int `json:"videoWidth"`
+	VideoHeight            int `json:"videoHeight"`
+	FramesBefore           int `json:"framesBefore"`
+	FramesAfter            int `json:"framesAfter"`
+	TotalVideoFramesBefore int `json:"totalVideoFramesBefore"`
+	TotalVideoFramesAfter  int `json:"totalVideoFramesAfter"`
+	// The receiver's counters (packets lost, NACKs, PLIs, frames dropped,
+	// freezes), reported when playback stalls.
+	RTPBefore map[string]float64 `json:"rtpBefore"`
+	RTPAfter  map[string]float64 `json:"rtpAfter"`
+	Codec     string             `json:"codec"`
+	State     string             `json:"state"`
 }
 
 func TestBrowserPublishAndPlay(t *testing.T) {

@@ -83,6 +83,7 @@ export function helpers(step) {
         framesSent: 0,
         codec: '',
         connectionState: '',
+        rtp: {}, // the inbound video's receive counters, for a failure's diagnosis
       };
       const pc = window.liveroom && window.liveroom.pc;
       if (pc) {
@@ -90,7 +91,13 @@ export function helpers(step) {
         const stats = await pc.getStats();
         stats.forEach((s) => {
           if (s.kind !== 'video') return;
-          if (s.type === 'inbound-rtp') out.framesDecoded += s.framesDecoded || 0;
+          if (s.type === 'inbound-rtp') {
+            out.framesDecoded += s.framesDecoded || 0;
+            for (const k of ['packetsReceived', 'packetsLost', 'nackCount', 'pliCount', 'firCount', 'framesReceived',
+              'framesDropped', 'keyFramesDecoded', 'freezeCount', 'totalFreezesDuration']) {
+              if (typeof s[k] === 'number') out.rtp[k] = (out.rtp[k] || 0) + s[k];
+            }
+          }
           if (s.type === 'outbound-rtp') out.framesSent += s.framesSent || 0;
           if ((s.type === 'inbound-rtp' || s.type === 'outbound-rtp') && s.codecId) {
             const c = stats.get(s.codecId);
@@ -137,6 +144,8 @@ export function helpers(step) {
       totalVideoFramesAfter: after.totalVideoFrames,
       codec: after.codec,
       state: after.state,
+      rtpBefore: before.rtp,
+      rtpAfter: after.rtp,
     };
   }
 
