@@ -68,6 +68,29 @@ func (g *packetGOP) resetLocked() {
 	g.pkts, g.bytes = g.pkts[:0], 0
 }
 
+// get returns the cached packet numbered seq, retained for the caller, or
+// nil. The GOP's packets are in forwarding order, so seq's offset from the
+// first is where it is unless the numbering jumped (a source switch), and
+// then a scan finds it.
+func (g *packetGOP) get(seq uint16) *packet {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.pkts) == 0 {
+		return nil
+	}
+	if i := int(seq - g.pkts[0].seq); i < len(g.pkts) && g.pkts[i].seq == seq {
+		g.pkts[i].retain()
+		return g.pkts[i]
+	}
+	for _, pk := range g.pkts {
+		if pk.seq == seq {
+			pk.retain()
+			return pk
+		}
+	}
+	return nil
+}
+
 // snapshot returns the cached GOP, each packet retained for the caller, if
 // it is fresh and every packet is of a codec the viewer's track can send;
 // nil otherwise. age is how old its keyframe is.

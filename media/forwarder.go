@@ -239,18 +239,23 @@ func (f *forwarder) start(p *rtp.Packet, now time.Time) {
 }
 
 // retransmit answers a viewer's NACK for seq from the history.
-func (f *forwarder) retransmit(v *viewer, seq uint16, now time.Time) (sent, limited bool) {
+func (f *forwarder) retransmit(v *viewer, seq uint16, now time.Time) (sent, limited, gone bool) {
 	pk := f.hist.get(seq)
+	if pk == nil && f.kind == kindVideo {
+		// A fast start sends the whole cached GOP, which can reach further
+		// back than the history (a 2.6 s GOP of 1280x720 is ~580 packets).
+		pk = f.gop.get(seq)
+	}
 	if pk == nil {
-		return false, false
+		return false, false, true
 	}
 	if !v.rtx.take(now, pk.n) {
 		pk.release()
-		return false, true
+		return false, true, false
 	}
 	if !v.enqueue(pk) {
 		pk.release()
-		return false, false
+		return false, false, false
 	}
-	return true, false
+	return true, false, false
 }

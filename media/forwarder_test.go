@@ -417,3 +417,57 @@ func benchFanout(b *testing.B, taps int, reader bool) {
 	// Time on the publisher's goroutine alone (rewrite, copy, 100 enqueues).
 	b.ReportMetric(float64(producer.Nanoseconds())/float64(b.N), "publisher-ns/op")
 }
+
+// A viewer's NACK for a packet older than the history but in the cached GOP
+// (a fast start sends the whole GOP) is answered from the GOP. One for a
+// video packet nobody has any more asks the source for a keyframe at once:
+// the frames after it cannot be decoded until one, and a browser would wait
+// seconds before asking.
+func TestNACKBeyondHistory(t *testing.T) {
+	s := bareSFU(t, 64)
+	s.cfg.NACKHistory = 16
+	r := newRoom(s, "t")
+	rec := &recorder{}
+	v := fakeViewer(t, r, rec.write)
+	src := &fakeSource{host: "h"}
+	in := feed(t, r, src)
+	in.writeRTP(h264Packet(100, 0, stapSPSPPS))
+	for i := 1; i < 40; i++ {
+		in.writeRTP(h264Packet(uint16(100+i), uint32(i*3000), []byte{0x41, byte(i)}))
+	}
+	rec.waitLen(t, 40)
+	if r.video.hist.get(103) != nil {
+		t.Fatal("packet 103 is still in a 16-packet history: the test proves nothing")
+	}
+
+	r.video.kf.reset() // the viewer's opening request does not throttle the one below
+	asked := src.keyframes.Load()
+	v.nack(r.video, &rtcp.TransportLayerNack{Nacks: []rtcp.NackPair{{PacketID: 103}}})
+	got := rec.waitLen(t, 41)
+	if len(got) != 41 || got[40].seq != 103 || got[40].payload[1] != 3 {
+		t.Fatalf("after a NACK for 103 (in the GOP, not the history): %d packets, want the 41st to be 103", len(got))
+	}
+	if n := src.keyframes.Load() - asked; n != 0 {
+		t.Errorf("%d keyframe requests for a NACK that was answered, want 0", n)
+	}
+
+	// A new GOP: the old one's packets are gone from both.
+	in.writeRTP(h264Packet(140, 40*3000, stapSPSPPS))
+	for i := 41; i < 60; i++ {
+		in.writeRTP(h264Packet(uint16(100+i), uint32(i*3000), []byte{0x41, byte(i)}))
+	}
+	rec.waitLen(t, 61)
+	v.nack(r.video, &rtcp.TransportLayerNack{Nacks: []rtcp.NackPair{{PacketID: 120}}})
+	deadline := time.Now().Add(3 * time.Second)
+	for src.keyframes.Load() == asked && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := src.keyframes.Load() - asked; n != 1 {
+		t.Errorf("%d keyframe requests after a NACK for a packet gone from history and GOP, want 1", n)
+	}
+	// Anything resent was queued before the next live packet.
+	in.writeRTP(h264Packet(160, 60*3000, []byte{0x41, 60}))
+	if got := rec.waitLen(t, 62); got[61].seq != 160 {
+		t.Errorf("after the NACK for a packet that is gone the viewer got seq %d, want the live 160 (nothing resent)", got[61].seq)
+	}
+}

@@ -329,6 +329,7 @@ func (v *viewer) nack(f *forwarder, n *rtcp.TransportLayerNack) {
 	resume := uint16(v.resumeSeq.Load())
 	now := time.Now()
 	var asked, sent, limited int
+	missing := false // a video packet the viewer lost that nobody has any more
 	for _, pair := range n.Nacks {
 		for _, seq := range pair.PacketList() {
 			if asked >= maxNACKPerReport {
@@ -351,13 +352,24 @@ func (v *viewer) nack(f *forwarder, n *rtcp.TransportLayerNack) {
 					continue // before this viewer's starting keyframe
 				}
 			}
-			ok, over := lf.retransmit(v, seq, now)
-			if ok {
+			ok, over, gone := lf.retransmit(v, seq, now)
+			switch {
+			case ok:
 				sent++
-			} else if over {
+			case over:
 				limited++
+			case gone && f.kind == kindVideo:
+				missing = true
 			}
 		}
 	}
 	v.s.metrics.nacks(asked, sent, limited)
+	if missing {
+		// The frames after it cannot be decoded until a keyframe, and a
+		// browser asks for one only after seconds of waiting (Chrome: 3 s
+		// without a decodable frame). Throttled like every request.
+		if kf := v.keyframeLayer(); kf != nil {
+			kf.requestKeyframe()
+		}
+	}
 }
