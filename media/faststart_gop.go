@@ -69,27 +69,32 @@ func (g *packetGOP) resetLocked() {
 }
 
 // get returns the cached packet numbered seq, retained for the caller, or
-// nil. The GOP's packets are in forwarding order, so seq's offset from the
-// first is where it is unless the numbering jumped (a source switch), and
-// then a scan finds it.
+// nil. The GOP's packets are in forwarding order: seq's offset from the
+// first is where it is, or a few places before it when packets were lost
+// or reordered upstream (a look at gopSeek places on either side; the lock
+// is the publisher's write path's too).
 func (g *packetGOP) get(seq uint16) *packet {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if len(g.pkts) == 0 {
+	n := len(g.pkts)
+	if n == 0 {
 		return nil
 	}
-	if i := int(seq - g.pkts[0].seq); i < len(g.pkts) && g.pkts[i].seq == seq {
-		g.pkts[i].retain()
-		return g.pkts[i]
+	at := int(seq - g.pkts[0].seq)
+	if at >= n+gopSeek {
+		return nil // before the GOP (a wrapped difference), or after it
 	}
-	for _, pk := range g.pkts {
-		if pk.seq == seq {
-			pk.retain()
-			return pk
+	for i := max(at-gopSeek, 0); i <= min(at+gopSeek, n-1); i++ {
+		if g.pkts[i].seq == seq {
+			g.pkts[i].retain()
+			return g.pkts[i]
 		}
 	}
 	return nil
 }
+
+// gopSeek is how far from its place get looks for a packet.
+const gopSeek = 16
 
 // snapshot returns the cached GOP, each packet retained for the caller, if
 // it is fresh and every packet is of a codec the viewer's track can send;

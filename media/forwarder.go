@@ -238,7 +238,8 @@ func (f *forwarder) start(p *rtp.Packet, now time.Time) {
 	f.tsOff = f.lastTS + ticks - p.Timestamp
 }
 
-// retransmit answers a viewer's NACK for seq from the history.
+// retransmit answers a viewer's NACK for seq from the history, or the
+// cached GOP. gone: seq is older than both reach (history.evicted).
 func (f *forwarder) retransmit(v *viewer, seq uint16, now time.Time) (sent, limited, gone bool) {
 	pk := f.hist.get(seq)
 	if pk == nil && f.kind == kindVideo {
@@ -247,7 +248,7 @@ func (f *forwarder) retransmit(v *viewer, seq uint16, now time.Time) (sent, limi
 		pk = f.gop.get(seq)
 	}
 	if pk == nil {
-		return false, false, true
+		return false, false, f.hist.evicted(seq)
 	}
 	if !v.rtx.take(now, pk.n) {
 		pk.release()

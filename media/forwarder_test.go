@@ -451,12 +451,22 @@ func TestNACKBeyondHistory(t *testing.T) {
 		t.Errorf("%d keyframe requests for a NACK that was answered, want 0", n)
 	}
 
-	// A new GOP: the old one's packets are gone from both.
-	in.writeRTP(h264Packet(140, 40*3000, stapSPSPPS))
-	for i := 41; i < 60; i++ {
+	// A packet not forwarded yet (lost upstream, and perhaps still being
+	// repaired by the SFU's own NACKs) is no reason for a keyframe.
+	in.writeRTP(h264Packet(140, 40*3000, stapSPSPPS)) // a new GOP
+	in.writeRTP(h264Packet(142, 42*3000, []byte{0x41, 42}))
+	rec.waitLen(t, 43)
+	r.video.kf.reset()
+	v.nack(r.video, &rtcp.TransportLayerNack{Nacks: []rtcp.NackPair{{PacketID: 141}}})
+	if n := src.keyframes.Load() - asked; n != 0 {
+		t.Errorf("%d keyframe requests for a NACK of a packet lost upstream, want 0", n)
+	}
+
+	// The old GOP's packets are gone from both once the history moved on.
+	for i := 43; i < 60; i++ {
 		in.writeRTP(h264Packet(uint16(100+i), uint32(i*3000), []byte{0x41, byte(i)}))
 	}
-	rec.waitLen(t, 61)
+	rec.waitLen(t, 60)
 	v.nack(r.video, &rtcp.TransportLayerNack{Nacks: []rtcp.NackPair{{PacketID: 120}}})
 	deadline := time.Now().Add(3 * time.Second)
 	for src.keyframes.Load() == asked && time.Now().Before(deadline) {
@@ -467,7 +477,7 @@ func TestNACKBeyondHistory(t *testing.T) {
 	}
 	// Anything resent was queued before the next live packet.
 	in.writeRTP(h264Packet(160, 60*3000, []byte{0x41, 60}))
-	if got := rec.waitLen(t, 62); got[61].seq != 160 {
-		t.Errorf("after the NACK for a packet that is gone the viewer got seq %d, want the live 160 (nothing resent)", got[61].seq)
+	if got := rec.waitLen(t, 61); got[60].seq != 160 {
+		t.Errorf("after the NACK for a packet that is gone the viewer got seq %d, want the live 160 (nothing resent)", got[60].seq)
 	}
 }

@@ -102,6 +102,17 @@ func (h *history) put(pk *packet) {
 	}
 }
 
+// evicted reports whether the slot of seq holds a newer packet: seq is
+// older than the history reaches (whether or not it ever arrived), as
+// opposed to a number not forwarded yet (lost upstream, and perhaps still
+// being repaired by the SFU's own NACKs) or never.
+func (h *history) evicted(seq uint16) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	pk := h.slots[seq&h.mask]
+	return pk != nil && int16(pk.seq-seq) > 0
+}
+
 // get returns the packet with sequence number seq, retained, or nil.
 func (h *history) get(seq uint16) *packet {
 	h.mu.Lock()

@@ -64,23 +64,17 @@ func (fl *readerFollow) offers(layer uint8, key bool) bool {
 type followState struct {
 	upSlot  int // a higher layer seen sent, since upSince; -1 none
 	upSince time.Time
-	// began is when this source's first video packet reached the stream.
-	// Its layers start within a few packets of each other, in any order:
-	// for readerStall the followed layer is not yet "not being sent".
+	// began is when the stream first saw this source's video: a packet, or
+	// a look at the layers finding one sent. Its layers start within a few
+	// packets of each other, in any order: for readerStall the followed
+	// layer is not yet "not being sent".
 	began time.Time
-	// sent: layers followed and delivered; stopped: those that stopped
-	// being sent after that. Only a move back up to a layer that stopped
-	// waits readerUpHold (the toggling it guards against); a layer that
-	// starts late, as a browser's top layer does while its bandwidth
-	// estimate grows, is taken at its first keyframe.
-	sent, stopped uint32
-	buf           [maxLayers]layerInfo
+	buf   [maxLayers]layerInfo
 }
 
 // newSource forgets what the previous source's layers did.
 func (fs *followState) newSource() {
 	fs.upSlot, fs.upSince, fs.began = -1, time.Time{}, time.Time{}
-	fs.sent, fs.stopped = 0, 0
 }
 
 // follow decides, for one video packet on the stream goroutine, whether it
@@ -94,7 +88,6 @@ func (st *stream) follow(pk *packet, now time.Time) bool {
 	}
 	cur := fl.layer.Load()
 	if int32(pk.layer) == cur {
-		st.fs.sent |= 1 << pk.layer
 		return true
 	}
 	if !pk.keyframe {
@@ -121,8 +114,14 @@ func (st *stream) lookAtLayers(now time.Time) { st.chooseLayer(now) }
 // chooseLayer sets the layer to move to: the highest one being sent (a
 // packet within readerStall), at once when the followed layer is not being
 // sent (but not in the source's first readerStall), after readerUpHold when
-// it is a move back up to a layer that stopped; and asks that layer for a
-// keyframe (throttled) until it comes.
+// it is a move up to a layer whose bitrate is measured; and asks that layer
+// for a keyframe (throttled) until it comes.
+//
+// A layer not measured yet (rateWindow) has only just started, for the
+// first time on this forwarder (a browser adds its top layer as its
+// bandwidth estimate grows): it is taken at its first keyframe. The hold is
+// for the rest: a top layer that stopped and came back, or two layers sent
+// at similar bitrates, whose order by bitrate can cross back and forth.
 func (st *stream) chooseLayer(now time.Time) {
 	fl := &st.r.follow
 	sending := func(slot int) bool {
@@ -131,12 +130,18 @@ func (st *stream) chooseLayer(now time.Time) {
 		return f.cur.Load() != nil && last != 0 && now.Sub(time.Unix(0, last)) <= readerStall
 	}
 	cur := int(fl.layer.Load())
-	top := -1
+	top, measured := -1, false
 	for _, l := range st.r.activeLayers(now, st.fs.buf[:0]) { // highest bitrate first
 		if sending(l.slot) {
-			top = l.slot
+			top, measured = l.slot, l.bps > 0
 			break
 		}
+	}
+	if top >= 0 && st.fs.began.IsZero() {
+		// Before any packet reached the stream (the tap drops the other
+		// layers' inter frames while it waits for the followed layer's
+		// keyframe, which a silent layer never sends).
+		st.fs.began = now
 	}
 	switch {
 	case top < 0: // nothing sent (the publisher stalled, or left): stay
@@ -147,9 +152,10 @@ func (st *stream) chooseLayer(now time.Time) {
 		st.fs.upSlot = -1
 		return
 	case sending(cur):
-		// The followed layer is still sent: a move up; back to a layer
-		// that stopped once it has stayed the highest for readerUpHold.
-		if st.fs.stopped&(1<<top) == 0 {
+		// The followed layer is still sent: a move up, at once to a layer
+		// that has just started, else once it has stayed the highest for
+		// readerUpHold.
+		if !measured {
 			break
 		}
 		if st.fs.upSlot != top {
@@ -162,11 +168,8 @@ func (st *stream) chooseLayer(now time.Time) {
 	default:
 		// The followed layer is not being sent: move down, unless the
 		// source has only just begun and the followed layer is merely late.
-		if st.fs.began.IsZero() || now.Sub(st.fs.began) < readerStall {
+		if now.Sub(st.fs.began) < readerStall {
 			return
-		}
-		if st.fs.sent&(1<<cur) != 0 {
-			st.fs.stopped |= 1 << cur
 		}
 	}
 	fl.want.Store(int32(top))

@@ -49,11 +49,14 @@ func newTap() *tap {
 // must not allocate.
 //
 // Of a simulcast room's video, only the layer the readers follow
-// (reader_layer.go) ends or starts a wait for a keyframe: another layer's
-// keyframe (offered for a move to it) does not end it, and a keyframe is
-// asked of the followed layer.
+// (reader_layer.go), or the one they are about to move to, ends or starts a
+// wait for a keyframe: another layer's keyframe does not end it, and a
+// keyframe is asked of the followed layer. (The wanted layer's keyframe
+// ends it because the stream moves at that keyframe, and needs its middle
+// packets, not only the first ones a wait lets through.)
 func (t *tap) offer(f *forwarder, pk *packet) {
-	followed := pk.kind != kindVideo || f.follow == nil || int32(f.layer) == f.follow.layer.Load()
+	followed := pk.kind != kindVideo || f.follow == nil || int32(f.layer) == f.follow.layer.Load() ||
+		int32(f.layer) == f.follow.want.Load()
 	if pk.kind == kindVideo && t.needKey.Load() {
 		if !pk.keyframe {
 			if followed {

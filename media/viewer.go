@@ -329,7 +329,7 @@ func (v *viewer) nack(f *forwarder, n *rtcp.TransportLayerNack) {
 	resume := uint16(v.resumeSeq.Load())
 	now := time.Now()
 	var asked, sent, limited int
-	missing := false // a video packet the viewer lost that nobody has any more
+	missing := false // a video packet the viewer lost that is older than history and GOP reach
 	for _, pair := range n.Nacks {
 		for _, seq := range pair.PacketList() {
 			if asked >= maxNACKPerReport {
