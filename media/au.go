@@ -75,14 +75,18 @@ func (ka *kindAsm) lost(broke bool) {
 	ka.needKey = ka.video
 }
 
-// wantsKey reports, once, that a loss left the video waiting for a
-// keyframe nobody has asked for yet.
+// wantsKey reports that a loss left the video waiting for a keyframe
+// nobody has asked for yet; asked clears it once a request went out. Until
+// then the stream tries at every packet: the throttle refuses a request
+// within minKeyframeGap of the last one, which is exactly when a keyframe
+// that was asked for arrives broken, or behind in PTS.
 func (a *assembler) wantsKey() bool {
 	ka := &a.k[kindVideo]
-	ask := ka.askKey && ka.needKey
-	ka.askKey = false
-	return ask
+	return ka.askKey && ka.needKey
 }
+
+// asked: the keyframe wantsKey wanted has been asked for.
+func (a *assembler) asked() { a.k[kindVideo].askKey = false }
 
 func (ka *kindAsm) discard() {
 	ka.open = false
@@ -147,7 +151,7 @@ func (a *assembler) push(pk *packet) *AccessUnit {
 	if !ok || (ka.needKey && !au.Key) {
 		return nil
 	}
-	ka.needKey = false
+	ka.needKey, ka.askKey = false, false
 	return ka.finish(au)
 }
 

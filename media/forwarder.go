@@ -111,21 +111,28 @@ func (f *forwarder) detach(src source) {
 // requestKeyframe asks the current source for a keyframe unless one is
 // already on its way (see keyframeThrottle). Safe from any goroutine, never
 // blocks; callers repeat it until their viewer got a keyframe.
-func (f *forwarder) requestKeyframe() {
+func (f *forwarder) requestKeyframe() { f.askKeyframe() }
+
+// askKeyframe is requestKeyframe, reporting whether a request went to the
+// source now (false: throttled, or no source), for a caller that asks only
+// once per wait and must therefore know when it has.
+func (f *forwarder) askKeyframe() bool {
 	if f.kind != kindVideo {
-		return
+		return false
 	}
 	in := f.cur.Load()
 	if in == nil {
-		return
+		return false
 	}
-	if f.kf.request(f.clock()) {
-		if lk, ok := in.src.(layerKeyframer); ok {
-			lk.requestLayerKeyframe(int(f.layer))
-			return
-		}
+	if !f.kf.request(f.clock()) {
+		return false
+	}
+	if lk, ok := in.src.(layerKeyframer); ok {
+		lk.requestLayerKeyframe(int(f.layer))
+	} else {
 		in.src.requestKeyframe()
 	}
+	return true
 }
 
 // clock is a monotonic time in ns since the forwarder was made, never 0.

@@ -204,8 +204,8 @@ func (st *stream) deliver(pk *packet) bool {
 	}
 	if au := st.asm.push(pk); au != nil {
 		st.publish(au)
-	} else if st.asm.wantsKey() {
-		st.r.readerLayer().requestKeyframe() // throttled
+	} else if st.asm.wantsKey() && st.r.readerLayer().askKeyframe() {
+		st.asm.asked()
 	}
 	return true
 }

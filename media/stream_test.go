@@ -421,16 +421,23 @@ func TestReaderBrokenKeyframeAsksAgain(t *testing.T) {
 	in.writeRTP(h264Packet(14, 3000, []byte{0x41, 2})) // 13 is lost
 	waitAsked("after a lost packet", asked)
 
-	r.video.kf.reset() // the first request is answered by the broken keyframe below
+	// The broken keyframe comes right after the request (within the
+	// throttle's minKeyframeGap): the stream asks again at the packets
+	// that follow, until the throttle lets the request through.
 	asked = src.keyframes.Load()
 	stap := h264Packet(15, 6000, stapSPSPPS)
 	stap.Marker = false
 	in.writeRTP(stap)
 	// 16, the IDR's first fragment, is lost
 	in.writeRTP(h264Packet(17, 6000, []byte{0x7c, 0x45, 4, 5, 6}))
+	seq := uint16(18)
+	for deadline := time.Now().Add(2 * time.Second); src.keyframes.Load() == asked && time.Now().Before(deadline); seq++ {
+		time.Sleep(10 * time.Millisecond)
+		in.writeRTP(h264Packet(seq, 9000+3000*uint32(seq-18), []byte{0x41, 3}))
+	}
 	waitAsked("after the awaited keyframe arrived broken", asked)
 
-	writeKeyframe(in, 18, 9000)
+	writeKeyframe(in, seq, 9000+3000*uint32(seq-18))
 	au, err := readAU(t, rd)
 	if err != nil {
 		t.Fatal(err)
