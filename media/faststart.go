@@ -52,15 +52,23 @@ const (
 type catchUp struct {
 	backlog []*packet // to send before any live video, each retained
 	head    int
-	cached  int      // backlog[:cached] is the cached GOP, the rest live video
-	left    int      // bytes of the cached GOP not sent yet
-	layer   uint8    // the layer (forwarder slot) the backlog is from
-	first   uint16   // seq of the cached keyframe's first packet
-	ts      []uint32 // rewritten timestamps of the cached packets, by seq-first
-	rate    float64  // bytes per second
-	tokens  float64  // bytes that may go now
-	at      time.Time
-	done    bool // the backlog is sent
+	cached  int    // backlog[:cached] is the cached GOP, the rest live video
+	left    int    // bytes of the cached GOP not sent yet
+	layer   uint8  // the layer (forwarder slot) the backlog is from
+	first   uint16 // seq of the cached keyframe's first packet
+	// The compression of the cached packets' timestamps: a cached
+	// timestamp ts becomes tsLast - (tsLast-ts)/factor. A function of the
+	// packet's own timestamp, not of its place: a GOP's packets are in
+	// forwarding order, and a retransmission that reached this node late
+	// sits at its end; by place, it and every packet after it would get a
+	// neighbour's timestamp, splitting frames the receiver then never
+	// completes (no loss to report, no keyframe asked: a frozen picture).
+	tsLast uint32
+	factor float64
+	rate   float64 // bytes per second
+	tokens float64 // bytes that may go now
+	at     time.Time
+	done   bool // the backlog is sent
 
 	// for the log and the load tool's report
 	bytes  int
@@ -131,8 +139,13 @@ func newCatchUp(f *forwarder, dt *downTrack, now time.Time) *catchUp {
 	if len(pkts) == 0 {
 		return nil
 	}
-	cu := &catchUp{backlog: pkts, cached: len(pkts), left: bytes, layer: f.layer, first: pkts[0].seq, ts: make([]uint32, len(pkts)), at: now, bytes: bytes, behind: age}
-	last := pkts[len(pkts)-1].ts
+	last := pkts[0].ts // the newest timestamp (the last packet may be a late one)
+	for _, pk := range pkts[1:] {
+		if int32(pk.ts-last) > 0 {
+			last = pk.ts
+		}
+	}
+	cu := &catchUp{backlog: pkts, cached: len(pkts), left: bytes, layer: f.layer, first: pkts[0].seq, tsLast: last, at: now, bytes: bytes, behind: age}
 	span := float64(last - pkts[0].ts)
 	if f.clockHz > 0 {
 		span /= float64(f.clockHz)
@@ -144,9 +157,7 @@ func newCatchUp(f *forwarder, dt *downTrack, now time.Time) *catchUp {
 		cu.rate = catchUpFactor * own
 		factor = catchUpFactor
 	}
-	for i, pk := range pkts {
-		cu.ts[i] = last - uint32(float64(last-pk.ts)/factor)
-	}
+	cu.factor = factor
 	// The first frame (the keyframe, up to its marker) goes at once.
 	for _, pk := range pkts {
 		cu.tokens += float64(pk.n)
@@ -162,10 +173,10 @@ func newCatchUp(f *forwarder, dt *downTrack, now time.Time) *catchUp {
 // for any other packet).
 func (cu *catchUp) shift(pk *packet) (uint32, bool) {
 	i := int(pk.seq - cu.first)
-	if pk.layer != cu.layer || i >= len(cu.ts) {
+	if pk.layer != cu.layer || i >= cu.cached {
 		return 0, false
 	}
-	return cu.ts[i] - pk.ts, true
+	return cu.tsLast - uint32(float64(cu.tsLast-pk.ts)/cu.factor) - pk.ts, true
 }
 
 // wait is how long to wait before n more bytes may go.
@@ -291,7 +302,7 @@ func (v *viewer) compress(pk *packet, o *outHdr) {
 	}
 	d, ok := cu.shift(pk)
 	if !ok {
-		if cu.done && (pk.layer != cu.layer || int16(pk.seq-cu.first) > int16(len(cu.ts)+1024)) {
+		if cu.done && (pk.layer != cu.layer || int16(pk.seq-cu.first) > int16(cu.cached+1024)) {
 			v.catchup.Store(nil) // past the backlog: no NACK can reach it
 		}
 		return

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -47,16 +48,20 @@ type process struct {
 func startNode(t *testing.T, artifacts string, o nodeOptions) *server {
 	t.Helper()
 	tmp := t.TempDir()
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t, false))
-	s := &server{base: "http://" + httpAddr, adminKey: o.adminKey, name: o.name, logs: &tail{}}
-	s.argv = append([]string{binary(t), "serve",
-		"--http", httpAddr,
-		"--webrtc-port", strconv.Itoa(freePort(t, true)),
-		"--rtsp", fmt.Sprintf("127.0.0.1:%d", freePort(t, false)),
-		"--rtsp-udp", "0",
-		"--rtmp", "", "--srt", "", // no ingest listeners on their fixed default ports (tests that want RTMP pass --rtmp ADDR after these)
-		"--data-dir", filepath.Join(tmp, "data"),
-	}, o.args...)
+	s := &server{adminKey: o.adminKey, name: o.name, logs: &tail{}}
+	ports := func() {
+		httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t, false))
+		s.base = "http://" + httpAddr
+		s.argv = append([]string{binary(t), "serve",
+			"--http", httpAddr,
+			"--webrtc-port", strconv.Itoa(freePort(t, true)),
+			"--rtsp", fmt.Sprintf("127.0.0.1:%d", freePort(t, false)),
+			"--rtsp-udp", "0",
+			"--rtmp", "", "--srt", "", // no ingest listeners on their fixed default ports (tests that want RTMP pass --rtmp ADDR after these)
+			"--data-dir", filepath.Join(tmp, "data"),
+		}, o.args...)
+	}
+	ports()
 	s.env = append(os.Environ(), "LIVEROOM_JWT_SECRET="+o.jwtSecret, "LIVEROOM_ADMIN_KEY="+o.adminKey)
 	var err error
 	if s.log, err = os.Create(filepath.Join(artifacts, o.name+".log")); err != nil {
@@ -69,19 +74,38 @@ func startNode(t *testing.T, artifacts string, o nodeOptions) *server {
 		}
 		s.log.Close()
 	})
-	s.launch(t)
-	return s
+	// A port found free can be taken before the node binds it (by another
+	// package's test, or as a connection's ephemeral port): new ports, a
+	// few times. Only here: a restarted node keeps its ports.
+	for try := 1; ; try++ {
+		err := s.tryLaunch()
+		if err == nil {
+			return s
+		}
+		if try == 3 || !strings.Contains(s.logs.String(), "address already in use") {
+			t.Fatal(err)
+		}
+		t.Logf("%s: a port was taken before it bound, new ports (try %d): %v", s.name, try+1, err)
+		ports()
+	}
 }
 
 // launch starts the process and waits until /healthz answers.
 func (s *server) launch(t *testing.T) {
 	t.Helper()
+	if err := s.tryLaunch(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryLaunch is launch, returning what went wrong.
+func (s *server) tryLaunch() error {
 	cmd := exec.Command(s.argv[0], s.argv[1:]...)
 	cmd.Env = s.env
 	cmd.Stdout = io.MultiWriter(s.log, s.logs)
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", s.argv[0], err)
+		return fmt.Errorf("start %s: %v", s.argv[0], err)
 	}
 	p := &process{cmd: cmd, done: make(chan struct{})}
 	go func() { p.err = cmd.Wait(); close(p.done) }()
@@ -95,17 +119,17 @@ func (s *server) launch(t *testing.T) {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 		}
 		select {
 		case <-p.done:
 			p.stopping = true
-			t.Fatalf("%s exited before it was healthy: %v\n%s", s.name, p.err, s.logs)
+			return fmt.Errorf("%s exited before it was healthy: %v\n%s", s.name, p.err, s.logs)
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: GET /healthz not 200 within 30s (last error %v)\n%s", s.name, err, s.logs)
+			return fmt.Errorf("%s: GET /healthz not 200 within 30s (last error %v)\n%s", s.name, err, s.logs)
 		}
 	}
 }
