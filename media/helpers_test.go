@@ -196,12 +196,18 @@ func simulcastHost(t *testing.T, ctx context.Context, s *media.SFU, room string)
 	if err := pub.WaitConnected(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for l, _ := s.Layers(room); len(l.Layers) < 3; l, _ = s.Layers(room) {
+	waitLayers(t, ctx, s, room, 3)
+	return layers, pub
+}
+
+// waitLayers waits until room has at least n layers being sent.
+func waitLayers(t *testing.T, ctx context.Context, s *media.SFU, room string, n int) {
+	t.Helper()
+	for l, _ := s.Layers(room); len(l.Layers) < n; l, _ = s.Layers(room) {
 		select {
 		case <-ctx.Done():
-			t.Fatalf("layers %+v, want 3", l)
-		case <-time.After(50 * time.Millisecond):
+			t.Fatalf("layers %+v, want %d", l, n)
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	return layers, pub
 }

@@ -173,13 +173,7 @@ func TestReadersTakeALateTopLayer(t *testing.T) {
 			if err := pub.WaitConnected(ctx); err != nil {
 				t.Fatal(err)
 			}
-			for l, _ := a.Layers(room); len(l.Layers) < 2; l, _ = a.Layers(room) {
-				select {
-				case <-ctx.Done():
-					t.Fatalf("layers %+v, want the two lower ones", l)
-				case <-time.After(5 * time.Millisecond):
-				}
-			}
+			waitLayers(t, ctx, a.SFU, room, 2) // the two lower ones
 			time.Sleep(tc.late)
 			pub.ResumeLayer(layers[0].RID)
 			resumed := time.Now()
