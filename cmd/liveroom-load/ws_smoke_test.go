@@ -34,7 +34,11 @@ func TestChatAndIdleWorkloads(t *testing.T) {
 
 	var chat chatResult
 	runJSON(t, func(ctx context.Context, a []string, out *bytes.Buffer) error { return chatCmd(ctx, a, out) },
-		append(common, "--clients", "40", "--senders", "4", "--rate", "4", "--duration", "2s", "--warmup", "1s"), &chat)
+		// 40 senders at chat.chat_rate (1/s each): enough work in the window
+		// that the server's CPU counter, in 10 ms ticks, moves (8 messages
+		// once read 0 s).
+		append(common, "--clients", "40", "--senders", "40", "--rate", "40", "--duration", "3s", "--warmup", "1s"), &chat)
+	t.Logf("chat: %d deliveries in the window, server CPU %.3f s", chat.Deliveries, chat.ServerCPUSeconds)
 	if chat.Connected != 40 || chat.Sent == 0 || chat.Deliveries == 0 || chat.DeliveredPct < 99.9 || chat.CPUPer1000ms <= 0 {
 		t.Fatalf("chat: got %+v; want 40 connected, every message delivered, a CPU figure", chat)
 	}
